@@ -1,0 +1,88 @@
+"""Pieces shared by the command modules: output streams and the backend/rate options of the contract."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+from dataclasses import dataclass, field
+from typing import TextIO
+
+from reconciler.errors import UsageError
+
+
+@dataclass
+class Streams:
+    """Where a command writes. Tests pass StringIO objects; the CLI passes the process's streams."""
+
+    out: TextIO = field(default_factory=lambda: sys.stdout)
+    err: TextIO = field(default_factory=lambda: sys.stderr)
+    inp: TextIO | None = field(default_factory=lambda: sys.stdin)
+
+    def out_is_tty(self) -> bool:
+        return _isatty(self.out)
+
+    def in_is_tty(self) -> bool:
+        return self.inp is not None and _isatty(self.inp)
+
+
+def _isatty(stream: TextIO) -> bool:
+    try:
+        return stream.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def add_backend_options(parser: argparse.ArgumentParser) -> None:
+    """The backend options of ARCHITECTURE section 2, on every command that talks to HealthImaging."""
+    group = parser.add_argument_group("backend (default: real AWS with the standard credential chain)")
+    group.add_argument("--region", help="AWS region (default: from the environment; us-east-1 with a custom endpoint)")
+    group.add_argument("--profile", help="AWS named profile")
+    group.add_argument(
+        "--endpoint-url",
+        metavar="URL",
+        help="any HealthImaging-compatible HTTP endpoint, e.g. `reconciler emulator serve`",
+    )
+    group.add_argument(
+        "--local",
+        metavar="DIR",
+        default=os.environ.get("RECONCILER_LOCAL") or None,
+        help="use the embedded emulator on the store in DIR, in process (env RECONCILER_LOCAL)",
+    )
+
+
+def add_rate_options(parser: argparse.ArgumentParser) -> None:
+    """Client-side rate limits and parallelism."""
+    group = parser.add_argument_group("rate")
+    group.add_argument(
+        "--rate",
+        metavar="OPERATION=TPS",
+        action="append",
+        default=[],
+        help="client-side limit for one operation, repeatable, e.g. UpdateImageSetMetadata=1 "
+        "(defaults: the documented HealthImaging quotas)",
+    )
+    group.add_argument(
+        "--parallelism",
+        metavar="N",
+        type=int,
+        default=8,
+        help="requests in flight at once (default 8)",
+    )
+
+
+def parse_rates(items: list[str]) -> dict[str, float]:
+    """Parse repeated ``OPERATION=TPS`` options."""
+    rates: dict[str, float] = {}
+    for item in items:
+        op, sep, value = item.partition("=")
+        if not sep or not op:
+            raise UsageError(f"--rate {item!r}: expected OPERATION=TPS, e.g. UpdateImageSetMetadata=1")
+        try:
+            tps = float(value)
+        except ValueError:
+            raise UsageError(f"--rate {item!r}: TPS must be a number") from None
+        if tps <= 0:
+            raise UsageError(f"--rate {item!r}: TPS must be greater than 0")
+        rates[op] = tps
+    return rates

@@ -1,0 +1,56 @@
+"""`reconciler emulator`: the local HealthImaging emulator (serve, load, import-dicom)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+from reconciler.commands._common import Streams
+from reconciler.errors import ReconcilerError
+
+
+def register(sub: Any) -> None:
+    p: argparse.ArgumentParser = sub.add_parser(
+        "emulator",
+        help="run or seed the local HealthImaging emulator",
+        description="A local stand-in for the HealthImaging image-set API, backed by SQLite in DIR.",
+    )
+    esub = p.add_subparsers(dest="emulator_command", metavar="SUBCOMMAND")
+    esub.required = True
+
+    serve = esub.add_parser("serve", help="serve the HealthImaging API over HTTP")
+    serve.add_argument("--local", required=True, metavar="DIR", help="the emulator store")
+    serve.add_argument("--host", default="127.0.0.1")
+    serve.add_argument("--port", type=int, default=4566)
+    serve.add_argument("--lock-seconds", type=float, default=0.0, metavar="S",
+                       help="how long an update keeps the image set LOCKED (default 0)")
+    serve.add_argument("--rate", action="append", default=[], metavar="OPERATION=TPS",
+                       help="answer ThrottlingException above this rate, repeatable")
+    serve.add_argument("--fault", action="append", default=[], metavar="OPERATION=KIND:PROBABILITY",
+                       help="inject faults; KIND is throttle, 500, drop or update_failed")
+    serve.set_defaults(func=run_serve)
+
+    load = esub.add_parser("load", help="create an image set (version 1) from a metadata JSON document")
+    load.add_argument("--local", required=True, metavar="DIR")
+    load.add_argument("--datastore-id", required=True, metavar="D")
+    load.add_argument("--image-set-id", required=True, metavar="I")
+    load.add_argument("metadata", metavar="METADATA.json")
+    load.set_defaults(func=run_load)
+
+    imp = esub.add_parser("import-dicom", help="turn DICOM P10 files into image sets (one per study)")
+    imp.add_argument("--local", required=True, metavar="DIR")
+    imp.add_argument("--datastore-id", required=True, metavar="D")
+    imp.add_argument("paths", nargs="+", metavar="PATH", help="DICOM files or folders")
+    imp.set_defaults(func=run_import_dicom)
+
+
+def run_serve(args: argparse.Namespace, streams: Streams) -> int:
+    raise ReconcilerError("emulator serve is not implemented yet")
+
+
+def run_load(args: argparse.Namespace, streams: Streams) -> int:
+    raise ReconcilerError("emulator load is not implemented yet")
+
+
+def run_import_dicom(args: argparse.Namespace, streams: Streams) -> int:
+    raise ReconcilerError("emulator import-dicom is not implemented yet")

@@ -1,0 +1,72 @@
+"""What a loaded spec is: small immutable values the planner consumes.
+
+A spec document's ``desired`` tree is the image-set metadata tree exactly as written (strings stay
+strings, numbers stay numbers, ``None`` means "must be absent"). Source positions are kept beside it,
+keyed by path tuples, so any later layer (the planner too) can point at a file and line.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+Path = tuple[str, ...]
+"""A path inside a metadata tree, e.g. ("Study", "Series", "1.2.3", "DICOM", "Modality")."""
+
+Severity = Literal["error", "warning"]
+
+
+@dataclass(frozen=True)
+class SourcePos:
+    file: str
+    line: int  # 1-based
+    column: int  # 1-based
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One finding of validation (or of planning against a spec). Never holds an attribute value."""
+
+    file: str
+    line: int
+    column: int
+    path: Path
+    message: str
+    severity: Severity = "error"
+
+    def render(self) -> str:
+        where = ".".join(self.path) if self.path else "(document)"
+        return f"{self.file}:{self.line}:{self.column}: {where}: {self.message}"
+
+
+@dataclass(frozen=True)
+class Target:
+    """Either one image set, or every image set a SearchImageSets equality key finds."""
+
+    datastore_id: str
+    image_set_id: str | None = None
+    select: tuple[str, str] | None = None  # (KEY, VALUE), e.g. ("DICOMPatientId", "P1")
+
+
+@dataclass(frozen=True)
+class SpecDocument:
+    """One YAML document of kind ImageSetMetadata, validated."""
+
+    file: str
+    index: int  # 0-based document number within the file
+    target: Target
+    force: bool
+    desired: Mapping[str, Any]
+    positions: Mapping[Path, SourcePos] = field(default_factory=dict, compare=False, repr=False)
+    line: int = 1  # line where the document starts
+
+    def position(self, path: Path) -> SourcePos:
+        """The closest known source position for ``path`` (walking up to the document)."""
+        p = path
+        while p:
+            pos = self.positions.get(p)
+            if pos is not None:
+                return pos
+            p = p[:-1]
+        return SourcePos(self.file, self.line, 1)
