@@ -1,0 +1,86 @@
+"""The HealthImaging operations the reconciler uses, as plain typed values.
+
+``reconciler.aws.HealthImaging`` implements ``HealthImagingAPI`` with boto3 (real AWS, a custom
+endpoint, or the in-process emulator). Everything above it (plan, apply, import, history) depends on
+this protocol only, so unit tests can hand in a fake and no layer but ``reconciler.aws`` imports boto3.
+All methods raise ``reconciler.errors`` exceptions, never botocore ones.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+
+@dataclass(frozen=True)
+class ImageSetInfo:
+    """GetImageSet (and one row of ListImageSetVersions)."""
+
+    datastore_id: str
+    image_set_id: str
+    version_id: str
+    state: str  # ACTIVE | LOCKED | DELETED
+    workflow_status: str | None = None  # UPDATED, UPDATE_FAILED, ...
+    message: str | None = None
+    created_at: float | None = None  # epoch seconds
+    updated_at: float | None = None
+    forced: bool = False
+    is_primary: bool | None = None
+
+
+@dataclass(frozen=True)
+class UpdateResult:
+    """The answer to UpdateImageSetMetadata: the new version, normally LOCKED/UPDATING."""
+
+    datastore_id: str
+    image_set_id: str
+    latest_version_id: str
+    state: str
+    workflow_status: str | None = None
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class SearchHit:
+    """One SearchImageSets summary."""
+
+    image_set_id: str
+    version: str  # the model has an integer; we keep versions as strings everywhere
+    updated_at: float | None = None
+    dicom_tags: Mapping[str, Any] | None = None
+
+
+class HealthImagingAPI(Protocol):
+    def get_image_set(self, datastore_id: str, image_set_id: str, version: str | None = None) -> ImageSetInfo: ...
+
+    def get_image_set_metadata(
+        self, datastore_id: str, image_set_id: str, version: str | None = None
+    ) -> dict[str, Any]:
+        """The metadata document, gunzipped and parsed."""
+        ...
+
+    def update_image_set_metadata(
+        self,
+        datastore_id: str,
+        image_set_id: str,
+        latest_version: str,
+        *,
+        updatable: bytes | None = None,
+        removable: bytes | None = None,
+        force: bool = False,
+    ) -> UpdateResult:
+        """Raises ``StaleVersion`` on ConflictException for a version guard."""
+        ...
+
+    def revert_image_set(
+        self, datastore_id: str, image_set_id: str, latest_version: str, to_version: str
+    ) -> UpdateResult: ...
+
+    def list_image_set_versions(self, datastore_id: str, image_set_id: str) -> Iterator[ImageSetInfo]:
+        """All versions, newest first, every page."""
+        ...
+
+    def search_image_sets(self, datastore_id: str, key: str, value: str) -> Iterator[SearchHit]:
+        """Every image set whose DICOM equality KEY (e.g. DICOMPatientId) equals VALUE, every page."""
+        ...
