@@ -20,6 +20,7 @@ from reconciler.commands import (
 from reconciler.commands._common import Streams
 from reconciler.errors import ReconcilerError, UsageError
 
+
 class _Parser(argparse.ArgumentParser):
     """argparse that raises instead of exiting with 2 on a usage error (2 means "changes pending")."""
 

@@ -10,7 +10,8 @@ from reconciler.errors import ReconcilerError
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("apply", help="apply a saved plan, or plan and apply specs, with version guards", description="apply a saved plan, or plan and apply specs, with version guards")
+    help_text = "apply a saved plan, or plan and apply specs, with version guards"
+    p: argparse.ArgumentParser = sub.add_parser("apply", help=help_text, description=help_text)
     p.add_argument("paths", nargs="+", metavar="PLANFILE|PATH", help="a saved plan, or spec files/folders")
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     p.add_argument("--format", choices=["text", "json"], default="text")

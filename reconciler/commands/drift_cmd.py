@@ -10,7 +10,8 @@ from reconciler.errors import ReconcilerError
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("drift", help="report where live metadata differs from the specs (exit 2 on drift)", description="report where live metadata differs from the specs (exit 2 on drift)")
+    help_text = "report where live metadata differs from the specs (exit 2 on drift)"
+    p: argparse.ArgumentParser = sub.add_parser("drift", help=help_text, description=help_text)
     p.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders")
     p.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     p.add_argument("--blame", action="store_true", help="name the version that introduced each drifted value")

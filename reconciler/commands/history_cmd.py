@@ -10,7 +10,8 @@ from reconciler.errors import ReconcilerError
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("history", help="list an image set's versions, newest first", description="list an image set's versions, newest first")
+    help_text = "list an image set's versions, newest first"
+    p: argparse.ArgumentParser = sub.add_parser("history", help=help_text, description=help_text)
     p.add_argument("--datastore-id", required=True, metavar="D")
     p.add_argument("--image-set-id", required=True, metavar="I")
     p.add_argument("--format", choices=["text", "json"], default="text")

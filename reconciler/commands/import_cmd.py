@@ -10,7 +10,8 @@ from reconciler.errors import ReconcilerError
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("import", help="write a spec from live metadata (adopt an existing image set)", description="write a spec from live metadata (adopt an existing image set)")
+    help_text = "write a spec from live metadata (adopt an existing image set)"
+    p: argparse.ArgumentParser = sub.add_parser("import", help=help_text, description=help_text)
     p.add_argument("--datastore-id", required=True, metavar="D")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--image-set-id", metavar="I")

@@ -10,7 +10,8 @@ from reconciler.errors import ReconcilerError
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("plan", help="show what apply would change, without changing anything", description="show what apply would change, without changing anything")
+    help_text = "show what apply would change, without changing anything"
+    p: argparse.ArgumentParser = sub.add_parser("plan", help=help_text, description=help_text)
     p.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders")
     p.add_argument("--out", metavar="PLANFILE", help="save the plan (local path or s3://bucket/key), mode 0600")
     p.add_argument("--format", choices=["text", "json", "markdown"], default="text")

@@ -10,7 +10,8 @@ from reconciler.errors import ReconcilerError
 
 
 def register(sub: Any) -> None:
-    p: argparse.ArgumentParser = sub.add_parser("revert", help="restore an earlier version of an image set (as a new version)", description="restore an earlier version of an image set (as a new version)")
+    help_text = "restore an earlier version of an image set (as a new version)"
+    p: argparse.ArgumentParser = sub.add_parser("revert", help=help_text, description=help_text)
     p.add_argument("--datastore-id", required=True, metavar="D")
     p.add_argument("--image-set-id", required=True, metavar="I")
     p.add_argument("--to-version", required=True, metavar="N")
