@@ -1,0 +1,1 @@
+"""Reproducible measurements, printed as ratios against a baseline measured in the same run."""
