@@ -5,6 +5,7 @@ The apply layer consumes ``ImageSetPlan.requests`` exactly; the renderers consum
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -22,6 +23,9 @@ class Change:
     after: Any  # desired value (None for remove)
     check: Check = "ok"
     reason: str | None = None  # why it needs force / is forbidden (never holds a value)
+    force_in_spec: bool = False  # for "needs force": whether the spec that asks for it has force: true
+    node: bool = False  # True when the change removes a whole series or instance (removable ``{}``)
+    vr: str | None = None  # the VR used to compare (and, for a new private tag, sent in DICOMVRs)
 
 
 @dataclass(frozen=True)
@@ -44,6 +48,9 @@ class ImageSetPlan:
     requests: tuple[UpdateRequest, ...] = ()
     error: str | None = None
     sources: tuple[str, ...] = ()  # "file:line" of the spec documents behind this image set
+    # The merged desired subtree (all documents targeting this image set), so that a saved plan can be
+    # verified after apply without the spec files. Raw values: holds patient data, never logged.
+    desired: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
 
 @dataclass(frozen=True)
@@ -51,3 +58,15 @@ class Plan:
     image_sets: tuple[ImageSetPlan, ...]
     spec_digest: str = ""  # sha256 over the spec files it came from
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
+
+    @property
+    def request_count(self) -> int:
+        return sum(len(p.requests) for p in self.image_sets)
+
+    @property
+    def has_changes(self) -> bool:
+        return any(p.action == "update" for p in self.image_sets)
+
+    @property
+    def has_errors(self) -> bool:
+        return any(p.action == "error" for p in self.image_sets)
