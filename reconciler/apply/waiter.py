@@ -1,0 +1,71 @@
+"""Wait for an asynchronous update to finish: poll GetImageSet with backoff until the image set leaves LOCKED.
+
+HealthImaging answers UpdateImageSetMetadata at once with the new version LOCKED/UPDATING; the outcome
+(ACTIVE + UPDATED or UPDATE_FAILED with a message) is only visible by polling, as AWS's own sample does.
+https://docs.aws.amazon.com/healthimaging/latest/devguide/update-image-set-metadata.html
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from reconciler.api import HealthImagingAPI, ImageSetInfo
+from reconciler.errors import ReconcilerError
+
+
+class WaitTimeout(ReconcilerError):
+    """The image set stayed LOCKED longer than the configured bound."""
+
+
+@dataclass(frozen=True)
+class WaitPolicy:
+    """Exponential backoff between polls, capped, with a bound on the total wait."""
+
+    initial: float = 0.2
+    factor: float = 1.6
+    max_interval: float = 5.0
+    timeout: float = 900.0
+
+    def intervals(self) -> Callable[[], float]:
+        state = {"next": self.initial}
+
+        def step() -> float:
+            current = state["next"]
+            state["next"] = min(current * self.factor, self.max_interval)
+            return current
+
+        return step
+
+
+def wait_until_settled(
+    api: HealthImagingAPI,
+    datastore_id: str,
+    image_set_id: str,
+    version: str,
+    policy: WaitPolicy,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> ImageSetInfo:
+    """Poll until the image set is no longer LOCKED and return the state of ``version``.
+
+    Polls the latest version; if someone wrote after ``version`` once it settled, the row of ``version``
+    itself is read, so its workflow status (UPDATED / UPDATE_FAILED) is the one reported.
+    """
+    deadline = clock() + policy.timeout
+    next_interval = policy.intervals()
+    while True:
+        info = api.get_image_set(datastore_id, image_set_id)
+        if info.state != "LOCKED":
+            if info.version_id != version:
+                info = api.get_image_set(datastore_id, image_set_id, version=version)
+            return info
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise WaitTimeout(
+                f"image set {image_set_id} still LOCKED after {policy.timeout:g} s (version {version})",
+                hint="raise --wait-timeout, then re-run apply: converged image sets plan to nothing",
+            )
+        sleep(min(next_interval(), remaining))
