@@ -1,0 +1,128 @@
+"""The diff: walk the spec (never the whole live document) and list the changes that make live
+satisfy it. Pure: no I/O, no API. Attributes the spec does not name are never touched.
+
+Why hand-written rather than deepdiff: the cost must grow with the spec, not with the live document
+(a whole-document deepdiff of a 5,000-instance image set takes seconds), and equality must be DICOM
+equality (padding, DS/IS numbers), which a generic diff does not know.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.plan import rules
+from reconciler.plan.model import Change, Op, Path
+
+_NODE_KEYS = {"Patient": ("DICOM", "DICOMVRs"), "Study": ("DICOM", "DICOMVRs", "Series"),
+              "Series": ("DICOM", "DICOMVRs", "Instances"), "Instance": ("DICOM", "DICOMVRs")}
+
+
+def format_path(path: Path) -> str:
+    """``("Study","Series","1.2","DICOM","X")`` -> ``Study.Series[1.2].DICOM.X``."""
+    parts: list[str] = []
+    for i, part in enumerate(path):
+        if i > 0 and path[i - 1] in ("Series", "Instances"):
+            parts[-1] += f"[{part}]"
+        else:
+            parts.append(part)
+    return ".".join(parts)
+
+
+def diff_image_set(desired: Mapping[str, Any], live: Mapping[str, Any], force: bool) -> tuple[Change, ...]:
+    """The changes that make ``live`` satisfy ``desired``; ``force`` is the spec's ``force:`` flag."""
+    out: list[Change] = []
+    for key, sub in desired.items():
+        if key in ("Patient", "Study"):
+            _node(out, key, (key,), sub, live.get(key), force)
+        else:
+            out.append(_forbidden((key,), "only Patient and Study can be managed at the top level"))
+    return tuple(out)
+
+
+def _forbidden(path: Path, reason: str, op: Op = "change") -> Change:
+    return Change(op, path, None, None, check="forbidden", reason=reason)
+
+
+def _as_map(value: Any) -> Mapping[str, Any]:
+    return value if isinstance(value, Mapping) else {}
+
+
+def _node(out: list[Change], level: str, path: Path, want: Any, have: Any, force: bool) -> None:
+    """One level node (Patient, Study, a series or an instance): its DICOM attributes and children."""
+    if not isinstance(want, Mapping):
+        out.append(_forbidden(path, f"{level} must be a mapping"))
+        return
+    have_map = _as_map(have)
+    for key in want:
+        if key not in _NODE_KEYS[level]:
+            out.append(_forbidden((*path, key), f"{key} is not a managed part of the {level} level"))
+    spec_vrs = _as_map(want.get("DICOMVRs"))
+    live_vrs = _as_map(have_map.get("DICOMVRs"))
+    if "DICOM" in want:
+        _attributes(out, level, (*path, "DICOM"), _as_map(want["DICOM"]), _as_map(have_map.get("DICOM")),
+                    spec_vrs, live_vrs, force)
+    if level == "Study" and "Series" in want:
+        _children(out, "Series", (*path, "Series"), want["Series"], have_map.get("Series"), force)
+    if level == "Series" and "Instances" in want:
+        _children(out, "Instance", (*path, "Instances"), want["Instances"], have_map.get("Instances"), force)
+
+
+def _children(out: list[Change], level: str, path: Path, want: Any, have: Any, force: bool) -> None:
+    """Series of a study or instances of a series: keyed by UID; ``None`` removes the whole node."""
+    if not isinstance(want, Mapping):
+        out.append(_forbidden(path, f"{path[-1]} must be a mapping keyed by UID"))
+        return
+    have_map = _as_map(have)
+    noun = "series" if level == "Series" else "instance"
+    for uid, sub in want.items():
+        child_path = (*path, str(uid))
+        live_child = have_map.get(uid)
+        if sub is None:
+            if live_child is not None:
+                out.append(Change("remove", child_path, None, None, node=True))
+        elif live_child is None:
+            out.append(_forbidden(child_path, f"{noun} does not exist in the image set", op="add"))
+        else:
+            _node(out, level, child_path, sub, live_child, force)
+
+
+def _attributes(
+    out: list[Change],
+    level: str,
+    path: Path,
+    want: Mapping[str, Any],
+    have: Mapping[str, Any],
+    spec_vrs: Mapping[str, Any],
+    live_vrs: Mapping[str, Any],
+    force: bool,
+) -> None:
+    for key, after in want.items():
+        vr = spec_vrs.get(key) or live_vrs.get(key) or rules.dictionary_vr(key)
+        present = key in have
+        op: Op
+        before = have.get(key)
+        if after is None:
+            if not present:
+                continue
+            op = "remove"
+        elif not present:
+            op = "add"
+        elif rules.values_equal(before, after, vr):
+            continue
+        else:
+            op = "change"
+        out.append(_check(op, level, (*path, key), before, after, vr, force))
+
+
+def _check(op: Op, level: str, path: Path, before: Any, after: Any, vr: str | None, force: bool) -> Change:
+    key = path[-1]
+    forbidden = rules.forbidden_reason(key, level)
+    if forbidden is None and rules.is_private(key) and not vr:
+        forbidden = "private attribute needs its VR in the sibling DICOMVRs map"
+    if forbidden is not None:
+        return Change(op, path, before, after, "forbidden", forbidden, vr=vr)
+    reason = rules.force_reason(key, before, after, vr)
+    if reason is None:
+        return Change(op, path, before, after, vr=vr)
+    return Change(op, path, before, after, "needs force", reason, force_in_spec=force, vr=vr)
