@@ -1,0 +1,278 @@
+"""The emulator's HTTP transport: a threaded stdlib HTTP server in front of the service core.
+
+Every request is size-checked (before its body is read), SigV4-verified against the configured
+credentials, turned into a ``WireRequest`` and answered with the service's ``WireResponse`` bytes
+unchanged, so any SDK or the AWS CLI can talk to it. One log line per request (method, path, status),
+never a body: bodies hold patient data.
+"""
+
+from __future__ import annotations
+
+import json
+import signal
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from types import FrameType
+from typing import TYPE_CHECKING, TextIO
+from urllib.parse import parse_qsl, unquote, urlsplit
+
+from reconciler.emulator.errors import ApiError, ValidationError
+from reconciler.emulator.sigv4 import RawRequest, verify
+from reconciler.emulator.wire import DropConnection, WireRequest, WireResponse
+
+if TYPE_CHECKING:
+    from reconciler.emulator.knobs import EmulatorConfig
+
+MAX_BODY_BYTES = 1024 * 1024  # far above the 10 KB update quota; anything bigger is not an API call
+Handler = Callable[[WireRequest], WireResponse]
+
+
+class PayloadTooLarge(ApiError):
+    code_name = "ValidationException"
+    http_status = 413
+
+
+class EmulatorHTTPServer(ThreadingHTTPServer):
+    """Serves ``handle`` over HTTP/1.1 with keep-alive; one thread per connection."""
+
+    daemon_threads = True
+
+    def __init__(
+        self,
+        address: tuple[str, int],
+        handle: Handler,
+        *,
+        access_key: str = "test",
+        secret_key: str = "test",
+        max_body: int = MAX_BODY_BYTES,
+        log: TextIO | None = None,
+        on_close: Callable[[], None] | None = None,
+    ) -> None:
+        super().__init__(address, _RequestHandler)
+        self.handle_wire = handle
+        self.access_key = access_key
+        self.secret_key = secret_key
+        self.max_body = max_body
+        self.log = log
+        self._on_close = on_close
+        self._log_lock = threading.Lock()
+        self._inflight = 0
+        self._idle = threading.Condition()
+
+    @property
+    def url(self) -> str:
+        host, port = self.server_address[:2]
+        return f"http://{host!s}:{port}"
+
+    def log_line(self, line: str) -> None:
+        if self.log is not None:
+            with self._log_lock:
+                print(line, file=self.log, flush=True)
+
+    @contextmanager
+    def tracking(self) -> Iterator[None]:
+        """Count a request in flight, so closing waits for running requests before the store goes."""
+        with self._idle:
+            self._inflight += 1
+        try:
+            yield
+        finally:
+            with self._idle:
+                self._inflight -= 1
+                self._idle.notify_all()
+
+    def server_close(self) -> None:
+        super().server_close()
+        with self._idle:
+            self._idle.wait_for(lambda: self._inflight == 0, timeout=10)
+        if self._on_close is not None:
+            self._on_close()
+            self._on_close = None
+
+
+class _RequestHandler(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    server: EmulatorHTTPServer
+    timeout = 60  # an idle keep-alive connection frees its thread after this
+
+    def do_GET(self) -> None:
+        self._dispatch()
+
+    def do_POST(self) -> None:
+        self._dispatch()
+
+    def do_PUT(self) -> None:
+        self._dispatch()
+
+    def do_DELETE(self) -> None:
+        self._dispatch()
+
+    def _dispatch(self) -> None:
+        with self.server.tracking():
+            parts = urlsplit(self.path)
+            status = self._answer(parts.path, parts.query)
+            self.server.log_line(f"{self.command} {parts.path} {status}")
+
+    def _answer(self, raw_path: str, raw_query: str) -> int | str:
+        """Answer one request and return its status (or "dropped")."""
+        headers = self._lower_headers()
+        try:
+            body = self._read_body(headers)
+            verify(RawRequest(self.command, raw_path, raw_query, headers, body),
+                   access_key=self.server.access_key, secret_key=self.server.secret_key)
+            wire = WireRequest(
+                method=self.command,
+                path=unquote(raw_path),
+                query=dict(parse_qsl(raw_query, keep_blank_values=True)),
+                headers=headers,
+                body=body,
+            )
+            response = self.server.handle_wire(wire)
+        except DropConnection:
+            self.close_connection = True
+            return "dropped"
+        except ApiError as exc:
+            response = error_response(exc)
+        except Exception as exc:  # the service core failed: answer 500, never a traceback
+            response = error_response(ApiError(f"internal error ({type(exc).__name__})"))
+        self._send(response)
+        return response.status
+
+    def _lower_headers(self) -> dict[str, str]:
+        merged: dict[str, str] = {}
+        for name, value in self.headers.items():
+            key = name.lower()
+            merged[key] = f"{merged[key]},{value}" if key in merged else value
+        return merged
+
+    def _read_body(self, headers: dict[str, str]) -> bytes:
+        """Read the body, refusing chunked and oversized ones without reading them."""
+        if "chunked" in headers.get("transfer-encoding", "").lower():
+            self.close_connection = True
+            raise ValidationError("chunked request bodies are not supported; send Content-Length")
+        try:
+            length = int(headers.get("content-length", "0"))
+        except ValueError:
+            self.close_connection = True
+            raise ValidationError("Content-Length is not a number") from None
+        if length < 0:
+            self.close_connection = True
+            raise ValidationError("Content-Length is negative")
+        if length > self.server.max_body:
+            self.close_connection = True  # the unread body stays on the socket: do not reuse it
+            raise PayloadTooLarge(f"request body of {length} bytes exceeds the limit of "
+                                  f"{self.server.max_body} bytes")
+        return self.rfile.read(length) if length else b""
+
+    def _send(self, response: WireResponse) -> None:
+        self.send_response(response.status)
+        sent = {k.lower() for k in response.headers}
+        for name, value in response.headers.items():
+            if name.lower() not in ("content-length", "connection"):
+                self.send_header(name, value)
+        if "content-type" not in sent:
+            self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(response.body)))
+        if self.close_connection:
+            self.send_header("Connection", "close")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(response.body)
+
+    def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
+        """Silenced: ``_dispatch`` writes its own line, without the query string."""
+
+    def log_message(self, format: str, *args: object) -> None:
+        self.server.log_line(f"http: {format % args}")
+
+
+def error_response(exc: ApiError) -> WireResponse:
+    """A rest-json error: status, ``x-amzn-ErrorType`` and ``{"message": ...}``."""
+    body = json.dumps({"message": exc.message}).encode()
+    return WireResponse(
+        status=exc.http_status,
+        headers={"x-amzn-ErrorType": exc.code_name, "Content-Type": "application/json"},
+        body=body,
+    )
+
+
+def make_server(
+    handle: Handler,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    *,
+    access_key: str = "test",
+    secret_key: str = "test",
+    max_body: int = MAX_BODY_BYTES,
+    log: TextIO | None = None,
+    on_close: Callable[[], None] | None = None,
+) -> EmulatorHTTPServer:
+    """An ``EmulatorHTTPServer`` bound to ``host:port`` (0: any free port); not yet serving."""
+    return EmulatorHTTPServer((host, port), handle, access_key=access_key, secret_key=secret_key,
+                              max_body=max_body, log=log, on_close=on_close)
+
+
+def open_service(store_dir: str | Path, config: EmulatorConfig) -> tuple[Handler, Callable[[], None]]:
+    """The service core's ``handle`` on the store in ``store_dir``, and how to close that store."""
+    import importlib
+
+    from reconciler.emulator.store import Store
+
+    # TODO: import Service directly once reconciler.emulator.service is committed.
+    service_cls = importlib.import_module("reconciler.emulator.service").Service
+    store = Store(Path(store_dir))
+    service = service_cls(store, config)
+    close: Callable[[], None] = getattr(store, "close", lambda: None)  # the store may hold no connection
+    return service.handle, close
+
+
+def start_server(
+    store_dir: str | Path,
+    config: EmulatorConfig,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log: TextIO | None = None,
+) -> tuple[EmulatorHTTPServer, threading.Thread, str]:
+    """Serve the store in a background thread, for tests and benchmarks. Stop with
+    ``server.shutdown(); server.server_close()``."""
+    handle, close = open_service(store_dir, config)
+    server = make_server(handle, host, port, access_key=config.access_key, secret_key=config.secret_key,
+                         log=log, on_close=close)
+    thread = threading.Thread(target=server.serve_forever, name="emulator-http", daemon=True)
+    thread.start()
+    return server, thread, server.url
+
+
+def serve(
+    store_dir: str | Path,
+    host: str,
+    port: int,
+    config: EmulatorConfig,
+    *,
+    log: TextIO | None = None,
+    ready: Callable[[str], None] | None = None,
+) -> None:
+    """Serve until SIGTERM or SIGINT, then stop accepting, finish running requests and close the store."""
+    handle, close = open_service(store_dir, config)
+    try:
+        server = make_server(handle, host, port, access_key=config.access_key,
+                             secret_key=config.secret_key, log=log, on_close=close)
+    except BaseException:
+        close()
+        raise
+
+    def stop(signum: int, frame: FrameType | None) -> None:
+        threading.Thread(target=server.shutdown, daemon=True).start()
+
+    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        if ready is not None:
+            ready(server.url)
+        server.serve_forever(poll_interval=0.2)
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler)
+        server.server_close()
