@@ -1,0 +1,128 @@
+"""Build a Plan: resolve targets, read each image set, diff, build its requests, in a thread pool.
+
+Memory stays flat with the number of image sets: each worker holds one live document at a time and
+drops it once diffed; only the (small) changes and request payloads are kept.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from typing import Any
+
+from reconciler.api import HealthImagingAPI
+from reconciler.errors import CredentialsError, EndpointError, ReconcilerError
+from reconciler.plan.diff import diff_image_set, format_path
+from reconciler.plan.fetch import Work, read_live, resolve
+from reconciler.plan.model import Change, ImageSetPlan, Plan
+from reconciler.plan.requests import build_requests
+from reconciler.spec.model import SpecDocument
+
+Progress = Callable[[int, int], None]
+_MAX_LISTED = 5
+
+
+def build_plan(
+    docs: Sequence[SpecDocument],
+    api: HealthImagingAPI,
+    parallelism: int = 8,
+    progress: Progress | None = None,
+    lock_wait: float = 60.0,
+) -> Plan:
+    """Plan every image set the documents target. Per-image-set problems become ``action: error``."""
+    works = resolve(docs, api)
+    results: list[ImageSetPlan | None] = [None] * len(works)
+    with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
+        futures = {pool.submit(plan_image_set, api, w, lock_wait): i for i, w in enumerate(works)}
+        for done, fut in enumerate(as_completed(futures), start=1):
+            results[futures[fut]] = fut.result()
+            if progress is not None:
+                progress(done, len(works))
+    plans = tuple(p for p in results if p is not None)
+    return Plan(plans, spec_digest=spec_digest(docs), meta={"created_at": time.time()})
+
+
+def spec_digest(docs: Sequence[SpecDocument]) -> str:
+    """sha256 over the spec files (name and bytes), in sorted order."""
+    h = hashlib.sha256()
+    for name in sorted({d.file for d in docs}):
+        h.update(name.encode() + b"\0")
+        try:
+            with open(name, "rb") as fh:
+                h.update(hashlib.sha256(fh.read()).digest())
+        except OSError:
+            h.update(b"<unreadable>")
+    return h.hexdigest()
+
+
+def merge_desired(docs: Sequence[SpecDocument]) -> dict[str, Any]:
+    """The desired trees of several documents for one image set, merged."""
+    out: dict[str, Any] = {}
+    for d in docs:
+        _merge(out, d.desired)
+    return out
+
+
+def _merge(into: dict[str, Any], tree: Mapping[str, Any]) -> None:
+    for key, value in tree.items():
+        if isinstance(value, Mapping) and isinstance(into.get(key), dict):
+            _merge(into[key], value)
+        elif isinstance(value, Mapping):
+            into[key] = {}
+            _merge(into[key], value)
+        else:
+            into[key] = value
+
+
+def plan_image_set(api: HealthImagingAPI, work: Work, lock_wait: float = 60.0) -> ImageSetPlan:
+    """Read, diff and build requests for one image set."""
+    base: dict[str, Any] = {
+        "datastore_id": work.datastore_id,
+        "image_set_id": work.image_set_id,
+        "sources": tuple(f"{d.file}:{d.line}" for d in work.docs),
+        "desired": merge_desired(work.docs),
+    }
+    try:
+        version, live = read_live(api, work, lock_wait=lock_wait)
+    except (CredentialsError, EndpointError):
+        raise
+    except ReconcilerError as exc:
+        return ImageSetPlan(version_id=work.version, action="error", error=str(exc), **base)
+    changes, origin = _diff_all(work.docs, live)
+    del live  # the live document is the big thing: never keep it
+    problems = [_problem(c, origin[c.path]) for c in changes if _blocks(c)]
+    if problems:
+        more = f" (and {len(problems) - _MAX_LISTED} more)" if len(problems) > _MAX_LISTED else ""
+        return ImageSetPlan(version_id=version, action="error", changes=changes,
+                            error="; ".join(problems[:_MAX_LISTED]) + more, **base)
+    try:
+        requests = build_requests(changes)
+    except ReconcilerError as exc:
+        return ImageSetPlan(version_id=version, action="error", changes=changes, error=str(exc), **base)
+    return ImageSetPlan(version_id=version, action="update" if requests else "none",
+                        force=any(r.force for r in requests), changes=changes, requests=requests, **base)
+
+
+def _diff_all(docs: Sequence[SpecDocument], live: Mapping[str, Any]) -> tuple[tuple[Change, ...], dict[Any, Any]]:
+    changes: list[Change] = []
+    origin: dict[Any, SpecDocument] = {}
+    for doc in docs:
+        for c in diff_image_set(doc.desired, live, doc.force):
+            if c.path not in origin:
+                origin[c.path] = doc
+                changes.append(c)
+    return tuple(changes), origin
+
+
+def _blocks(c: Change) -> bool:
+    return c.check == "forbidden" or (c.check == "needs force" and not c.force_in_spec)
+
+
+def _problem(c: Change, doc: SpecDocument) -> str:
+    pos = doc.position(c.path)
+    where = f"{format_path(c.path)} ({pos.file}:{pos.line})"
+    if c.check == "forbidden":
+        return f"{where}: forbidden: {c.reason}"
+    return f"{where}: needs force: {c.reason}; set `force: true` in the spec to allow it"

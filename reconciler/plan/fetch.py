@@ -1,0 +1,90 @@
+"""Reads for the plan: which image sets the specs target, and each one's live metadata at one version.
+
+Per image set: ``GetImageSet`` (version and state), then ``GetImageSetMetadata`` at exactly that
+version, so the plan and its ``latestVersionId`` guard refer to the same document. ``select`` targets
+take their versions from ``SearchImageSets`` (every page) and skip ``GetImageSet``.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.api import HealthImagingAPI
+from reconciler.errors import NotFound, ReconcilerError, ServiceError
+from reconciler.spec.model import SpecDocument
+
+
+@dataclass(frozen=True)
+class Work:
+    """One image set to plan, with every spec document that targets it."""
+
+    datastore_id: str
+    image_set_id: str
+    version: str | None  # known from SearchImageSets, else read with GetImageSet
+    docs: tuple[SpecDocument, ...]
+
+
+class ReadError(ReconcilerError):
+    """An image set could not be read (missing, locked, deleted): an error for that image set only."""
+
+
+def resolve(docs: Sequence[SpecDocument], api: HealthImagingAPI) -> list[Work]:
+    """Group the documents by image set, expanding ``select`` targets with SearchImageSets."""
+    order: list[tuple[str, str]] = []
+    by_key: dict[tuple[str, str], list[SpecDocument]] = {}
+    versions: dict[tuple[str, str], str] = {}
+    for doc in docs:
+        t = doc.target
+        if t.image_set_id is not None:
+            hits: list[tuple[str, str | None]] = [(t.image_set_id, None)]
+        elif t.select is not None:
+            key, value = t.select
+            hits = [(h.image_set_id, h.version) for h in api.search_image_sets(t.datastore_id, key, value)]
+        else:
+            continue
+        for image_set_id, version in hits:
+            k = (t.datastore_id, image_set_id)
+            if k not in by_key:
+                order.append(k)
+                by_key[k] = []
+            by_key[k].append(doc)
+            if version is not None:
+                versions[k] = str(version)
+    return [Work(k[0], k[1], versions.get(k), tuple(by_key[k])) for k in order]
+
+
+def read_live(
+    api: HealthImagingAPI,
+    work: Work,
+    lock_wait: float = 60.0,
+    poll: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> tuple[str, dict[str, Any]]:
+    """(version, metadata document). Waits up to ``lock_wait`` seconds for a LOCKED image set."""
+    ds, iset = work.datastore_id, work.image_set_id
+    try:
+        version = work.version
+        if version is None:
+            info = api.get_image_set(ds, iset)
+            waited = 0.0
+            while info.state == "LOCKED" and waited < lock_wait:
+                step = min(poll, lock_wait - waited)
+                sleep(step)
+                waited += step
+                info = api.get_image_set(ds, iset)
+            if info.state == "LOCKED":
+                raise ReadError(f"image set {iset} is still LOCKED after {lock_wait:g} s (an update is running)",
+                                hint="plan again when it is ACTIVE")
+            if info.state == "DELETED":
+                raise ReadError(f"image set {iset} is DELETED")
+            version = info.version_id
+        return version, api.get_image_set_metadata(ds, iset, version=version)
+    except NotFound:
+        raise ReadError(f"image set {iset} was not found in datastore {ds}") from None
+    except ServiceError as exc:
+        if exc.code in ("ConflictException",):
+            raise ReadError(f"image set {iset} could not be read: {exc.code}") from None
+        raise
