@@ -1,0 +1,69 @@
+"""The DICOM data dictionary (pydicom's copy of PS3.6): look up keywords and tags, suggest near misses."""
+
+from __future__ import annotations
+
+import difflib
+import re
+from dataclasses import dataclass
+from functools import cache
+
+from pydicom.datadict import get_entry, keyword_dict
+
+_TAG_RE = re.compile(r"[0-9A-Fa-f]{8}")
+
+
+@dataclass(frozen=True)
+class DictEntry:
+    """One dictionary entry. ``tag`` is 8 upper-case hex digits, e.g. ``00100010``."""
+
+    tag: str
+    keyword: str
+    vr: str
+    vm: str
+    name: str
+    retired: bool
+
+
+def is_tag_key(key: str) -> bool:
+    """True when ``key`` is written as a tag: exactly 8 hex digits (``00091001``)."""
+    return bool(_TAG_RE.fullmatch(key))
+
+
+def is_private_tag(key: str) -> bool:
+    """True for a tag key with an odd group number (a private attribute)."""
+    return is_tag_key(key) and int(key[:4], 16) % 2 == 1
+
+
+@cache
+def lookup(key: str) -> DictEntry | None:
+    """The entry for a keyword (``PatientName``) or a tag key (``00100010``), else None."""
+    if not key:
+        return None
+    if is_tag_key(key):
+        tag = int(key, 16)
+    else:
+        found = keyword_dict.get(key)
+        if found is None:
+            return None
+        tag = found
+    try:
+        vr, vm, name, retired, keyword = get_entry(tag)
+    except KeyError:  # not in the dictionary (private or unknown tag)
+        return None
+    return DictEntry(f"{tag:08X}", keyword, vr, vm, name, retired == "Retired")
+
+
+@cache
+def _keywords() -> tuple[str, ...]:
+    return tuple(sorted(k for k in keyword_dict if k))
+
+
+def suggest(keyword: str) -> str | None:
+    """The closest dictionary keyword to a misspelt one (for "did you mean"), or None."""
+    if not keyword:
+        return None
+    lowered = {k.lower(): k for k in _keywords()}
+    if keyword.lower() in lowered:  # wrong case only
+        return lowered[keyword.lower()]
+    match = difflib.get_close_matches(keyword, _keywords(), n=1, cutoff=0.8)
+    return match[0] if match else None

@@ -1,0 +1,88 @@
+"""levels and dictionary: the normalisation table and pydicom lookups."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.dicom import levels
+from reconciler.dicom.dictionary import is_private_tag, is_tag_key, lookup, suggest
+
+
+@pytest.mark.parametrize(
+    ("keyword", "level"),
+    [
+        ("PatientName", "Patient"),
+        ("PatientID", "Patient"),
+        ("StudyDescription", "Study"),
+        ("PatientAge", "Study"),
+        ("PatientWeight", "Study"),
+        ("Modality", "Series"),
+        ("PatientPosition", "Series"),
+        ("FrameOfReferenceUID", "Series"),
+        ("SOPInstanceUID", "Instance"),
+        ("Rows", "Instance"),
+        ("00091001", "Instance"),
+        ("NotAKeyword", "Instance"),
+    ],
+)
+def test_level_of(keyword: str, level: str) -> None:
+    assert levels.level_of(keyword) == level
+
+
+def test_level_table_is_data_with_source_and_140_keywords() -> None:
+    assert levels.SOURCE.startswith("https://docs.aws.amazon.com/healthimaging/")
+    assert sum(len(v) for v in levels.LEVEL_KEYWORDS.values()) == 140
+    assert levels.LEVEL_KEYWORDS["Instance"] == frozenset()
+    assert all(lookup(k) is not None for v in levels.LEVEL_KEYWORDS.values() for k in v)
+
+
+@pytest.mark.parametrize(
+    ("key", "tag", "keyword", "vr", "vm"),
+    [
+        ("PatientName", "00100010", "PatientName", "PN", "1"),
+        ("00100010", "00100010", "PatientName", "PN", "1"),
+        ("0020000d", "0020000D", "StudyInstanceUID", "UI", "1"),
+        ("ImageType", "00080008", "ImageType", "CS", "2-n"),
+        ("ReferencedImageSequence", "00081140", "ReferencedImageSequence", "SQ", "1"),
+    ],
+)
+def test_lookup(key: str, tag: str, keyword: str, vr: str, vm: str) -> None:
+    entry = lookup(key)
+    assert entry is not None
+    assert (entry.tag, entry.keyword, entry.vr, entry.vm) == (tag, keyword, vr, vm)
+
+
+@pytest.mark.parametrize("key", ["PatientNmae", "00091001", "", "0010001", "Patient Name"])
+def test_lookup_unknown(key: str) -> None:
+    assert lookup(key) is None
+
+
+@pytest.mark.parametrize(
+    ("key", "tag", "private"),
+    [
+        ("00091001", True, True),
+        ("001910F9", True, True),
+        ("00100010", True, False),
+        ("0010001", False, False),
+        ("0010001G", False, False),
+        ("PatientName", False, False),
+    ],
+)
+def test_tag_keys(key: str, tag: bool, private: bool) -> None:
+    assert is_tag_key(key) is tag
+    assert is_private_tag(key) is private
+
+
+@pytest.mark.parametrize(
+    ("typo", "expected"),
+    [
+        ("PatientNmae", "PatientName"),
+        ("StudyDescripton", "StudyDescription"),
+        ("studydescription", "StudyDescription"),
+        ("Modalty", "Modality"),
+        ("Qwertyuiop", None),
+        ("", None),
+    ],
+)
+def test_suggest(typo: str, expected: str | None) -> None:
+    assert suggest(typo) == expected
