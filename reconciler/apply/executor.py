@@ -59,6 +59,7 @@ class Executor:
         verifier: Verifier = unmet_paths,
         observer: Observer | None = None,
         sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api = api
         self.journal = journal
@@ -66,6 +67,7 @@ class Executor:
         self.verifier = verifier
         self.observer = observer
         self.sleep = sleep
+        self.clock = clock
         self._lock = threading.Lock()
         self._stop = threading.Event()
 
@@ -150,7 +152,7 @@ class Executor:
     def _settle(self, isp: ImageSetPlan, version: str, index: int) -> None:
         try:
             info = wait_until_settled(self.api, isp.datastore_id, isp.image_set_id, version,
-                                      self.options.wait, sleep=self.sleep)
+                                      self.options.wait, sleep=self.sleep, clock=self.clock)
         except (WaitTimeout, ReconcilerError) as exc:
             raise _Failed(self._fail(isp, str(exc), sent=index + 1, final=version)) from None
         if info.workflow_status == "UPDATE_FAILED" or info.state != "ACTIVE":

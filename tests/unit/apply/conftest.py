@@ -1,0 +1,22 @@
+"""Fixtures of the apply unit tests (the fake API itself lives in applyfakes.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from applyfakes import FakeAPI, three_sets
+
+from reconciler.apply.journal import Journal
+
+
+@pytest.fixture
+def api() -> FakeAPI:
+    return three_sets()
+
+
+@pytest.fixture
+def journal(tmp_path: Path) -> Journal:
+    j = Journal(tmp_path / "journal" / "run.jsonl")
+    yield j
+    j.close()

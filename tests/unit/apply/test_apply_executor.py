@@ -1,0 +1,178 @@
+"""The guarded executor against an in-memory API: guards, staleness, async failures, verification."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from applyfakes import (
+    DS,
+    PHI,
+    A,
+    B,
+    C,
+    FakeAPI,
+    blob,
+    plan_of,
+    rename_request,
+    update_plan,
+)
+
+from reconciler.api import UpdateResult
+from reconciler.apply.executor import ApplyOptions, Executor
+from reconciler.apply.journal import Journal, read_journal
+from reconciler.apply.waiter import WaitPolicy
+from reconciler.errors import ServiceError, Throttled
+from reconciler.plan.model import ImageSetPlan, UpdateRequest
+
+FAST = ApplyOptions(parallelism=4, wait=WaitPolicy(initial=0.0, timeout=5.0))
+
+
+def run(api: FakeAPI, journal: Journal, *sets: ImageSetPlan, options: ApplyOptions = FAST):
+    return Executor(api, journal, options=options, sleep=lambda _s: None).run(plan_of(*sets))
+
+
+def statuses(report) -> dict[str, str]:
+    return {r.image_set_id: r.status for r in report.results}
+
+
+def test_converged_image_set_is_verified_and_reports_versions(api: FakeAPI, journal: Journal) -> None:
+    report = run(api, journal, update_plan(A))
+    (result,) = report.results
+    assert (result.status, result.planned_version, result.final_version) == ("converged", "1", "2")
+    assert api.latest(A)["Patient"]["DICOM"]["PatientName"] == PHI
+    assert ("GetImageSetMetadata", A, "2") in api.calls
+    assert report.exit_code == 0
+
+
+def test_chained_requests_are_guarded_by_the_version_each_previous_one_produced(
+    api: FakeAPI, journal: Journal
+) -> None:
+    second = UpdateRequest(None, blob({"Study": {"DICOM": {"StudyDescription": "CHEST "}}}), False)
+    report = run(api, journal, update_plan(A, rename_request(), second))
+    guards = [g for op, _i, g in api.calls if op == "UpdateImageSetMetadata"]
+    assert guards == ["1", "2"]
+    assert report.results[0].status == "converged"
+    assert "StudyDescription" not in api.latest(A)["Study"]["DICOM"]
+
+
+def test_outside_write_makes_only_that_image_set_stale(api: FakeAPI, journal: Journal) -> None:
+    api.outside_write(B, {"Patient": {"DICOM": {"PatientName": "OUTSIDE^WRITE"}}})
+    report = run(api, journal, update_plan(A), update_plan(B), update_plan(C))
+    assert statuses(report) == {A: "converged", B: "stale", C: "converged"}
+    stale = report.results[1]
+    assert (stale.planned_version, stale.current_version) == ("1", "2")
+    assert api.latest(B)["Patient"]["DICOM"]["PatientName"] == "OUTSIDE^WRITE"
+    assert report.exit_code == 3
+
+
+@pytest.mark.parametrize(
+    ("setup", "expected_message"),
+    [
+        (lambda api: api.update_failed.add(B), "UPDATE_FAILED on version 2: INVALID_REQUEST"),
+        (lambda api: api.ignore.add(B), "not converged after version 2: Patient.DICOM.PatientName"),
+        (lambda api: api.errors.__setitem__(B, Throttled("throttled by UpdateImageSetMetadata")), "throttled"),
+        (lambda api: api.errors.__setitem__(B, ServiceError("InternalServerException (500)")), "500"),
+    ],
+    ids=["update-failed", "did-not-converge", "throttled", "server-error"],
+)
+def test_failures_are_reported_per_image_set_and_others_go_on(
+    api: FakeAPI, journal: Journal, setup, expected_message: str
+) -> None:
+    setup(api)
+    report = run(api, journal, update_plan(A), update_plan(B), update_plan(C))
+    assert statuses(report) == {A: "converged", B: "failed", C: "converged"}
+    assert expected_message in (report.results[1].message or "")
+    assert report.exit_code == 1
+
+
+def test_failure_and_stale_together_exit_1(api: FakeAPI, journal: Journal) -> None:
+    api.update_failed.add(A)
+    api.outside_write(B, {"Patient": {"DICOM": {"PatientID": "X"}}})
+    assert run(api, journal, update_plan(A), update_plan(B)).exit_code == 1
+
+
+def test_long_lock_beyond_the_bound_fails_with_a_timeout(journal: Journal) -> None:
+    api = FakeAPI(lock_polls=10_000)
+    api.add(A, {"Patient": {"DICOM": {}}})
+    ticks = iter(float(i) for i in range(100_000))
+    options = ApplyOptions(wait=WaitPolicy(initial=1.0, timeout=3.0))
+    executor = Executor(api, journal, options=options, sleep=lambda _s: None, clock=lambda: next(ticks))
+    report = executor.run(plan_of(update_plan(A)))
+    assert report.results[0].status == "failed"
+    assert "still LOCKED after 3 s" in (report.results[0].message or "")
+
+
+def test_partial_write_then_conflict_is_a_failure_not_stale(api: FakeAPI, journal: Journal) -> None:
+    real_update = api.update_image_set_metadata
+
+    def update_then_outside_write(*args, **kwargs) -> UpdateResult:
+        answer = real_update(*args, **kwargs)
+        api.outside_write(A, {"Patient": {"DICOM": {"PatientID": "X"}}})
+        return answer
+
+    api.update_image_set_metadata = update_then_outside_write  # type: ignore[method-assign]
+    report = run(api, journal, update_plan(A, rename_request(), rename_request("B^B")))
+    assert report.results[0].status == "failed"
+    assert "after request 1 of 2" in (report.results[0].message or "")
+
+
+@pytest.mark.parametrize(
+    ("isp", "status"),
+    [
+        (ImageSetPlan(DS, A, "1", "none"), "unchanged"),
+        (ImageSetPlan(DS, A, None, "error", error="Patient.DICOM.PixelData is forbidden"), "failed"),
+    ],
+)
+def test_non_update_actions_send_nothing(api: FakeAPI, journal: Journal, isp: ImageSetPlan, status: str) -> None:
+    report = run(api, journal, isp)
+    assert report.results[0].status == status
+    assert not [c for c in api.calls if c[0] == "UpdateImageSetMetadata"]
+
+
+def test_internal_errors_become_a_failed_result(api: FakeAPI, journal: Journal) -> None:
+    def boom(*_a, **_k):
+        raise KeyError("x")
+
+    api.get_image_set = boom  # type: ignore[method-assign]
+    report = run(api, journal, update_plan(A))
+    assert report.results[0].message == "internal error (KeyError)"
+
+
+def test_journal_has_one_record_per_state_change_and_no_values(
+    api: FakeAPI, journal: Journal, tmp_path: Path
+) -> None:
+    api.outside_write(B, {"Patient": {"DICOM": {"PatientID": "X"}}})
+    run(api, journal, update_plan(A), update_plan(B))
+    records = read_journal(journal.path)
+    events = [(r["event"], r.get("imageSetId")) for r in records]
+    assert events[0] == ("run_started", None) and events[-1] == ("run_finished", None)
+    a_events = [e for e, i in events if i == A]
+    assert a_events == ["planned", "submitting", "submitted", "updated", "converged"]
+    assert [e for e, i in events if i == B] == ["planned", "submitting", "stale"]
+    submitted = next(r for r in records if r["event"] == "submitted")
+    assert (submitted["guard"], submitted["version"]) == ("1", "2")
+    text = journal.path.read_text()
+    assert PHI not in text and "OLD^NAME" not in text
+    assert all(json.loads(line) for line in text.splitlines())
+
+
+class Recorder:
+    def __init__(self) -> None:
+        self.total = -1
+        self.done: list[str] = []
+
+    def started(self, total: int) -> None:
+        self.total = total
+
+    def finished(self, result) -> None:
+        self.done.append(result.status)
+
+
+def test_observer_sees_every_image_set(api: FakeAPI, journal: Journal) -> None:
+    rec = Recorder()
+    Executor(api, journal, options=FAST, observer=rec, sleep=lambda _s: None).run(
+        plan_of(update_plan(A), ImageSetPlan(DS, B, "1", "none"))
+    )
+    assert rec.total == 2 and sorted(rec.done) == ["converged", "unchanged"]
