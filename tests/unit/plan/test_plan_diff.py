@@ -23,7 +23,7 @@ def live_doc() -> dict[str, Any]:
                 S: {
                     "DICOM": {"Modality": "CT", "SeriesNumber": "1 "},
                     "Instances": {
-                        I: {
+                        INST: {
                             "DICOM": {"SliceThickness": "1.10", "KVP": "120 ", "00091001": "GE",
                                       "ImageType": ["ORIGINAL", "PRIMARY"]},
                             "DICOMVRs": {"00091001": "LO"},
