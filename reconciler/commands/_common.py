@@ -6,9 +6,13 @@ import argparse
 import os
 import sys
 from dataclasses import dataclass, field
-from typing import TextIO
+from typing import TYPE_CHECKING, TextIO
 
+from reconciler.backend import BackendOptions
 from reconciler.errors import UsageError
+
+if TYPE_CHECKING:
+    from reconciler.aws import HealthImaging
 
 
 @dataclass
@@ -86,3 +90,25 @@ def parse_rates(items: list[str]) -> dict[str, float]:
             raise UsageError(f"--rate {item!r}: TPS must be greater than 0")
         rates[op] = tps
     return rates
+
+
+def backend_from_args(args: argparse.Namespace) -> BackendOptions:
+    """The validated backend and rate options of a parsed command line (UsageError when bad)."""
+    parallelism = getattr(args, "parallelism", 8)
+    if parallelism is None or parallelism < 1:
+        raise UsageError(f"--parallelism {parallelism}: must be at least 1")
+    return BackendOptions(
+        region=getattr(args, "region", None) or None,
+        profile=getattr(args, "profile", None) or None,
+        endpoint_url=getattr(args, "endpoint_url", None) or None,
+        local_dir=getattr(args, "local", None) or None,
+        rates=parse_rates(getattr(args, "rate", None) or []),
+        parallelism=parallelism,
+    ).validate()
+
+
+def api_from_args(args: argparse.Namespace) -> HealthImaging:
+    """A HealthImaging client for the backend the command line chose, paced by its --rate options."""
+    from reconciler.aws import HealthImaging  # late: commands that do not talk to AWS never load boto3
+
+    return HealthImaging.from_backend(backend_from_args(args))
