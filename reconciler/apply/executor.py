@@ -19,9 +19,10 @@ from typing import Any, Protocol
 from reconciler.api import HealthImagingAPI
 from reconciler.apply.journal import Journal
 from reconciler.apply.report import ApplyReport, ImageSetResult
-from reconciler.apply.verify import unmet_paths
+from reconciler.apply.verify import converged_check
 from reconciler.apply.waiter import WaitPolicy, WaitTimeout, wait_until_settled
 from reconciler.errors import ReconcilerError, StaleVersion
+from reconciler.plan.diff import format_path
 from reconciler.plan.model import ImageSetPlan, Path, Plan
 
 Verifier = Callable[[ImageSetPlan, Mapping[str, Any]], Sequence[Path]]
@@ -56,7 +57,7 @@ class Executor:
         journal: Journal,
         *,
         options: ApplyOptions | None = None,
-        verifier: Verifier = unmet_paths,
+        verifier: Verifier = converged_check,
         observer: Observer | None = None,
         sleep: Callable[[float], None] = time.sleep,
         clock: Callable[[], float] = time.monotonic,
@@ -164,7 +165,7 @@ class Executor:
     def _verify(self, isp: ImageSetPlan, version: str, total: int) -> ImageSetResult:
         try:
             live = self.api.get_image_set_metadata(isp.datastore_id, isp.image_set_id, version=version)
-            unmet = tuple(".".join(p) for p in self.verifier(isp, live))
+            unmet = tuple(format_path(p) for p in self.verifier(isp, live))
         except ReconcilerError as exc:
             return self._fail(isp, f"could not verify version {version}: {exc}", sent=total, final=version)
         if unmet:

@@ -3,7 +3,8 @@
 The check re-reads the intent of the plan's own request payloads, so it works for a saved plan with no
 specs at hand: every attribute in ``updatableAttributes`` must have that value (after DICOM-style
 normalisation: trailing padding, numeric equality of DS/IS strings) and every attribute or node in
-``removableAttributes`` must be absent. With specs at hand the CLI also re-diffs against them.
+``removableAttributes`` must be absent. On top, the plan's merged desired subtree (kept in the plan and
+in a saved plan) is re-diffed with the planner's own diff: the image set must plan to nothing.
 """
 
 from __future__ import annotations
@@ -12,6 +13,7 @@ import json
 from collections.abc import Iterator, Mapping
 from typing import Any
 
+from reconciler.plan.diff import diff_image_set
 from reconciler.plan.model import ImageSetPlan, Path
 
 _LEAF_PARENTS = ("DICOM", "DICOMVRs")
@@ -81,4 +83,12 @@ def unmet_paths(plan: ImageSetPlan, live: Mapping[str, Any]) -> tuple[Path, ...]
         for path, _ in _leaves(_load(request.removable)):
             if _lookup(live, path)[0]:
                 unmet.append(path)
+    return tuple(unmet)
+
+
+def converged_check(plan: ImageSetPlan, live: Mapping[str, Any]) -> tuple[Path, ...]:
+    """The executor's default verifier: payload intent, then the planner's diff of the desired subtree."""
+    unmet = list(unmet_paths(plan, live))
+    if plan.desired:
+        unmet.extend(c.path for c in diff_image_set(plan.desired, live, plan.force) if c.path not in unmet)
     return tuple(unmet)

@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 from applyfakes import DS, A, base_doc, blob
 
-from reconciler.apply.verify import same_value, unmet_paths
+from reconciler.apply.verify import converged_check, same_value, unmet_paths
 from reconciler.plan.model import ImageSetPlan, UpdateRequest
 
 
@@ -45,3 +45,17 @@ def test_unmet_paths(isp: ImageSetPlan, unmet: tuple[tuple[str, ...], ...]) -> N
 )
 def test_same_value(live: Any, desired: Any, same: bool) -> None:
     assert same_value(live, desired) is same
+
+
+@pytest.mark.parametrize(
+    ("desired", "unmet"),
+    [
+        ({"Patient": {"DICOM": {"PatientName": "OLD^NAME"}}}, ()),
+        ({"Patient": {"DICOM": {"PatientID": "P2"}}}, (("Patient", "DICOM", "PatientID"),)),
+        ({"Study": {"DICOM": {"StudyDescription": None}}}, (("Study", "DICOM", "StudyDescription"),)),
+    ],
+    ids=["holds", "outside-value", "must-be-absent"],
+)
+def test_converged_check_rediffs_the_desired_subtree(desired: dict[str, Any], unmet: tuple[Any, ...]) -> None:
+    isp = ImageSetPlan(DS, A, "1", "update", desired=desired)
+    assert converged_check(isp, base_doc()) == unmet
