@@ -91,6 +91,7 @@ def plan_image_set(api: HealthImagingAPI, work: Work, lock_wait: float = 60.0) -
     except ReconcilerError as exc:
         return ImageSetPlan(version_id=work.version, action="error", error=str(exc), **base)
     changes, origin = _diff_all(work.docs, live)
+    base["study"] = _study_uid(live)
     del live  # the live document is the big thing: never keep it
     problems = [_problem(c, origin[c.path]) for c in changes if _blocks(c)]
     if problems:
@@ -114,6 +115,13 @@ def _diff_all(docs: Sequence[SpecDocument], live: Mapping[str, Any]) -> tuple[tu
                 origin[c.path] = doc
                 changes.append(c)
     return tuple(changes), origin
+
+
+def _study_uid(live: Mapping[str, Any]) -> str | None:
+    study = live.get("Study")
+    dicom = study.get("DICOM") if isinstance(study, Mapping) else None
+    uid = dicom.get("StudyInstanceUID") if isinstance(dicom, Mapping) else None
+    return str(uid).rstrip(" \x00") if uid else None
 
 
 def _blocks(c: Change) -> bool:

@@ -40,8 +40,8 @@ def diff_image_set(desired: Mapping[str, Any], live: Mapping[str, Any], force: b
     return tuple(out)
 
 
-def _forbidden(path: Path, reason: str, op: Op = "change") -> Change:
-    return Change(op, path, None, None, check="forbidden", reason=reason)
+def _forbidden(path: Path, reason: str, op: Op = "change", node: bool = False) -> Change:
+    return Change(op, path, None, None, check="forbidden", reason=reason, node=node)
 
 
 def _as_map(value: Any) -> Mapping[str, Any]:
@@ -82,7 +82,7 @@ def _children(out: list[Change], level: str, path: Path, want: Any, have: Any, f
             if live_child is not None:
                 out.append(Change("remove", child_path, None, None, node=True))
         elif live_child is None:
-            out.append(_forbidden(child_path, f"{noun} does not exist in the image set", op="add"))
+            out.append(_forbidden(child_path, f"{noun} does not exist in the image set", op="add", node=True))
         else:
             _node(out, level, child_path, sub, live_child, force)
 

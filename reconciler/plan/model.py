@@ -51,6 +51,7 @@ class ImageSetPlan:
     # The merged desired subtree (all documents targeting this image set), so that a saved plan can be
     # verified after apply without the spec files. Raw values: holds patient data, never logged.
     desired: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
+    study: str | None = None  # live StudyInstanceUID, to group totals per study (rendered redacted)
 
 
 @dataclass(frozen=True)

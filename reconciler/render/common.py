@@ -1,0 +1,86 @@
+"""Pieces the renderers share: summary counts, change lines, durations under the update quota."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.plan.diff import format_path
+from reconciler.plan.model import Change, Plan
+from reconciler.render.redact import Redactor
+
+DEFAULT_UPDATE_RATE = 0.25  # UpdateImageSetMetadata quota, requests per second
+SYMBOL = {"add": "+", "change": "~", "remove": "-"}
+
+
+@dataclass(frozen=True)
+class Summary:
+    image_sets: int
+    to_update: int
+    unchanged: int
+    errors: int
+    add: int
+    change: int
+    remove: int
+    requests: int
+
+    def as_dict(self) -> dict[str, int]:
+        return dict(self.__dict__)
+
+    def line(self) -> str:
+        return (f"Plan: {self.to_update} to update, {self.unchanged} unchanged, {self.errors} with errors "
+                f"({self.add} to add, {self.change} to change, {self.remove} to remove); "
+                f"{plural(self.requests, 'request')}.")
+
+
+def summarize(plan: Plan) -> Summary:
+    ops = {"add": 0, "change": 0, "remove": 0}
+    for isp in plan.image_sets:
+        if isp.action == "update":
+            for c in isp.changes:
+                ops[c.op] += 1
+    actions = [p.action for p in plan.image_sets]
+    return Summary(len(actions), actions.count("update"), actions.count("none"), actions.count("error"),
+                   ops["add"], ops["change"], ops["remove"], plan.request_count)
+
+
+def plural(n: int, word: str) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+
+
+def duration(seconds: float) -> str:
+    if seconds < 90:
+        return f"{max(1, round(seconds))} s"
+    if seconds < 3600 * 2:
+        return f"{int(seconds // 60)} min"
+    return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
+
+
+def eta_line(requests: int, rate: float = DEFAULT_UPDATE_RATE) -> str:
+    """"412 requests, about 27 min at 0.25/s": the time apply needs under the update quota."""
+    return f"{plural(requests, 'request')}, about {duration(requests / rate)} at {rate:g}/s"
+
+
+def show(value: Any) -> str:
+    return json.dumps(value, ensure_ascii=False)
+
+
+def change_line(c: Change, redactor: Redactor) -> str:
+    """``~ Patient.DICOM.PatientName: "<redacted:..>" -> "<redacted:..>"`` (no colour, no indent)."""
+    where = format_path(c.path)
+    key = c.path[-1]
+    if c.node:
+        noun = "series" if c.path[-2] == "Series" else "instance"
+        text = f"{SYMBOL[c.op]} {where} ({noun})"
+    elif c.op == "add":
+        text = f"+ {where}: {show(redactor.value(key, c.after))}"
+    elif c.op == "remove":
+        text = f"- {where}: {show(redactor.value(key, c.before))}"
+    else:
+        text = f"~ {where}: {show(redactor.value(key, c.before))} -> {show(redactor.value(key, c.after))}"
+    if c.check == "needs force":
+        text += f"  [needs force: {c.reason}; spec {'has' if c.force_in_spec else 'lacks'} force: true]"
+    elif c.check == "forbidden":
+        text += f"  [forbidden: {c.reason}]"
+    return text

@@ -1,0 +1,50 @@
+"""The plan as JSON, exactly the contract of ARCHITECTURE section 4 (``schemas/plan.schema.json``)."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from reconciler.plan.model import Change, ImageSetPlan, Plan
+from reconciler.render.common import summarize
+from reconciler.render.redact import Redactor
+
+FORMAT_VERSION = "1"
+
+
+def change_json(c: Change, redactor: Redactor) -> dict[str, Any]:
+    key = c.path[-1]
+    out: dict[str, Any] = {"op": c.op, "path": list(c.path), "before": redactor.value(key, c.before),
+                           "after": redactor.value(key, c.after), "check": c.check}
+    if c.reason:
+        out["reason"] = c.reason
+    if c.check == "needs force":
+        out["force_in_spec"] = c.force_in_spec
+    return out
+
+
+def image_set_json(isp: ImageSetPlan, redactor: Redactor) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "datastoreId": isp.datastore_id,
+        "imageSetId": isp.image_set_id,
+        "versionId": isp.version_id,
+        "action": isp.action,
+        "force": isp.force,
+        "requests": len(isp.requests),
+        "changes": [change_json(c, redactor) for c in isp.changes],
+    }
+    if isp.action == "error":
+        out["error"] = isp.error or "error"
+    return out
+
+
+def plan_json(plan: Plan, redactor: Redactor) -> dict[str, Any]:
+    return {
+        "format_version": FORMAT_VERSION,
+        "summary": summarize(plan).as_dict(),
+        "image_sets": [image_set_json(p, redactor) for p in plan.image_sets],
+    }
+
+
+def render_json(plan: Plan, redactor: Redactor) -> str:
+    return json.dumps(plan_json(plan, redactor), indent=2, ensure_ascii=False) + "\n"

@@ -1,0 +1,71 @@
+"""The plan as markdown for a pull-request comment: the summary first, totals per study, then the
+details until the comment would pass 60,000 characters (GitHub's limit is 65,536), and a line
+saying what was left out."""
+
+from __future__ import annotations
+
+from collections import defaultdict
+
+from reconciler.plan.model import ImageSetPlan, Plan
+from reconciler.render.common import DEFAULT_UPDATE_RATE, eta_line, plural, summarize
+from reconciler.render.redact import Redactor
+from reconciler.render.text import image_set_block
+
+LIMIT = 60_000
+_MAX_STUDY_ROWS = 50
+_FOOTER_RESERVE = 300
+
+
+def _study_table(plan: Plan, redactor: Redactor) -> list[str]:
+    totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
+    for isp in plan.image_sets:
+        row = totals[redactor.label("StudyInstanceUID", isp.study) or "(unknown study)"]
+        row[0] += 1
+        row[1] += isp.action == "update"
+        row[2] += isp.action == "error"
+        for c in isp.changes:
+            row[3 + ("add", "change", "remove").index(c.op)] += 1
+    rows = sorted(totals.items(), key=lambda kv: (-(kv[1][1] + kv[1][2]), kv[0]))
+    out = ["| study | image sets | to update | errors | add | change | remove |", "|---|---|---|---|---|---|---|"]
+    out += [f"| `{study}` | " + " | ".join(str(n) for n in row) + " |" for study, row in rows[:_MAX_STUDY_ROWS]]
+    if len(rows) > _MAX_STUDY_ROWS:
+        out.append(f"| … {len(rows) - _MAX_STUDY_ROWS} more studies | | | | | | |")
+    return out
+
+
+def _details(isp: ImageSetPlan, redactor: Redactor) -> str:
+    lines = image_set_block(isp, redactor)
+    title = f"{isp.image_set_id}: {isp.action}" + (f", {plural(len(isp.requests), 'request')}" if isp.requests else "")
+    body = "\n".join(line.strip() for line in lines[1:])
+    return f"<details><summary><code>{title}</code></summary>\n\n```diff\n{body}\n```\n</details>\n"
+
+
+def render_markdown(
+    plan: Plan, redactor: Redactor, *, rate: float = DEFAULT_UPDATE_RATE, limit: int = LIMIT, drift: bool = False
+) -> str:
+    s = summarize(plan)
+    title = "Drift report" if drift else "Reconciler plan"
+    head = [
+        f"### {title}: {s.to_update} to update, {s.unchanged} unchanged, {s.errors} with errors",
+        "",
+        f"**{s.add} to add, {s.change} to change, {s.remove} to remove** in {plural(s.image_sets, 'image set')}"
+        + (f"; {eta_line(s.requests, rate)}" if s.requests else ""),
+        "",
+    ]
+    if plan.image_sets:
+        head += [*_study_table(plan, redactor), ""]
+    out = "\n".join(head) + "\n"
+    shown = [p for p in plan.image_sets if p.action != "none"]
+    left = 0
+    left_changes = 0
+    for i, isp in enumerate(shown):
+        block = _details(isp, redactor)
+        if len(out) + len(block) + _FOOTER_RESERVE > limit:
+            rest = shown[i:]
+            left, left_changes = len(rest), sum(len(p.changes) for p in rest)
+            break
+        out += block
+    if left:
+        out += (f"\n_{plural(left, 'image set')} ({plural(left_changes, 'change')}) left out to keep this "
+                f"comment under {limit:,} characters; run `reconciler plan` for the full plan._\n")
+    return out

@@ -1,0 +1,52 @@
+"""The plan as text, like ``terraform plan``: one block per image set to change, a summary line, and
+the time apply needs under the UpdateImageSetMetadata quota. Colour only on a terminal."""
+
+from __future__ import annotations
+
+from reconciler.plan.model import ImageSetPlan, Plan
+from reconciler.render.common import DEFAULT_UPDATE_RATE, change_line, eta_line, plural, summarize
+from reconciler.render.redact import Redactor
+
+_COLOURS = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "!": "\033[1;31m"}
+_RESET = "\033[0m"
+
+
+def _paint(line: str, colour: bool) -> str:
+    stripped = line.lstrip()
+    if not colour or not stripped or stripped[0] not in _COLOURS:
+        return line
+    return f"{_COLOURS[stripped[0]]}{line}{_RESET}"
+
+
+def image_set_block(isp: ImageSetPlan, redactor: Redactor) -> list[str]:
+    """The lines for one image set (no colour)."""
+    head = f"# image set {isp.image_set_id} (datastore {isp.datastore_id}, version {isp.version_id or '?'})"
+    if isp.action == "error":
+        lines = [f"{head}: error", f"!   {isp.error}"]
+    else:
+        force = ", force" if isp.force else ""
+        lines = [f"{head}: update, {plural(len(isp.requests), 'request')}{force}"]
+    lines += [f"    {change_line(c, redactor)}" for c in isp.changes]
+    return lines
+
+
+def render_text(
+    plan: Plan, redactor: Redactor, *, colour: bool = False, rate: float = DEFAULT_UPDATE_RATE, drift: bool = False
+) -> str:
+    """Only image sets that change or fail are listed; unchanged ones are counted in the summary."""
+    summary = summarize(plan)
+    out: list[str] = []
+    shown = [p for p in plan.image_sets if p.action != "none"]
+    if shown:
+        out.append("Drift found: live metadata differs from the specs:" if drift
+                   else "The reconciler will perform the following updates:")
+        out.append("")
+    for isp in shown:
+        out += [_paint(f"  {line}", colour) for line in image_set_block(isp, redactor)]
+        out.append("")
+    if not shown:
+        out.append("No changes. Live metadata matches the specs." if not drift else "In sync: no drift.")
+    out.append(summary.line())
+    if summary.requests:
+        out.append(eta_line(summary.requests, rate))
+    return "\n".join(out) + "\n"
