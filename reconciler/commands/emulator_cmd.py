@@ -6,7 +6,7 @@ import argparse
 from typing import Any
 
 from reconciler.commands._common import Streams
-from reconciler.errors import ReconcilerError
+from reconciler.errors import ReconcilerError, UsageError
 
 
 def register(sub: Any) -> None:
@@ -45,7 +45,29 @@ def register(sub: Any) -> None:
 
 
 def run_serve(args: argparse.Namespace, streams: Streams) -> int:
-    raise ReconcilerError("emulator serve is not implemented yet")
+    """Serve the store over HTTP until SIGTERM/SIGINT; one log line per request on stderr."""
+    from reconciler.emulator.http import serve
+    from reconciler.emulator.knobs import EmulatorConfig, parse_fault_options, parse_rate_options
+
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port}: must be between 0 and 65535")
+    if not args.lock_seconds >= 0:
+        raise UsageError(f"--lock-seconds {args.lock_seconds}: must be 0 or more")
+    config = EmulatorConfig(
+        lock_seconds=args.lock_seconds,
+        rates=parse_rate_options(args.rate),
+        faults=parse_fault_options(args.fault),
+    )
+
+    def ready(url: str) -> None:
+        print(f"listening on {url}", file=streams.out, flush=True)
+
+    try:
+        serve(args.local, args.host, args.port, config, log=streams.err, ready=ready)
+    except OSError as exc:
+        raise ReconcilerError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
+    print("stopped", file=streams.err, flush=True)
+    return 0
 
 
 def run_load(args: argparse.Namespace, streams: Streams) -> int:
@@ -53,4 +75,19 @@ def run_load(args: argparse.Namespace, streams: Streams) -> int:
 
 
 def run_import_dicom(args: argparse.Namespace, streams: Streams) -> int:
-    raise ReconcilerError("emulator import-dicom is not implemented yet")
+    """Import DICOM P10 files (one image set per study) and print the image sets as JSON."""
+    import json
+
+    from reconciler.emulator.dicom_import import import_dicom
+    from reconciler.emulator.store import Store
+
+    def warn(message: str) -> None:
+        print(f"warning: {message}", file=streams.err)
+
+    try:
+        store = Store(args.local)
+    except OSError as exc:
+        raise ReconcilerError(f"cannot open the emulator store in {args.local}: {exc.strerror or exc}") from None
+    results = import_dicom(store, args.datastore_id, args.paths, warn=warn)
+    print(json.dumps(results, indent=2), file=streams.out)
+    return 0

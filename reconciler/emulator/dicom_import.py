@@ -1,0 +1,311 @@
+"""Turn DICOM P10 files into image sets, the way a HealthImaging import normalises them.
+
+One image set per StudyInstanceUID; its ID is the md5 hex of ``"DATASTORE|STUDYUID"`` so the same files
+always give the same IDs. Attributes go to the Patient, Study or Series level by
+``reconciler.dicom.levels.level_of`` (the developer guide's "Metadata normalization" table), everything
+else (and the group 0002 file meta) to the instance. Values are encoded as in the service's documents
+(reference section 1.2 and Appendix B); ``element_json`` holds those rules. PixelData is not stored;
+each frame becomes an ``ImageFrames`` entry with a deterministic ID, its size and a CRC-32 of the frame
+as stored (the emulator does not decode pixels, so Min/MaxPixelValue are left out).
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import logging
+import math
+import re
+import time
+import warnings
+import zlib
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pydicom
+from pydicom.charset import convert_encodings, decode_bytes
+from pydicom.datadict import dictionary_VM
+from pydicom.dataelem import DataElement, RawDataElement
+from pydicom.dataset import Dataset
+
+from reconciler.dicom.levels import level_of
+from reconciler.emulator.errors import NotFoundError
+from reconciler.emulator.store import Store
+from reconciler.errors import ReconcilerError
+
+STORED_TRANSFER_SYNTAX = "1.2.840.10008.1.2.4.202"  # HTJ2K lossless RPCL: what HealthImaging stores
+_ID_RE = re.compile(r"^[0-9a-z]{32}$")
+_BINARY_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
+_NUMBER_VRS = {"US", "UL", "SS", "SL", "FL", "FD", "SV", "UV"}
+_TEXT_VRS = {"LO", "LT", "PN", "SH", "ST", "UC", "UT", "UR"}  # decoded with the specific character set
+_SINGLE_VALUE_VRS = {"LT", "ST", "UT", "UR"}  # backslash is text here, not a value separator
+_SKIPPED = {0x7FE00010, 0x7FE00008, 0x7FE00009, 0xFFFCFFFC}  # pixel data (all kinds), trailing padding
+_DICOMDIR_CLASS = "1.2.840.10008.1.3.10"
+Warn = Callable[[str], None]
+
+
+class DicomImportError(ReconcilerError):
+    """A path given to import-dicom is missing or is not a DICOM P10 file."""
+
+
+def image_set_id_for(datastore_id: str, study_uid: str) -> str:
+    """The deterministic image set ID of one study in one datastore."""
+    return hashlib.md5(f"{datastore_id}|{study_uid}".encode()).hexdigest()
+
+
+def import_dicom(
+    store: Store, datastore_id: str, paths: Sequence[str | Path], warn: Warn | None = None
+) -> list[dict[str, Any]]:
+    """Import the DICOM files in PATHS (files or folders) and return one summary per image set.
+
+    A re-import of unchanged files writes nothing ("unchanged"); changed content becomes a new version.
+    """
+    if not _ID_RE.match(datastore_id):
+        raise DicomImportError(f"datastore ID {datastore_id!r} must be 32 characters [0-9a-z]")
+    documents = build_documents(datastore_id, read_files(paths, warn or (lambda _msg: None)))
+    if not documents:
+        raise DicomImportError("no DICOM P10 files with a StudyInstanceUID were found in the given paths")
+    store.ensure_datastore(datastore_id)
+    return [_store_one(store, datastore_id, image_set_id, doc) for image_set_id, doc in documents.items()]
+
+
+def _store_one(store: Store, datastore_id: str, image_set_id: str, doc: dict[str, Any]) -> dict[str, Any]:
+    try:
+        current = store.get_document(datastore_id, image_set_id)
+    except NotFoundError:
+        current = None
+    if current is not None and _content(current) == _content(doc):
+        version, status = _latest(store, datastore_id, image_set_id), "unchanged"
+    else:
+        version = store.put_image_set(datastore_id, image_set_id, doc, replace=current is not None)
+        status = "created" if current is None else "updated"
+    series = doc["Study"]["Series"]
+    return {
+        "datastoreId": datastore_id,
+        "imageSetId": image_set_id,
+        "versionId": str(version),
+        "status": status,
+        "studyInstanceUID": doc["Study"]["DICOM"].get("StudyInstanceUID"),
+        "series": len(series),
+        "instances": sum(len(s["Instances"]) for s in series.values()),
+    }
+
+
+def _latest(store: Store, datastore_id: str, image_set_id: str) -> int:
+    return store.get_version(datastore_id, image_set_id, now=time.time()).latest_version
+
+
+def _content(doc: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in doc.items() if k not in ("DatastoreID", "ImageSetID", "SchemaVersion")}
+
+
+# -- reading -----------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ParsedFile:
+    """One DICOM file, already split into levels; ``frames`` are (width, height, size, crc32)."""
+
+    path: Path
+    study_uid: str
+    series_uid: str
+    sop_uid: str
+    levels: dict[str, dict[str, Any]]
+    frames: list[tuple[int, int, int, int]]
+
+
+def read_files(paths: Sequence[str | Path], warn: Warn) -> Iterator[ParsedFile]:
+    """Each DICOM P10 file under PATHS, parsed. A named file that is not DICOM is an error; inside a
+    folder it is skipped with a warning (folders hold READMEs, dumps and the like)."""
+    for given in paths:
+        path = Path(given)
+        if path.is_dir():
+            for file in sorted(p for p in path.rglob("*") if p.is_file()):
+                parsed = _parse(file, warn, strict=False)
+                if parsed is not None:
+                    yield parsed
+        elif path.is_file():
+            parsed = _parse(path, warn, strict=True)
+            if parsed is not None:
+                yield parsed
+        else:
+            raise DicomImportError(f"{path}: no such file or folder")
+
+
+def _parse(path: Path, warn: Warn, *, strict: bool) -> ParsedFile | None:
+    # pydicom warns about every odd value it meets; the import reports per file instead.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        logging.getLogger("pydicom").setLevel(logging.ERROR)
+        try:
+            ds = pydicom.dcmread(path)
+            return _parse_dataset(path, ds, warn)
+        except Exception as exc:  # pydicom raises many types on broken files; one message for all
+            if strict:
+                raise DicomImportError(
+                    f"{path}: not a readable DICOM P10 file ({type(exc).__name__})") from None
+            warn(f"skipping {path}: not a readable DICOM P10 file ({type(exc).__name__})")
+            return None
+
+
+def _parse_dataset(path: Path, ds: Dataset, warn: Warn) -> ParsedFile | None:
+    if str(ds.file_meta.get("MediaStorageSOPClassUID", "")) == _DICOMDIR_CLASS:
+        warn(f"skipping {path}: a DICOMDIR, not an image")
+        return None
+    missing = [k for k in ("StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID") if not ds.get(k)]
+    if missing:
+        warn(f"skipping {path}: no {', '.join(missing)}")
+        return None
+    return ParsedFile(path, str(ds.StudyInstanceUID), str(ds.SeriesInstanceUID), str(ds.SOPInstanceUID),
+                      split_levels(ds), _frames(ds))
+
+
+def _frames(ds: Dataset) -> list[tuple[int, int, int, int]]:
+    if "PixelData" not in ds:
+        return []
+    width, height = _int(ds.get("Columns"), 0), _int(ds.get("Rows"), 0)
+    return [(width, height, len(f), zlib.crc32(f)) for f in _frame_bytes(ds)]
+
+
+def _frame_bytes(ds: Dataset) -> list[bytes]:
+    data: bytes = ds.PixelData
+    count = max(1, _int(ds.get("NumberOfFrames"), 1))
+    syntax = ds.file_meta.get("TransferSyntaxUID")
+    if syntax is not None and syntax.is_encapsulated:
+        from pydicom.encaps import generate_frames
+
+        try:
+            return list(generate_frames(data, number_of_frames=count))
+        except (ValueError, KeyError, IndexError):
+            return [data]  # odd fragment tables: one frame covering everything stored
+    size = len(data) // count
+    return [data[i * size:(i + 1) * size] for i in range(count)]
+
+
+def _int(value: Any, default: int) -> int:
+    try:
+        return int(value) if value not in (None, "") else default
+    except (TypeError, ValueError):
+        return default
+
+
+# -- building the documents --------------------------------------------------------------------------
+
+
+def build_documents(datastore_id: str, files: Iterable[ParsedFile]) -> dict[str, dict[str, Any]]:
+    """Image set ID -> metadata document, grouping instances by study and series. The first file (in
+    path order) of a study or series gives its Patient/Study or Series attributes."""
+    docs: dict[str, dict[str, Any]] = {}
+    for f in files:
+        image_set_id = image_set_id_for(datastore_id, f.study_uid)
+        doc = docs.setdefault(image_set_id, {
+            "SchemaVersion": "1.1", "DatastoreID": datastore_id, "ImageSetID": image_set_id,
+            "Patient": {"DICOM": f.levels["Patient"]}, "Study": {"DICOM": f.levels["Study"], "Series": {}},
+        })
+        series = doc["Study"]["Series"].setdefault(f.series_uid, {"DICOM": f.levels["Series"], "Instances": {}})
+        if f.sop_uid not in series["Instances"]:
+            series["Instances"][f.sop_uid] = _instance(image_set_id, f)
+    return docs
+
+
+def split_levels(ds: Dataset) -> dict[str, dict[str, Any]]:
+    """The file's attributes by level; DICOMVRs (private/unknown tags) collected for the instance."""
+    out: dict[str, dict[str, Any]] = {"Patient": {}, "Study": {}, "Series": {}, "Instance": {}, "VRs": {}}
+    encodings = convert_encodings(ds.get("SpecificCharacterSet") or "ISO_IR 6")
+    for source in (ds.file_meta, ds):
+        for key, vr, value in encode_dataset(source, encodings):
+            level = level_of(key)
+            out[level][key] = value
+            if not _is_keyword(key):
+                out["VRs"][key] = vr
+    return out
+
+
+def _instance(image_set_id: str, f: ParsedFile) -> dict[str, Any]:
+    frames = [
+        {
+            "ID": hashlib.md5(f"{image_set_id}|{f.sop_uid}|{n}".encode()).hexdigest(),
+            "PixelDataChecksumFromBaseToFullResolution": [{"Width": w, "Height": h, "Checksum": crc}],
+            "FrameSizeInBytes": size,
+        }
+        for n, (w, h, size, crc) in enumerate(f.frames)
+    ]
+    return {
+        "DICOM": f.levels["Instance"],
+        "DICOMVRs": f.levels["VRs"],
+        "StoredTransferSyntaxUID": STORED_TRANSFER_SYNTAX,
+        "ImageFrames": frames,
+    }
+
+
+# -- element values ----------------------------------------------------------------------------------
+
+
+def encode_dataset(ds: Dataset, encodings: list[str]) -> Iterator[tuple[str, str, Any]]:
+    """(key, VR, JSON value) for each element: keyword, or 8-hex tag for private/unknown ones."""
+    for tag in list(ds.keys()):
+        if int(tag) in _SKIPPED or (tag.element == 0 and tag.group != 2):  # group lengths are retired
+            continue
+        raw = ds.get_item(tag)
+        elem = ds[tag]
+        key = elem.keyword or f"{int(tag):08X}"
+        yield key, str(elem.VR), element_json(raw, elem, encodings)
+
+
+def element_json(raw: RawDataElement | DataElement | None, elem: DataElement, encodings: list[str]) -> Any:
+    """One element's value as HealthImaging writes it: strings keep their padding, numbers are
+    numbers, binary is base64, SQ is a list of objects, multi-valued attributes are lists."""
+    vr = str(elem.VR)
+    if vr == "SQ":
+        return [{k: v for k, _vr, v in encode_dataset(item, encodings)} for item in elem.value or []]
+    raw_bytes = raw.value if isinstance(raw, RawDataElement) else None
+    if (raw_bytes is not None and len(raw_bytes) == 0) or elem.is_empty:
+        return None
+    if vr in _BINARY_VRS:
+        data = raw_bytes if raw_bytes is not None else elem.value
+        return base64.b64encode(bytes(data)).decode("ascii")
+    if vr in _NUMBER_VRS:
+        values: list[Any] = [_number(v) for v in _as_list(elem.value)]
+    elif vr == "AT":
+        values = [f"{int(v):08X}" for v in _as_list(elem.value)]
+    else:
+        values = _strings(vr, raw_bytes, elem, encodings)
+    return values if len(values) > 1 or _multi_valued(elem) else values[0]
+
+
+def _strings(vr: str, raw_bytes: bytes | None, elem: DataElement, encodings: list[str]) -> list[str]:
+    if raw_bytes is None:  # already converted by pydicom (e.g. file meta): rebuild from the values
+        text = "\\".join(getattr(v, "original_string", None) or str(v) for v in _as_list(elem.value))
+    elif vr in _TEXT_VRS:
+        text = decode_bytes(raw_bytes, encodings, {0x5C, 0x5E, 0x3D} if vr == "PN" else {0x5C})
+    else:
+        text = raw_bytes.decode("latin-1")
+    if vr == "UI":
+        text = text.rstrip("\0 ")  # UIDs are padded with NUL, which is not part of the value
+    return [text] if vr in _SINGLE_VALUE_VRS else text.split("\\")
+
+
+def _number(value: Any) -> Any:
+    if isinstance(value, float) and not math.isfinite(value):
+        return str(value)  # NaN/Infinity are not JSON
+    return value if isinstance(value, int | float) else float(value)
+
+
+def _as_list(value: Any) -> list[Any]:
+    if isinstance(value, str | bytes) or not isinstance(value, Iterable):
+        return [value]
+    return list(value)
+
+
+def _multi_valued(elem: DataElement) -> bool:
+    """True when the dictionary allows more than one value (HealthImaging then always writes a list)."""
+    try:
+        return dictionary_VM(elem.tag) != "1"
+    except KeyError:
+        return False
+
+
+def _is_keyword(key: str) -> bool:
+    return not re.fullmatch(r"[0-9A-F]{8}", key)

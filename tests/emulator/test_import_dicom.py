@@ -1,0 +1,161 @@
+"""import-dicom on the DICOM files that ship inside pydicom (local test_files only, never downloads)."""
+
+from __future__ import annotations
+
+import io
+import json
+from pathlib import Path
+from typing import Any
+
+import pydicom.data
+import pytest
+
+from reconciler.cli import main
+from reconciler.commands._common import Streams
+from reconciler.emulator.dicom_import import DicomImportError, image_set_id_for, import_dicom
+from reconciler.emulator.store import Store
+
+FILES = Path(pydicom.data.__file__).parent / "test_files"
+CT = FILES / "CT_small.dcm"
+MR = FILES / "MR_small.dcm"
+DS = "0123456789abcdef0123456789abcdef"
+
+
+@pytest.fixture
+def store(tmp_path: Path) -> Store:
+    return Store(tmp_path / "store")
+
+
+def _doc(store: Store, image_set_id: str) -> dict[str, Any]:
+    return store.get_document(DS, image_set_id)
+
+
+def _only_instance(doc: dict[str, Any]) -> dict[str, Any]:
+    (series,) = doc["Study"]["Series"].values()
+    (instance,) = series["Instances"].values()
+    assert isinstance(instance, dict)
+    return instance
+
+
+@pytest.mark.parametrize(("keyword", "where"), [
+    ("PatientName", ("Patient",)),
+    ("PatientID", ("Patient",)),
+    ("StudyDate", ("Study",)),
+    ("StudyInstanceUID", ("Study",)),
+    ("Modality", ("Series",)),
+    ("SeriesInstanceUID", ("Series",)),
+    ("SOPClassUID", ("Instance",)),
+    ("TransferSyntaxUID", ("Instance",)),  # group 0002 file meta stays at the instance
+])
+def test_attributes_land_at_their_level(store: Store, keyword: str, where: tuple[str]) -> None:
+    (result,) = import_dicom(store, DS, [CT])
+    doc = _doc(store, result["imageSetId"])
+    (series,) = doc["Study"]["Series"].values()
+    at = {
+        "Patient": doc["Patient"]["DICOM"],
+        "Study": doc["Study"]["DICOM"],
+        "Series": series["DICOM"],
+        "Instance": _only_instance(doc)["DICOM"],
+    }
+    assert [level for level, attrs in at.items() if keyword in attrs] == list(where)
+
+
+@pytest.mark.parametrize(("path", "keyword", "expected"), [
+    (CT, "SeriesNumber", "1 "),  # string VRs keep their padding
+    (CT, "Rows", 128),  # US is a number
+    (CT, "ImageType", ["ORIGINAL", "PRIMARY", "AXIAL"]),  # VM > 1 is a list
+    (CT, "FileMetaInformationVersion", "AAE="),  # binary VRs are base64
+    (CT, "SOPClassUID", "1.2.840.10008.5.1.4.1.1.2"),
+])
+def test_values_are_encoded_like_the_service(store: Store, path: Path, keyword: str, expected: Any) -> None:
+    (result,) = import_dicom(store, DS, [path])
+    doc = _doc(store, result["imageSetId"])
+    (series,) = doc["Study"]["Series"].values()
+    merged = {**series["DICOM"], **_only_instance(doc)["DICOM"]}
+    assert merged[keyword] == expected
+
+
+def test_private_tags_are_hex_keys_with_their_vr(store: Store) -> None:
+    (result,) = import_dicom(store, DS, [CT])
+    instance = _only_instance(_doc(store, result["imageSetId"]))
+    assert instance["DICOMVRs"]["00091001"] == "LO"
+    assert "00091001" in instance["DICOM"]
+
+
+def test_pixel_data_is_not_stored_but_frames_are_listed(store: Store) -> None:
+    (result,) = import_dicom(store, DS, [CT])
+    instance = _only_instance(_doc(store, result["imageSetId"]))
+    assert "PixelData" not in instance["DICOM"]
+    (frame,) = instance["ImageFrames"]
+    assert frame["FrameSizeInBytes"] == 128 * 128 * 2
+    assert len(frame["ID"]) == 32
+
+
+def test_one_image_set_per_study_with_deterministic_ids(store: Store) -> None:
+    results = import_dicom(store, DS, [CT, MR])
+    doc = _doc(store, results[0]["imageSetId"])
+    assert len(results) == 2
+    assert results[0]["imageSetId"] == image_set_id_for(DS, doc["Study"]["DICOM"]["StudyInstanceUID"])
+    assert {r["status"] for r in results} == {"created"}
+
+
+def test_reimport_gives_the_same_ids_and_writes_nothing(store: Store, tmp_path: Path) -> None:
+    first = import_dicom(store, DS, [CT, MR])
+    again = import_dicom(store, DS, [CT, MR])
+    elsewhere = import_dicom(Store(tmp_path / "other"), DS, [MR, CT])
+    assert [r["imageSetId"] for r in again] == [r["imageSetId"] for r in first]
+    assert sorted(r["imageSetId"] for r in elsewhere) == sorted(r["imageSetId"] for r in first)
+    assert {(r["status"], r["versionId"]) for r in again} == {("unchanged", "1")}
+
+
+def test_folder_skips_non_dicom_files_with_a_warning(store: Store, tmp_path: Path) -> None:
+    folder = tmp_path / "in"
+    folder.mkdir()
+    (folder / "README.txt").write_text("not dicom")
+    (folder / "ct.dcm").write_bytes(CT.read_bytes())
+    warnings: list[str] = []
+    results = import_dicom(store, DS, [folder], warn=warnings.append)
+    assert len(results) == 1
+    assert len(warnings) == 1
+    assert "README.txt" in warnings[0]
+
+
+@pytest.mark.parametrize(("name", "content", "message"), [
+    ("missing.dcm", None, "no such file"),
+    ("notes.txt", b"hello", "not a readable DICOM P10 file"),
+])
+def test_bad_named_path_is_an_error(store: Store, tmp_path: Path, name: str, content: bytes | None,
+                                    message: str) -> None:
+    path = tmp_path / name
+    if content is not None:
+        path.write_bytes(content)
+    with pytest.raises(DicomImportError, match=message):
+        import_dicom(store, DS, [path])
+
+
+def test_malformed_datastore_id_is_an_error(store: Store) -> None:
+    with pytest.raises(DicomImportError, match="datastore ID"):
+        import_dicom(store, "NOT-AN-ID", [CT])
+
+
+def _run(argv: list[str]) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(argv, Streams(out=out, err=err, inp=None))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_cli_prints_the_image_sets_as_json(tmp_path: Path) -> None:
+    code, out, _ = _run(["emulator", "import-dicom", "--local", str(tmp_path), "--datastore-id", DS, str(CT)])
+    assert code == 0
+    (result,) = json.loads(out)
+    assert (result["datastoreId"], result["versionId"], result["instances"]) == (DS, "1", 1)
+
+
+@pytest.mark.parametrize("bad", ["does-not-exist.dcm", "notdicom.txt"])
+def test_cli_bad_path_is_one_line_and_exit_1(tmp_path: Path, bad: str) -> None:
+    (tmp_path / "notdicom.txt").write_text("x")
+    code, out, err = _run(["emulator", "import-dicom", "--local", str(tmp_path / "s"),
+                           "--datastore-id", DS, str(tmp_path / bad)])
+    assert (code, out) == (1, "")
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert "Traceback" not in err
