@@ -3,22 +3,154 @@
 from __future__ import annotations
 
 import argparse
+import json
+from pathlib import Path
 from typing import Any
 
-from reconciler.commands._common import Streams, add_backend_options, add_rate_options
-from reconciler.errors import ReconcilerError
+from reconciler.api import HealthImagingAPI
+from reconciler.apply.executor import ApplyOptions, Executor
+from reconciler.apply.journal import Journal, default_journal_path
+from reconciler.apply.progress import Progress
+from reconciler.apply.waiter import WaitPolicy
+from reconciler.commands._common import Streams, add_backend_options, add_rate_options, api_from_args, parse_rates
+from reconciler.errors import UsageError
+from reconciler.plan.model import Plan
+from reconciler.plan.planfile import load_plan
+from reconciler.render.common import DEFAULT_UPDATE_RATE
+from reconciler.render.redact import Redactor
+from reconciler.render.text import render_text
+
+PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted."
+_SPEC_SUFFIXES = (".yaml", ".yml")
 
 
 def register(sub: Any) -> None:
-    help_text = "apply a saved plan, or plan and apply specs, with version guards"
-    p: argparse.ArgumentParser = sub.add_parser("apply", help=help_text, description=help_text)
+    p: argparse.ArgumentParser = sub.add_parser(
+        "apply",
+        help="apply a saved plan, or plan and apply specs, with version guards",
+        description="Apply a saved plan (as saved, without asking), or plan spec files/folders and apply "
+        "after confirmation. Every request is guarded by the version the plan read; each image set is "
+        "waited for, verified, and journalled. Exit 0 converged, 1 any failure, 3 stale only.",
+    )
     p.add_argument("paths", nargs="+", metavar="PLANFILE|PATH", help="a saved plan, or spec files/folders")
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument(
+        "--journal",
+        metavar="PATH",
+        help="write the apply journal (JSON lines, mode 0600) to PATH "
+        "(default: .reconciler/journal/apply-<UTC time>-<pid>.jsonl)",
+    )
+    add_wait_option(p)
     add_backend_options(p)
     add_rate_options(p)
     p.set_defaults(func=run)
 
 
+def add_wait_option(p: argparse.ArgumentParser) -> None:
+    """How long one update may keep an image set LOCKED before it is reported failed."""
+    p.add_argument(
+        "--wait-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=900.0,
+        help="give up waiting for one update to leave LOCKED after this long (default 900)",
+    )
+
+
+def confirm(streams: Streams, auto_approve: bool, what: str, *, ask: bool = False) -> bool:
+    """The confirmation rule of apply and revert: --auto-approve, else a terminal and the answer 'yes'.
+
+    Without a terminal this raises (before anything is sent); with ``ask`` it prompts and reads one line.
+    """
+    if auto_approve:
+        return True
+    if not streams.in_is_tty() or streams.inp is None:
+        raise UsageError(
+            f"{what} needs confirmation, but standard input is not a terminal",
+            hint="pass --auto-approve" + (", or apply a saved plan (plan --out)" if what == "apply" else ""),
+        )
+    if not ask:
+        return True
+    streams.out.write(f"\n{PROMPT}\n  Enter a value: ")
+    streams.out.flush()
+    return streams.inp.readline().strip() == "yes"
+
+
+def saved_plan_path(paths: list[str]) -> str | None:
+    """The PLANFILE when the arguments are one saved plan (an s3:// URL, or a file that is not YAML)."""
+    if len(paths) != 1:
+        return None
+    path = paths[0]
+    if path.startswith("s3://"):
+        return path
+    p = Path(path)
+    return path if p.is_file() and p.suffix.lower() not in _SPEC_SUFFIXES else None
+
+
 def run(args: argparse.Namespace, streams: Streams) -> int:
-    raise ReconcilerError("apply is not implemented yet")
+    if args.wait_timeout <= 0:
+        raise UsageError(f"--wait-timeout {args.wait_timeout:g}: must be greater than 0")
+    planfile = saved_plan_path(args.paths)
+    api: HealthImagingAPI
+    if planfile is not None:
+        plan = _load_saved(planfile)  # a tampered plan raises here: nothing has been sent
+        api = api_from_args(args)
+    else:
+        confirm(streams, args.auto_approve, "apply")
+        api = api_from_args(args)
+        plan = _plan_specs(args, api)
+        if args.format == "text":
+            _show_plan(plan, streams, parse_rates(args.rate).get("UpdateImageSetMetadata"))
+        if not plan.has_changes and not plan.has_errors:
+            if args.format == "json":
+                _write_json(streams, {"format_version": "1", "summary": {"image_sets": len(plan.image_sets)},
+                                      "image_sets": [], "exit_code": 0})
+            else:
+                print("No changes. Live metadata matches the specs.", file=streams.out)
+            return 0
+        if not confirm(streams, args.auto_approve, "apply", ask=True):
+            print("Apply cancelled.", file=streams.err)
+            return 1
+    return _execute(args, streams, api, plan)
+
+
+def _execute(args: argparse.Namespace, streams: Streams, api: HealthImagingAPI, plan: Plan) -> int:
+    options = ApplyOptions(parallelism=args.parallelism, wait=WaitPolicy(timeout=args.wait_timeout))
+    progress = Progress(streams.err, live=_isatty(streams.err))
+    with Journal(args.journal or default_journal_path()) as journal:
+        report = Executor(api, journal, options=options, observer=progress).run(plan)
+    if args.format == "json":
+        _write_json(streams, report.to_json())
+    else:
+        streams.out.write("\n".join(report.text_lines()) + "\n")
+    return report.exit_code
+
+
+def _write_json(streams: Streams, doc: dict[str, Any]) -> None:
+    json.dump(doc, streams.out, indent=2)
+    streams.out.write("\n")
+
+
+def _isatty(stream: Any) -> bool:
+    try:
+        return bool(stream.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _load_saved(path: str) -> Plan:
+    return load_plan(path)
+
+
+def _plan_specs(args: argparse.Namespace, api: HealthImagingAPI) -> Plan:
+    from reconciler.plan.build import build_plan
+    from reconciler.spec import load_specs  # type: ignore[attr-defined]
+
+    docs = load_specs(args.paths)
+    return build_plan(docs, api, parallelism=args.parallelism)
+
+
+def _show_plan(plan: Plan, streams: Streams, rate: float | None) -> None:
+    colour = _isatty(streams.out)
+    streams.out.write(render_text(plan, Redactor(), colour=colour, rate=rate or DEFAULT_UPDATE_RATE))
