@@ -1,0 +1,121 @@
+"""The documented DICOM metadata constraints on UpdateImageSetMetadata, enforced by the emulator.
+
+Source: https://docs.aws.amazon.com/healthimaging/latest/devguide/dicom-metadata-constraints.html
+(reference section 2.3). Which failures are synchronous and which are asynchronous is not documented;
+the emulator decides by what the check needs to see:
+
+- Checks on the request alone fail synchronously with 400 ValidationException, since the service can
+  reject them before accepting the update: the payload's shape, HealthImaging-generated attributes
+  (rule 2, even with ``force``), cross-level placement (rule 8: "the request can be invalidated", even
+  with ``force``), and changes that need ``force`` (rules 1, 3-7: UIDs, StudyID, private tags, SQ,
+  multi-valued, VR-incompatible or non-standard attributes) when it was not given.
+- Checks that need the stored document run when the update is applied, after the 200: an attribute
+  or removal for a series or instance that is not in the image set (rule 9) ends ``UPDATE_FAILED`` with
+  a ``message`` and the new version keeps the previous content. AWS shows the same pattern for
+  CopyImageSet (``COPY_FAILED``, "INVALID_REQUEST: Series of SourceImageSet and DestinationImageSet
+  don't match.", list-image-set-versions CLI example). See ``updates.apply_updates``.
+
+Primary-image-set restrictions (documented but contradicted by AWS's own PatientName example) are not
+enforced. Removal values are not compared with the stored values (undocumented; clients should send
+the current value, and the reconciler does).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.dicom.dictionary import is_private_tag, is_tag_key, lookup
+from reconciler.dicom.levels import level_of
+from reconciler.emulator.errors import ValidationError
+
+# Rule 2; PixelData is also listed by rule 3, but as stored metadata it is always generated.
+GENERATED = frozenset({"SchemaVersion", "DatastoreID", "ImageSetID", "PixelData", "Checksum", "Width",
+                       "Height", "MinPixelValue", "MaxPixelValue", "FrameSizeInBytes"})
+FORCE_KEYWORDS = frozenset({"StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "StudyID"})  # rule 3
+_NUMERIC_VRS = frozenset({"US", "UL", "SS", "SL", "FL", "FD", "SV", "UV"})
+_BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
+_VR_KEYS = {"DICOMVRs"}
+
+
+@dataclass(frozen=True)
+class Attribute:
+    """One attribute named by an update payload: where it is, its key and the value given."""
+
+    level: str  # Patient | Study | Series | Instance
+    path: tuple[str, ...]  # e.g. ("Study", "Series", S, "DICOM", "Modality")
+    key: str
+    value: Any
+
+
+def attributes(tree: dict[str, Any]) -> Iterator[Attribute]:
+    """Every ``DICOM`` attribute in a (shape-checked) update tree."""
+    yield from _level_attrs(tree.get("Patient"), "Patient", ("Patient",))
+    study = tree.get("Study") or {}
+    yield from _level_attrs(study, "Study", ("Study",))
+    for series_uid, series in (study.get("Series") or {}).items():
+        spath = ("Study", "Series", series_uid)
+        yield from _level_attrs(series, "Series", spath)
+        for instance_uid, instance in (series.get("Instances") or {}).items():
+            yield from _level_attrs(instance, "Instance", (*spath, "Instances", instance_uid))
+
+
+def _level_attrs(node: Any, level: str, path: tuple[str, ...]) -> Iterator[Attribute]:
+    for key, value in ((node or {}).get("DICOM") or {}).items():
+        yield Attribute(level, (*path, "DICOM", key), key, value)
+
+
+def check_request(tree: dict[str, Any], member: str, *, force: bool, removal: bool) -> None:
+    """Raise ValidationError (400) for the first request-only constraint this payload breaks."""
+    for attr in attributes(tree):
+        where = f"{member} {'.'.join(attr.path)}"
+        if attr.key in GENERATED:
+            raise ValidationError(f"{where}: HealthImaging-generated attributes cannot be updated")
+        home = _home_level(attr.key)
+        if home != attr.level:
+            raise ValidationError(f"{where}: attribute belongs at the {home} level, not {attr.level}")
+        reason = force_reason(attr.key, attr.value, removal=removal)
+        if reason and not force:
+            raise ValidationError(f"{where}: {reason} requires force")
+
+
+def _home_level(key: str) -> str:
+    """The level an attribute is normalised to; a standard tag key counts as its keyword."""
+    entry = lookup(key) if is_tag_key(key) and not is_private_tag(key) else None
+    return level_of(entry.keyword if entry and entry.keyword else key)
+
+
+def force_reason(key: str, value: Any, *, removal: bool = False) -> str | None:
+    """Why changing KEY to VALUE needs ``force`` (rules 1, 3-7), or None when it does not."""
+    if key in FORCE_KEYWORDS:
+        return f"changing {key}"
+    if is_private_tag(key):
+        return "a private attribute"
+    entry = lookup(key)
+    if entry is None:
+        return "an attribute outside the DICOM standard"
+    if entry.vr == "SQ" or (isinstance(value, list) and any(isinstance(v, dict) for v in value)):
+        return "a sequence (SQ) attribute"
+    if isinstance(value, list):
+        return "a multi-valued attribute"
+    if not removal and not _vr_compatible(entry.vr, value):
+        return f"a value not compatible with VR {entry.vr}"
+    return None
+
+
+def _vr_compatible(vr: str, value: Any) -> bool:
+    """Loose VR check on one JSON value: numbers for binary numeric VRs, strings for the rest.
+
+    pydicom writes ambiguous VRs as "US or SS" (numeric) or "OB or OW" (binary, a base64 string).
+    A backslash in a string is DICOM's value delimiter, i.e. a multi-valued value in disguise.
+    """
+    if value is None:
+        return True
+    parts = set(vr.split(" or "))
+    numeric = isinstance(value, int | float) and not isinstance(value, bool)
+    if parts <= _NUMERIC_VRS:
+        return numeric
+    if parts & _NUMERIC_VRS:
+        return numeric or isinstance(value, str)
+    return isinstance(value, str) and (bool(parts & _BINARY_VRS) or "\\" not in value)

@@ -1,0 +1,234 @@
+"""The emulator's service core: one ``handle(WireRequest) -> WireResponse`` behind both transports.
+
+Responses are rest-json exactly as botocore parses them (JSON bodies, epoch-second timestamps, errors
+as status + ``x-amzn-ErrorType`` + ``{"message"}``). Any unexpected exception becomes a 500
+InternalServerException with a generic message: no traceback or document content ever leaves it.
+Locks are lazy: an update stores "LOCKED until now + lock_seconds" and every read derives the state
+from the clock, so no background thread is needed and the in-process transport behaves the same.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import logging
+import re
+import time
+from collections.abc import Callable
+from typing import Any
+
+from reconciler.emulator import search as search_mod
+from reconciler.emulator.errors import (
+    ApiError,
+    InternalError,
+    ThrottlingError,
+    ValidationError,
+)
+from reconciler.emulator.knobs import EmulatorConfig, Knobs
+from reconciler.emulator.routes import (
+    Call,
+    bool_param,
+    error_response,
+    image_set_arn,
+    json_response,
+    match,
+    max_results,
+    page,
+    version_param,
+)
+from reconciler.emulator.store import NewVersion, Store, VersionRow
+from reconciler.emulator.updates import outcome, parse_dicom_updates
+from reconciler.emulator.wire import DropConnection, WireRequest, WireResponse
+
+log = logging.getLogger(__name__)
+_NAME_RE = re.compile(r"[A-Za-z0-9._/#-]{1,256}")
+
+
+class Service:
+    """The HealthImaging image-set API over a Store, with the knobs of an EmulatorConfig."""
+
+    def __init__(
+        self, store: Store, config: EmulatorConfig | None = None, clock: Callable[[], float] = time.time
+    ) -> None:
+        self.store = store
+        self.config = config or EmulatorConfig()
+        self.clock = clock
+        self.knobs = Knobs(self.config)
+        self._ops: dict[str, Callable[[Call], WireResponse]] = {
+            "CreateDatastore": self.create_datastore,
+            "GetDatastore": self.get_datastore,
+            "ListDatastores": self.list_datastores,
+            "GetImageSet": self.get_image_set,
+            "GetImageSetMetadata": self.get_image_set_metadata,
+            "UpdateImageSetMetadata": self.update_image_set_metadata,
+            "ListImageSetVersions": self.list_image_set_versions,
+            "SearchImageSets": self.search_image_sets,
+            "DeleteImageSet": self.delete_image_set,
+        }
+
+    def handle(self, req: WireRequest) -> WireResponse:
+        """Answer one request. Raises only DropConnection (the ``drop`` fault)."""
+        try:
+            operation, params = match(req)
+            fault = self.knobs.fault(operation)
+            if fault == "drop":
+                raise DropConnection(operation)
+            if fault == "throttle" or not self.knobs.admit(operation):
+                raise ThrottlingError("Rate exceeded")
+            if fault == "500":
+                raise InternalError("An unexpected error occurred during processing of the request.")
+            return self._ops[operation](Call(operation, params, req, self.clock(), fault))
+        except DropConnection:
+            raise
+        except ApiError as exc:
+            return error_response(exc)
+        except Exception:
+            log.exception("emulator: internal error on %s %s", req.method, req.path[:200])
+            return error_response(InternalError("An unexpected error occurred during processing of the request."))
+
+    # -- datastores ---------------------------------------------------------------------------------
+
+    def create_datastore(self, call: Call) -> WireResponse:
+        body = call.json_body()
+        name = body.get("datastoreName")
+        if name is not None and not (isinstance(name, str) and _NAME_RE.fullmatch(name)):
+            raise ValidationError("datastoreName must be 1-256 characters of [A-Za-z0-9._/#-]")
+        datastore_id = self.store.create_datastore(name or "", now=call.now)
+        return json_response({"datastoreId": datastore_id, "datastoreStatus": "ACTIVE"})
+
+    def get_datastore(self, call: Call) -> WireResponse:
+        row = self.store.get_datastore(call.datastore_id)
+        return json_response({"datastoreProperties": _datastore(row)})
+
+    def list_datastores(self, call: Call) -> WireResponse:
+        status = call.query("datastoreStatus")
+        rows = [r for r in self.store.list_datastores() if status is None or r.status == status]
+        chunk, token = page(rows, call, "datastores")
+        return json_response({"datastoreSummaries": [_datastore(r) for r in chunk], "nextToken": token})
+
+    # -- image sets ---------------------------------------------------------------------------------
+
+    def get_image_set(self, call: Call) -> WireResponse:
+        version = version_param(call.query("version"), "version")
+        row = self.store.get_version(call.datastore_id, call.image_set_id, version, now=call.now)
+        return json_response({
+            "datastoreId": row.datastore_id,
+            "imageSetId": row.image_set_id,
+            "versionId": str(row.version),
+            "imageSetState": row.state,
+            "imageSetWorkflowStatus": row.workflow_status,
+            "createdAt": row.created_at,
+            "updatedAt": row.updated_at,
+            "deletedAt": row.deleted_at,
+            "message": row.message,
+            "imageSetArn": image_set_arn(row.datastore_id, row.image_set_id),
+            "overrides": {"forced": True} if row.forced else None,
+            "isPrimary": row.is_primary,
+        })
+
+    def get_image_set_metadata(self, call: Call) -> WireResponse:
+        version = version_param(call.query("version"), "version")
+        doc = self.store.get_document(call.datastore_id, call.image_set_id, version)
+        blob = gzip.compress(json.dumps(doc, separators=(",", ":")).encode(), mtime=0)
+        headers = {"Content-Type": "application/json", "Content-Encoding": "gzip", "Content-Length": str(len(blob))}
+        return WireResponse(200, headers, blob)
+
+    def update_image_set_metadata(self, call: Call) -> WireResponse:
+        datastore_id, image_set_id = call.datastore_id, call.image_set_id
+        latest = version_param(call.query("latestVersion"), "latestVersion")
+        if latest is None:
+            raise ValidationError("latestVersion is required")
+        force = bool_param(call, "force")
+        if bool_param(call, "includeStudyImageSets"):
+            raise ValidationError("includeStudyImageSets is not supported by the emulator")
+        body = call.json_body()
+        if len(body) != 1 or not set(body) <= {"DICOMUpdates", "revertToVersionId"}:
+            raise ValidationError("the body must hold exactly one of DICOMUpdates or revertToVersionId")
+        if "revertToVersionId" in body:
+            build = self._revert(call, body["revertToVersionId"], force)
+        else:
+            updatable, removable = parse_dicom_updates(body["DICOMUpdates"], force=force)
+            build = outcome(updatable, removable, force=force, injected_failure=call.fault == "update_failed")
+        row = self.store.commit_update(
+            datastore_id, image_set_id, latest, build, now=call.now, lock_until=call.now + self.config.lock_seconds
+        )
+        # The answer is always the accepted, still-running update, as in the AWS examples.
+        return json_response({
+            "datastoreId": datastore_id,
+            "imageSetId": image_set_id,
+            "latestVersionId": str(row.version),
+            "imageSetState": "LOCKED",
+            "imageSetWorkflowStatus": "UPDATING",
+            "createdAt": row.created_at,
+            "updatedAt": row.updated_at,
+        })
+
+    def _revert(self, call: Call, target: Any, force: bool) -> Callable[[dict[str, Any]], NewVersion]:
+        """revertToVersionId: a new version holding that version's document (read first: immutable)."""
+        wanted = version_param(target if isinstance(target, str) else "", "revertToVersionId")
+        latest = self.store.get_version(call.datastore_id, call.image_set_id, now=call.now).latest_version
+        if wanted is None or not 1 <= wanted <= latest:
+            raise ValidationError(f"revertToVersionId must name an existing version (1-{latest})")
+        document = self.store.get_document(call.datastore_id, call.image_set_id, wanted)
+        failed = call.fault == "update_failed"
+        if failed:
+            return outcome(None, None, force=force, injected_failure=True)
+        return lambda _current: NewVersion(document, "UPDATED", None, force)
+
+    def list_image_set_versions(self, call: Call) -> WireResponse:
+        max_results(call)  # validate before touching the store
+        rows = self.store.list_versions(call.datastore_id, call.image_set_id, now=call.now)
+        chunk, token = page(rows, call, f"versions:{call.image_set_id}")
+        return json_response({"imageSetPropertiesList": [_properties(r) for r in chunk], "nextToken": token})
+
+    def search_image_sets(self, call: Call) -> WireResponse:
+        datastore_id = call.datastore_id
+        max_results(call)
+        criteria = call.json_body()
+        if set(criteria) - {"filters", "sort"}:
+            raise ValidationError("searchCriteria may only hold filters and sort")
+        hits, sort = search_mod.search(self.store.latest_documents(datastore_id, now=call.now), criteria)
+        chunk, token = page(hits, call, search_mod.scope(criteria))
+        return json_response({
+            "imageSetsMetadataSummaries": [search_mod.summary(r) for r in chunk],
+            "sort": sort,
+            "nextToken": token,
+        })
+
+    def delete_image_set(self, call: Call) -> WireResponse:
+        self.store.delete_image_set(call.datastore_id, call.image_set_id, now=call.now)
+        # As in the AWS CLI example the answer says LOCKED/DELETING; reads afterwards see it gone.
+        return json_response({
+            "datastoreId": call.datastore_id,
+            "imageSetId": call.image_set_id,
+            "imageSetState": "LOCKED",
+            "imageSetWorkflowStatus": "DELETING",
+        })
+
+
+def _datastore(row: Any) -> dict[str, Any]:
+    return {
+        "datastoreId": row.datastore_id,
+        "datastoreName": row.name,
+        "datastoreStatus": row.status,
+        "datastoreArn": image_set_arn(row.datastore_id),
+        "createdAt": row.created_at,
+        "updatedAt": row.updated_at,
+    }
+
+
+def _properties(row: VersionRow) -> dict[str, Any]:
+    """One ``ImageSetProperties`` item (the model spells ``ImageSetWorkflowStatus`` with a capital I)."""
+    return {
+        "imageSetId": row.image_set_id,
+        "versionId": str(row.version),
+        "imageSetState": row.state,
+        "ImageSetWorkflowStatus": row.workflow_status,
+        "createdAt": row.created_at,
+        "updatedAt": row.updated_at,
+        "deletedAt": row.deleted_at,
+        "message": row.message,
+        "overrides": {"forced": True} if row.forced else None,
+        "isPrimary": row.is_primary,
+    }
+

@@ -1,0 +1,380 @@
+"""The emulator's SQLite store: datastores, image sets and every version of every metadata document.
+
+One file, ``DIR/emulator.sqlite3``, in WAL mode so readers never block the writer. Every write is one
+``BEGIN IMMEDIATE`` transaction that re-reads the image set's latest version and only then inserts
+version N+1 (a compare-and-swap on ``latest_version`` plus a primary key on the version row), so two
+processes on one store can neither lose an update nor hand out one version twice.
+
+The store keeps no clock of its own: callers pass ``now`` (epoch seconds), which lets the service's
+lazy lock ("LOCKED until lock_until") be computed on read and tested without sleeping.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import time
+import uuid
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from reconciler.emulator.errors import ConflictError, NotFoundError
+
+DB_NAME = "emulator.sqlite3"
+BUSY_TIMEOUT_MS = 30_000
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS datastores (
+    datastore_id TEXT PRIMARY KEY,
+    name TEXT NOT NULL,
+    status TEXT NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL
+);
+CREATE TABLE IF NOT EXISTS image_sets (
+    datastore_id TEXT NOT NULL REFERENCES datastores(datastore_id),
+    image_set_id TEXT NOT NULL,
+    latest_version INTEGER NOT NULL,
+    is_primary INTEGER NOT NULL,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    lock_until REAL NOT NULL DEFAULT 0,
+    deleted_at REAL,
+    PRIMARY KEY (datastore_id, image_set_id)
+);
+CREATE TABLE IF NOT EXISTS versions (
+    datastore_id TEXT NOT NULL,
+    image_set_id TEXT NOT NULL,
+    version INTEGER NOT NULL,
+    document TEXT NOT NULL,
+    status TEXT NOT NULL,       -- workflow status once the lock is over: CREATED, UPDATED, UPDATE_FAILED
+    message TEXT,
+    forced INTEGER NOT NULL DEFAULT 0,
+    created_at REAL NOT NULL,
+    updated_at REAL NOT NULL,
+    PRIMARY KEY (datastore_id, image_set_id, version)
+);
+"""
+
+
+@dataclass(frozen=True)
+class DatastoreRow:
+    datastore_id: str
+    name: str
+    status: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """The properties of one image-set version as seen at ``now`` (state and status are derived)."""
+
+    datastore_id: str
+    image_set_id: str
+    version: int
+    state: str  # ACTIVE | LOCKED | DELETED
+    workflow_status: str
+    message: str | None
+    forced: bool
+    is_primary: bool
+    created_at: float
+    updated_at: float
+    deleted_at: float | None
+    latest_version: int
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """What an update computed from the current document: stored as version N+1."""
+
+    document: dict[str, Any]
+    status: str  # UPDATED or UPDATE_FAILED (the latter keeps the previous content)
+    message: str | None = None
+    forced: bool = False
+
+
+class Store:
+    """SQLite-backed state of one emulator. Cheap to construct; safe to share across threads/processes."""
+
+    def __init__(self, directory: str | Path) -> None:
+        self.directory = Path(directory)
+        self.directory.mkdir(parents=True, exist_ok=True)
+        self.path = self.directory / DB_NAME
+        with self._connect() as conn:
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.executescript(_SCHEMA)
+
+    # -- connections ---------------------------------------------------------------------------------
+
+    def _connect(self) -> sqlite3.Connection:
+        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+        conn.row_factory = sqlite3.Row
+        return conn
+
+    @contextmanager
+    def _tx(self, write: bool) -> Iterator[sqlite3.Connection]:
+        """One transaction; ``write`` takes the write lock up front so the read-check-write is atomic."""
+        conn = self._connect()
+        try:
+            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
+            try:
+                yield conn
+            except BaseException:
+                conn.execute("ROLLBACK")
+                raise
+            conn.execute("COMMIT")
+        finally:
+            conn.close()
+
+    # -- datastores ----------------------------------------------------------------------------------
+
+    def create_datastore(self, name: str, now: float | None = None) -> str:
+        """Create a datastore with a fresh 32-character ID and return the ID."""
+        datastore_id = uuid.uuid4().hex
+        self.ensure_datastore(datastore_id, name, now)
+        return datastore_id
+
+    def ensure_datastore(self, datastore_id: str, name: str | None = None, now: float | None = None) -> None:
+        """Create the datastore with this ID unless it exists (then nothing changes)."""
+        ts = time.time() if now is None else now
+        with self._tx(write=True) as conn:
+            conn.execute(
+                "INSERT OR IGNORE INTO datastores VALUES (?, ?, 'ACTIVE', ?, ?)",
+                (datastore_id, name or f"datastore-{datastore_id[:8]}", ts, ts),
+            )
+
+    def get_datastore(self, datastore_id: str) -> DatastoreRow:
+        with self._tx(write=False) as conn:
+            row = conn.execute("SELECT * FROM datastores WHERE datastore_id = ?", (datastore_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"datastore {datastore_id} does not exist")
+        return DatastoreRow(**dict(row))
+
+    def list_datastores(self) -> list[DatastoreRow]:
+        with self._tx(write=False) as conn:
+            rows = conn.execute("SELECT * FROM datastores ORDER BY created_at, datastore_id").fetchall()
+        return [DatastoreRow(**dict(r)) for r in rows]
+
+    # -- image sets ----------------------------------------------------------------------------------
+
+    def put_image_set(
+        self,
+        datastore_id: str,
+        image_set_id: str,
+        document: dict[str, Any],
+        *,
+        is_primary: bool = True,
+        replace: bool = False,
+        now: float | None = None,
+    ) -> int:
+        """Store DOCUMENT as version 1 of a new image set and return the version (1).
+
+        The stored copy carries this image set's ``DatastoreID``/``ImageSetID`` (and ``SchemaVersion``
+        "1.1" when missing), as the service would. An existing image set is a ConflictError unless
+        ``replace``: then the document becomes a new version (what a re-import does) and that is returned.
+        """
+        ts = time.time() if now is None else now
+        doc = {"SchemaVersion": "1.1", **document, "DatastoreID": datastore_id, "ImageSetID": image_set_id}
+        with self._tx(write=True) as conn:
+            self._require_datastore(conn, datastore_id)
+            row = self._image_set_row(conn, datastore_id, image_set_id)
+            if row is None:
+                conn.execute(
+                    "INSERT INTO image_sets VALUES (?, ?, 1, ?, ?, ?, 0, NULL)",
+                    (datastore_id, image_set_id, int(is_primary), ts, ts),
+                )
+                self._insert_version(conn, datastore_id, image_set_id, 1, NewVersion(doc, "CREATED"), ts, ts)
+                return 1
+            if not replace:
+                raise ConflictError(f"image set {image_set_id} already exists in datastore {datastore_id}")
+            self._check_writable(row, ts)
+            version = int(row["latest_version"]) + 1
+            self._swap_latest(conn, row, version, ts, lock_until=0.0)
+            self._insert_version(conn, datastore_id, image_set_id, version, NewVersion(doc, "IMPORTED"),
+                                 float(row["created_at"]), ts)
+            return version
+
+    def get_version(
+        self, datastore_id: str, image_set_id: str, version: int | None = None, *, now: float
+    ) -> VersionRow:
+        """Properties of VERSION (default: the latest), with state and status as of ``now``."""
+        with self._tx(write=False) as conn:
+            row = self._require_image_set(conn, datastore_id, image_set_id)
+            wanted = int(row["latest_version"]) if version is None else version
+            vrow = conn.execute(
+                "SELECT * FROM versions WHERE datastore_id = ? AND image_set_id = ? AND version = ?",
+                (datastore_id, image_set_id, wanted),
+            ).fetchone()
+        if vrow is None:
+            raise NotFoundError(f"image set {image_set_id} has no version {wanted}")
+        return _version_row(row, vrow, now)
+
+    def get_document(self, datastore_id: str, image_set_id: str, version: int | None = None) -> dict[str, Any]:
+        """The metadata document of VERSION (default: the latest) of a non-deleted image set."""
+        with self._tx(write=False) as conn:
+            row = self._require_image_set(conn, datastore_id, image_set_id, live=True)
+            wanted = int(row["latest_version"]) if version is None else version
+            vrow = conn.execute(
+                "SELECT document FROM versions WHERE datastore_id = ? AND image_set_id = ? AND version = ?",
+                (datastore_id, image_set_id, wanted),
+            ).fetchone()
+        if vrow is None:
+            raise NotFoundError(f"image set {image_set_id} has no version {wanted}")
+        doc: dict[str, Any] = json.loads(vrow["document"])
+        return doc
+
+    def list_versions(self, datastore_id: str, image_set_id: str, *, now: float) -> list[VersionRow]:
+        """Every version of a non-deleted image set, newest first."""
+        with self._tx(write=False) as conn:
+            row = self._require_image_set(conn, datastore_id, image_set_id, live=True)
+            vrows = conn.execute(
+                "SELECT * FROM versions WHERE datastore_id = ? AND image_set_id = ? ORDER BY version DESC",
+                (datastore_id, image_set_id),
+            ).fetchall()
+        return [_version_row(row, v, now) for v in vrows]
+
+    def latest_documents(self, datastore_id: str, *, now: float) -> list[tuple[VersionRow, dict[str, Any]]]:
+        """The latest version and document of every non-deleted image set in a datastore (for search)."""
+        with self._tx(write=False) as conn:
+            self._require_datastore(conn, datastore_id)
+            rows = conn.execute(
+                "SELECT i.*, v.document, v.status, v.message, v.forced, v.version,"
+                " v.updated_at AS v_updated_at FROM image_sets i JOIN versions v"
+                " ON v.datastore_id = i.datastore_id AND v.image_set_id = i.image_set_id"
+                " AND v.version = i.latest_version"
+                " WHERE i.datastore_id = ? AND i.deleted_at IS NULL",
+                (datastore_id,),
+            ).fetchall()
+        out = []
+        for r in rows:
+            out.append((_version_row(r, r, now, r["v_updated_at"]), json.loads(r["document"])))
+        return out
+
+    def commit_update(
+        self,
+        datastore_id: str,
+        image_set_id: str,
+        expected_version: int,
+        build: Callable[[dict[str, Any]], NewVersion],
+        *,
+        now: float,
+        lock_until: float,
+    ) -> VersionRow:
+        """Append version expected+1, built by BUILD from the current document, in one transaction.
+
+        ConflictError when the image set is LOCKED or its latest version is not EXPECTED_VERSION.
+        BUILD runs inside the transaction on exactly that document; if it raises, nothing is written.
+        """
+        with self._tx(write=True) as conn:
+            row = self._require_image_set(conn, datastore_id, image_set_id, live=True)
+            self._check_writable(row, now)
+            latest = int(row["latest_version"])
+            if latest != expected_version:
+                raise ConflictError(
+                    f"image set {image_set_id}: latestVersionId {expected_version} is not the latest"
+                    f" version ({latest})"
+                )
+            current = conn.execute(
+                "SELECT document FROM versions WHERE datastore_id = ? AND image_set_id = ? AND version = ?",
+                (datastore_id, image_set_id, latest),
+            ).fetchone()
+            new = build(json.loads(current["document"]))
+            self._swap_latest(conn, row, latest + 1, now, lock_until)
+            self._insert_version(conn, datastore_id, image_set_id, latest + 1, new,
+                                 float(row["created_at"]), now)
+        return self.get_version(datastore_id, image_set_id, latest + 1, now=now)
+
+    def delete_image_set(self, datastore_id: str, image_set_id: str, *, now: float) -> None:
+        """Mark an image set deleted (ConflictError while LOCKED)."""
+        with self._tx(write=True) as conn:
+            row = self._require_image_set(conn, datastore_id, image_set_id, live=True)
+            self._check_writable(row, now)
+            conn.execute(
+                "UPDATE image_sets SET deleted_at = ?, updated_at = ? WHERE datastore_id = ? AND image_set_id = ?",
+                (now, now, datastore_id, image_set_id),
+            )
+
+    # -- helpers -------------------------------------------------------------------------------------
+
+    @staticmethod
+    def _require_datastore(conn: sqlite3.Connection, datastore_id: str) -> None:
+        if conn.execute("SELECT 1 FROM datastores WHERE datastore_id = ?", (datastore_id,)).fetchone() is None:
+            raise NotFoundError(f"datastore {datastore_id} does not exist")
+
+    @staticmethod
+    def _image_set_row(conn: sqlite3.Connection, datastore_id: str, image_set_id: str) -> sqlite3.Row | None:
+        row: sqlite3.Row | None = conn.execute(
+            "SELECT * FROM image_sets WHERE datastore_id = ? AND image_set_id = ?", (datastore_id, image_set_id)
+        ).fetchone()
+        return row
+
+    def _require_image_set(
+        self, conn: sqlite3.Connection, datastore_id: str, image_set_id: str, live: bool = False
+    ) -> sqlite3.Row:
+        self._require_datastore(conn, datastore_id)
+        row = self._image_set_row(conn, datastore_id, image_set_id)
+        if row is None or (live and row["deleted_at"] is not None):
+            raise NotFoundError(f"image set {image_set_id} does not exist in datastore {datastore_id}")
+        return row
+
+    @staticmethod
+    def _check_writable(row: sqlite3.Row, now: float) -> None:
+        if now < float(row["lock_until"]):
+            raise ConflictError(f"image set {row['image_set_id']} is LOCKED by an update in progress")
+
+    @staticmethod
+    def _swap_latest(conn: sqlite3.Connection, row: sqlite3.Row, version: int, now: float, lock_until: float) -> None:
+        """Compare-and-swap the latest version; zero rows updated means someone else won the race."""
+        cur = conn.execute(
+            "UPDATE image_sets SET latest_version = ?, updated_at = ?, lock_until = ?"
+            " WHERE datastore_id = ? AND image_set_id = ? AND latest_version = ?",
+            (version, now, lock_until, row["datastore_id"], row["image_set_id"], version - 1),
+        )
+        if cur.rowcount != 1:
+            raise ConflictError(f"image set {row['image_set_id']} changed concurrently")
+
+    @staticmethod
+    def _insert_version(
+        conn: sqlite3.Connection, datastore_id: str, image_set_id: str, version: int, new: NewVersion,
+        created_at: float, updated_at: float,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (datastore_id, image_set_id, version, json.dumps(new.document, separators=(",", ":")),
+             new.status, new.message, int(new.forced), created_at, updated_at),
+        )
+
+
+def _version_row(
+    image_set: sqlite3.Row, version: sqlite3.Row, now: float, updated_at: float | None = None
+) -> VersionRow:
+    """Derive the state of one version: the latest one is LOCKED/UPDATING until lock_until."""
+    number = int(version["version"])
+    latest = int(image_set["latest_version"])
+    deleted_at = image_set["deleted_at"]
+    locked = number == latest and now < float(image_set["lock_until"])
+    if deleted_at is not None:
+        state, status, message = "DELETED", "DELETED", None
+    elif locked:
+        state, status, message = "LOCKED", "UPDATING", None
+    else:
+        state, status, message = "ACTIVE", str(version["status"]), version["message"]
+    return VersionRow(
+        datastore_id=str(image_set["datastore_id"]),
+        image_set_id=str(image_set["image_set_id"]),
+        version=number,
+        state=state,
+        workflow_status=status,
+        message=message,
+        forced=bool(version["forced"]),
+        is_primary=bool(image_set["is_primary"]),
+        created_at=float(image_set["created_at"]),
+        updated_at=float(version["updated_at"] if updated_at is None else updated_at),
+        deleted_at=None if deleted_at is None else float(deleted_at),
+        latest_version=latest,
+    )

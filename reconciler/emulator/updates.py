@@ -1,0 +1,186 @@
+"""UpdateImageSetMetadata: payload decoding, quotas, merge/removal semantics and the async outcome.
+
+Semantics (reference section 2.2): ``updatableAttributes`` is an attribute-level upsert into the
+addressed level's ``DICOM`` object (siblings untouched), ``DICOMVRs`` merged; ``removableAttributes``
+removes the named attributes, and ``{}`` for a series or instance removes that node. When one request
+carries both, removals are applied first and upserts second (the order is undocumented; this way a
+request that removes and sets the same attribute leaves the new value, the natural reading of "replace").
+
+Size limits: each blob is at most 30,000 bytes (the model's ``DICOMAttribute`` max) -> 400
+ValidationException; the two decoded blobs together above the 10 KB service quota ("Maximum payload
+size limit (in KB) accepted by UpdateImageSetMetadata", L-A880A4C2, adjustable) -> 402
+ServiceQuotaExceededException, the model's error for a quota (UpdateImageSetMetadata lists it).
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import copy
+import json
+from collections.abc import Callable
+from typing import Any
+
+from reconciler.emulator.constraints import GENERATED, check_request
+from reconciler.emulator.errors import QuotaExceededError, ValidationError
+from reconciler.emulator.store import NewVersion
+
+UPDATE_QUOTA_BYTES = 10 * 1024
+BLOB_MAX_BYTES = 30_000
+MEMBERS = ("updatableAttributes", "removableAttributes")
+Tree = dict[str, Any]
+
+
+class UpdateFailed(Exception):
+    """Raised while applying an accepted update: the version ends UPDATE_FAILED with this message."""
+
+
+def parse_dicom_updates(value: Any, *, force: bool) -> tuple[Tree | None, Tree | None]:
+    """Decode, size-check, parse and request-check ``DICOMUpdates``; returns (updatable, removable)."""
+    if not isinstance(value, dict) or not value or set(value) - set(MEMBERS):
+        raise ValidationError("DICOMUpdates must hold updatableAttributes and/or removableAttributes")
+    raw = {member: _decode_blob(value[member], member) for member in MEMBERS if member in value}
+    if sum(len(b) for b in raw.values()) > UPDATE_QUOTA_BYTES:
+        raise QuotaExceededError(
+            f"update payload exceeds the {UPDATE_QUOTA_BYTES // 1024} KB quota of UpdateImageSetMetadata"
+        )
+    trees = {member: _parse_tree(blob, member) for member, blob in raw.items()}
+    for member, tree in trees.items():
+        check_request(tree, member, force=force, removal=member == "removableAttributes")
+    return trees.get("updatableAttributes"), trees.get("removableAttributes")
+
+
+def _decode_blob(value: Any, member: str) -> bytes:
+    if not isinstance(value, str):
+        raise ValidationError(f"{member} must be a base64-encoded blob")
+    try:
+        blob = base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        raise ValidationError(f"{member} is not valid base64") from None
+    if not 1 <= len(blob) <= BLOB_MAX_BYTES:
+        raise ValidationError(f"{member} must be between 1 and {BLOB_MAX_BYTES} bytes")
+    return blob
+
+
+def _parse_tree(blob: bytes, member: str) -> Tree:
+    try:
+        tree = json.loads(blob)
+    except (ValueError, UnicodeDecodeError):
+        raise ValidationError(f"{member} is not a JSON document") from None
+    if not isinstance(tree, dict):
+        raise ValidationError(f"{member} must be a JSON object")
+    if tree.get("SchemaVersion") not in (1.1, "1.1"):
+        raise ValidationError(f"{member}: SchemaVersion must be 1.1")
+    _check_shape(tree, member)
+    return tree
+
+
+def _check_shape(tree: Tree, member: str) -> None:
+    """The payload is a partial metadata tree; anything else is a 400 naming the offending path."""
+    _keys(tree, {"SchemaVersion", "Patient", "Study"}, member)
+    _keys(tree.get("Patient", {}), {"DICOM"}, f"{member} Patient")
+    study = tree.get("Study", {})
+    _keys(study, {"DICOM", "Series"}, f"{member} Study")
+    for suid, series in _mapping(study.get("Series", {}), f"{member} Study.Series").items():
+        spath = f"{member} Study.Series.{suid}"
+        _keys(series, {"DICOM", "Instances"}, spath)
+        for iuid, inst in _mapping(series.get("Instances", {}), f"{spath}.Instances").items():
+            ipath = f"{spath}.Instances.{iuid}"
+            _keys(inst, {"DICOM", "DICOMVRs"}, ipath)
+            vrs = _mapping(inst.get("DICOMVRs", {}), f"{ipath}.DICOMVRs")
+            if not all(isinstance(v, str) and len(v) == 2 and v.isupper() for v in vrs.values()):
+                raise ValidationError(f"{ipath}.DICOMVRs: values must be two-letter VRs")
+
+
+def _keys(node: Any, allowed: set[str], where: str) -> None:
+    node = _mapping(node, where)
+    for key, value in node.items():
+        if key not in allowed:
+            what = "HealthImaging-generated attributes cannot be updated" if key in GENERATED or key in {
+                "ImageFrames", "StoredTransferSyntaxUID", "ChecksumType"} else "unexpected key"
+            raise ValidationError(f"{where}.{key}: {what}")
+        if key == "DICOM":
+            _mapping(value, f"{where}.DICOM")
+
+
+def _mapping(node: Any, where: str) -> dict[str, Any]:
+    if not isinstance(node, dict):
+        raise ValidationError(f"{where} must be a JSON object")
+    return node
+
+
+# -- applying an accepted update (document-dependent: failures end UPDATE_FAILED) -------------------
+
+
+def apply_updates(document: Tree, updatable: Tree | None, removable: Tree | None) -> Tree:
+    """The document after the update; UpdateFailed when it names a series/instance that is not there."""
+    new = copy.deepcopy(document)
+    if removable:
+        _remove(new, removable)
+    if updatable:
+        _upsert(new, updatable)
+    return new
+
+
+def _remove(doc: Tree, rem: Tree) -> None:
+    for level in ("Patient", "Study"):
+        for key in (rem.get(level) or {}).get("DICOM", {}):
+            doc.get(level, {}).get("DICOM", {}).pop(key, None)
+    for suid, srem in (rem.get("Study") or {}).get("Series", {}).items():
+        all_series = doc.get("Study", {}).get("Series", {})
+        series = _existing(all_series, suid, "Series")
+        if not srem:
+            del all_series[suid]
+            continue
+        for key in srem.get("DICOM", {}):
+            series.get("DICOM", {}).pop(key, None)
+        for iuid, irem in srem.get("Instances", {}).items():
+            instances = series.get("Instances", {})
+            inst = _existing(instances, iuid, "Instance")
+            if not irem:
+                del instances[iuid]
+                continue
+            for key in [*irem.get("DICOM", {}), *irem.get("DICOMVRs", {})]:
+                inst.get("DICOM", {}).pop(key, None)
+                inst.get("DICOMVRs", {}).pop(key, None)
+
+
+def _upsert(doc: Tree, upd: Tree) -> None:
+    for level in ("Patient", "Study"):
+        values = (upd.get(level) or {}).get("DICOM")
+        if values:
+            doc.setdefault(level, {}).setdefault("DICOM", {}).update(values)
+    for suid, supd in (upd.get("Study") or {}).get("Series", {}).items():
+        series = _existing(doc.get("Study", {}).get("Series", {}), suid, "Series")
+        if supd.get("DICOM"):
+            series.setdefault("DICOM", {}).update(supd["DICOM"])
+        for iuid, iupd in supd.get("Instances", {}).items():
+            inst = _existing(series.get("Instances", {}), iuid, "Instance")
+            if iupd.get("DICOM"):
+                inst.setdefault("DICOM", {}).update(iupd["DICOM"])
+            if iupd.get("DICOMVRs"):
+                inst.setdefault("DICOMVRs", {}).update(iupd["DICOMVRs"])
+
+
+def _existing(nodes: Tree, uid: str, what: str) -> Tree:
+    """Rule 9: updates cannot create series or instances ("associated module is not present")."""
+    node = nodes.get(uid)
+    if not isinstance(node, dict):
+        raise UpdateFailed(f"INVALID_REQUEST: {what} {uid} is not present in the image set")
+    return node
+
+
+def outcome(
+    updatable: Tree | None, removable: Tree | None, *, force: bool, injected_failure: bool
+) -> Callable[[Tree], NewVersion]:
+    """The store callback that turns the current document into the new version (or a failed one)."""
+
+    def build(current: Tree) -> NewVersion:
+        if injected_failure:
+            return NewVersion(current, "UPDATE_FAILED", "INTERNAL_FAILURE: injected update_failed fault", force)
+        try:
+            return NewVersion(apply_updates(current, updatable, removable), "UPDATED", None, force)
+        except UpdateFailed as failed:
+            return NewVersion(current, "UPDATE_FAILED", str(failed)[:2048], force)
+
+    return build
