@@ -1,0 +1,88 @@
+"""Revert (guarded, waited, verified) and history rows against the in-memory API."""
+
+from __future__ import annotations
+
+import pytest
+from applyfakes import DS, A, FakeAPI, base_doc
+
+from reconciler.api import ImageSetInfo
+from reconciler.apply.history import history_json, history_text, iso
+from reconciler.apply.revert import differing_paths, plan_revert, run_revert
+from reconciler.apply.waiter import WaitPolicy
+from reconciler.errors import NotFound
+
+POLICY = WaitPolicy(initial=0.0, timeout=5.0)
+
+
+def api_with_versions(n: int) -> FakeAPI:
+    api = FakeAPI(lock_polls=1)
+    api.add(A, base_doc())
+    for i in range(2, n + 1):
+        api.outside_write(A, {"Patient": {"DICOM": {"PatientID": f"P{i}"}}})
+    return api
+
+
+def test_revert_creates_a_new_version_equal_to_the_target() -> None:
+    api = api_with_versions(3)
+    plan = plan_revert(api, DS, A, "1", POLICY, sleep=lambda _s: None)
+    result = run_revert(api, plan, POLICY, sleep=lambda _s: None)
+    assert (result.status, result.new_version, result.exit_code) == ("reverted", "4", 0)
+    assert api.latest(A) == base_doc()
+    assert "new version 4 (verified" in result.text()
+
+
+def test_revert_is_guarded_by_the_version_it_read() -> None:
+    api = api_with_versions(2)
+    plan = plan_revert(api, DS, A, "1", POLICY)
+    api.outside_write(A, {"Patient": {"DICOM": {"PatientID": "LATE"}}})
+    result = run_revert(api, plan, POLICY)
+    assert (result.status, result.exit_code) == ("stale", 3)
+    assert api.latest(A)["Patient"]["DICOM"]["PatientID"] == "LATE"
+
+
+def test_revert_to_a_missing_version_is_not_found() -> None:
+    api = api_with_versions(2)
+    api.get_image_set_metadata = lambda *_a, **_k: (_ for _ in ()).throw(NotFound("version 9 not found"))  # type: ignore[method-assign]
+    with pytest.raises(NotFound):
+        plan_revert(api, DS, A, "9", POLICY)
+
+
+def test_revert_that_ends_update_failed_is_a_failure() -> None:
+    api = api_with_versions(2)
+    plan = plan_revert(api, DS, A, "1", POLICY)
+    api.update_failed.add(A)
+    real = api.revert_image_set
+
+    def failing(*args, **kwargs):
+        answer = real(*args, **kwargs)
+        s = api.sets[A]
+        s.infos[-1] = ImageSetInfo(DS, A, answer.latest_version_id, "ACTIVE", "UPDATE_FAILED", "INTERNAL: boom")
+        return answer
+
+    api.revert_image_set = failing  # type: ignore[method-assign]
+    result = run_revert(api, plan, POLICY)
+    assert result.status == "failed" and "UPDATE_FAILED on version 3: INTERNAL: boom" in (result.message or "")
+
+
+@pytest.mark.parametrize(
+    ("a", "b", "paths"),
+    [({"x": {"y": 1}}, {"x": {"y": 1}}, []), ({"x": {"y": 1}}, {"x": {"y": 2}}, [("x", "y")]),
+     ({"x": 1}, {"z": 1}, [("x",), ("z",)])],
+)
+def test_differing_paths(a: dict[str, object], b: dict[str, object], paths: list[tuple[str, ...]]) -> None:
+    assert list(differing_paths(a, b)) == paths
+
+
+def test_history_rows_newest_first_with_times_and_forced() -> None:
+    versions = [ImageSetInfo(DS, A, "2", "ACTIVE", "UPDATE_FAILED", "bad", 0.0, 1.5, forced=True),
+                ImageSetInfo(DS, A, "1", "ACTIVE", "CREATED", None, 0.0, 0.0)]
+    doc = history_json(DS, A, versions)
+    assert doc["count"] == 2 and [v["versionId"] for v in doc["versions"]] == ["2", "1"]
+    assert doc["versions"][0] == {"versionId": "2", "state": "ACTIVE", "workflowStatus": "UPDATE_FAILED",
+                                       "createdAt": "1970-01-01T00:00:00.000Z",
+                                       "updatedAt": "1970-01-01T00:00:01.500Z", "forced": True, "message": "bad"}
+    lines = history_text(DS, A, versions)
+    assert lines[0].endswith("2 versions, newest first")
+    assert lines[1].split() == ["VERSION", "STATE", "STATUS", "CREATED", "UPDATED", "FORCED", "MESSAGE"]
+    assert lines[2].split()[0:3] == ["2", "ACTIVE", "UPDATE_FAILED"] and lines[2].endswith("yes     bad")
+    assert iso(None) is None
