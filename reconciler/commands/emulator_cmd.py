@@ -71,7 +71,54 @@ def run_serve(args: argparse.Namespace, streams: Streams) -> int:
 
 
 def run_load(args: argparse.Namespace, streams: Streams) -> int:
-    raise ReconcilerError("emulator load is not implemented yet")
+    """Create the datastore if needed and the image set at version 1; print the IDs as one JSON line.
+
+    Everything is checked before the store is opened, so a bad argument leaves the store unchanged.
+    """
+    import json
+    import re
+    import sqlite3
+
+    from reconciler.emulator.store import Store
+
+    for flag, value in (("--datastore-id", args.datastore_id), ("--image-set-id", args.image_set_id)):
+        if not re.fullmatch(r"[0-9a-z]{32}", value):
+            raise UsageError(f"{flag}: must be 32 characters of [0-9a-z]")
+    document = _read_document(args.metadata)
+    try:
+        store = Store(args.local)
+        store.ensure_datastore(args.datastore_id)
+        version = store.put_image_set(args.datastore_id, args.image_set_id, document)
+    except OSError as exc:
+        raise ReconcilerError(f"cannot open the emulator store in {args.local}: {exc.strerror or exc}") from None
+    except sqlite3.Error as exc:
+        raise ReconcilerError(f"the emulator store in {args.local} is unusable: {exc}") from None
+    ids = {"datastoreId": args.datastore_id, "imageSetId": args.image_set_id, "versionId": str(version)}
+    print(json.dumps(ids), file=streams.out)
+    return 0
+
+
+def _read_document(path: str) -> dict[str, Any]:
+    """A metadata document from PATH; errors name the file and position, never its content."""
+    import json
+
+    try:
+        with open(path, encoding="utf-8") as fh:
+            document = json.load(fh)
+    except OSError as exc:
+        raise ReconcilerError(f"{path}: cannot read: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise ReconcilerError(f"{path}: not UTF-8 text") from None
+    except json.JSONDecodeError as exc:
+        raise ReconcilerError(f"{path}:{exc.lineno}:{exc.colno}: invalid JSON: {exc.msg}") from None
+    if not isinstance(document, dict):
+        raise ReconcilerError(f"{path}: a metadata document must be a JSON object")
+    for level in ("Patient", "Study"):
+        if not isinstance(document.get(level, {}), dict):
+            raise ReconcilerError(f"{path}: {level} must be a JSON object")
+    if not isinstance(document.get("Study", {}).get("Series", {}), dict):
+        raise ReconcilerError(f"{path}: Study.Series must be a JSON object")
+    return document
 
 
 def run_import_dicom(args: argparse.Namespace, streams: Streams) -> int:
