@@ -17,7 +17,7 @@ import random
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -188,8 +188,13 @@ class HealthImaging:
 
     # ----------------------------------------------------------------------------- the call loop
 
-    def _call(self, op: str, context: str, fn: Callable[[], T], trace: _Trace | None = None) -> T:
-        """Run FN (one request of OP) through the limiter, retrying what is worth retrying."""
+    def _call(
+        self, op: str, context: str, fn: Callable[[], T], trace: _Trace | None = None, sent: Sequence[str] = ()
+    ) -> T:
+        """Run FN (one request of OP) through the limiter, retrying what is worth retrying.
+
+        SENT are the patient values in the request, scrubbed from any service message we pass on.
+        """
         trace = trace or _Trace()
         start = self._clock()
         while True:
@@ -210,7 +215,7 @@ class HealthImaging:
                 if kind is not None:
                     delay = self.retry.next_delay(trace.attempts, self._clock() - start, self._rand)
                 if delay is None:
-                    raise errs.translate(exc, op, context, self.endpoint, trace.attempts) from exc
+                    raise errs.translate(exc, op, context, self.endpoint, trace.attempts, sent) from exc
                 self._sleep(delay)
             except Exception as exc:  # a bug below us (e.g. in a transport hook) must not leak
                 raise ServiceError(
@@ -260,7 +265,7 @@ class HealthImaging:
         criteria = {"filters": [{"operator": "EQUAL", "values": [{key: value}]}]}
         ctx = f"datastore {datastore_id} (search by {key})"
         params = {"datastoreId": datastore_id, "searchCriteria": criteria}
-        for page in self._pages("SearchImageSets", ctx, self.client.search_image_sets, params):
+        for page in self._pages("SearchImageSets", ctx, self.client.search_image_sets, params, sent=[value]):
             for item in page.get("imageSetsMetadataSummaries", []):
                 yield SearchHit(
                     image_set_id=str(item["imageSetId"]),
@@ -270,7 +275,12 @@ class HealthImaging:
                 )
 
     def _pages(
-        self, op: str, ctx: str, method: Callable[..., dict[str, Any]], params: dict[str, Any]
+        self,
+        op: str,
+        ctx: str,
+        method: Callable[..., dict[str, Any]],
+        params: dict[str, Any],
+        sent: Sequence[str] = (),
     ) -> Iterator[dict[str, Any]]:
         """Every page of a paginated operation, each page a paced, retried request."""
         token: str | None = None
@@ -278,7 +288,7 @@ class HealthImaging:
             page_params = dict(params, maxResults=PAGE_SIZE)
             if token:
                 page_params["nextToken"] = token
-            page = self._call(op, ctx, lambda p=page_params: method(**p))  # type: ignore[misc]
+            page = self._call(op, ctx, lambda p=page_params: method(**p), sent=sent)  # type: ignore[misc]
             yield page
             token = page.get("nextToken")
             if not token:
@@ -355,6 +365,8 @@ class HealthImaging:
         """
         ctx = _ctx(datastore_id, image_set_id)
         trace = _Trace()
+        dicom = updates.get("DICOMUpdates", {})
+        sent = errs.sent_values(dicom.get("updatableAttributes"), dicom.get("removableAttributes"))
 
         def send() -> dict[str, Any]:
             resp: dict[str, Any] = self.client.update_image_set_metadata(
@@ -367,7 +379,7 @@ class HealthImaging:
             return resp
 
         try:
-            resp = self._call("UpdateImageSetMetadata", ctx, send, trace)
+            resp = self._call("UpdateImageSetMetadata", ctx, send, trace, sent=sent)
         except ServiceError as err:
             if err.code != "ConflictException" or isinstance(err, StaleVersion):
                 raise

@@ -12,6 +12,7 @@ import json
 import os
 import re
 import zlib
+from collections.abc import Sequence
 from typing import Any
 
 from botocore import exceptions as bce
@@ -70,10 +71,15 @@ def retry_kind(exc: Exception) -> str | None:
     return None
 
 
-def translate(exc: Exception, op: str, context: str, endpoint: str, attempts: int) -> ReconcilerError:
-    """The reconciler error for a botocore failure of OP on CONTEXT (e.g. "image set X in datastore Y")."""
+def translate(
+    exc: Exception, op: str, context: str, endpoint: str, attempts: int, sent: Sequence[str] = ()
+) -> ReconcilerError:
+    """The reconciler error for a botocore failure of OP on CONTEXT (e.g. "image set X in datastore Y").
+
+    SENT are the values the request carried (patient data): a service message echoing one is scrubbed.
+    """
     if isinstance(exc, bce.ClientError):
-        return _translate_client_error(exc, op, context, attempts)
+        return _translate_client_error(exc, op, context, attempts, sent)
     if isinstance(exc, _CREDENTIAL_EXCEPTIONS):
         return CredentialsError(
             f"{op} for {context}: no usable AWS credentials ({type(exc).__name__})",
@@ -96,8 +102,11 @@ def translate(exc: Exception, op: str, context: str, endpoint: str, attempts: in
     return ServiceError(f"{op} failed for {context}: {type(exc).__name__}", code=type(exc).__name__)
 
 
-def _translate_client_error(exc: bce.ClientError, op: str, context: str, attempts: int) -> ReconcilerError:
+def _translate_client_error(
+    exc: bce.ClientError, op: str, context: str, attempts: int, sent: Sequence[str]
+) -> ReconcilerError:
     code, status, message = _client_error_parts(exc)
+    message = scrub(message, sent)
     said = f": {message}" if message else ""
     if code in NOT_FOUND_CODES or (status == 404 and code in ("", "404")):
         return NotFound(f"{op}: {context} not found{said}", code=code, status=status)
@@ -129,6 +138,40 @@ def _client_error_parts(exc: bce.ClientError) -> tuple[str, int, str]:
     if not code and status:
         code = str(status)
     return code, status, _shorten(str(error.get("Message") or ""))
+
+
+def scrub(message: str, values: Sequence[str]) -> str:
+    """MESSAGE with every occurrence of one of VALUES (as a whole token) replaced by ``<redacted>``."""
+    for value in sorted({v for v in values if v.strip()}, key=len, reverse=True):
+        message = re.sub(rf"(?<!\w){re.escape(value)}(?!\w)", "<redacted>", message)
+    return message
+
+
+def sent_values(*blobs: bytes | str | None) -> list[str]:
+    """The leaf values of JSON request payloads (and plain strings), for ``scrub``."""
+    found: list[str] = []
+
+    def walk(node: Any) -> None:
+        if isinstance(node, dict):
+            for child in node.values():
+                walk(child)
+        elif isinstance(node, list):
+            for child in node:
+                walk(child)
+        elif node is not None and not isinstance(node, bool):
+            found.append(str(node))
+
+    for blob in blobs:
+        if blob is None:
+            continue
+        if isinstance(blob, str):
+            found.append(blob)
+            continue
+        try:
+            walk(json.loads(blob))
+        except (ValueError, UnicodeDecodeError):
+            continue  # not JSON: the service will say so without echoing it
+    return found
 
 
 def _shorten(message: str) -> str:
