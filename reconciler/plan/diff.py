@@ -103,7 +103,9 @@ def _attributes(
         op: Op
         before = have.get(key)
         if after is None:
-            if not present:
+            # An empty element (live ``null``) holds no value: it already satisfies "must be absent",
+            # which keeps plan(live, live) empty for documents with empty elements.
+            if not present or before is None:
                 continue
             op = "remove"
         elif not present:
