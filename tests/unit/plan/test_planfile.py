@@ -61,7 +61,7 @@ def test_tampered_or_foreign_files_are_refused(tmp_path: Path, edit, message: st
 def test_not_json_is_a_plan_file_error(tmp_path: Path) -> None:
     path = tmp_path / "p.plan"
     path.write_bytes(b"\x00garbage")
-    with pytest.raises(PlanFileError, match="p.plan"):
+    with pytest.raises(PlanFileError, match=r"p\.plan"):
         load_plan(str(path))
 
 

@@ -42,7 +42,7 @@ def plan(n: int = 1) -> Plan:
 
 def test_text_shows_terraform_like_lines_and_summary() -> None:
     out = render_text(plan(), Redactor(key=b"k"))
-    assert f"~ Patient.DICOM.PatientName: \"<redacted:" in out
+    assert "~ Patient.DICOM.PatientName: \"<redacted:" in out
     assert f"+ Study.Series[{S}].DICOM.BodyPartExamined: \"CHEST\"" in out
     assert f"- Study.Series[{S}].Instances[{INST}] (instance)" in out
     assert "needs force: identifying attribute; spec has force: true" in out
