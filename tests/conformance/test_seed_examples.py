@@ -1,0 +1,139 @@
+"""The seed examples (../shared/seeds/) run with the real AWS CLI against `reconciler emulator serve`.
+
+Each example starts from a fresh store holding the fixture image set (tests/conformance/data/) with the
+seed's datastore and image set IDs, runs the seed's command (without --cli-binary-format, which awscli
+v1 does not have), checks the answer the seed shows, and reads the metadata back with
+get-image-set-metadata: the intended change is there and nothing else changed.
+"""
+
+from __future__ import annotations
+
+import copy
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from botocore.config import Config
+
+from tests.conformance.harness import DATASTORE, Emulator, load_fixture
+
+EA92 = "ea92b0d8838c72a3f25d00d13616f87e"
+D53 = "53d5fdb05ca4d46ac7ca64b06545c66e"
+S1 = I1 = "1.1.1.1.1.1.12345.123456789012.123.12345678901234.1"
+S2 = "1.3.6.1.4.1.5962.99.1.3633258862.2104868982.1369432891697.3656.0"
+I2 = "1.3.6.1.4.1.5962.99.1.3633258862.2104868982.1369432891697.3659.0"
+I2_NEW = "1.3.6.1.4.1.5962.99.1.3633258862.2104868982.1369432891697.3659.9"
+
+Doc = dict[str, Any]
+
+
+def _boto(url: str) -> Any:
+    return boto3.client("medical-imaging", region_name="us-east-1", endpoint_url=url,
+                        aws_access_key_id="test", aws_secret_access_key="test",
+                        config=Config(inject_host_prefix=False))
+
+
+def _bump(url: str, image_set_id: str, times: int) -> None:
+    """Create versions 2..times+1 with harmless updates (setup only, through boto3)."""
+    client = _boto(url)
+    for n in range(times):
+        payload = json.dumps({"SchemaVersion": "1.1", "Study": {"DICOM": {"StudyDescription": f"STEP {n}"}}})
+        client.update_image_set_metadata(
+            datastoreId=DATASTORE, imageSetId=image_set_id, latestVersionId=str(n + 1),
+            updateImageSetMetadataUpdates={"DICOMUpdates": {"updatableAttributes": payload.encode()}})
+
+
+def _set_patient_name(doc: Doc) -> None:
+    doc["Patient"]["DICOM"]["PatientName"] = "MX^MX"
+
+
+def _drop_study_description(doc: Doc) -> None:
+    del doc["Study"]["DICOM"]["StudyDescription"]
+
+
+def _drop_instance(doc: Doc) -> None:
+    del doc["Study"]["Series"][S1]["Instances"][I1]
+
+
+def _unchanged(doc: Doc) -> None:
+    """Revert: the document is version 1's again."""
+
+
+def _add_private(doc: Doc) -> None:
+    instance = doc["Study"]["Series"][S1]["Instances"][I1]
+    instance["DICOM"]["001910F9"] = "97"
+    instance["DICOMVRs"]["001910F9"] = "DS"
+
+
+def _update_private(doc: Doc) -> None:
+    doc["Study"]["Series"][S1]["Instances"][I1]["DICOM"]["00091001"] = "GE_GENESIS_DD"
+
+
+def _new_sop_uid(doc: Doc) -> None:
+    doc["Study"]["Series"][S2]["Instances"][I2]["DICOM"]["SOPInstanceUID"] = I2_NEW
+
+
+@dataclass(frozen=True)
+class Example:
+    name: str
+    image_set_id: str
+    latest_version: str
+    updates: str  # the --update-image-set-metadata-updates argument, as in the seed
+    expected_version: str  # latestVersionId of the seed's output
+    effect: Callable[[Doc], None]
+    force: bool = False
+    prior_updates: int = 0  # versions to create first, so that --latest-version-id is current
+
+
+EXAMPLES = [
+    # The man page shows latestVersionId "5" for --latest-version-id 1, which no service can answer (the
+    # new version is the guard + 1; Example 1 below runs the same payload at version 1 and gets "2").
+    # Here the image set is first brought to version 4, so the seed's payload and output both hold.
+    Example("manpage", EA92, "4", "file://manpage_metadata-updates.json", "5", _set_patient_name,
+            prior_updates=3),
+    Example("example1", EA92, "1", "file://example1_metadata-updates.json", "2", _set_patient_name),
+    Example("example2", EA92, "1", "file://example2_metadata-updates.json", "2", _drop_study_description),
+    Example("example3", EA92, "1", "file://example3_metadata-updates.json", "2", _drop_instance),
+    Example("example4", D53, "3", '{"revertToVersionId": "1"}', "4", _unchanged, prior_updates=2),
+    Example("example5", D53, "1", "file://example5_metadata-updates.json", "2", _add_private, force=True),
+    Example("example6", D53, "1", "file://example6_metadata-updates.json", "2", _update_private, force=True),
+    Example("example7", D53, "1", "file://example7_metadata-updates.json", "2", _new_sop_uid, force=True),
+]
+
+
+@pytest.mark.parametrize("ex", EXAMPLES, ids=[e.name for e in EXAMPLES])
+def test_seed_example(emulator: Callable[..., Emulator], tmp_path: Path, ex: Example) -> None:
+    fixture: Doc = {}
+
+    def setup(store: Path) -> None:
+        fixture.update(load_fixture(store, ex.image_set_id))
+
+    emu = emulator(setup=setup)
+    _bump(emu.url, ex.image_set_id, ex.prior_updates)
+    before = emu.metadata(ex.image_set_id, tmp_path, version="1")
+
+    answer = emu.aws_json(
+        "update-image-set-metadata",
+        "--datastore-id", DATASTORE,
+        "--image-set-id", ex.image_set_id,
+        "--latest-version-id", ex.latest_version,
+        *(["--force"] if ex.force else []),
+        "--update-image-set-metadata-updates", ex.updates,
+    )
+
+    assert {k: answer[k] for k in ("datastoreId", "imageSetId", "latestVersionId", "imageSetState",
+                                   "imageSetWorkflowStatus")} == {
+        "datastoreId": DATASTORE, "imageSetId": ex.image_set_id, "latestVersionId": ex.expected_version,
+        "imageSetState": "LOCKED", "imageSetWorkflowStatus": "UPDATING"}
+    assert isinstance(answer["createdAt"], float | int) and isinstance(answer["updatedAt"], float | int)
+
+    expected = copy.deepcopy({**fixture, "DatastoreID": DATASTORE, "ImageSetID": ex.image_set_id})
+    assert before == expected  # version 1 is the fixture, as loaded
+    ex.effect(expected)
+    if ex.prior_updates and ex.name != "example4":
+        expected["Study"]["DICOM"]["StudyDescription"] = f"STEP {ex.prior_updates - 1}"
+    assert emu.metadata(ex.image_set_id, tmp_path) == expected
