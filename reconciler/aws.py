@@ -12,14 +12,14 @@ turned off (``total_max_attempts=1``) so attempts are not multiplied.
 
 from __future__ import annotations
 
-import importlib
+import os
 import random
 import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import boto3
 import botocore.session
@@ -31,6 +31,10 @@ from reconciler.api import ImageSetInfo, SearchHit, UpdateResult
 from reconciler.backend import DEFAULT_LOCAL_REGION, BackendOptions
 from reconciler.errors import ReconcilerError, ServiceError, StaleVersion, UsageError
 from reconciler.ratelimit import Clock, RateLimiter, RetryPolicy, Sleep
+
+if TYPE_CHECKING:
+    from reconciler.emulator.knobs import EmulatorConfig
+    from reconciler.emulator.service import Service
 
 T = TypeVar("T")
 
@@ -120,6 +124,7 @@ class HealthImaging:
         self.retry = retry or RetryPolicy()
         self.endpoint = endpoint or str(getattr(getattr(client, "meta", None), "endpoint_url", "AWS"))
         self.stats = CallStats()
+        self.emulator: Service | None = None  # the in-process emulator behind a local backend (tests)
         self._clock = clock
         self._sleep = sleep
         self._rand = rand
@@ -140,10 +145,14 @@ class HealthImaging:
         parallelism: int = 8,
         *,
         retry: RetryPolicy | None = None,
+        emulator_config: EmulatorConfig | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
     ) -> HealthImaging:
-        """Build a client for one of the three backends of ARCHITECTURE section 2."""
+        """Build a client for one of the three backends of ARCHITECTURE section 2.
+
+        EMULATOR_CONFIG (lock time, faults, server-side rates) applies to ``local_dir`` only, for tests.
+        """
         options = BackendOptions(
             region=region,
             profile=profile,
@@ -155,7 +164,7 @@ class HealthImaging:
             connect_timeout=connect_timeout,
             read_timeout=read_timeout,
         )
-        return cls.from_backend(options, retry=retry, clock=clock, sleep=sleep)
+        return cls.from_backend(options, retry=retry, emulator_config=emulator_config, clock=clock, sleep=sleep)
 
     @classmethod
     def from_backend(
@@ -163,21 +172,24 @@ class HealthImaging:
         options: BackendOptions,
         *,
         retry: RetryPolicy | None = None,
+        emulator_config: EmulatorConfig | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
     ) -> HealthImaging:
-        """Build a client from validated ``BackendOptions``."""
+        """Build a client from ``BackendOptions`` (validated here)."""
         options.validate()
         try:
             client = _make_client(options)
         except BotoCoreError as exc:
             raise errs.setup_error(exc, options) from exc
         endpoint = f"local store {options.local_dir}" if options.local_dir else client.meta.endpoint_url
+        emulator = None
         if options.local_dir:
             # the emulator answers at the transport level; imported late so AWS users never load it
-            inprocess = importlib.import_module("reconciler.emulator.inprocess")
-            inprocess.attach(client, options.local_dir)
-        return cls(
+            from reconciler.emulator.inprocess import attach
+
+            emulator = attach(client, options.local_dir, emulator_config)
+        api = cls(
             client,
             limiter=RateLimiter(options.rates, clock=clock, sleep=sleep),
             retry=retry or RetryPolicy(max_attempts=options.max_attempts),
@@ -185,6 +197,8 @@ class HealthImaging:
             clock=clock,
             sleep=sleep,
         )
+        api.emulator = emulator
+        return api
 
     # ----------------------------------------------------------------------------- the call loop
 
@@ -441,7 +455,8 @@ def _make_client(options: BackendOptions) -> Any:
         for name in _NETWORK_PROVIDERS:  # never probe an instance metadata service for a local backend
             resolver.remove(name)
     session = boto3.session.Session(botocore_session=core)
-    region = options.region or session.region_name
+    # botocore reads AWS_DEFAULT_REGION and the profile; AWS_REGION (which newer SDKs prefer) we read here
+    region = options.region or os.environ.get("AWS_REGION") or session.region_name
     custom_env = errs.configured_endpoint_env()
     if not region and (local or custom_env):
         region = DEFAULT_LOCAL_REGION

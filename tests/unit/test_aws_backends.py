@@ -1,0 +1,131 @@
+"""Backend selection: from_options and api_from_args build the right boto3 client, or a UsageError."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+import pytest
+from awsfakes import DS, IS, Answer, ScriptedTransport, image_set
+
+from reconciler.aws import HealthImaging
+from reconciler.cli import build_parser
+from reconciler.commands._common import api_from_args, backend_from_args
+from reconciler.errors import CredentialsError, UsageError
+
+
+@pytest.fixture(autouse=True)
+def clean_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """No developer configuration, and never an instance-metadata lookup."""
+    for name in ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID",
+                 "AWS_SECRET_ACCESS_KEY", "AWS_SESSION_TOKEN", "AWS_ENDPOINT_URL",
+                 "AWS_ENDPOINT_URL_MEDICAL_IMAGING", "RECONCILER_LOCAL", "AWS_IGNORE_CONFIGURED_ENDPOINT_URLS"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv("AWS_CONFIG_FILE", str(tmp_path / "no-config"))
+    monkeypatch.setenv("AWS_SHARED_CREDENTIALS_FILE", str(tmp_path / "no-credentials"))
+    monkeypatch.setenv("AWS_EC2_METADATA_DISABLED", "true")
+
+
+def sent_url(api: HealthImaging) -> str:
+    """The URL botocore would send a GetImageSet to (answered by a scripted transport)."""
+    transport = ScriptedTransport(api.client, [Answer(body=image_set())])
+    api.get_image_set(DS, IS)
+    return transport.requests[0][2]
+
+
+def test_real_aws_uses_the_runtime_host_of_the_configured_region(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    api = HealthImaging.from_options()
+    assert urlparse(sent_url(api)).hostname == "runtime-medical-imaging.eu-west-1.amazonaws.com"
+    assert api.client.meta.config.retries["total_max_attempts"] == 1  # our retry loop, not botocore's
+
+
+def test_an_explicit_region_wins(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "eu-west-1")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    api = HealthImaging.from_options(region="us-west-2")
+    assert api.client.meta.region_name == "us-west-2"
+
+
+def test_endpoint_url_turns_off_the_host_prefix_and_defaults_region_and_credentials() -> None:
+    api = HealthImaging.from_options(endpoint_url="http://127.0.0.1:4566")
+    url = sent_url(api)
+    assert url.startswith(f"http://127.0.0.1:4566/datastore/{DS}/imageSet/{IS}/getImageSet")
+    assert api.client.meta.region_name == "us-east-1"
+    assert api.client._request_signer._credentials.access_key == "test"
+
+
+def test_endpoint_from_the_environment_is_custom_too(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_ENDPOINT_URL_MEDICAL_IMAGING", "http://localhost:4566")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
+    api = HealthImaging.from_options()
+    assert urlparse(sent_url(api)).hostname == "localhost"
+    assert api.client.meta.region_name == "us-east-1"
+
+
+def test_local_answers_in_process(tmp_path: Path) -> None:
+    from reconciler.errors import NotFound
+
+    api = HealthImaging.from_options(local_dir=str(tmp_path / "store"))
+    assert api.emulator is not None and "local store" in api.endpoint
+    with pytest.raises(NotFound):
+        api.get_datastore(DS)
+
+
+def test_real_aws_without_region_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="region"):
+        HealthImaging.from_options()
+
+
+def test_real_aws_without_credentials_is_a_credentials_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("AWS_REGION", "us-east-1")
+    api = HealthImaging.from_options()
+    with pytest.raises(CredentialsError):
+        api.get_image_set(DS, IS)
+
+
+def test_unknown_profile_is_a_usage_error() -> None:
+    with pytest.raises(UsageError, match="nosuchprofile"):
+        HealthImaging.from_options(profile="nosuchprofile", endpoint_url="http://127.0.0.1:4566")
+
+
+def parse(*extra: str) -> object:
+    return build_parser().parse_args(["history", "--datastore-id", DS, "--image-set-id", IS, *extra])
+
+
+def test_api_from_args_applies_rates_and_parallelism() -> None:
+    args = parse("--endpoint-url", "http://127.0.0.1:4566", "--rate", "GetImageSet=2",
+                 "--rate", "UpdateImageSetMetadata=0.1", "--parallelism", "20")
+    api = api_from_args(args)  # type: ignore[arg-type]
+    assert api.limiter.limit("GetImageSet") == (2.0, 2.0)
+    assert api.limiter.limit("UpdateImageSetMetadata") == (0.1, 1.0)
+    assert api.limiter.limit("GetImageSetMetadata") == (50.0, 100.0)
+    assert api.client.meta.config.max_pool_connections == 20
+
+
+def test_local_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    monkeypatch.setenv("RECONCILER_LOCAL", str(tmp_path))
+    assert backend_from_args(parse()).kind == "local"  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "extra",
+    [
+        ("--rate", "GetImageSets=2"),  # typo in the operation
+        ("--rate", "GetImageSet=0"),
+        ("--rate", "GetImageSet=fast"),
+        ("--rate", "GetImageSet"),
+        ("--parallelism", "0"),
+        ("--endpoint-url", "ftp://127.0.0.1"),
+        ("--endpoint-url", "127.0.0.1:4566"),
+        ("--endpoint-url", "http://127.0.0.1:99999"),
+        ("--endpoint-url", "http://127.0.0.1:4566", "--local", "store"),
+    ],
+)
+def test_bad_backend_options_are_usage_errors(extra: tuple[str, ...]) -> None:
+    with pytest.raises(UsageError):
+        api_from_args(parse(*extra))  # type: ignore[arg-type]
