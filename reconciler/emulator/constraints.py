@@ -26,17 +26,10 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.dicom.constraints import force_reason, is_generated
 from reconciler.dicom.dictionary import is_private_tag, is_tag_key, lookup
 from reconciler.dicom.levels import level_of
 from reconciler.emulator.errors import ValidationError
-
-# Rule 2; PixelData is also listed by rule 3, but as stored metadata it is always generated.
-GENERATED = frozenset({"SchemaVersion", "DatastoreID", "ImageSetID", "PixelData", "Checksum", "Width",
-                       "Height", "MinPixelValue", "MaxPixelValue", "FrameSizeInBytes"})
-FORCE_KEYWORDS = frozenset({"StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "StudyID"})  # rule 3
-_NUMERIC_VRS = frozenset({"US", "UL", "SS", "SL", "FL", "FD", "SV", "UV"})
-_BINARY_VRS = frozenset({"OB", "OD", "OF", "OL", "OV", "OW", "UN"})
-_VR_KEYS = {"DICOMVRs"}
 
 
 @dataclass(frozen=True)
@@ -47,6 +40,7 @@ class Attribute:
     path: tuple[str, ...]  # e.g. ("Study", "Series", S, "DICOM", "Modality")
     key: str
     value: Any
+    vr: str | None = None  # from the payload's DICOMVRs (private tags carry their VR there)
 
 
 def attributes(tree: dict[str, Any]) -> Iterator[Attribute]:
@@ -62,60 +56,27 @@ def attributes(tree: dict[str, Any]) -> Iterator[Attribute]:
 
 
 def _level_attrs(node: Any, level: str, path: tuple[str, ...]) -> Iterator[Attribute]:
+    vrs = (node or {}).get("DICOMVRs") or {}
     for key, value in ((node or {}).get("DICOM") or {}).items():
-        yield Attribute(level, (*path, "DICOM", key), key, value)
+        yield Attribute(level, (*path, "DICOM", key), key, value, vrs.get(key))
 
 
 def check_request(tree: dict[str, Any], member: str, *, force: bool, removal: bool) -> None:
     """Raise ValidationError (400) for the first request-only constraint this payload breaks."""
     for attr in attributes(tree):
         where = f"{member} {'.'.join(attr.path)}"
-        if attr.key in GENERATED:
+        if is_generated(attr.key):
             raise ValidationError(f"{where}: HealthImaging-generated attributes cannot be updated")
         home = _home_level(attr.key)
         if home != attr.level:
             raise ValidationError(f"{where}: attribute belongs at the {home} level, not {attr.level}")
-        reason = force_reason(attr.key, attr.value, removal=removal)
+        # A removal only checks the key-based rules (UIDs, private tags); its value is not compared.
+        reason = force_reason(attr.key, attr.vr, None if removal else attr.value)
         if reason and not force:
-            raise ValidationError(f"{where}: {reason} requires force")
+            raise ValidationError(f"{where}: needs force: {reason}")
 
 
 def _home_level(key: str) -> str:
     """The level an attribute is normalised to; a standard tag key counts as its keyword."""
     entry = lookup(key) if is_tag_key(key) and not is_private_tag(key) else None
     return level_of(entry.keyword if entry and entry.keyword else key)
-
-
-def force_reason(key: str, value: Any, *, removal: bool = False) -> str | None:
-    """Why changing KEY to VALUE needs ``force`` (rules 1, 3-7), or None when it does not."""
-    if key in FORCE_KEYWORDS:
-        return f"changing {key}"
-    if is_private_tag(key):
-        return "a private attribute"
-    entry = lookup(key)
-    if entry is None:
-        return "an attribute outside the DICOM standard"
-    if entry.vr == "SQ" or (isinstance(value, list) and any(isinstance(v, dict) for v in value)):
-        return "a sequence (SQ) attribute"
-    if isinstance(value, list):
-        return "a multi-valued attribute"
-    if not removal and not _vr_compatible(entry.vr, value):
-        return f"a value not compatible with VR {entry.vr}"
-    return None
-
-
-def _vr_compatible(vr: str, value: Any) -> bool:
-    """Loose VR check on one JSON value: numbers for binary numeric VRs, strings for the rest.
-
-    pydicom writes ambiguous VRs as "US or SS" (numeric) or "OB or OW" (binary, a base64 string).
-    A backslash in a string is DICOM's value delimiter, i.e. a multi-valued value in disguise.
-    """
-    if value is None:
-        return True
-    parts = set(vr.split(" or "))
-    numeric = isinstance(value, int | float) and not isinstance(value, bool)
-    if parts <= _NUMERIC_VRS:
-        return numeric
-    if parts & _NUMERIC_VRS:
-        return numeric or isinstance(value, str)
-    return isinstance(value, str) and (bool(parts & _BINARY_VRS) or "\\" not in value)

@@ -21,7 +21,8 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from reconciler.emulator.constraints import GENERATED, check_request
+from reconciler.dicom.constraints import is_generated
+from reconciler.emulator.constraints import check_request
 from reconciler.emulator.errors import QuotaExceededError, ValidationError
 from reconciler.emulator.store import NewVersion
 
@@ -96,8 +97,8 @@ def _keys(node: Any, allowed: set[str], where: str) -> None:
     node = _mapping(node, where)
     for key, value in node.items():
         if key not in allowed:
-            what = "HealthImaging-generated attributes cannot be updated" if key in GENERATED or key in {
-                "ImageFrames", "StoredTransferSyntaxUID", "ChecksumType"} else "unexpected key"
+            generated = is_generated(key)
+            what = "HealthImaging-generated attributes cannot be updated" if generated else "unexpected key"
             raise ValidationError(f"{where}.{key}: {what}")
         if key == "DICOM":
             _mapping(value, f"{where}.DICOM")

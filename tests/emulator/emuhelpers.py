@@ -1,0 +1,61 @@
+"""Small helpers shared by the emulator tests (imported by module name, like the other test helpers)."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+from typing import Any
+
+DATA = Path(__file__).parent / "data"
+DS = "12345678901234567890123456789012"
+IS = "ea92b0d8838c72a3f25d00d13616f87e"
+SERIES = "1.1.1.1.1.1.12345.123456789012.123.12345678901234.1"
+INSTANCE = SERIES
+SERIES7 = "1.3.6.1.4.1.5962.99.1.3633258862.2104868982.1369432891697.3656.0"
+INSTANCE7 = "1.3.6.1.4.1.5962.99.1.3633258862.2104868982.1369432891697.3659.0"
+
+
+def blob(tree: dict[str, Any]) -> bytes:
+    """An update payload as bytes (botocore base64-encodes it on the wire)."""
+    return json.dumps({"SchemaVersion": 1.1, **tree}).encode()
+
+
+def update(
+    client: Any,
+    updatable: dict[str, Any] | None = None,
+    removable: dict[str, Any] | None = None,
+    *,
+    version: str = "1",
+    force: bool = False,
+    image_set_id: str = IS,
+) -> dict[str, Any]:
+    """UpdateImageSetMetadata with DICOMUpdates built from partial trees."""
+    updates: dict[str, Any] = {}
+    if updatable is not None:
+        updates["updatableAttributes"] = blob(updatable)
+    if removable is not None:
+        updates["removableAttributes"] = blob(removable)
+    result: dict[str, Any] = client.update_image_set_metadata(
+        datastoreId=DS, imageSetId=image_set_id, latestVersionId=version, force=force,
+        updateImageSetMetadataUpdates={"DICOMUpdates": updates},
+    )
+    return result
+
+
+def metadata(client: Any, version: str | None = None, image_set_id: str = IS) -> dict[str, Any]:
+    """GetImageSetMetadata, gunzipped and parsed."""
+    kwargs = {"versionId": version} if version else {}
+    response = client.get_image_set_metadata(datastoreId=DS, imageSetId=image_set_id, **kwargs)
+    doc: dict[str, Any] = json.loads(gzip.decompress(response["imageSetMetadataBlob"].read()))
+    return doc
+
+
+def error_code(exc: Any) -> str:
+    return str(exc.response["Error"]["Code"])
+
+
+def load_doc(name: str) -> dict[str, Any]:
+    """A fixture document from data/ (see data/README.md)."""
+    data: dict[str, Any] = json.loads((DATA / name).read_text())
+    return data
