@@ -188,9 +188,22 @@ class Executor:
             return self._fail(isp, f"changed by another writer after request {index} of "
                               f"{len(isp.requests)} (now version {current}); re-plan and apply",
                               sent=index)
+        if current is not None and self._already_applied(isp, current):
+            self._journal(isp, "converged", version=current, already_applied=True)
+            return ImageSetResult(isp.datastore_id, isp.image_set_id, "converged", isp.version_id,
+                                  final_version=current, requests_total=len(isp.requests),
+                                  message=f"already applied (found at version {current})")
         self._journal(isp, "stale", planned=isp.version_id, current=current)
         return ImageSetResult(isp.datastore_id, isp.image_set_id, "stale", isp.version_id,
                               current_version=current, requests_total=len(isp.requests))
+
+    def _already_applied(self, isp: ImageSetPlan, version: str) -> bool:
+        """True when a newer version already holds everything the plan wanted (a re-run after a crash)."""
+        try:
+            live = self.api.get_image_set_metadata(isp.datastore_id, isp.image_set_id, version=version)
+            return not self.verifier(isp, live)
+        except ReconcilerError:
+            return False
 
     def _fail(self, isp: ImageSetPlan, message: str, *, sent: int, final: str | None = None) -> ImageSetResult:
         self._journal(isp, "failed", reason=message, version=final)

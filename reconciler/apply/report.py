@@ -48,7 +48,7 @@ class ImageSetResult:
             n = self.requests_sent
             return (
                 f"  converged  {who}: version {self.planned_version} -> {self.final_version} "
-                f"({n} request{'s' if n != 1 else ''}, verified)"
+                f"({n} request{'s' if n != 1 else ''}, verified)" + (f"; {self.message}" if self.message else "")
             )
         if self.status == "unchanged":
             return f"  unchanged  {who}: version {self.planned_version}, nothing to do"

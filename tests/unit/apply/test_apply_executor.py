@@ -176,3 +176,12 @@ def test_observer_sees_every_image_set(api: FakeAPI, journal: Journal) -> None:
         plan_of(update_plan(A), ImageSetPlan(DS, B, "1", "none"))
     )
     assert rec.total == 2 and sorted(rec.done) == ["converged", "unchanged"]
+
+
+def test_rerunning_an_applied_plan_reports_converged_not_stale(api: FakeAPI, journal: Journal) -> None:
+    first = run(api, journal, update_plan(A))
+    again = run(api, journal, update_plan(A))
+    assert first.results[0].status == again.results[0].status == "converged"
+    assert again.results[0].message == "already applied (found at version 2)"
+    assert [g for op, _i, g in api.calls if op == "UpdateImageSetMetadata"] == ["1", "1"]
+    assert again.exit_code == 0
