@@ -1,0 +1,117 @@
+"""Layer 2: the JSON Schema (Draft 2020-12) of spec format v1, with errors mapped to file:line:col.
+
+The schema ships inside the package (``reconciler/schemas/spec.schema.json``; a test keeps the
+top-level ``schemas/`` copy for editors identical). Messages are written here from the failing rule
+and the schema, never from jsonschema's own text, which quotes the instance (possibly patient data).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from functools import cache
+from importlib import resources
+from typing import Any
+
+from jsonschema import Draft202012Validator, ValidationError
+
+from reconciler.spec.loader import LoadedDocument
+from reconciler.spec.model import Diagnostic, Path, SourcePos
+
+SCHEMA_RESOURCE = "schemas/spec.schema.json"
+
+
+@cache
+def spec_schema() -> dict[str, Any]:
+    """The spec JSON Schema, as shipped in the package."""
+    text = resources.files("reconciler").joinpath(SCHEMA_RESOURCE).read_text("utf-8")
+    schema: dict[str, Any] = json.loads(text)
+    return schema
+
+
+@cache
+def _validator() -> Draft202012Validator:
+    return Draft202012Validator(spec_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def check_schema(doc: LoadedDocument) -> list[Diagnostic]:
+    """Every schema violation of one document, each at the line of the key it is about."""
+    out: list[Diagnostic] = []
+    for error in _validator().iter_errors(doc.value):
+        path: Path = tuple(str(p) for p in error.absolute_path)
+        for where, message in _explain(error, path):
+            pos = _position(doc, where)
+            out.append(Diagnostic(doc.file, pos.line, pos.column, where, message))
+    return sorted(out, key=lambda d: (d.line, d.column, d.message))
+
+
+def _position(doc: LoadedDocument, path: Path) -> SourcePos:
+    p = path
+    while p:
+        if p in doc.positions:
+            return doc.positions[p]
+        p = p[:-1]
+    return SourcePos(doc.file, doc.line, 1)
+
+
+def _explain(error: ValidationError, path: Path) -> Iterator[tuple[Path, str]]:
+    """(path, message) pairs for one jsonschema error; several for several missing/unknown keys."""
+    kind, rule, instance = error.validator, error.validator_value, error.instance
+    if "propertyNames" in error.relative_schema_path:
+        yield (*path, str(instance)), _bad_key(path, str(kind))
+    elif kind == "required" and isinstance(instance, dict) and isinstance(rule, list):
+        for key in rule:
+            if key not in instance:
+                yield path, f"missing required key `{key}`"
+    elif kind == "additionalProperties" and isinstance(instance, dict):
+        known = sorted(error.schema.get("properties", {})) if isinstance(error.schema, dict) else []
+        for key in instance:
+            if key not in known:
+                expected = f" (expected: {', '.join(known)})" if known else ""
+                yield (*path, str(key)), f"unknown key `{key}`{expected}"
+    elif path and path[-1] == "target" and kind == "oneOf":
+        yield path, "target needs either `imageSetId` or `select`, not both"
+    else:
+        yield path, _MESSAGES.get(str(kind), _fallback)(rule, path)
+
+
+def _bad_key(path: Path, kind: str) -> str:
+    parent = path[-1] if path else ""
+    if parent in {"Series", "Instances"}:
+        return f"{parent} keys must be DICOM UIDs (digits and dots, at most 64 characters)"
+    if parent == "DICOM":
+        return "attribute keys must be DICOM keywords (PatientName) or 8-hex-digit tags (00091001)"
+    if parent == "DICOMVRs":
+        return "DICOMVRs keys must be 8-hex-digit tags (00091001)"
+    if parent == "select":
+        return "select key must be one of DICOMPatientId, DICOMAccessionNumber, DICOMStudyId, " \
+               "DICOMStudyInstanceUID, DICOMSeriesInstanceUID"
+    return f"key not allowed here ({kind})"
+
+
+def _type_message(rule: Any, path: Path) -> str:
+    names = {"object": "a mapping", "array": "a list", "string": "a string", "number": "a number",
+             "boolean": "true or false", "null": "null", "integer": "an integer"}
+    types = rule if isinstance(rule, list) else [rule]
+    return "must be " + " or ".join(names.get(str(t), str(t)) for t in types)
+
+
+def _fallback(rule: Any, path: Path) -> str:
+    return "does not match the spec schema"
+
+
+_MESSAGES: dict[str, Any] = {
+    "type": _type_message,
+    "const": lambda rule, path: f"must be `{rule}`",
+    "pattern": lambda rule, path: "must be 32 lower-case letters or digits"
+    if path and path[-1] in {"datastoreId", "imageSetId"} else "has an invalid form",
+    "enum": lambda rule, path: "must be a DICOM VR (e.g. LO, DS, US)"
+    if len(path) > 1 and path[-2] == "DICOMVRs" else "is not one of the allowed values",
+    "minLength": lambda rule, path: "must not be empty",
+    "maxLength": lambda rule, path: f"is longer than {rule} characters",
+    "minProperties": lambda rule, path: "select needs one KEY: VALUE" if path[-1:] == ("select",)
+    else f"needs at least {rule} entries",
+    "maxProperties": lambda rule, path: "select takes exactly one KEY: VALUE" if path[-1:] == ("select",)
+    else f"takes at most {rule} entries",
+    "anyOf": lambda rule, path: "must be a string, a number, a list or null (a DICOM value)",
+}
