@@ -27,7 +27,7 @@ from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
 from reconciler import aws_errors as errs
-from reconciler.api import ImageSetInfo, SearchHit, UpdateResult
+from reconciler.api import HealthImagingAPI, ImageSetInfo, SearchHit, UpdateResult
 from reconciler.backend import DEFAULT_LOCAL_REGION, BackendOptions
 from reconciler.errors import ReconcilerError, ServiceError, StaleVersion, UsageError
 from reconciler.ratelimit import Clock, RateLimiter, RetryPolicy, Sleep
@@ -210,16 +210,18 @@ class HealthImaging:
         SENT are the patient values in the request, scrubbed from any service message we pass on.
         """
         trace = trace or _Trace()
-        start = self._clock()
+        spent = 0.0  # time in attempts and backoff; waiting for a limiter token does not count
         while True:
             self.limiter.acquire(op)
             self.stats.add(op, retry=trace.attempts > 0)
             trace.attempts += 1
+            began = self._clock()
             try:
                 return fn()
             except ReconcilerError:
                 raise
             except (ClientError, BotoCoreError) as exc:
+                spent += self._clock() - began
                 kind = errs.retry_kind(exc)
                 if kind == errs.THROTTLE:
                     self.limiter.throttled(op)
@@ -227,10 +229,11 @@ class HealthImaging:
                     trace.ambiguous = True
                 delay = None
                 if kind is not None:
-                    delay = self.retry.next_delay(trace.attempts, self._clock() - start, self._rand)
+                    delay = self.retry.next_delay(trace.attempts, spent, self._rand)
                 if delay is None:
                     raise errs.translate(exc, op, context, self.endpoint, trace.attempts, sent) from exc
                 self._sleep(delay)
+                spent += delay
             except Exception as exc:  # a bug below us (e.g. in a transport hook) must not leak
                 raise ServiceError(
                     f"{op} failed for {context}: unexpected {type(exc).__name__}", code=type(exc).__name__
@@ -532,6 +535,11 @@ def _datastore_info(item: Mapping[str, Any]) -> DatastoreInfo:
         status=str(item.get("datastoreStatus", "")),
         arn=item.get("datastoreArn"),
     )
+
+
+def _conforms(api: HealthImaging) -> HealthImagingAPI:
+    """Never called: mypy checks here that HealthImaging implements the protocol."""
+    return api
 
 
 __all__ = ["SEARCH_KEYS", "CallStats", "DatastoreInfo", "HealthImaging"]

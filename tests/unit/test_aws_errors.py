@@ -19,6 +19,7 @@ from reconciler.errors import (
     StaleVersion,
     Throttled,
 )
+from reconciler.ratelimit import RateLimiter
 
 SECRET = "SECRET^PATIENT"  # a patient value sent in requests: no message may contain it
 MAX = 3
@@ -73,6 +74,14 @@ def test_retries_stop_at_the_total_time_budget() -> None:
     with pytest.raises(Throttled):
         api.get_image_set(DS, IS)
     assert api.stats["GetImageSet"] == 2  # sleeps 0.5, then 1.0 would pass the 1.2 s budget
+
+
+def test_waiting_for_the_limiter_does_not_spend_the_retry_budget() -> None:
+    ok = Answer(body={"datastoreId": DS, "imageSetId": IS, "versionId": "1", "imageSetState": "ACTIVE"})
+    api, _, clock = make_api([error("ThrottlingException", 429)] * 2 + [ok], max_attempts=MAX, max_total=2.0)
+    api.limiter = RateLimiter({"GetImageSet": 0.1}, clock=clock, sleep=clock.sleep)  # 10 s between tokens
+    assert api.get_image_set(DS, IS).version_id == "1"
+    assert clock.now >= 19.0  # two long limiter waits, yet the 2 s retry budget held
 
 
 BOTOCORE_ERRORS: list[tuple[Callable[[], Exception], type[Exception], int]] = [
