@@ -51,7 +51,6 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         log: TextIO | None = None,
         on_close: Callable[[], None] | None = None,
     ) -> None:
-        super().__init__(address, _RequestHandler)
         self.handle_wire = handle
         self.access_key = access_key
         self.secret_key = secret_key
@@ -61,6 +60,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         self._log_lock = threading.Lock()
         self._inflight = 0
         self._idle = threading.Condition()
+        super().__init__(address, _RequestHandler)  # binds; on failure it calls server_close()
 
     @property
     def url(self) -> str:
@@ -215,16 +215,15 @@ def make_server(
                               max_body=max_body, log=log, on_close=on_close)
 
 
-def open_service(store_dir: str | Path, config: EmulatorConfig) -> tuple[Handler, Callable[[], None]]:
+def open_service(
+    store_dir: str | Path, config: EmulatorConfig, clock: Callable[[], float] | None = None
+) -> tuple[Handler, Callable[[], None]]:
     """The service core's ``handle`` on the store in ``store_dir``, and how to close that store."""
-    import importlib
-
+    from reconciler.emulator.service import Service
     from reconciler.emulator.store import Store
 
-    # TODO: import Service directly once reconciler.emulator.service is committed.
-    service_cls = importlib.import_module("reconciler.emulator.service").Service
     store = Store(Path(store_dir))
-    service = service_cls(store, config)
+    service = Service(store, config) if clock is None else Service(store, config, clock)
     close: Callable[[], None] = getattr(store, "close", lambda: None)  # the store may hold no connection
     return service.handle, close
 
@@ -235,13 +234,16 @@ def start_server(
     host: str = "127.0.0.1",
     port: int = 0,
     log: TextIO | None = None,
+    clock: Callable[[], float] | None = None,
 ) -> tuple[EmulatorHTTPServer, threading.Thread, str]:
-    """Serve the store in a background thread, for tests and benchmarks. Stop with
+    """Serve the store in a background thread, for tests and benchmarks (``clock``: the service's
+    clock, e.g. a fake one; signatures are always checked against real time). Stop with
     ``server.shutdown(); server.server_close()``."""
-    handle, close = open_service(store_dir, config)
+    handle, close = open_service(store_dir, config, clock)
     server = make_server(handle, host, port, access_key=config.access_key, secret_key=config.secret_key,
                          log=log, on_close=close)
-    thread = threading.Thread(target=server.serve_forever, name="emulator-http", daemon=True)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="emulator-http",
+                              daemon=True)
     thread.start()
     return server, thread, server.url
 
@@ -257,12 +259,9 @@ def serve(
 ) -> None:
     """Serve until SIGTERM or SIGINT, then stop accepting, finish running requests and close the store."""
     handle, close = open_service(store_dir, config)
-    try:
-        server = make_server(handle, host, port, access_key=config.access_key,
-                             secret_key=config.secret_key, log=log, on_close=close)
-    except BaseException:
-        close()
-        raise
+    # A failed bind closes the store itself (socketserver calls server_close, which runs on_close).
+    server = make_server(handle, host, port, access_key=config.access_key,
+                         secret_key=config.secret_key, log=log, on_close=close)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()
