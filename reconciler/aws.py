@@ -6,7 +6,7 @@ and our own retry loop; every botocore exception is translated into ``reconciler
 
 Why our own retries rather than botocore's: each retry must also take a limiter token (so retries
 respect the quota the limiter paces), the clock and sleep must be injectable for tests, and a retried
-UpdateImageSetMetadata needs care (see ``update_image_set_metadata``). botocore's retry handler is
+UpdateImageSetMetadata needs care (see ``HealthImaging._update``). botocore's retry handler is
 turned off (``total_max_attempts=1``) so attempts are not multiplied.
 """
 
@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import os
 import random
-import threading
 import time
-from collections import Counter
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -28,6 +26,15 @@ from botocore.exceptions import BotoCoreError, ClientError
 
 from reconciler import aws_errors as errs
 from reconciler.api import HealthImagingAPI, ImageSetInfo, SearchHit, UpdateResult
+from reconciler.aws_values import (
+    CallStats,
+    DatastoreInfo,
+    datastore_info,
+    describe,
+    epoch,
+    image_set_info,
+    next_version,
+)
 from reconciler.backend import DEFAULT_LOCAL_REGION, BackendOptions
 from reconciler.errors import ReconcilerError, ServiceError, StaleVersion, UsageError
 from reconciler.ratelimit import Clock, RateLimiter, RetryPolicy, Sleep
@@ -49,52 +56,6 @@ PAGE_SIZE = 50  # the model's maximum maxResults for SearchImageSets and ListIma
 AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 # credential providers that query a metadata service over the network; never used for local backends
 _NETWORK_PROVIDERS = ("iam-role", "container-role")
-
-
-@dataclass(frozen=True)
-class DatastoreInfo:
-    """GetDatastore / one ListDatastores summary."""
-
-    datastore_id: str
-    name: str
-    status: str
-    arn: str | None = None
-
-
-class CallStats:
-    """Thread-safe counters per operation: requests sent (every page and retry counts) and retries."""
-
-    def __init__(self) -> None:
-        self._lock = threading.Lock()
-        self._calls: Counter[str] = Counter()
-        self._retries: Counter[str] = Counter()
-
-    def __getitem__(self, op: str) -> int:
-        with self._lock:
-            return self._calls[op]
-
-    def add(self, op: str, *, retry: bool = False) -> None:
-        with self._lock:
-            self._calls[op] += 1
-            if retry:
-                self._retries[op] += 1
-
-    def calls(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._calls)
-
-    def retries(self) -> dict[str, int]:
-        with self._lock:
-            return dict(self._retries)
-
-    def total(self) -> int:
-        with self._lock:
-            return sum(self._calls.values())
-
-    def reset(self) -> None:
-        with self._lock:
-            self._calls.clear()
-            self._retries.clear()
 
 
 @dataclass
@@ -245,9 +206,9 @@ class HealthImaging:
         params: dict[str, Any] = {"datastoreId": datastore_id, "imageSetId": image_set_id}
         if version is not None:
             params["versionId"] = str(version)
-        ctx = _ctx(datastore_id, image_set_id, version)
+        ctx = describe(datastore_id, image_set_id, version)
         resp = self._call("GetImageSet", ctx, lambda: self.client.get_image_set(**params))
-        return _image_set_info(resp, datastore_id)
+        return image_set_info(resp, datastore_id)
 
     def get_image_set_metadata(
         self, datastore_id: str, image_set_id: str, version: str | None = None
@@ -255,7 +216,7 @@ class HealthImaging:
         params: dict[str, Any] = {"datastoreId": datastore_id, "imageSetId": image_set_id}
         if version is not None:
             params["versionId"] = str(version)
-        ctx = _ctx(datastore_id, image_set_id, version)
+        ctx = describe(datastore_id, image_set_id, version)
 
         def fetch() -> tuple[bytes, str]:
             resp = self.client.get_image_set_metadata(**params)
@@ -266,7 +227,7 @@ class HealthImaging:
         return errs.decode_metadata(raw, encoding, ctx)
 
     def list_image_set_versions(self, datastore_id: str, image_set_id: str) -> Iterator[ImageSetInfo]:
-        ctx = _ctx(datastore_id, image_set_id)
+        ctx = describe(datastore_id, image_set_id)
         for page in self._pages(
             "ListImageSetVersions",
             ctx,
@@ -274,7 +235,7 @@ class HealthImaging:
             {"datastoreId": datastore_id, "imageSetId": image_set_id},
         ):
             for item in page.get("imageSetPropertiesList", []):
-                yield _image_set_info(item, datastore_id)
+                yield image_set_info(item, datastore_id)
 
     def search_image_sets(self, datastore_id: str, key: str, value: str) -> Iterator[SearchHit]:
         if key not in SEARCH_KEYS:
@@ -287,7 +248,7 @@ class HealthImaging:
                 yield SearchHit(
                     image_set_id=str(item["imageSetId"]),
                     version=str(item["version"]),
-                    updated_at=_epoch(item.get("updatedAt")),
+                    updated_at=epoch(item.get("updatedAt")),
                     dicom_tags=item.get("DICOMTags"),
                 )
 
@@ -314,12 +275,12 @@ class HealthImaging:
     def get_datastore(self, datastore_id: str) -> DatastoreInfo:
         ctx = f"datastore {datastore_id}"
         resp = self._call("GetDatastore", ctx, lambda: self.client.get_datastore(datastoreId=datastore_id))
-        return _datastore_info(resp["datastoreProperties"])
+        return datastore_info(resp["datastoreProperties"])
 
     def list_datastores(self) -> Iterator[DatastoreInfo]:
         for page in self._pages("ListDatastores", "the datastores", self.client.list_datastores, {}):
             for item in page.get("datastoreSummaries", []):
-                yield _datastore_info(item)
+                yield datastore_info(item)
 
     # ----------------------------------------------------------------------------- writes
 
@@ -331,7 +292,7 @@ class HealthImaging:
         return str(resp["datastoreId"])
 
     def delete_image_set(self, datastore_id: str, image_set_id: str) -> ImageSetInfo:
-        ctx = _ctx(datastore_id, image_set_id)
+        ctx = describe(datastore_id, image_set_id)
         resp = self._call(
             "DeleteImageSet",
             ctx,
@@ -380,7 +341,7 @@ class HealthImaging:
         the image set is exactly one version past the guard after such a failure we take the write as
         ours; the apply layer verifies convergence by reading the metadata back anyway.
         """
-        ctx = _ctx(datastore_id, image_set_id)
+        ctx = describe(datastore_id, image_set_id)
         trace = _Trace()
         dicom = updates.get("DICOMUpdates", {})
         sent = errs.sent_values(dicom.get("updatableAttributes"), dicom.get("removableAttributes"))
@@ -418,7 +379,7 @@ class HealthImaging:
             current: ImageSetInfo | None = self.get_image_set(datastore_id, image_set_id)
         except ReconcilerError:
             current = None  # best effort: the conflict is reported without the current version
-        if current is not None and trace.ambiguous and current.version_id == _next_version(latest):
+        if current is not None and trace.ambiguous and current.version_id == next_version(latest):
             return UpdateResult(
                 datastore_id=datastore_id,
                 image_set_id=image_set_id,
@@ -430,7 +391,7 @@ class HealthImaging:
         if current is not None and current.version_id == latest:
             # same version: not a lost race but a busy image set (LOCKED by an update in progress)
             raise ServiceError(
-                f"UpdateImageSetMetadata conflict for {_ctx(datastore_id, image_set_id)}: "
+                f"UpdateImageSetMetadata conflict for {describe(datastore_id, image_set_id)}: "
                 f"the image set is {current.state} at version {latest}",
                 code="ConflictException",
                 status=409,
@@ -491,50 +452,6 @@ def _is_aws_host(url: str) -> bool:
 
     host = (urlparse(url).hostname or "").lower()
     return host.endswith(AWS_HOST_SUFFIXES)
-
-
-def _ctx(datastore_id: str, image_set_id: str, version: str | None = None) -> str:
-    at = f" version {version}" if version is not None else ""
-    return f"image set {image_set_id}{at} in datastore {datastore_id}"
-
-
-def _next_version(version: str) -> str | None:
-    return str(int(version) + 1) if version.isdigit() else None
-
-
-def _epoch(value: Any) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, int | float):
-        return float(value)
-    stamp: float = value.timestamp()
-    return stamp
-
-
-def _image_set_info(item: Mapping[str, Any], datastore_id: str) -> ImageSetInfo:
-    overrides = item.get("overrides") or {}
-    return ImageSetInfo(
-        datastore_id=str(item.get("datastoreId", datastore_id)),
-        image_set_id=str(item["imageSetId"]),
-        version_id=str(item["versionId"]),
-        state=str(item["imageSetState"]),
-        # ListImageSetVersions items spell it ImageSetWorkflowStatus (a model quirk, reference section 3)
-        workflow_status=item.get("imageSetWorkflowStatus") or item.get("ImageSetWorkflowStatus"),
-        message=item.get("message"),
-        created_at=_epoch(item.get("createdAt")),
-        updated_at=_epoch(item.get("updatedAt")),
-        forced=bool(overrides.get("forced", False)),
-        is_primary=item.get("isPrimary"),
-    )
-
-
-def _datastore_info(item: Mapping[str, Any]) -> DatastoreInfo:
-    return DatastoreInfo(
-        datastore_id=str(item["datastoreId"]),
-        name=str(item.get("datastoreName", "")),
-        status=str(item.get("datastoreStatus", "")),
-        arn=item.get("datastoreArn"),
-    )
 
 
 def _conforms(api: HealthImaging) -> HealthImagingAPI:
