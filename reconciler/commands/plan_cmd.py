@@ -5,15 +5,36 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reconciler.commands._common import Streams, add_backend_options, add_rate_options
-from reconciler.errors import ReconcilerError
+from reconciler.commands._common import (
+    Streams,
+    add_backend_options,
+    add_rate_options,
+    api_from_args,
+    backend_from_args,
+    parse_rates,
+)
+from reconciler.errors import PlanFileError
+from reconciler.plan.build import build_plan
+from reconciler.plan.model import Plan
+from reconciler.plan.planfile import save_plan
+from reconciler.render.common import DEFAULT_UPDATE_RATE
+from reconciler.render.json_out import render_json
+from reconciler.render.markdown import render_markdown
+from reconciler.render.redact import Redactor
+from reconciler.render.text import render_text
+from reconciler.spec.model import SpecDocument
 
 
 def register(sub: Any) -> None:
-    help_text = "show what apply would change, without changing anything"
-    p: argparse.ArgumentParser = sub.add_parser("plan", help=help_text, description=help_text)
+    p: argparse.ArgumentParser = sub.add_parser(
+        "plan",
+        help="show what apply would change, without changing anything",
+        description="Read live metadata, compare it with the specs and show the UpdateImageSetMetadata "
+        "requests that would make live match. Exit 0 on success, 1 on error, 2 with --detailed-exitcode "
+        "when changes are pending.",
+    )
     p.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders")
-    p.add_argument("--out", metavar="PLANFILE", help="save the plan (local path or s3://bucket/key), mode 0600")
+    p.add_argument("--out", metavar="PLANFILE", help="save the plan (local path; s3:// not supported yet), mode 0600")
     p.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when changes are pending")
     p.add_argument("--show-phi", action="store_true", help="show patient-identifying values (local use only)")
@@ -22,5 +43,71 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
+def load_specs_or_report(paths: list[str], streams: Streams) -> list[SpecDocument] | None:
+    """Load the specs; print diagnostics like `validate` does. None when any is an error."""
+    from reconciler.spec import load_specs
+
+    docs, diagnostics = load_specs(paths)
+    for d in diagnostics:
+        print(d.render() if d.severity == "error" else f"{d.render()} (warning)", file=streams.err)
+    if any(d.severity == "error" for d in diagnostics):
+        errors = sum(d.severity == "error" for d in diagnostics)
+        print(f"error: the specs are invalid ({errors} error{'s' if errors != 1 else ''}); nothing was read",
+              file=streams.err)
+        return None
+    return list(docs)
+
+
+def plan_from_args(args: argparse.Namespace, streams: Streams) -> Plan | None:
+    """Load specs and build the plan against the chosen backend; None (reported) on spec errors."""
+    docs = load_specs_or_report(list(args.paths), streams)
+    if docs is None:
+        return None
+    options = backend_from_args(args)
+    api = api_from_args(args)
+    progress = _progress(streams) if streams.err is not None and _isatty(streams) else None
+    return build_plan(docs, api, parallelism=options.parallelism, progress=progress)
+
+
+def render(plan: Plan, args: argparse.Namespace, streams: Streams, *, drift: bool = False) -> str:
+    redactor = Redactor(show_phi=bool(args.show_phi))
+    rate = parse_rates(list(args.rate or [])).get("UpdateImageSetMetadata", DEFAULT_UPDATE_RATE)
+    if args.format == "json":
+        return render_json(plan, redactor)
+    if args.format == "markdown":
+        return render_markdown(plan, redactor, rate=rate, drift=drift)
+    return render_text(plan, redactor, colour=streams.out_is_tty(), rate=rate, drift=drift)
+
+
 def run(args: argparse.Namespace, streams: Streams) -> int:
-    raise ReconcilerError("plan is not implemented yet")
+    if args.out and args.out.startswith("s3://"):
+        raise PlanFileError(f"{args.out}: saving plans to S3 is not supported yet", hint="write a local file")
+    plan = plan_from_args(args, streams)
+    if plan is None:
+        return 1
+    streams.out.write(render(plan, args, streams))
+    streams.out.flush()
+    if args.out:
+        if plan.has_errors:
+            print(f"error: the plan was not saved to {args.out}: some image sets have errors", file=streams.err)
+        else:
+            save_plan(plan, args.out)
+            print(f"Saved the plan to {args.out}; apply it with `reconciler apply {args.out}`.", file=streams.err)
+    if plan.has_errors:
+        return 1
+    return 2 if args.detailed_exitcode and plan.has_changes else 0
+
+
+def _isatty(streams: Streams) -> bool:
+    try:
+        return bool(streams.err.isatty())
+    except (AttributeError, ValueError):
+        return False
+
+
+def _progress(streams: Streams) -> Any:
+    def report(done: int, total: int) -> None:
+        end = "\n" if done == total else ""
+        print(f"\rread {done}/{total} image sets", end=end, file=streams.err, flush=True)
+
+    return report
