@@ -142,3 +142,38 @@ def test_dead_endpoint_fails_fast_with_bounded_attempts() -> None:
         api.get_image_set("1" * 32, "a" * 32)
     assert "http://127.0.0.1:9" in str(info.value)
     assert api.stats["GetImageSet"] == 2
+
+
+def test_one_client_serves_a_thread_pool(api: HealthImaging, store: tuple[Path, str, list[str]]) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    _, ds, ids = store
+    work = [image_set_id for image_set_id in ids for _ in range(10)]
+    with ThreadPoolExecutor(max_workers=8) as pool:
+        versions = list(pool.map(lambda image_set_id: api.get_image_set(ds, image_set_id).version_id, work))
+    assert versions == [str(MANY_VERSIONS) if i == ids[0] else "1" for i in work]
+    assert api.stats["GetImageSet"] == len(work)
+
+
+def test_through_a_real_emulator_serve_process(store: tuple[Path, str, list[str]]) -> None:
+    """`reconciler emulator serve` as a user starts it, injecting 500s that the client absorbs."""
+    import subprocess
+    import sys
+
+    directory, ds, ids = store
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "emulator", "serve", "--local", str(directory), "--port", "0",
+         "--fault", "GetImageSet=500:0.5"],
+        stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        line = proc.stdout.readline()  # "listening on http://127.0.0.1:PORT"
+        url = line.strip().rsplit(" ", 1)[-1]
+        assert url.startswith("http://127.0.0.1:")
+        api = HealthImaging.from_options(endpoint_url=url, rates=FAST, retry=TINY_RETRY)
+        assert [api.get_image_set(ds, i).version_id for i in ids[1:]] == ["1", "1", "1"]
+        assert api.stats["GetImageSet"] >= 3
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
