@@ -1,0 +1,109 @@
+"""`reconciler plan` end to end: real YAML specs, the CLI, the emulator in process and over HTTP."""
+
+from __future__ import annotations
+
+import io
+import json
+import logging
+import os
+import stat
+from pathlib import Path
+
+import jsonschema
+import pytest
+from planenv import CHANGE, FORBIDDEN, HEAD, IN_SYNC, ROOT, SECRET, run, seed_env, write
+
+from reconciler.emulator.http import start_server
+from reconciler.emulator.knobs import EmulatorConfig
+from reconciler.plan.planfile import load_plan
+
+
+@pytest.fixture
+def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    return seed_env(tmp_path, monkeypatch)
+
+
+@pytest.mark.parametrize(
+    ("spec", "flags", "code"),
+    [
+        (CHANGE, [], 0),
+        (CHANGE, ["--detailed-exitcode"], 2),
+        (IN_SYNC, ["--detailed-exitcode"], 0),
+        (IN_SYNC, [], 0),
+        (FORBIDDEN, [], 1),
+        (FORBIDDEN, ["--detailed-exitcode"], 1),
+    ],
+)
+def test_plan_exit_codes(env: Path, spec: str, flags: list[str], code: int) -> None:
+    assert run("plan", write(env, spec), *flags)[0] == code
+
+
+def test_text_plan_reads_like_terraform(env: Path) -> None:
+    code, out, _ = run("plan", write(env, CHANGE))
+    assert code == 0
+    assert '+ Study.Series[1.1].DICOM.BodyPartExamined: "CHEST"' in out
+    assert "- Study.Series[1.1].Instances[2.2] (instance)" in out
+    assert "Plan: 1 to update, 0 unchanged, 0 with errors (1 to add, 1 to change, 2 to remove); 1 request." in out
+    assert "1 request, about 4 s at 0.25/s" in out
+
+
+def test_forbidden_change_names_path_and_spec_line(env: Path) -> None:
+    code, out, _ = run("plan", write(env, FORBIDDEN))
+    assert code == 1
+    assert "Study.Series[9.9] (specs/a.yaml:" in out and "series does not exist" in out
+
+
+def test_invalid_spec_is_reported_like_validate(env: Path) -> None:
+    code, out, err = run("plan", write(env, HEAD + "desired: [1]\n"))
+    assert code == 1 and out == ""
+    assert "specs/a.yaml:" in err
+
+
+def test_json_validates_against_the_schema(env: Path) -> None:
+    code, out, _ = run("plan", write(env, CHANGE), "--format", "json")
+    data = json.loads(out)
+    jsonschema.Draft202012Validator(json.loads((ROOT / "schemas/plan.schema.json").read_text())).validate(data)
+    assert code == 0 and data["summary"]["to_update"] == 1
+
+
+def test_saved_plan_is_0600_and_holds_the_exact_requests(env: Path) -> None:
+    code, _, err = run("plan", write(env, CHANGE), "--out", "p.plan")
+    assert code == 0 and "Saved the plan to p.plan" in err
+    assert stat.S_IMODE(os.stat(env / "p.plan").st_mode) == 0o600
+    (isp,) = load_plan(str(env / "p.plan")).image_sets
+    (req,) = isp.requests
+    assert isp.version_id == "1" and req.force is False
+    assert json.loads(req.removable or b"")["Study"]["Series"]["1.1"]["Instances"] == {"2.2": {}}
+    assert isp.desired["Patient"]["DICOM"]["PatientName"] == "NEW^NAME"
+
+
+def test_s3_out_is_not_supported_yet(env: Path) -> None:
+    code, _, err = run("plan", write(env, CHANGE), "--out", "s3://bucket/plan")
+    assert code == 1 and "not supported yet" in err
+
+
+@pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
+def test_no_patient_name_in_any_output_or_log_without_show_phi(
+    env: Path, fmt: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    code, out, err = run("plan", write(env, CHANGE), "--format", fmt)
+    assert code == 0
+    assert SECRET not in out + err + caplog.text
+    assert "<redacted:" in out
+    code, out, _ = run("plan", write(env, CHANGE), "--format", fmt, "--show-phi")
+    assert SECRET in out
+
+
+def test_plan_over_http_endpoint(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("RECONCILER_LOCAL")
+    monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")
+    monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "test")
+    server, thread, url = start_server(env / "store", EmulatorConfig(), log=io.StringIO())
+    try:
+        code, out, _ = run("plan", write(env, CHANGE), "--endpoint-url", url, "--detailed-exitcode")
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=5)
+    assert code == 2 and "1 to update" in out
