@@ -12,14 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from botocore.config import Config
-from emuhelpers import DS, IS, load_doc
+from emuhelpers import DS, IS, NO_RETRIES, load_doc
 
 from reconciler.emulator.inprocess import make_local_client
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.emulator.store import Store
-
-NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})
 
 # A factory: (store_dir, config, clock) -> boto3 medical-imaging client. Setup/teardown via contextlib
 # is left to each entry: it may register a finaliser with the pytest request passed in.
@@ -48,7 +45,37 @@ def _inprocess(request: pytest.FixtureRequest) -> ClientFactory:
     return make
 
 
-TRANSPORTS: dict[str, Callable[[pytest.FixtureRequest], ClientFactory]] = {"inprocess": _inprocess}
+def _http(request: pytest.FixtureRequest) -> ClientFactory:
+    """`emulator serve`'s server in a thread on the store; a real boto3 client over HTTP (SigV4)."""
+    import boto3
+    from botocore.config import Config
+
+    from reconciler.emulator.http import start_server
+
+    def make(store_dir: Path, config: EmulatorConfig | None = None,
+             clock: Callable[[], float] | None = None) -> Any:
+        cfg = config or EmulatorConfig()
+        server, thread, url = start_server(store_dir, cfg, clock=clock)
+
+        def stop() -> None:
+            server.shutdown()
+            server.server_close()
+            thread.join(timeout=5)
+
+        request.addfinalizer(stop)
+        return boto3.client(
+            "medical-imaging", region_name="us-east-1", endpoint_url=url,
+            aws_access_key_id=cfg.access_key, aws_secret_access_key=cfg.secret_key,
+            config=NO_RETRIES.merge(Config(inject_host_prefix=False)),
+        )
+
+    return make
+
+
+TRANSPORTS: dict[str, Callable[[pytest.FixtureRequest], ClientFactory]] = {
+    "inprocess": _inprocess,
+    "http": _http,
+}
 
 
 @pytest.fixture(params=sorted(TRANSPORTS))

@@ -7,7 +7,10 @@ import json
 from pathlib import Path
 from typing import Any
 
+from botocore.config import Config
+
 DATA = Path(__file__).parent / "data"
+NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})  # faults stay visible
 DS = "12345678901234567890123456789012"
 IS = "ea92b0d8838c72a3f25d00d13616f87e"
 SERIES = "1.1.1.1.1.1.12345.123456789012.123.12345678901234.1"

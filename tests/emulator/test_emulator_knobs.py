@@ -1,0 +1,101 @@
+"""Knobs: option parsing, the token bucket, rate limits answering 429 and injected faults."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+from botocore.exceptions import ClientError, ConnectionClosedError
+from emuhelpers import DS, IS, error_code, metadata, update
+
+from reconciler.emulator.knobs import EmulatorConfig, Knobs, TokenBucket, parse_fault_options, parse_rate_options
+from reconciler.errors import UsageError
+
+
+@pytest.mark.parametrize(("items", "expected"), [
+    (["UpdateImageSetMetadata=0.25"], {"UpdateImageSetMetadata": 0.25}),
+    (["*=10", "GetImageSet=2"], {"*": 10.0, "GetImageSet": 2.0}),
+])
+def test_parse_rates(items: list[str], expected: dict[str, float]) -> None:
+    assert parse_rate_options(items) == expected
+
+
+@pytest.mark.parametrize(("items", "expected"), [
+    (["*=500:0.1"], {"*": [("500", 0.1)]}),
+    (["GetImageSet=drop:1", "GetImageSet=throttle:0.5"], {"GetImageSet": [("drop", 1.0), ("throttle", 0.5)]}),
+    (["UpdateImageSetMetadata=update_failed:1"], {"UpdateImageSetMetadata": [("update_failed", 1.0)]}),
+])
+def test_parse_faults(items: list[str], expected: dict[str, list[tuple[str, float]]]) -> None:
+    assert parse_fault_options(items) == expected
+
+
+@pytest.mark.parametrize("item", ["GetImageSet", "=1", "GetImageSet=fast", "GetImageSet=0", "GetImageSet=-1"])
+def test_bad_rate_option(item: str) -> None:
+    with pytest.raises(UsageError):
+        parse_rate_options([item])
+
+
+@pytest.mark.parametrize("item", ["GetImageSet=500", "GetImageSet=boom:0.5", "GetImageSet=500:2", "=500:1",
+                                  "GetImageSet=drop:x"])
+def test_bad_fault_option(item: str) -> None:
+    with pytest.raises(UsageError):
+        parse_fault_options([item])
+
+
+def test_token_bucket_refills_at_its_rate() -> None:
+    now = [0.0]
+    bucket = TokenBucket(rate=0.25, burst=1, clock=lambda: now[0])
+    assert [bucket.take(), bucket.take()] == [True, False]
+    now[0] = 3.9
+    assert bucket.take() is False
+    now[0] = 4.0
+    assert bucket.take() is True
+
+
+def test_star_rate_gives_each_operation_its_own_bucket() -> None:
+    knobs = Knobs(EmulatorConfig(rates={"*": 1}), clock=lambda: 0.0)
+    assert [knobs.admit("GetImageSet"), knobs.admit("GetImageSet"), knobs.admit("SearchImageSets")] == [
+        True, False, True]
+
+
+def test_seeded_faults_are_reproducible() -> None:
+    config = EmulatorConfig(faults={"*": [("500", 0.5)]}, seed=7)
+    knobs = [Knobs(config), Knobs(config)]
+    rolls = [[k.fault("GetImageSet") for _ in range(20)] for k in knobs]
+    assert rolls[0] == rolls[1] and {"500", None} == set(rolls[0])
+
+
+def test_rate_limit_answers_throttling(transport: Any, store_dir: Any, seeded: Any, clock: Any) -> None:
+    client = transport(store_dir, EmulatorConfig(rates={"GetImageSet": 0.001}), clock)
+    client.get_image_set(datastoreId=DS, imageSetId=IS)
+    with pytest.raises(ClientError) as err:
+        client.get_image_set(datastoreId=DS, imageSetId=IS)
+    assert error_code(err.value) == "ThrottlingException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
+    assert metadata(client)["ImageSetID"] == IS  # other operations are not limited
+
+
+@pytest.mark.parametrize(("kind", "code", "status"), [
+    ("throttle", "ThrottlingException", 429), ("500", "InternalServerException", 500)])
+def test_error_faults(transport: Any, store_dir: Any, seeded: Any, clock: Any, kind: str, code: str,
+                      status: int) -> None:
+    client = transport(store_dir, EmulatorConfig(faults={"GetImageSet": [(kind, 1.0)]}), clock)
+    with pytest.raises(ClientError) as err:
+        client.get_image_set(datastoreId=DS, imageSetId=IS)
+    assert (error_code(err.value), err.value.response["ResponseMetadata"]["HTTPStatusCode"]) == (code, status)
+
+
+def test_drop_fault_closes_the_connection(transport: Any, store_dir: Any, seeded: Any, clock: Any) -> None:
+    client = transport(store_dir, EmulatorConfig(faults={"*": [("drop", 1.0)]}), clock)
+    with pytest.raises(ConnectionClosedError):
+        client.get_image_set(datastoreId=DS, imageSetId=IS)
+
+
+def test_update_failed_fault_keeps_the_content(transport: Any, store_dir: Any, seeded: Any, clock: Any) -> None:
+    client = transport(store_dir, EmulatorConfig(faults={"UpdateImageSetMetadata": [("update_failed", 1.0)]}), clock)
+    answer = update(client, {"Patient": {"DICOM": {"PatientName": "A^B"}}})
+    assert (answer["latestVersionId"], answer["imageSetWorkflowStatus"]) == ("2", "UPDATING")
+    state = client.get_image_set(datastoreId=DS, imageSetId=IS)
+    assert (state["imageSetState"], state["imageSetWorkflowStatus"]) == ("ACTIVE", "UPDATE_FAILED")
+    assert state["message"]
+    assert metadata(client, "2") == metadata(client, "1")
