@@ -113,11 +113,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def _dispatch(self) -> None:
         with self.server.tracking():
             parts = urlsplit(self.path)
-            status = self._answer(parts.path, parts.query)
-            self.server.log_line(f"{self.command} {parts.path} {status}")
+            self._answer(parts.path, parts.query)
 
-    def _answer(self, raw_path: str, raw_query: str) -> int | str:
-        """Answer one request and return its status (or "dropped")."""
+    def _answer(self, raw_path: str, raw_query: str) -> None:
+        """Answer one request; log it (before answering, so the log is complete once a client has its
+        answer)."""
         headers = self._lower_headers()
         try:
             body = self._read_body(headers)
@@ -133,13 +133,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
             response = self.server.handle_wire(wire)
         except DropConnection:
             self.close_connection = True
-            return "dropped"
+            self.server.log_line(f"{self.command} {raw_path} dropped")
+            return
         except ApiError as exc:
             response = error_response(exc)
         except Exception as exc:  # the service core failed: answer 500, never a traceback
             response = error_response(ApiError(f"internal error ({type(exc).__name__})"))
+        self.server.log_line(f"{self.command} {raw_path} {response.status}")
         self._send(response)
-        return response.status
 
     def _lower_headers(self) -> dict[str, str]:
         merged: dict[str, str] = {}
