@@ -81,6 +81,9 @@ class HealthImaging:
         rand: Callable[[], float] = random.random,
     ) -> None:
         self.client = client
+        # Our loop is the only retry loop, even on a client built elsewhere with botocore's retries on:
+        # both botocore retry modes register under this id (botocore/client.py, retries/standard.py).
+        client.meta.events.unregister("needs-retry.medical-imaging", unique_id="retry-config-medical-imaging")
         self.limiter = limiter or RateLimiter(clock=clock, sleep=sleep)
         self.retry = retry or RetryPolicy()
         self.endpoint = endpoint or str(getattr(getattr(client, "meta", None), "endpoint_url", "AWS"))

@@ -19,7 +19,7 @@ from reconciler.errors import (
     StaleVersion,
     Throttled,
 )
-from reconciler.ratelimit import RateLimiter
+from reconciler.ratelimit import RateLimiter, RetryPolicy
 
 SECRET = "SECRET^PATIENT"  # a patient value sent in requests: no message may contain it
 MAX = 3
@@ -179,3 +179,16 @@ def test_service_messages_never_echo_values_the_request_sent(call: str, code: st
         PUBLIC_CALLS[call](api)
     assert SECRET not in str(info.value)
     assert "<redacted>" in str(info.value) and "Patient.DICOM.PatientName" in str(info.value)
+
+
+def test_botocore_does_not_retry_behind_our_back_even_when_the_client_asks_it_to() -> None:
+    import boto3
+    from awsfakes import ScriptedTransport
+
+    client = boto3.client("medical-imaging", region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test", endpoint_url="http://emulator.invalid")  # default retries
+    transport = ScriptedTransport(client, [error("ThrottlingException", 429)] * 10)
+    api = HealthImaging(client, retry=RetryPolicy(max_attempts=2, base=0.0), sleep=lambda s: None)
+    with pytest.raises(Throttled):
+        api.get_image_set(DS, IS)
+    assert len(transport.requests) == 2 == api.stats["GetImageSet"]
