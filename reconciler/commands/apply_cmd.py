@@ -11,9 +11,12 @@ from reconciler.api import HealthImagingAPI
 from reconciler.apply.executor import ApplyOptions, Executor
 from reconciler.apply.journal import Journal, default_journal_path
 from reconciler.apply.progress import Progress
+from reconciler.apply.report import ApplyReport, ImageSetResult
 from reconciler.apply.waiter import WaitPolicy
 from reconciler.commands._common import Streams, add_backend_options, add_rate_options, api_from_args, parse_rates
+from reconciler.commands.plan_cmd import load_specs_or_report
 from reconciler.errors import UsageError
+from reconciler.plan.build import build_plan
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import load_plan
 from reconciler.render.common import DEFAULT_UPDATE_RATE
@@ -99,15 +102,17 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
     else:
         confirm(streams, args.auto_approve, "apply")
         api = api_from_args(args)
-        plan = _plan_specs(args, api)
+        planned = _plan_specs(args, streams, api)
+        if planned is None:
+            return 1
+        plan = planned
         if args.format == "text":
             _show_plan(plan, streams, parse_rates(args.rate).get("UpdateImageSetMetadata"))
-        if not plan.has_changes and not plan.has_errors:
+        if not plan.has_changes and not plan.has_errors:  # nothing to send: no prompt, no journal
             if args.format == "json":
-                _write_json(streams, {"format_version": "1", "summary": {"image_sets": len(plan.image_sets)},
-                                      "image_sets": [], "exit_code": 0})
-            else:
-                print("No changes. Live metadata matches the specs.", file=streams.out)
+                unchanged = tuple(ImageSetResult(p.datastore_id, p.image_set_id, "unchanged", p.version_id,
+                                                 final_version=p.version_id) for p in plan.image_sets)
+                _write_json(streams, ApplyReport(unchanged).to_json())
             return 0
         if not confirm(streams, args.auto_approve, "apply", ask=True):
             print("Apply cancelled.", file=streams.err)
@@ -143,11 +148,11 @@ def _load_saved(path: str) -> Plan:
     return load_plan(path)
 
 
-def _plan_specs(args: argparse.Namespace, api: HealthImagingAPI) -> Plan:
-    from reconciler.plan.build import build_plan
-    from reconciler.spec import load_specs  # type: ignore[attr-defined]
-
-    docs = load_specs(args.paths)
+def _plan_specs(args: argparse.Namespace, streams: Streams, api: HealthImagingAPI) -> Plan | None:
+    """Load and plan the specs with the same client the apply will use (one limiter); None on spec errors."""
+    docs = load_specs_or_report(list(args.paths), streams)
+    if docs is None:
+        return None
     return build_plan(docs, api, parallelism=args.parallelism)
 
 
