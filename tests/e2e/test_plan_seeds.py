@@ -11,12 +11,14 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
+import yaml
 
 from reconciler.aws import HealthImaging
 from reconciler.emulator.inprocess import make_local_client
 from reconciler.emulator.store import Store
 from reconciler.plan.build import build_plan
 from reconciler.ratelimit import RateLimiter
+from reconciler.spec import load_specs
 from reconciler.spec.model import SpecDocument, Target
 
 DS = "12345678901234567890123456789012"
@@ -72,6 +74,17 @@ def doc(desired: dict[str, Any], force: bool, image_set_id: str = IS) -> SpecDoc
     return SpecDocument("specs/seed.yaml", 0, Target(DS, image_set_id), force, desired)
 
 
+def yaml_spec(tmp_path: Path, desired: dict[str, Any], force: bool) -> list[SpecDocument]:
+    """The seed's desired state written as a real YAML spec file and loaded by the spec layer."""
+    head = {"apiVersion": "reconciler/v1", "kind": "ImageSetMetadata",
+            "target": {"datastoreId": DS, "imageSetId": IS}, "force": force}
+    path = tmp_path / "seed.yaml"
+    path.write_text(yaml.safe_dump({**head, "desired": desired}, sort_keys=False))
+    docs, diagnostics = load_specs([str(path)])
+    assert [d.render() for d in diagnostics if d.severity == "error"] == []
+    return docs
+
+
 @pytest.fixture
 def store_dir(tmp_path: Path) -> Path:
     store = Store(tmp_path)
@@ -94,7 +107,7 @@ def test_seed_payload_reaches_the_emulator_exactly(
     store_dir: Path, name: str, desired: dict[str, Any], force: bool, member: str, payload: str, seed_force: bool
 ) -> None:
     api, received = client(store_dir)
-    plan = build_plan([doc(desired, force)], api)
+    plan = build_plan(yaml_spec(store_dir, desired, force), api)
     (isp,) = plan.image_sets
     assert isp.action == "update", isp.error
     (req,) = isp.requests
