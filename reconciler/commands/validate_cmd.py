@@ -29,16 +29,9 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
         streams.out.write("\n")
     else:
         for d in diags:
-            print(render_text(d), file=streams.out)
+            print(d.render(), file=streams.out)
         print(_summary(diags, args.paths), file=streams.out)
     return 1 if errors else 0
-
-
-def render_text(d: Diagnostic) -> str:
-    """One finding as ``FILE:LINE:COLUMN: PATH: message`` (warnings say so before the message)."""
-    where = ".".join(d.path) if d.path else "(document)"
-    label = "warning: " if d.severity == "warning" else ""
-    return f"{d.file}:{d.line}:{d.column}: {where}: {label}{d.message}"
 
 
 def _as_json(d: Diagnostic) -> dict[str, Any]:

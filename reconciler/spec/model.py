@@ -17,6 +17,20 @@ Path = tuple[str, ...]
 Severity = Literal["error", "warning"]
 
 
+def format_path(path: Path) -> str:
+    """``("desired","Study","Series","1.2","DICOM","X")`` -> ``desired.Study.Series[1.2].DICOM.X``.
+
+    UIDs hold dots, so series and instance keys go in brackets; the empty path is ``(document)``.
+    """
+    parts: list[str] = []
+    for i, part in enumerate(path):
+        if i > 0 and path[i - 1] in ("Series", "Instances") and parts:
+            parts[-1] += f"[{part}]"
+        else:
+            parts.append(part)
+    return ".".join(parts) if parts else "(document)"
+
+
 @dataclass(frozen=True)
 class SourcePos:
     file: str
@@ -36,8 +50,9 @@ class Diagnostic:
     severity: Severity = "error"
 
     def render(self) -> str:
-        where = ".".join(self.path) if self.path else "(document)"
-        return f"{self.file}:{self.line}:{self.column}: {where}: {self.message}"
+        """``FILE:LINE:COLUMN: PATH: message`` (warnings say so before the message)."""
+        label = "warning: " if self.severity == "warning" else ""
+        return f"{self.file}:{self.line}:{self.column}: {format_path(self.path)}: {label}{self.message}"
 
 
 @dataclass(frozen=True)

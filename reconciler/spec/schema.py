@@ -42,7 +42,8 @@ def check_schema(doc: LoadedDocument) -> list[Diagnostic]:
         for where, message in _explain(error, path):
             pos = _position(doc, where)
             out.append(Diagnostic(doc.file, pos.line, pos.column, where, message))
-    return sorted(out, key=lambda d: (d.line, d.column, d.message))
+    # jsonschema reports "required" once per missing key, each listing them all: keep one of each
+    return sorted(dict.fromkeys(out), key=lambda d: (d.line, d.column, d.message))
 
 
 def _position(doc: LoadedDocument, path: Path) -> SourcePos:
@@ -69,8 +70,10 @@ def _explain(error: ValidationError, path: Path) -> Iterator[tuple[Path, str]]:
             if key not in known:
                 expected = f" (expected: {', '.join(known)})" if known else ""
                 yield (*path, str(key)), f"unknown key `{key}`{expected}"
-    elif path and path[-1] == "target" and kind == "oneOf":
-        yield path, "target needs either `imageSetId` or `select`, not both"
+    elif path and path[-1] == "target" and kind == "oneOf" and isinstance(instance, dict):
+        both = "imageSetId" in instance and "select" in instance
+        yield path, "target needs either `imageSetId` or `select`, not both" if both else \
+            "target needs `imageSetId` or `select`"
     else:
         yield path, _MESSAGES.get(str(kind), _fallback)(rule, path)
 

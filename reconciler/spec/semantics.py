@@ -133,6 +133,8 @@ def _tag_vr(key: str, vrs: Mapping[str, Any]) -> tuple[str | None, str, tuple[Se
 
 
 def _value(key: str, value: Any, path: Path, vr: str | None, vm: str, force: bool) -> Iterator[Finding]:
+    if isinstance(value, Mapping | bool):
+        return  # not a DICOM value at all: the schema layer reports it
     problems = check_value(vr, vm, value) if vr and value is not None else []
     for problem in problems:
         if force:

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from reconciler.spec.crossdoc import check_conflicts
-from reconciler.spec.loader import LoadedDocument, load_file
+from reconciler.spec.loader import LoadedDocument, load_file, load_text
 from reconciler.spec.model import Diagnostic, SpecDocument, Target
 from reconciler.spec.schema import check_schema
 from reconciler.spec.semantics import check_semantics
@@ -51,14 +51,36 @@ def load_specs(paths: Sequence[str]) -> tuple[list[SpecDocument], list[Diagnosti
     docs: list[SpecDocument] = []
     for file in files:
         loaded, file_diags = load_file(file)
-        if not loaded and not file_diags:
-            file_diags.append(Diagnostic(file, 1, 1, (), "the file holds no spec documents", "warning"))
-        for doc in loaded:
-            found = doc.problems + check_schema(doc) + check_semantics(doc)
-            file_diags.extend(found)
-            if not any(d.severity == "error" for d in found):
-                docs.append(_spec_document(doc))
-        diags.extend(sorted(file_diags, key=lambda d: (d.line, d.column)))
+        docs.extend(_check_file(file, loaded, file_diags))
+        diags.extend(file_diags)
+    return _with_conflicts(docs, diags)
+
+
+def validate_text(text: str, file: str = "<text>") -> list[Diagnostic]:
+    """All findings for spec text that is not in a file (editors, tests)."""
+    loaded, diags = load_text(text, file)
+    docs = _check_file(file, loaded, diags)
+    return _with_conflicts(docs, diags)[1]
+
+
+def _check_file(file: str, loaded: list[LoadedDocument], diags: list[Diagnostic]) -> list[SpecDocument]:
+    """Schema and DICOM checks of one file's documents; findings are added to ``diags`` in line order."""
+    docs: list[SpecDocument] = []
+    found_all: list[Diagnostic] = []
+    if not loaded and not diags:
+        diags.append(Diagnostic(file, 1, 1, (), "the file holds no spec documents", "warning"))
+    for doc in loaded:
+        found = doc.problems + check_schema(doc) + check_semantics(doc)
+        found_all.extend(found)
+        if not any(d.severity == "error" for d in found):
+            docs.append(_spec_document(doc))
+    diags.extend(sorted(found_all, key=lambda d: (d.line, d.column)))
+    return docs
+
+
+def _with_conflicts(
+    docs: list[SpecDocument], diags: list[Diagnostic]
+) -> tuple[list[SpecDocument], list[Diagnostic]]:
     conflicts = check_conflicts(docs)
     diags.extend(diag for _doc, diag in conflicts)
     bad = {id(doc) for doc, _diag in conflicts}
