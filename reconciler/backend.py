@@ -73,8 +73,8 @@ def check_endpoint_url(url: str) -> None:
 def check_rate_names(rates: dict[str, float]) -> None:
     """A --rate for an operation HealthImaging does not have is a typo, not a no-op."""
     for op, tps in rates.items():
-        if op not in DEFAULT_QUOTAS:
+        if op != "*" and op not in DEFAULT_QUOTAS:
             known = ", ".join(sorted(DEFAULT_QUOTAS))
-            raise UsageError(f"--rate {op}={tps:g}: unknown operation", hint=f"one of {known}")
+            raise UsageError(f"--rate {op}={tps:g}: unknown operation", hint=f"one of {known}, or * for all")
         if tps <= 0:
             raise UsageError(f"--rate {op}={tps:g}: TPS must be greater than 0")

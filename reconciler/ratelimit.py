@@ -73,8 +73,8 @@ class TokenBucket:
 class RateLimiter:
     """One token bucket per operation. ``acquire(op)`` blocks until a request may be sent.
 
-    Thread-safe: the planner and the applier call it from a thread pool. Operations with no quota
-    (neither overridden nor documented) are not limited.
+    Thread-safe: the planner and the applier call it from a thread pool. RATES override the quotas per
+    operation (``*``: every operation, each in its own bucket). Operations with no quota are not limited.
     """
 
     def __init__(
@@ -88,7 +88,15 @@ class RateLimiter:
         self._clock = clock
         self._sleep = sleep
         self._limits: dict[str, tuple[float, float]] = dict(quotas)
-        for op, tps in (rates or {}).items():
+        overrides = dict(rates or {})
+        self._default: tuple[float, float] | None = None
+        if "*" in overrides:  # every operation, each with its own bucket, unless named on its own
+            every = overrides.pop("*")
+            if every <= 0:
+                raise ValueError("rate for * must be > 0")
+            self._default = (every, max(1.0, every))
+            self._limits = dict.fromkeys(self._limits, self._default)
+        for op, tps in overrides.items():
             if tps <= 0:
                 raise ValueError(f"rate for {op} must be > 0")
             # an override sets the rate; its burst is one second's worth, and at least one request
@@ -98,14 +106,14 @@ class RateLimiter:
 
     def limit(self, op: str) -> tuple[float, float] | None:
         """The (rate, burst) in force for OP, or None when it is not limited."""
-        return self._limits.get(op)
+        return self._limits.get(op, self._default)
 
     def _bucket(self, op: str) -> TokenBucket | None:
         with self._lock:
             bucket = self._buckets.get(op)
-            if bucket is None and op in self._limits:
-                rate, burst = self._limits[op]
-                bucket = self._buckets[op] = TokenBucket(rate, burst, self._clock())
+            limit = self._limits.get(op, self._default)
+            if bucket is None and limit is not None:
+                bucket = self._buckets[op] = TokenBucket(limit[0], limit[1], self._clock())
             return bucket
 
     def acquire(self, op: str) -> float:

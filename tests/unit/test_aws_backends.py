@@ -129,3 +129,9 @@ def test_local_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_p
 def test_bad_backend_options_are_usage_errors(extra: tuple[str, ...]) -> None:
     with pytest.raises(UsageError):
         api_from_args(parse(*extra))  # type: ignore[arg-type]
+
+
+def test_a_star_rate_limits_every_operation() -> None:
+    api = api_from_args(parse("--endpoint-url", "http://127.0.0.1:4566", "--rate", "*=3"))  # type: ignore[arg-type]
+    assert api.limiter.limit("GetImageSetMetadata") == (3.0, 3.0)
+    assert api.limiter.limit("UpdateImageSetMetadata") == (3.0, 3.0)

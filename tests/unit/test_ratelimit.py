@@ -40,6 +40,10 @@ def test_defaults_are_the_documented_quotas(op: str, rate: float, burst: float) 
         ("GetImageSet", {"GetImageSet": 1.0}, [0.0, 1.0, 1.0]),
         # an operation with no quota is not limited
         ("SomethingNew", {}, [0.0, 0.0, 0.0]),
+        # "*" limits every operation (each on its own bucket); a named operation still wins
+        ("GetImageSet", {"*": 1.0}, [0.0, 1.0]),
+        ("SomethingNew", {"*": 1.0}, [0.0, 1.0]),
+        ("GetImageSet", {"*": 1.0, "GetImageSet": 2.0}, [0.0, 0.0, 0.5]),
     ],
 )
 def test_waits_follow_rate_and_burst(op: str, rates: dict[str, float], expected_waits: list[float]) -> None:
