@@ -43,6 +43,10 @@ class ApplyOptions:
     wait: WaitPolicy = field(default_factory=WaitPolicy)
 
 
+class _Stopped(Exception):
+    """Internal: the run was interrupted while a worker waited."""
+
+
 class _Failed(Exception):
     """Internal: ends one image set's run with a result already decided."""
 
@@ -59,7 +63,7 @@ class Executor:
         options: ApplyOptions | None = None,
         verifier: Verifier = converged_check,
         observer: Observer | None = None,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.api = api
@@ -67,7 +71,7 @@ class Executor:
         self.options = options or ApplyOptions()
         self.verifier = verifier
         self.observer = observer
-        self.sleep = sleep
+        self.sleep = sleep or self._interruptible_sleep
         self.clock = clock
         self._lock = threading.Lock()
         self._stop = threading.Event()
@@ -91,7 +95,7 @@ class Executor:
                 results[i] = fut.result()
         except KeyboardInterrupt:
             interrupted = True
-            self._stop.set()
+            self.stop()
             pool.shutdown(wait=True, cancel_futures=True)
             for i, fut in enumerate(futures):
                 if fut.done() and not fut.cancelled():
@@ -108,6 +112,15 @@ class Executor:
         self.journal.record("run_finished", exit_code=report.exit_code, **report.summary())
         return report
 
+    def stop(self) -> None:
+        """Ask the workers to stop: no further request is sent and waits end at once (thread-safe)."""
+        self._stop.set()
+
+    def _interruptible_sleep(self, seconds: float) -> None:
+        """Sleep between polls, but wake at once (and stop waiting) when the run is interrupted."""
+        if self._stop.wait(seconds):
+            raise _Stopped
+
     def _one_reported(self, isp: ImageSetPlan) -> ImageSetResult:
         result = self._one_guarded(isp)
         with self._lock:
@@ -120,6 +133,8 @@ class Executor:
             return self._one(isp)
         except _Failed as exc:
             return exc.result
+        except _Stopped:
+            return self._fail(isp, "interrupted while waiting for the update to finish", sent=len(isp.requests))
         except Exception as exc:  # a bug must not take the other image sets down, nor show a traceback
             return self._fail(isp, f"internal error ({type(exc).__name__})", sent=0)
 

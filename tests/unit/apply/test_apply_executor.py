@@ -185,3 +185,19 @@ def test_rerunning_an_applied_plan_reports_converged_not_stale(api: FakeAPI, jou
     assert again.results[0].message == "already applied (found at version 2)"
     assert [g for op, _i, g in api.calls if op == "UpdateImageSetMetadata"] == ["1", "1"]
     assert again.exit_code == 0
+
+
+def test_stop_ends_waits_at_once_and_sends_nothing_more(journal: Journal) -> None:
+    api = FakeAPI(lock_polls=1_000_000)
+    api.add(A, {"Patient": {"DICOM": {}}})
+    executor = Executor(api, journal, options=ApplyOptions(wait=WaitPolicy(initial=60.0)))
+    real_get = api.get_image_set
+
+    def get_then_stop(*args, **kwargs):
+        executor.stop()  # as a Ctrl-C would, while the worker is about to wait 60 s
+        return real_get(*args, **kwargs)
+
+    api.get_image_set = get_then_stop  # type: ignore[method-assign]
+    report = executor.run(plan_of(update_plan(A, rename_request(), rename_request("B^B"))))
+    assert report.results[0].message == "interrupted while waiting for the update to finish"
+    assert len([c for c in api.calls if c[0] == "UpdateImageSetMetadata"]) == 1
