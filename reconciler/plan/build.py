@@ -90,9 +90,15 @@ def plan_image_set(api: HealthImagingAPI, work: Work, lock_wait: float = 60.0) -
         raise
     except ReconcilerError as exc:
         return ImageSetPlan(version_id=work.version, action="error", error=str(exc), **base)
-    changes, origin = _diff_all(work.docs, live)
-    base["study"] = _study_uid(live)
-    del live  # the live document is the big thing: never keep it
+    try:
+        changes, origin = _diff_all(work.docs, live)
+        base["study"] = _study_uid(live)
+    except Exception as exc:  # a document shape we did not foresee: fail this image set, not the run
+        # the exception text may quote a value (patient data): only its type is reported
+        return ImageSetPlan(version_id=version, action="error",
+                            error=f"internal error while diffing ({type(exc).__name__})", **base)
+    finally:
+        del live  # the live document is the big thing: never keep it
     problems = [_problem(c, origin[c.path]) for c in changes if _blocks(c)]
     if problems:
         more = f" (and {len(problems) - _MAX_LISTED} more)" if len(problems) > _MAX_LISTED else ""

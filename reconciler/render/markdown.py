@@ -4,6 +4,7 @@ saying what was left out."""
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
 
 from reconciler.plan.model import ImageSetPlan, Plan
@@ -37,7 +38,12 @@ def _details(isp: ImageSetPlan, redactor: Redactor) -> str:
     lines = image_set_block(isp, redactor)
     title = f"{isp.image_set_id}: {isp.action}" + (f", {plural(len(isp.requests), 'request')}" if isp.requests else "")
     body = "\n".join(line.strip() for line in lines[1:])
-    return f"<details><summary><code>{title}</code></summary>\n\n```diff\n{body}\n```\n</details>\n"
+    fence = "`" * max(3, _longest_backtick_run(body) + 1)  # a value can never close the code block
+    return f"<details><summary><code>{title}</code></summary>\n\n{fence}diff\n{body}\n{fence}\n</details>\n"
+
+
+def _longest_backtick_run(text: str) -> int:
+    return max((len(run) for run in re.findall(r"`+", text)), default=0)
 
 
 def render_markdown(
