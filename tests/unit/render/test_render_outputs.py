@@ -120,7 +120,7 @@ def test_phi_inside_sequences_is_redacted() -> None:
 
 
 def test_a_value_with_backticks_cannot_close_the_markdown_code_block() -> None:
-    change = Change("add", ("Study", "Series", S, "DICOM", "SeriesDescription"), None, "```\n# injected")
+    change = Change("add", ("Study", "Series", S, "DICOM", "BodyPartExamined"), None, "```\n# injected")
     isp = ImageSetPlan("d" * 32, "a" * 32, "1", "update", changes=(change,),
                        requests=(UpdateRequest(b"{}", None, False),))
     out = render_markdown(Plan((isp,)), Redactor(key=b"k"))
