@@ -52,6 +52,9 @@ SEARCH_KEYS = (
     "DICOMStudyInstanceUID",
     "DICOMSeriesInstanceUID",
 )
+# an endpoint that refuses connections (or never answers the handshake) rarely heals within seconds:
+# give up on it sooner than on throttling or dropped connections
+UNREACHABLE_ATTEMPTS = 3
 PAGE_SIZE = 50  # the model's maximum maxResults for SearchImageSets and ListImageSetVersions
 AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 # credential providers that query a metadata service over the network; never used for local backends
@@ -192,7 +195,8 @@ class HealthImaging:
                 elif kind == errs.AMBIGUOUS:
                     trace.ambiguous = True
                 delay = None
-                if kind is not None:
+                refused = kind == errs.UNSENT and trace.attempts >= UNREACHABLE_ATTEMPTS
+                if kind is not None and not refused:
                     delay = self.retry.next_delay(trace.attempts, spent, self._rand)
                 if delay is None:
                     raise errs.translate(exc, op, context, self.endpoint, trace.attempts, sent) from exc

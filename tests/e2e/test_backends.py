@@ -177,3 +177,17 @@ def test_through_a_real_emulator_serve_process(store: tuple[Path, str, list[str]
     finally:
         proc.terminate()
         proc.wait(timeout=10)
+
+
+def test_the_cli_reports_a_dead_endpoint_in_one_line() -> None:
+    import io
+
+    from reconciler.cli import main
+    from reconciler.commands._common import Streams
+
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["history", "--datastore-id", "1" * 32, "--image-set-id", "a" * 32,
+                 "--endpoint-url", "http://127.0.0.1:9"], Streams(out=out, err=err, inp=None))
+    assert code == 1
+    assert err.getvalue().startswith("error: cannot reach HealthImaging at http://127.0.0.1:9")
+    assert "Traceback" not in err.getvalue() and err.getvalue().count("\n") == 1

@@ -192,3 +192,19 @@ def test_botocore_does_not_retry_behind_our_back_even_when_the_client_asks_it_to
     with pytest.raises(Throttled):
         api.get_image_set(DS, IS)
     assert len(transport.requests) == 2 == api.stats["GetImageSet"]
+
+
+@pytest.mark.parametrize(
+    ("make_exc", "attempts"),
+    [
+        (lambda: bce.EndpointConnectionError(endpoint_url="http://127.0.0.1:9"), 3),  # refused: give up soon
+        (lambda: bce.ConnectTimeoutError(endpoint_url="http://127.0.0.1:9"), 3),
+        (lambda: bce.ConnectionClosedError(endpoint_url="http://127.0.0.1:9"), 8),  # dropped: worth more
+        (lambda: bce.ReadTimeoutError(endpoint_url="http://127.0.0.1:9"), 8),
+    ],
+)
+def test_unreachable_endpoints_are_given_up_on_sooner(make_exc: Callable[[], Exception], attempts: int) -> None:
+    api, _, _ = make_api([make_exc() for _ in range(8)], max_attempts=8)
+    with pytest.raises(EndpointError):
+        api.get_image_set(DS, IS)
+    assert api.stats["GetImageSet"] == attempts
