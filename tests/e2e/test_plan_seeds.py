@@ -155,3 +155,22 @@ def test_a_missing_image_set_is_an_error_for_that_image_set_only(store_dir: Path
                        doc({"Patient": {"DICOM": {"PatientName": "MX^MX"}}}, False, "f" * 32)], api)
     assert [p.action for p in plan.image_sets] == ["update", "error"]
     assert "not found" in (plan.image_sets[1].error or "")
+
+
+def test_a_plan_past_10_kb_is_split_into_chained_requests_the_emulator_accepts(tmp_path: Path) -> None:
+    series = {"DICOM": {"Modality": "CT"},
+              "Instances": {f"2.{n}": {"DICOM": {"InstanceNumber": str(n)}} for n in range(40)}}
+    store = Store(tmp_path)
+    store.ensure_datastore(DS, "split")
+    store.put_image_set(DS, IS, {"Study": {"DICOM": {}, "Series": {"1.1": series}}})
+    desired = {"Study": {"Series": {"1.1": {"Instances": {
+        f"2.{n}": {"DICOM": {"ImageComments": f"{n} " + "c" * 400}} for n in range(40)}}}}}
+    api, _ = client(tmp_path)
+    (isp,) = build_plan([doc(desired, False)], api).image_sets
+    assert isp.action == "update" and len(isp.requests) == 2
+    version = isp.version_id or ""
+    for req in isp.requests:
+        version = api.update_image_set_metadata(DS, IS, version, updatable=req.updatable,
+                                                removable=req.removable, force=req.force).latest_version_id
+    (again,) = build_plan([doc(desired, False)], api).image_sets
+    assert (again.action, again.version_id) == ("none", "3")
