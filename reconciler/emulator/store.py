@@ -17,11 +17,13 @@ import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from reconciler.emulator.errors import ConflictError, NotFoundError
+from reconciler.emulator.records import DatastoreRow, NewVersion, VersionRow, version_row
+
+__all__ = ["DatastoreRow", "NewVersion", "Store", "VersionRow"]
 
 DB_NAME = "emulator.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
@@ -58,43 +60,6 @@ CREATE TABLE IF NOT EXISTS versions (
     PRIMARY KEY (datastore_id, image_set_id, version)
 );
 """
-
-
-@dataclass(frozen=True)
-class DatastoreRow:
-    datastore_id: str
-    name: str
-    status: str
-    created_at: float
-    updated_at: float
-
-
-@dataclass(frozen=True)
-class VersionRow:
-    """The properties of one image-set version as seen at ``now`` (state and status are derived)."""
-
-    datastore_id: str
-    image_set_id: str
-    version: int
-    state: str  # ACTIVE | LOCKED | DELETED
-    workflow_status: str
-    message: str | None
-    forced: bool
-    is_primary: bool
-    created_at: float
-    updated_at: float
-    deleted_at: float | None
-    latest_version: int
-
-
-@dataclass(frozen=True)
-class NewVersion:
-    """What an update computed from the current document: stored as version N+1."""
-
-    document: dict[str, Any]
-    status: str  # UPDATED or UPDATE_FAILED (the latter keeps the previous content)
-    message: str | None = None
-    forced: bool = False
 
 
 class Store:
@@ -212,7 +177,7 @@ class Store:
             ).fetchone()
         if vrow is None:
             raise NotFoundError(f"image set {image_set_id} has no version {wanted}")
-        return _version_row(row, vrow, now)
+        return version_row(row, vrow, now)
 
     def get_document(self, datastore_id: str, image_set_id: str, version: int | None = None) -> dict[str, Any]:
         """The metadata document of VERSION (default: the latest) of a non-deleted image set."""
@@ -236,7 +201,7 @@ class Store:
                 "SELECT * FROM versions WHERE datastore_id = ? AND image_set_id = ? ORDER BY version DESC",
                 (datastore_id, image_set_id),
             ).fetchall()
-        return [_version_row(row, v, now) for v in vrows]
+        return [version_row(row, v, now) for v in vrows]
 
     def latest_documents(self, datastore_id: str, *, now: float) -> list[tuple[VersionRow, dict[str, Any]]]:
         """The latest version and document of every non-deleted image set in a datastore (for search)."""
@@ -252,7 +217,7 @@ class Store:
             ).fetchall()
         out = []
         for r in rows:
-            out.append((_version_row(r, r, now, r["v_updated_at"]), json.loads(r["document"])))
+            out.append((version_row(r, r, now, r["v_updated_at"]), json.loads(r["document"])))
         return out
 
     def commit_update(
@@ -348,33 +313,3 @@ class Store:
             (datastore_id, image_set_id, version, json.dumps(new.document, separators=(",", ":")),
              new.status, new.message, int(new.forced), created_at, updated_at),
         )
-
-
-def _version_row(
-    image_set: sqlite3.Row, version: sqlite3.Row, now: float, updated_at: float | None = None
-) -> VersionRow:
-    """Derive the state of one version: the latest one is LOCKED/UPDATING until lock_until."""
-    number = int(version["version"])
-    latest = int(image_set["latest_version"])
-    deleted_at = image_set["deleted_at"]
-    locked = number == latest and now < float(image_set["lock_until"])
-    if deleted_at is not None:
-        state, status, message = "DELETED", "DELETED", None
-    elif locked:
-        state, status, message = "LOCKED", "UPDATING", None
-    else:
-        state, status, message = "ACTIVE", str(version["status"]), version["message"]
-    return VersionRow(
-        datastore_id=str(image_set["datastore_id"]),
-        image_set_id=str(image_set["image_set_id"]),
-        version=number,
-        state=state,
-        workflow_status=status,
-        message=message,
-        forced=bool(version["forced"]),
-        is_primary=bool(image_set["is_primary"]),
-        created_at=float(image_set["created_at"]),
-        updated_at=float(version["updated_at"] if updated_at is None else updated_at),
-        deleted_at=None if deleted_at is None else float(deleted_at),
-        latest_version=latest,
-    )

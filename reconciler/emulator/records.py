@@ -1,0 +1,78 @@
+"""The values the emulator's store hands out: datastores, image-set versions and new versions.
+
+A version's state is derived, not stored: the latest version is LOCKED/UPDATING until the image set's
+``lock_until`` time, so the lock ends by itself with no background thread.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True)
+class DatastoreRow:
+    datastore_id: str
+    name: str
+    status: str
+    created_at: float
+    updated_at: float
+
+
+@dataclass(frozen=True)
+class VersionRow:
+    """The properties of one image-set version as seen at ``now`` (state and status are derived)."""
+
+    datastore_id: str
+    image_set_id: str
+    version: int
+    state: str  # ACTIVE | LOCKED | DELETED
+    workflow_status: str
+    message: str | None
+    forced: bool
+    is_primary: bool
+    created_at: float
+    updated_at: float
+    deleted_at: float | None
+    latest_version: int
+
+
+@dataclass(frozen=True)
+class NewVersion:
+    """What an update computed from the current document: stored as version N+1."""
+
+    document: dict[str, Any]
+    status: str  # UPDATED or UPDATE_FAILED (the latter keeps the previous content)
+    message: str | None = None
+    forced: bool = False
+
+
+def version_row(
+    image_set: sqlite3.Row, version: sqlite3.Row, now: float, updated_at: float | None = None
+) -> VersionRow:
+    """Derive the state of one version: the latest one is LOCKED/UPDATING until lock_until."""
+    number = int(version["version"])
+    latest = int(image_set["latest_version"])
+    deleted_at = image_set["deleted_at"]
+    locked = number == latest and now < float(image_set["lock_until"])
+    if deleted_at is not None:
+        state, status, message = "DELETED", "DELETED", None
+    elif locked:
+        state, status, message = "LOCKED", "UPDATING", None
+    else:
+        state, status, message = "ACTIVE", str(version["status"]), version["message"]
+    return VersionRow(
+        datastore_id=str(image_set["datastore_id"]),
+        image_set_id=str(image_set["image_set_id"]),
+        version=number,
+        state=state,
+        workflow_status=status,
+        message=message,
+        forced=bool(version["forced"]),
+        is_primary=bool(image_set["is_primary"]),
+        created_at=float(image_set["created_at"]),
+        updated_at=float(version["updated_at"] if updated_at is None else updated_at),
+        deleted_at=None if deleted_at is None else float(deleted_at),
+        latest_version=latest,
+    )
