@@ -11,6 +11,7 @@ reach the service as written. Mapping keys are always the text as written (``001
 
 from __future__ import annotations
 
+import math
 import os
 import re
 from dataclasses import dataclass, field
@@ -153,7 +154,7 @@ class _Builder:
         if vr and any(v.strip() in NUMBER_VRS for v in vr.split(" or ")):
             if _INT_RE.fullmatch(text):
                 return int(text)
-            if _FLOAT_RE.fullmatch(text):
+            if _FLOAT_RE.fullmatch(text) and math.isfinite(float(text)):
                 return float(text)
         return text
 
