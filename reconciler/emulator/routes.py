@@ -71,7 +71,7 @@ class Call:
             return {}
         try:
             body = json.loads(self.request.body)
-        except (ValueError, UnicodeDecodeError):
+        except (ValueError, UnicodeDecodeError, RecursionError):
             raise ValidationError("request body is not valid JSON") from None
         if not isinstance(body, dict):
             raise ValidationError("request body must be a JSON object")

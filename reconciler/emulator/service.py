@@ -41,6 +41,7 @@ from reconciler.emulator.updates import outcome, parse_dicom_updates
 from reconciler.emulator.wire import DropConnection, WireRequest, WireResponse
 
 log = logging.getLogger(__name__)
+_DATASTORE_STATUSES = ("CREATING", "CREATE_FAILED", "ACTIVE", "DELETING", "DELETED")
 _NAME_RE = re.compile(r"[A-Za-z0-9._/#-]{1,256}")
 
 
@@ -102,6 +103,8 @@ class Service:
 
     def list_datastores(self, call: Call) -> WireResponse:
         status = call.query("datastoreStatus")
+        if status is not None and status not in _DATASTORE_STATUSES:
+            raise ValidationError("datastoreStatus must be one of " + ", ".join(_DATASTORE_STATUSES))
         rows = [r for r in self.store.list_datastores() if status is None or r.status == status]
         chunk, token = page(rows, call, "datastores")
         return json_response({"datastoreSummaries": [_datastore(r) for r in chunk], "nextToken": token})

@@ -5,6 +5,8 @@ addressed level's ``DICOM`` object (siblings untouched), ``DICOMVRs`` merged; ``
 removes the named attributes, and ``{}`` for a series or instance removes that node. When one request
 carries both, removals are applied first and upserts second (the order is undocumented; this way a
 request that removes and sets the same attribute leaves the new value, the natural reading of "replace").
+Removing an attribute that is not there changes nothing; a removal's value is not compared with the
+stored one (undocumented either way; the reconciler always sends the current value).
 
 Size limits: each blob is at most 30,000 bytes (the model's ``DICOMAttribute`` max) -> 400
 ValidationException; the two decoded blobs together above the 10 KB service quota ("Maximum payload
@@ -66,7 +68,7 @@ def _decode_blob(value: Any, member: str) -> bytes:
 def _parse_tree(blob: bytes, member: str) -> Tree:
     try:
         tree = json.loads(blob)
-    except (ValueError, UnicodeDecodeError):
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: hostile nesting
         raise ValidationError(f"{member} is not a JSON document") from None
     if not isinstance(tree, dict):
         raise ValidationError(f"{member} must be a JSON object")

@@ -143,3 +143,21 @@ def test_internal_error_is_a_generic_500(service: Service) -> None:
     answer = service.handle(WireRequest("POST", _path("getImageSetMetadata"), {}, {}))
     assert (answer.status, answer.headers["x-amzn-ErrorType"]) == (500, "InternalServerException")
     assert b"MISTER" not in answer.body and b"Traceback" not in answer.body
+
+
+def test_hostile_nesting_is_a_validation_error(client: Any, service: Service) -> None:
+    deep = b'{"SchemaVersion":1.1,"Patient":' + b"[" * 5000 + b"]" * 5000 + b"}"
+    with pytest.raises(ClientError) as err:
+        client.update_image_set_metadata(datastoreId=DS, imageSetId=IS, latestVersionId="1",
+                                         updateImageSetMetadataUpdates={"DICOMUpdates": {"updatableAttributes": deep}})
+    assert error_code(err.value) == "ValidationException"
+    body = b'{"DICOMUpdates":' + b"[" * 50_000 + b"]" * 50_000 + b"}"
+    answer = service.handle(WireRequest("POST", _path("updateImageSetMetadata"), {"latestVersion": "1"}, {}, body))
+    assert (answer.status, answer.headers["x-amzn-ErrorType"]) == (400, "ValidationException")
+
+
+def test_list_datastores_rejects_an_unknown_status(client: Any) -> None:
+    with pytest.raises(ClientError) as err:
+        client.list_datastores(datastoreStatus="BOGUS")
+    assert error_code(err.value) == "ValidationException"
+    assert len(client.list_datastores(datastoreStatus="ACTIVE")["datastoreSummaries"]) == 1
