@@ -54,3 +54,15 @@ def test_the_whole_valid_folder_is_consistent() -> None:
 def test_schema_copy_for_editors_is_identical() -> None:
     shipped = ROOT / "reconciler" / "schemas" / "spec.schema.json"
     assert filecmp.cmp(shipped, ROOT / "schemas" / "spec.schema.json", shallow=False)
+
+
+def test_pre_commit_hooks_run_validate() -> None:
+    import yaml
+
+    hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text("utf-8"))
+    assert {h["id"] for h in hooks} == {"reconciler-validate", "reconciler-validate-all"}
+    assert all(h["entry"] == "reconciler validate" and h["language"] == "python" for h in hooks)
+
+
+def test_demo_specs_exist() -> None:
+    assert SPECS, "specs/ holds the demo specs"
