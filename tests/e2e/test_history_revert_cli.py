@@ -102,3 +102,27 @@ def test_revert_edges(tmp_path: Path, to_version: str, code: int, text: str) -> 
                         "--auto-approve", "--local", str(store), *CLI_RATES)
     assert got == code and text in out + err and "Traceback" not in err
     assert client(store).get_image_set_metadata(ds, image_set_id)["Patient"] == document(1)["Patient"]
+
+
+class Terminal(io.StringIO):
+    def isatty(self) -> bool:
+        return True
+
+
+@pytest.mark.parametrize(("typed", "code", "version"), [("yes\n", 0, "2"), ("no\n", 1, "1")])
+def test_revert_on_a_terminal_asks_first(tmp_path: Path, typed: str, code: int, version: str) -> None:
+    store = tmp_path / "store"
+    ds, (image_set_id,) = seed(store, 1)
+    out, err = io.StringIO(), io.StringIO()
+    got = main(["revert", "--datastore-id", ds, "--image-set-id", image_set_id, "--to-version", "1",
+                "--local", str(store), *CLI_RATES], Streams(out=out, err=err, inp=Terminal(typed)))
+    assert got == code
+    assert "Only 'yes' will be accepted" in out.getvalue()
+    assert client(store).get_image_set(ds, image_set_id).version_id == version
+
+
+def test_history_of_a_missing_image_set_is_an_error_naming_it(tmp_path: Path) -> None:
+    store = tmp_path / "store"
+    ds, _ids = seed(store, 1)
+    code, _out, err = cli("history", "--datastore-id", ds, "--image-set-id", "f" * 32, "--local", str(store))
+    assert code == 1 and "f" * 32 in err and "Traceback" not in err
