@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from reconciler.api import HealthImagingAPI
 from reconciler.apply.executor import ApplyOptions, Executor
@@ -61,7 +61,9 @@ def add_wait_option(p: argparse.ArgumentParser) -> None:
     )
 
 
-def confirm(streams: Streams, auto_approve: bool, what: str, *, ask: bool = False) -> bool:
+def confirm(
+    streams: Streams, auto_approve: bool, what: str, *, ask: bool = False, prompt_on_out: bool = True
+) -> bool:
     """The confirmation rule of apply and revert: --auto-approve, else a terminal and the answer 'yes'.
 
     Without a terminal this raises (before anything is sent); with ``ask`` it prompts and reads one line.
@@ -75,8 +77,9 @@ def confirm(streams: Streams, auto_approve: bool, what: str, *, ask: bool = Fals
         )
     if not ask:
         return True
-    streams.out.write(f"\n{PROMPT}\n  Enter a value: ")
-    streams.out.flush()
+    prompt_to = streams.out if prompt_on_out else streams.err
+    prompt_to.write(f"\n{PROMPT}\n  Enter a value: ")
+    prompt_to.flush()
     return streams.inp.readline().strip() == "yes"
 
 
@@ -106,15 +109,17 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
         if planned is None:
             return 1
         plan = planned
-        if args.format == "text":
-            _show_plan(plan, streams, parse_rates(args.rate).get("UpdateImageSetMetadata"))
+        # JSON output stays one document on stdout: the plan (and the prompt) then go to stderr
+        shown = streams.out if args.format == "text" else streams.err
+        if args.format == "text" or not args.auto_approve:
+            _show_plan(plan, shown, parse_rates(args.rate).get("UpdateImageSetMetadata"))
         if not plan.has_changes and not plan.has_errors:  # nothing to send: no prompt, no journal
             if args.format == "json":
                 unchanged = tuple(ImageSetResult(p.datastore_id, p.image_set_id, "unchanged", p.version_id,
                                                  final_version=p.version_id) for p in plan.image_sets)
                 _write_json(streams, ApplyReport(unchanged).to_json())
             return 0
-        if not confirm(streams, args.auto_approve, "apply", ask=True):
+        if not confirm(streams, args.auto_approve, "apply", ask=True, prompt_on_out=args.format == "text"):
             print("Apply cancelled.", file=streams.err)
             return 1
     return _execute(args, streams, api, plan)
@@ -156,6 +161,5 @@ def _plan_specs(args: argparse.Namespace, streams: Streams, api: HealthImagingAP
     return build_plan(docs, api, parallelism=args.parallelism)
 
 
-def _show_plan(plan: Plan, streams: Streams, rate: float | None) -> None:
-    colour = _isatty(streams.out)
-    streams.out.write(render_text(plan, Redactor(), colour=colour, rate=rate or DEFAULT_UPDATE_RATE))
+def _show_plan(plan: Plan, stream: TextIO, rate: float | None) -> None:
+    stream.write(render_text(plan, Redactor(), colour=_isatty(stream), rate=rate or DEFAULT_UPDATE_RATE))

@@ -100,3 +100,12 @@ def test_invalid_specs_are_reported_and_nothing_is_applied(specs: tuple[Path, st
     code, _out, err = cli("apply", "specs", "--local", str(store), "--auto-approve", *CLI_RATES)
     assert code == 1 and "s1.yaml" in err and "Traceback" not in err
     assert names(store, ds, ids) == ["PATIENT^1", "PATIENT^2", "PATIENT^3"]
+
+
+def test_json_on_a_terminal_keeps_plan_and_prompt_off_stdout(specs: tuple[Path, str, list[str]]) -> None:
+    store, _ds, _ids = specs
+    code, out, err = cli("apply", "specs", "--local", str(store), "--format", "json", "--journal", "j.jsonl",
+                         *CLI_RATES, typed="yes\n")
+    assert code == 0
+    assert json.loads(out)["summary"]["converged"] == 3
+    assert "will perform the following updates" in err and "Only 'yes' will be accepted" in err
