@@ -12,6 +12,7 @@ turned off (``total_max_attempts=1``) so attempts are not multiplied.
 
 from __future__ import annotations
 
+import logging
 import os
 import random
 import time
@@ -44,6 +45,7 @@ if TYPE_CHECKING:
     from reconciler.emulator.service import Service
 
 T = TypeVar("T")
+log = logging.getLogger(__name__)  # IDs, operations and error codes only: never values
 
 SEARCH_KEYS = (
     "DICOMPatientId",
@@ -200,6 +202,8 @@ class HealthImaging:
                     delay = self.retry.next_delay(trace.attempts, spent, self._rand)
                 if delay is None:
                     raise errs.translate(exc, op, context, self.endpoint, trace.attempts, sent) from exc
+                log.debug("%s for %s: %s (%s), retry %d in %.2f s", op, context, errs.code_of(exc), kind,
+                          trace.attempts, delay)
                 self._sleep(delay)
                 spent += delay
             except Exception as exc:  # a bug below us (e.g. in a transport hook) must not leak

@@ -174,6 +174,13 @@ def sent_values(*blobs: bytes | str | None) -> list[str]:
     return found
 
 
+def code_of(exc: Exception) -> str:
+    """The service's error code, or the exception's class name (for logs: never the message)."""
+    if isinstance(exc, bce.ClientError):
+        return _client_error_parts(exc)[0]
+    return type(exc).__name__
+
+
 def _shorten(message: str) -> str:
     text = " ".join(message.split())
     return text if len(text) <= MESSAGE_LIMIT else text[: MESSAGE_LIMIT - 3] + "..."
