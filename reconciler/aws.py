@@ -157,7 +157,14 @@ class HealthImaging:
             # the emulator answers at the transport level; imported late so AWS users never load it
             from reconciler.emulator.inprocess import attach
 
-            emulator = attach(client, options.local_dir, emulator_config)
+            try:
+                emulator = attach(client, options.local_dir, emulator_config)
+            except ReconcilerError:
+                raise
+            except Exception as exc:  # an unusable directory (permissions, not a store, ...)
+                raise UsageError(
+                    f"--local {options.local_dir}: cannot open the emulator store ({type(exc).__name__})"
+                ) from exc
         api = cls(
             client,
             limiter=RateLimiter(options.rates, clock=clock, sleep=sleep),

@@ -135,3 +135,10 @@ def test_a_star_rate_limits_every_operation() -> None:
     api = api_from_args(parse("--endpoint-url", "http://127.0.0.1:4566", "--rate", "*=3"))  # type: ignore[arg-type]
     assert api.limiter.limit("GetImageSetMetadata") == (3.0, 3.0)
     assert api.limiter.limit("UpdateImageSetMetadata") == (3.0, 3.0)
+
+
+def test_an_unusable_local_store_is_a_usage_error(tmp_path: Path) -> None:
+    not_a_dir = tmp_path / "file"
+    not_a_dir.write_text("x")
+    with pytest.raises(UsageError, match="--local"):
+        HealthImaging.from_options(local_dir=str(not_a_dir / "store"))
