@@ -10,6 +10,7 @@ that is complete, so cycles cannot be written.
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 
 import yaml
@@ -75,8 +76,8 @@ class _Composer:
         self.anchors: dict[str, Node] = {}
         self.docs: list[Document] = []
 
-    def run(self, events: object) -> list[Document]:
-        for event in events:  # type: ignore[attr-defined]
+    def run(self, events: Iterable[yaml.Event]) -> list[Document]:
+        for event in events:
             self.handle(event)
         return self.docs
 

@@ -8,6 +8,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 
 from reconciler.spec import validate_paths
 
@@ -57,8 +58,6 @@ def test_schema_copy_for_editors_is_identical() -> None:
 
 
 def test_pre_commit_hooks_run_validate() -> None:
-    import yaml
-
     hooks = yaml.safe_load((ROOT / ".pre-commit-hooks.yaml").read_text("utf-8"))
     assert {h["id"] for h in hooks} == {"reconciler-validate", "reconciler-validate-all"}
     assert all(h["entry"] == "reconciler validate" and h["language"] == "python" for h in hooks)
