@@ -61,6 +61,9 @@ def run_serve(args: argparse.Namespace, streams: Streams) -> int:
 
     def ready(url: str) -> None:
         print(f"listening on {url}", file=streams.out, flush=True)
+        if args.host not in ("127.0.0.1", "localhost", "::1"):
+            print(f"warning: {args.host} is reachable from other machines; the store holds patient data "
+                  "and the default credentials are test/test", file=streams.err, flush=True)
 
     try:
         serve(args.local, args.host, args.port, config, log=streams.err, ready=ready)

@@ -1,12 +1,13 @@
-"""`reconciler emulator serve`: bad flags and an unusable port are one-line errors with exit 1.
-
-(Serving itself, the printed URL and the clean stop on SIGTERM are exercised by tests/conformance.)
-"""
+"""`reconciler emulator serve`: bad flags and an unusable port are one-line errors with exit 1; the
+server prints its URL and stops cleanly on SIGTERM and SIGINT (serving itself: tests/conformance)."""
 
 from __future__ import annotations
 
 import io
+import signal
 import socket
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -46,3 +47,19 @@ def test_port_in_use_is_an_error(tmp_path: Path) -> None:
         code, out, err = _run(["emulator", "serve", "--local", str(tmp_path), "--port", str(port)])
     assert (code, out) == (1, "")
     assert err.startswith(f"error: cannot listen on 127.0.0.1:{port}")
+
+
+@pytest.mark.parametrize("sig", [signal.SIGTERM, signal.SIGINT])
+def test_serve_stops_cleanly_on_signal(tmp_path: Path, sig: signal.Signals) -> None:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "emulator", "serve", "--local", str(tmp_path), "--port", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    assert proc.stdout is not None
+    line = proc.stdout.readline()  # blocks until the server is listening (or the process died)
+    assert line.startswith("listening on http://127.0.0.1:")
+    proc.send_signal(sig)
+    _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert err.strip().splitlines()[-1] == "stopped"
+    assert "Traceback" not in err
