@@ -82,6 +82,24 @@ def test_private_tags_are_hex_keys_with_their_vr(store: Store) -> None:
     assert "00091001" in instance["DICOM"]
 
 
+@pytest.mark.parametrize(("name", "frames"), [
+    ("rtdose.dcm", 15),  # native multi-frame: split evenly
+    ("rtdose_rle.dcm", 15),  # encapsulated (RLE): one entry per frame of the fragment table
+    ("SC_rgb_rle_2frame.dcm", 2),
+])
+def test_one_image_frame_entry_per_frame(store: Store, name: str, frames: int) -> None:
+    (result,) = import_dicom(store, DS, [FILES / name])
+    entries = _only_instance(_doc(store, result["imageSetId"]))["ImageFrames"]
+    assert len(entries) == frames
+    assert len({e["ID"] for e in entries}) == frames
+
+
+def test_sequences_are_lists_of_objects(store: Store) -> None:
+    (result,) = import_dicom(store, DS, [CT])
+    other_ids = _doc(store, result["imageSetId"])["Patient"]["DICOM"]["OtherPatientIDsSequence"]
+    assert [sorted(item) for item in other_ids] == [["PatientID", "TypeOfPatientID"]] * 2
+
+
 def test_pixel_data_is_not_stored_but_frames_are_listed(store: Store) -> None:
     (result,) = import_dicom(store, DS, [CT])
     instance = _only_instance(_doc(store, result["imageSetId"]))
