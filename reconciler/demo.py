@@ -99,7 +99,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         return 1
     code = plan_specs(store_dir, specs, out, err)
     if code is not None:
-        meaning = {0: "no changes or success", 1: "error", 2: "changes pending"}.get(code, "unexpected")
+        meaning = {0: "success", 1: "error", 2: "changes pending"}.get(code, "unexpected")
         print(f"\n(plan exit code {code}: {meaning})", file=out)
     return 0
 
