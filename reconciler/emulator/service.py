@@ -14,6 +14,7 @@ import json
 import logging
 import re
 import time
+import traceback
 from collections.abc import Callable
 from typing import Any
 
@@ -83,8 +84,11 @@ class Service:
             raise
         except ApiError as exc:
             return error_response(exc)
-        except Exception:
-            log.exception("emulator: internal error on %s %s", req.method, req.path[:200])
+        except Exception as exc:
+            # Log where, never the exception text: it may quote document content (patient data).
+            frame = traceback.extract_tb(exc.__traceback__)[-1]
+            log.error("emulator: internal error %s at %s:%s on %s %s", type(exc).__name__,
+                      frame.filename, frame.lineno, req.method, req.path[:200])
             return error_response(InternalError("An unexpected error occurred during processing of the request."))
 
     # -- datastores ---------------------------------------------------------------------------------

@@ -161,3 +161,10 @@ def test_list_datastores_rejects_an_unknown_status(client: Any) -> None:
         client.list_datastores(datastoreStatus="BOGUS")
     assert error_code(err.value) == "ValidationException"
     assert len(client.list_datastores(datastoreStatus="ACTIVE")["datastoreSummaries"]) == 1
+
+
+def test_internal_error_log_names_no_values(service: Service, caplog: pytest.LogCaptureFixture) -> None:
+    with sqlite3.connect(service.store.path) as conn:
+        conn.execute("UPDATE versions SET document = '{\"PatientName\": \"MISTER^CT\"' WHERE version = 1")
+    service.handle(WireRequest("POST", _path("getImageSetMetadata"), {}, {}))
+    assert "JSONDecodeError" in caplog.text and "MISTER" not in caplog.text
