@@ -73,6 +73,29 @@ def rename_specs(ds: str, ids: list[str], suffix: str = "NEW") -> list[SpecDocum
             for n, i in enumerate(ids, start=1)]
 
 
+SPEC_YAML = """apiVersion: reconciler/v1
+kind: ImageSetMetadata
+target:
+  datastoreId: {ds}
+  imageSetId: {image_set_id}
+desired:
+  Patient:
+    DICOM:
+      PatientName: NEW^{n}
+  Study:
+    DICOM:
+      StudyDescription: null
+"""
+
+
+def write_specs(folder: Path, ds: str, ids: list[str]) -> Path:
+    """The YAML form of ``rename_specs``: one file per image set."""
+    folder.mkdir(parents=True, exist_ok=True)
+    for n, image_set_id in enumerate(ids, start=1):
+        (folder / f"s{n:03d}.yaml").write_text(SPEC_YAML.format(ds=ds, image_set_id=image_set_id, n=n))
+    return folder
+
+
 def make_plan(store_dir: Path, docs: list[SpecDocument]) -> Plan:
     return build_plan(docs, client(store_dir))
 

@@ -7,24 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from applyenv import CLI_RATES, client, seed
+from applyenv import CLI_RATES, client, seed, write_specs
 
 from reconciler.cli import main
 from reconciler.commands._common import Streams
-
-SPEC = """apiVersion: reconciler/v1
-kind: ImageSetMetadata
-target:
-  datastoreId: {ds}
-  imageSetId: {image_set_id}
-desired:
-  Patient:
-    DICOM:
-      PatientName: NEW^{n}
-  Study:
-    DICOM:
-      StudyDescription: null
-"""
 
 
 class Terminal(io.StringIO):
@@ -40,10 +26,7 @@ def specs(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[Path, str, l
     monkeypatch.chdir(tmp_path)
     store = tmp_path / "store"
     ds, ids = seed(store, 3)
-    folder = tmp_path / "specs"
-    folder.mkdir()
-    for n, image_set_id in enumerate(ids, start=1):
-        (folder / f"s{n}.yaml").write_text(SPEC.format(ds=ds, image_set_id=image_set_id, n=n))
+    write_specs(tmp_path / "specs", ds, ids)
     return store, ds, ids
 
 
@@ -96,9 +79,9 @@ def test_json_format_is_one_json_document(specs: tuple[Path, str, list[str]]) ->
 
 def test_invalid_specs_are_reported_and_nothing_is_applied(specs: tuple[Path, str, list[str]]) -> None:
     store, ds, ids = specs
-    Path("specs/s1.yaml").write_text("apiVersion: reconciler/v1\nkind: Nope\n")
+    Path("specs/s001.yaml").write_text("apiVersion: reconciler/v1\nkind: Nope\n")
     code, _out, err = cli("apply", "specs", "--local", str(store), "--auto-approve", *CLI_RATES)
-    assert code == 1 and "s1.yaml" in err and "Traceback" not in err
+    assert code == 1 and "s001.yaml" in err and "Traceback" not in err
     assert names(store, ds, ids) == ["PATIENT^1", "PATIENT^2", "PATIENT^3"]
 
 
