@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import signal
+import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -83,6 +84,11 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
             with self._idle:
                 self._inflight -= 1
                 self._idle.notify_all()
+
+    def handle_error(self, request: object, client_address: object) -> None:
+        """A connection failed outside a request (client gone mid-answer, bad TLS probe...): one log
+        line, not socketserver's traceback."""
+        self.log_line(f"http: connection error ({type(sys.exc_info()[1]).__name__})")
 
     def server_close(self) -> None:
         super().server_close()

@@ -192,3 +192,14 @@ def test_log_has_one_line_per_request_without_bodies(server: EmulatorHTTPServer)
     assert isinstance(server.log, io.StringIO)
     lines = server.log.getvalue().splitlines()
     assert lines == [f"GET /datastore/{DS} 200", "POST /datastore 403"]
+
+
+def test_connection_errors_are_one_log_line_not_a_traceback(server: EmulatorHTTPServer,
+                                                            capsys: pytest.CaptureFixture[str]) -> None:
+    try:
+        raise BrokenPipeError("client went away")
+    except BrokenPipeError:
+        server.handle_error(None, ("127.0.0.1", 1))
+    assert isinstance(server.log, io.StringIO)
+    assert server.log.getvalue() == "http: connection error (BrokenPipeError)\n"
+    assert capsys.readouterr().err == ""
