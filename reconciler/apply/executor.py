@@ -12,7 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
@@ -89,6 +89,7 @@ class Executor:
         workers = max(1, min(self.options.parallelism, len(sets)))
         interrupted = False
         pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply")
+        futures: list[Future[ImageSetResult]] = []
         try:
             futures = [pool.submit(self._one_reported, isp) for isp in sets]
             for i, fut in enumerate(futures):
@@ -98,13 +99,12 @@ class Executor:
             self.stop()
             pool.shutdown(wait=True, cancel_futures=True)
             for i, fut in enumerate(futures):
-                if fut.done() and not fut.cancelled():
+                if fut.done() and not fut.cancelled() and fut.exception() is None:
                     results[i] = fut.result()
         finally:
             pool.shutdown(wait=True)
         done = tuple(
-            r or ImageSetResult(isp.datastore_id, isp.image_set_id, "failed", isp.version_id,
-                                message="interrupted before it was applied")
+            r or self._fail(isp, "interrupted before it was applied", sent=0)
             for r, isp in zip(results, sets, strict=True)
         )
         report = ApplyReport(done, journal=str(self.journal.path), elapsed=time.monotonic() - start,

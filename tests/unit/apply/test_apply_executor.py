@@ -201,3 +201,23 @@ def test_stop_ends_waits_at_once_and_sends_nothing_more(journal: Journal) -> Non
     report = executor.run(plan_of(update_plan(A, rename_request(), rename_request("B^B"))))
     assert report.results[0].message == "interrupted while waiting for the update to finish"
     assert len([c for c in api.calls if c[0] == "UpdateImageSetMetadata"]) == 1
+
+
+def test_ctrl_c_stops_the_run_and_reports_what_happened(api: FakeAPI, journal: Journal) -> None:
+    real = api.update_image_set_metadata
+
+    def update(datastore_id: str, image_set_id: str, *args, **kwargs):
+        if image_set_id == B:
+            raise KeyboardInterrupt
+        return real(datastore_id, image_set_id, *args, **kwargs)
+
+    api.update_image_set_metadata = update  # type: ignore[method-assign]
+    options = ApplyOptions(parallelism=1, wait=WaitPolicy(initial=0.0))
+    report = Executor(api, journal, options=options, sleep=lambda _s: None).run(
+        plan_of(update_plan(A), update_plan(B), update_plan(C)))
+    assert report.interrupted and report.exit_code == 1
+    assert statuses(report)[A] == "converged" and statuses(report)[B] == "failed"
+    for r in report.results:  # C may have started before the interrupt was seen; if not, it is untouched
+        written = api.latest(r.image_set_id)["Patient"]["DICOM"]["PatientName"] == PHI
+        assert written is (r.status == "converged")
+    assert read_journal(journal.path)[-1]["event"] == "run_finished"
