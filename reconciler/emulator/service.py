@@ -43,6 +43,7 @@ from reconciler.emulator.wire import DropConnection, WireRequest, WireResponse
 
 log = logging.getLogger(__name__)
 _DATASTORE_STATUSES = ("CREATING", "CREATE_FAILED", "ACTIVE", "DELETING", "DELETED")
+_TOKEN_RE = re.compile(r"[A-Za-z0-9._-]{1,64}")
 _NAME_RE = re.compile(r"[A-Za-z0-9._/#-]{1,256}")
 
 
@@ -98,7 +99,10 @@ class Service:
         name = body.get("datastoreName")
         if name is not None and not (isinstance(name, str) and _NAME_RE.fullmatch(name)):
             raise ValidationError("datastoreName must be 1-256 characters of [A-Za-z0-9._/#-]")
-        datastore_id = self.store.create_datastore(name or "", now=call.now)
+        token = body.get("clientToken")
+        if token is not None and not (isinstance(token, str) and _TOKEN_RE.fullmatch(token)):
+            raise ValidationError("clientToken must be 1-64 characters of [A-Za-z0-9._-]")
+        datastore_id = self.store.create_datastore(name or "", now=call.now, client_token=token)
         return json_response({"datastoreId": datastore_id, "datastoreStatus": "ACTIVE"})
 
     def get_datastore(self, call: Call) -> WireResponse:

@@ -47,6 +47,10 @@ CREATE TABLE IF NOT EXISTS image_sets (
     deleted_at REAL,
     PRIMARY KEY (datastore_id, image_set_id)
 );
+CREATE TABLE IF NOT EXISTS client_tokens (  -- CreateDatastore idempotency
+    client_token TEXT PRIMARY KEY,
+    datastore_id TEXT NOT NULL
+);
 CREATE TABLE IF NOT EXISTS versions (
     datastore_id TEXT NOT NULL,
     image_set_id TEXT NOT NULL,
@@ -98,10 +102,25 @@ class Store:
 
     # -- datastores ----------------------------------------------------------------------------------
 
-    def create_datastore(self, name: str, now: float | None = None) -> str:
-        """Create a datastore with a fresh 32-character ID and return the ID."""
+    def create_datastore(self, name: str, now: float | None = None, client_token: str | None = None) -> str:
+        """Create a datastore with a fresh 32-character ID and return the ID.
+
+        A repeated CLIENT_TOKEN returns the datastore it created (the API's idempotency token).
+        """
+        ts = time.time() if now is None else now
         datastore_id = uuid.uuid4().hex
-        self.ensure_datastore(datastore_id, name, now)
+        with self._tx(write=True) as conn:
+            if client_token is not None:
+                row = conn.execute(
+                    "SELECT datastore_id FROM client_tokens WHERE client_token = ?", (client_token,)
+                ).fetchone()
+                if row is not None:
+                    return str(row["datastore_id"])
+                conn.execute("INSERT INTO client_tokens VALUES (?, ?)", (client_token, datastore_id))
+            conn.execute(
+                "INSERT INTO datastores VALUES (?, ?, 'ACTIVE', ?, ?)",
+                (datastore_id, name or f"datastore-{datastore_id[:8]}", ts, ts),
+            )
         return datastore_id
 
     def ensure_datastore(self, datastore_id: str, name: str | None = None, now: float | None = None) -> None:

@@ -27,6 +27,20 @@ def test_create_get_and_list_datastores(client: Any) -> None:
     assert set(ids) == {DS, created["datastoreId"]}
 
 
+def test_create_datastore_is_idempotent_per_client_token(client: Any) -> None:
+    first = client.create_datastore(datastoreName="a", clientToken="token-1")["datastoreId"]
+    assert client.create_datastore(datastoreName="a", clientToken="token-1")["datastoreId"] == first
+    assert client.create_datastore(datastoreName="a", clientToken="token-2")["datastoreId"] != first
+
+
+@pytest.mark.parametrize("kwargs", [{"datastoreName": "bad name!"}, {"clientToken": "bad token!"},
+                                    {"datastoreName": "x" * 257}])
+def test_create_datastore_validation(client: Any, kwargs: dict[str, str]) -> None:
+    with pytest.raises(ClientError) as err:
+        client.create_datastore(**kwargs)
+    assert error_code(err.value) == "ValidationException"
+
+
 def test_list_datastores_paginates(client: Any) -> None:
     for n in range(3):
         client.create_datastore(datastoreName=f"s{n}")
