@@ -88,3 +88,21 @@ TARGET = st.sampled_from([
     "force": st.booleans(), "desired": DESIRED}), min_size=1, max_size=3))
 def test_metadata_shaped_documents(docs: list[dict[str, Any]]) -> None:
     _only_diagnostics(yaml.safe_dump_all(docs, allow_unicode=True))
+
+
+PHI_VALUES = st.one_of(
+    st.text(max_size=80).map(lambda t: "ZQXMARK" + t),
+    st.lists(st.text(max_size=10).map(lambda t: "ZQXMARK" + t), min_size=1, max_size=3),
+)
+
+
+@FAST
+@given(st.dictionaries(st.sampled_from(["PatientName", "PatientID", "PatientBirthDate", "PatientSex",
+                                        "StudyDescription", "OtherPatientNames", "00091001"]),
+                       PHI_VALUES, min_size=1), st.booleans())
+def test_no_message_holds_a_patient_value(values: dict[str, Any], force: bool) -> None:
+    doc = {"apiVersion": "reconciler/v1", "kind": "ImageSetMetadata",
+           "target": {"datastoreId": "1" * 32, "imageSetId": "a" * 32}, "force": force,
+           "desired": {"Patient": {"DICOM": values}}}
+    for d in validate_text(yaml.safe_dump(doc, allow_unicode=True), "phi.yaml"):
+        assert "ZQXMARK" not in d.render()
