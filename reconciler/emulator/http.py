@@ -116,6 +116,16 @@ class _RequestHandler(BaseHTTPRequestHandler):
     def do_DELETE(self) -> None:
         self._dispatch()
 
+    def handle_expect_100(self) -> bool:
+        """No "100 Continue" for a body that will be refused: the 413 comes first and nothing is sent."""
+        try:
+            length = int(self.headers.get("Content-Length", "0"))
+        except ValueError:
+            length = 0
+        if length > self.server.max_body:
+            return True
+        return super().handle_expect_100()
+
     def _dispatch(self) -> None:
         with self.server.tracking():
             parts = urlsplit(self.path)

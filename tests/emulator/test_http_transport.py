@@ -5,6 +5,7 @@ from __future__ import annotations
 import http.client
 import io
 import json
+import socket
 import threading
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -146,6 +147,17 @@ def test_oversized_body_is_refused_unread(server: EmulatorHTTPServer, standin: S
     assert resp.getheader("x-amzn-ErrorType") == "ValidationException"
     assert resp.getheader("Connection") == "close"
     conn.close()
+    assert standin.seen == []
+
+
+def test_oversized_body_gets_no_100_continue(server: EmulatorHTTPServer, standin: StandIn) -> None:
+    """A client that asks first ("Expect: 100-continue") is told 413 at once, not invited to send."""
+    host, port = urlsplit(server.url).netloc.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"POST /datastore HTTP/1.1\r\nHost: {host}\r\nContent-Length: {10**8}\r\n"
+                     "Expect: 100-continue\r\n\r\n".encode())
+        first_line = sock.makefile("rb").readline()
+    assert first_line.startswith(b"HTTP/1.1 413 ")
     assert standin.seen == []
 
 
