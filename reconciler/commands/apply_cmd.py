@@ -97,6 +97,9 @@ def saved_plan_path(paths: list[str]) -> str | None:
 def run(args: argparse.Namespace, streams: Streams) -> int:
     if args.wait_timeout <= 0:
         raise UsageError(f"--wait-timeout {args.wait_timeout:g}: must be greater than 0")
+    if args.journal and args.journal.startswith("s3://"):
+        raise UsageError(f"--journal {args.journal}: writing the journal to S3 is not supported yet",
+                         hint="give a local path")
     planfile = saved_plan_path(args.paths)
     api: HealthImagingAPI
     if planfile is not None:

@@ -149,3 +149,10 @@ def test_text_report_and_progress_lines(tmp_path: Path) -> None:
     assert "Apply complete: 2 converged, 0 unchanged, 0 stale, 0 failed" in out
     assert "converged  " in out and "version 1 -> 2 (1 request, verified)" in out
     assert "[2/2] " in err and "Journal: j.jsonl" in out
+
+
+def test_journal_to_s3_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    store, ds, ids, planfile = saved_plan(tmp_path, count=1)
+    code, _out, err = cli("apply", str(planfile), "--local", str(store), "--journal", "s3://bucket/j.jsonl")
+    assert code == 1 and "not supported yet" in err
+    assert patient(store, ds, ids[0])["PatientName"] == "PATIENT^1"
