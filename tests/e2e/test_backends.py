@@ -163,7 +163,7 @@ def test_through_a_real_emulator_serve_process(store: tuple[Path, str, list[str]
     directory, ds, ids = store
     proc = subprocess.Popen(
         [sys.executable, "-m", "reconciler", "emulator", "serve", "--local", str(directory), "--port", "0",
-         "--fault", "GetImageSet=500:0.5"],
+         "--fault", "GetImageSet=500:0.3"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )
     try:
@@ -171,7 +171,9 @@ def test_through_a_real_emulator_serve_process(store: tuple[Path, str, list[str]
         line = proc.stdout.readline()  # "listening on http://127.0.0.1:PORT"
         url = line.strip().rsplit(" ", 1)[-1]
         assert url.startswith("http://127.0.0.1:")
-        api = HealthImaging.from_options(endpoint_url=url, rates=FAST, retry=TINY_RETRY)
+        # the serve process has no fault seed: 12 attempts make a run of failures (0.3**12) negligible
+        retry = RetryPolicy(max_attempts=12, base=0.001, cap=0.01, max_total=5.0)
+        api = HealthImaging.from_options(endpoint_url=url, rates=FAST, retry=retry)
         assert [api.get_image_set(ds, i).version_id for i in ids[1:]] == ["1", "1", "1"]
         assert api.stats["GetImageSet"] >= 3
     finally:
