@@ -14,6 +14,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
@@ -199,6 +200,19 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(response.body)
 
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """http.server's own refusals (bad request line, unknown method, huge headers) as a rest-json
+        error like every other answer, not its HTML page; the connection then closes."""
+        if self.request_version == "HTTP/0.9":  # an unparsable request line: still send a status line
+            self.request_version = "HTTP/1.1"
+        self.close_connection = True
+        try:
+            phrase = HTTPStatus(code).phrase
+        except ValueError:
+            phrase = "Error"
+        self.server.log_line(f"http: refused ({code})")  # never the request line: it is the client's text
+        self._send(error_response(ValidationError(f"{phrase} ({code})"), status=code))
+
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Silenced: ``_dispatch`` writes its own line, without the query string."""
 
@@ -206,11 +220,11 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self.server.log_line(f"http: {format % args}")
 
 
-def error_response(exc: ApiError) -> WireResponse:
+def error_response(exc: ApiError, status: int | None = None) -> WireResponse:
     """A rest-json error: status, ``x-amzn-ErrorType`` and ``{"message": ...}``."""
     body = json.dumps({"message": exc.message}).encode()
     return WireResponse(
-        status=exc.http_status,
+        status=status or exc.http_status,
         headers={"x-amzn-ErrorType": exc.code_name, "Content-Type": "application/json"},
         body=body,
     )
