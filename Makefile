@@ -30,7 +30,7 @@ unit: $(STAMP)
 test: lint typecheck unit
 
 demo: $(STAMP)
-	RECONCILER_LOCAL=$(DEMO_DIR) $(BIN)/python -m reconciler.demo
+	RECONCILER_DEMO_STORE=$(DEMO_DIR) $(BIN)/python -m reconciler.demo
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks

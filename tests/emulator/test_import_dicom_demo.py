@@ -1,4 +1,4 @@
-"""`make demo` (reconciler.demo): seeds once from pydicom's bundled files, then reuses the store."""
+"""`make demo` (reconciler.demo): seeds a fresh store from pydicom's files, then validate, plan, apply, plan."""
 
 from __future__ import annotations
 
@@ -9,29 +9,44 @@ import pytest
 
 from reconciler import demo
 
+SPECS = Path(__file__).resolve().parents[2] / "specs"
 
-def _run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str]:
-    monkeypatch.setenv("RECONCILER_LOCAL", str(tmp_path / "store"))
-    (tmp_path / "specs").mkdir(exist_ok=True)
+
+def _run(store: Path, specs: Path, monkeypatch: pytest.MonkeyPatch) -> tuple[int, str, str]:
+    monkeypatch.setenv("RECONCILER_DEMO_STORE", str(store))
     out, err = io.StringIO(), io.StringIO()
-    code = demo.main([str(tmp_path / "specs")], out=out, err=err)
-    assert err.getvalue() == ""
-    return code, out.getvalue()
+    code = demo.main([str(specs)], out=out, err=err)
+    return code, out.getvalue(), err.getvalue()
 
 
-def test_demo_seeds_then_reuses(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    code, first = _run(tmp_path, monkeypatch)
-    assert code == 0
-    assert first.startswith("Seeded ")
-    assert f"Datastore {demo.DEMO_DATASTORE}" in first
-    assert "Modality=CT" in first
+def test_demo_without_specs_seeds_and_shows(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    (tmp_path / "empty").mkdir()
+    code, out, err = _run(tmp_path / "store", tmp_path / "empty", monkeypatch)
+    assert (code, err) == (0, "")
+    assert out.startswith("Seeded ")
+    assert f"Datastore {demo.DEMO_DATASTORE}" in out
+    assert "Modality=CT" in out
+    assert "nothing to plan" in out
 
-    code, second = _run(tmp_path, monkeypatch)
-    assert code == 0
-    assert second.startswith("Reusing the seeded store")
-    assert second.splitlines()[2:] == first.splitlines()[2:]  # same image sets, same versions
+
+def test_demo_plans_applies_and_converges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    code, out, err = _run(tmp_path / "store", SPECS, monkeypatch)
+    assert code == 0, err
+    plans = out.split("$ reconciler plan")
+    assert len(plans) == 3  # before and after apply
+    assert "to update" in plans[1] and "(exit code 2)" in plans[1]
+    assert "$ reconciler apply" in out
+    assert "No changes" in plans[2] or "0 to update" in plans[2]
+    assert "(exit code 0)" in plans[2]
+
+
+def test_demo_starts_fresh_every_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    first = _run(tmp_path / "store", SPECS, monkeypatch)
+    second = _run(tmp_path / "store", SPECS, monkeypatch)
+    assert first[0] == second[0] == 0
+    assert first[1].splitlines()[:40] == second[1].splitlines()[:40]  # same seed, same first plan
 
 
 def test_demo_prints_no_patient_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _code, out = _run(tmp_path, monkeypatch)
+    _code, out, _err = _run(tmp_path / "store", SPECS, monkeypatch)
     assert "CompressedSamples" not in out  # PatientName of CT_small.dcm
