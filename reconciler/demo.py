@@ -2,8 +2,8 @@
 apply and plan again the specs in specs/.
 
 Runs on a fresh clone with no AWS account: the store lives in ``$RECONCILER_DEMO_STORE`` (default
-``.demo/store``; a scratch store the demo owns, never ``$RECONCILER_LOCAL``) and is re-seeded on every run, so the demo always starts from the same state.
-Patient-identifying attributes are not printed (plans redact them).
+``.demo/store``; a scratch store the demo owns, never ``$RECONCILER_LOCAL``) and is re-seeded on every
+run, so the demo always starts from the same state. Patient-identifying attributes are not printed (plans redact them).
 """
 
 from __future__ import annotations
