@@ -53,6 +53,11 @@ def add_backend_options(parser: argparse.ArgumentParser) -> None:
         default=os.environ.get("RECONCILER_LOCAL") or None,
         help="use the embedded emulator on the store in DIR, in process (env RECONCILER_LOCAL)",
     )
+    # bounded waits on a dead or silent endpoint (each attempt; retries are bounded separately)
+    group.add_argument("--connect-timeout", metavar="SECONDS", type=float, default=10.0,
+                       help="give up connecting to the endpoint after this long (default 10)")
+    group.add_argument("--read-timeout", metavar="SECONDS", type=float, default=60.0,
+                       help="give up waiting for an answer after this long (default 60)")
 
 
 def add_rate_options(parser: argparse.ArgumentParser) -> None:
@@ -104,6 +109,8 @@ def backend_from_args(args: argparse.Namespace) -> BackendOptions:
         local_dir=getattr(args, "local", None) or None,
         rates=parse_rates(getattr(args, "rate", None) or []),
         parallelism=parallelism,
+        connect_timeout=getattr(args, "connect_timeout", 10.0),
+        read_timeout=getattr(args, "read_timeout", 60.0),
     ).validate()
 
 
