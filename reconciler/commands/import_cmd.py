@@ -3,25 +3,102 @@
 from __future__ import annotations
 
 import argparse
+import os
+from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
-from reconciler.commands._common import Streams, add_backend_options, add_rate_options
-from reconciler.errors import ReconcilerError
+from reconciler.commands._common import Streams, add_backend_options, add_rate_options, api_from_args
+from reconciler.errors import ReconcilerError, UsageError
+from reconciler.importer import LEVELS, Origin, build_spec, parse_levels
+from reconciler.plan.fetch import Work, read_live
+
+_SCHEMA = Path("schemas") / "spec.schema.json"
 
 
 def register(sub: Any) -> None:
     help_text = "write a spec from live metadata (adopt an existing image set)"
-    p: argparse.ArgumentParser = sub.add_parser("import", help=help_text, description=help_text)
+    p: argparse.ArgumentParser = sub.add_parser(
+        "import", help=help_text,
+        description=help_text + ". The spec manages every attribute of the chosen levels at its live value, "
+        "so `reconciler plan` on it shows no changes. It holds patient data: files are written with mode 0600.")
     p.add_argument("--datastore-id", required=True, metavar="D")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--image-set-id", metavar="I")
     target.add_argument("--select", metavar="KEY=VALUE", help="a SearchImageSets equality key, e.g. DICOMPatientId=P1")
-    p.add_argument("--levels", default="patient,study,series,instance", help="which levels to include")
-    p.add_argument("--out", metavar="DIR", help="write one file per image set into DIR (default: stdout)")
+    p.add_argument("--levels", default=",".join(LEVELS),
+                   help="which levels to include, comma-separated (default: patient,study,series,instance)")
+    p.add_argument("--out", metavar="DIR",
+                   help="write one file per image set, DIR/<imageSetId>.yaml (default: stdout; needed for --select)")
     add_backend_options(p)
     add_rate_options(p)
     p.set_defaults(func=run)
 
 
 def run(args: argparse.Namespace, streams: Streams) -> int:
-    raise ReconcilerError("import is not implemented yet")
+    levels = parse_levels(args.levels)
+    if args.select and not args.out:
+        raise UsageError("import --select needs --out DIR (one spec file per image set found)")
+    select = _parse_select(args.select) if args.select else None
+    api = api_from_args(args)
+    if select is not None:
+        works = [Work(args.datastore_id, h.image_set_id, h.version, ())
+                 for h in api.search_image_sets(args.datastore_id, *select)]
+        if not works:
+            print(f"import: no image set in datastore {args.datastore_id} matches {select[0]}; nothing written",
+                  file=streams.err)
+            return 1
+    else:
+        works = [Work(args.datastore_id, args.image_set_id, None, ())]
+    ordered = tuple(level for level in LEVELS if level in levels)
+    written: list[str] = []
+    for work in works:
+        version, live = read_live(api, work)
+        target_file = Path(args.out) / f"{work.image_set_id}.yaml" if args.out else None
+        origin = Origin(work.datastore_id, work.image_set_id, version, _now(), ordered, _schema_ref(target_file))
+        text = build_spec(origin, live, levels)
+        if target_file is None:
+            streams.out.write(text)
+            print("import: the spec above holds patient data; store it where patient data may be kept",
+                  file=streams.err)
+        else:
+            _write_private(target_file, text)
+            written.append(str(target_file))
+    if written:
+        print(f"import: wrote {len(written)} spec file{'s' if len(written) != 1 else ''} to {args.out} "
+              "(mode 0600: they hold patient data)", file=streams.err)
+    return 0
+
+
+def _parse_select(text: str) -> tuple[str, str]:
+    key, sep, value = text.partition("=")
+    if not sep or not key or not value:
+        raise UsageError(f"--select {text!r}: expected KEY=VALUE, e.g. DICOMPatientId=P1")
+    return key, value
+
+
+def _now() -> str:
+    return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _schema_ref(target: Path | None) -> str:
+    """The schema path editors resolve: relative to the spec when the project has schemas/, else packaged."""
+    local = Path.cwd() / _SCHEMA
+    if local.is_file():
+        base = (target.parent if target else Path.cwd()).resolve()
+        return Path(os.path.relpath(local, base)).as_posix()
+    return (Path(__file__).resolve().parents[1] / "schemas" / "spec.schema.json").as_posix()
+
+
+def _write_private(path: Path, text: str) -> None:
+    """Create PATH with mode 0600; an existing file is never overwritten (it may hold your edits)."""
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise ReconcilerError(f"{path}: already exists; not overwritten",
+                              hint="remove it or choose another --out") from None
+    except OSError as exc:
+        raise ReconcilerError(f"{path}: cannot write the spec ({exc.strerror})") from None
+    with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)

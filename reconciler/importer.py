@@ -1,0 +1,235 @@
+"""`reconciler import`: turn one image set's live metadata into a v1 spec that plans to nothing.
+
+Values are written exactly as live holds them: every string is double-quoted (so YAML's implicit
+typing can never turn ``20240101`` into a number or ``no`` into false) and every number is written
+plain, which the spec loader reads back as a number for binary numeric VRs and as the same digits
+otherwise (DICOM equality then compares them as numbers). Keys that HealthImaging generates
+(``ImageFrames``, checksums, ``StoredTransferSyntaxUID``, ...) are never exported: only the ``DICOM``
+and ``DICOMVRs`` maps of the chosen levels are.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from reconciler.dicom.constraints import is_generated
+from reconciler.errors import UsageError
+from reconciler.plan.diff import diff_image_set
+from reconciler.spec import validate_text
+from reconciler.spec.loader import load_text
+from reconciler.spec.model import format_path
+
+LEVELS = ("patient", "study", "series", "instance")
+_PLAIN_KEY = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_INDENT = "  "
+# characters YAML may not hold unescaped, or would fold as line breaks inside a quoted scalar
+_UNSAFE = re.compile("[\x7f-\x9f\u2028\u2029\ufeff\ufffe\uffff\ud800-\udfff]")
+
+
+def parse_levels(text: str) -> frozenset[str]:
+    """``"patient,study"`` -> {"patient", "study"}; a UsageError names an unknown level."""
+    chosen = {part.strip().lower() for part in text.split(",") if part.strip()}
+    unknown = sorted(chosen - set(LEVELS))
+    if unknown or not chosen:
+        raise UsageError(f"--levels {text!r}: choose from {','.join(LEVELS)}"
+                         + (f" (unknown: {', '.join(unknown)})" if unknown else ""))
+    return frozenset(chosen)
+
+
+def _node(live: Any, vrs_too: bool = True) -> dict[str, Any]:
+    """The exportable part of one level node: its DICOM map (generated keys left out) and VRs."""
+    if not isinstance(live, Mapping):
+        return {}
+    dicom = live.get("DICOM")
+    attrs = {k: v for k, v in dicom.items() if not is_generated(k)} if isinstance(dicom, Mapping) else {}
+    out: dict[str, Any] = {}
+    raw_vrs = live.get("DICOMVRs")
+    if vrs_too and isinstance(raw_vrs, Mapping):
+        vrs = {k: v for k, v in raw_vrs.items() if k in attrs}
+        if vrs:
+            out["DICOMVRs"] = vrs
+    if attrs:
+        out["DICOM"] = attrs
+    return out
+
+
+def desired_from_live(live: Mapping[str, Any], levels: Iterable[str]) -> dict[str, Any]:
+    """The ``desired`` tree that manages every attribute of the chosen levels at its live value."""
+    chosen = set(levels)
+    desired: dict[str, Any] = {}
+    if "patient" in chosen and (patient := _node(live.get("Patient"))):
+        desired["Patient"] = patient
+    study_live = _mapping_at(live, "Study")
+    study = _node(study_live) if "study" in chosen else {}
+    series_out: dict[str, Any] = {}
+    series_live = _mapping_at(study_live, "Series")
+    for uid, series in series_live.items():
+        node = _node(series) if "series" in chosen else {}
+        if "instance" in chosen and isinstance(series, Mapping) and isinstance(series.get("Instances"), Mapping):
+            instances = {iuid: inst for iuid, inst in
+                         ((iuid, _node(i)) for iuid, i in series["Instances"].items()) if inst}
+            if instances:
+                node["Instances"] = instances
+        if node:
+            series_out[uid] = node
+    if series_out:
+        study["Series"] = series_out
+    if study:
+        desired["Study"] = study
+    return desired
+
+
+def _mapping_at(tree: Mapping[str, Any], key: str) -> Mapping[str, Any]:
+    value = tree.get(key)
+    return value if isinstance(value, Mapping) else {}
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where an imported spec came from, for its header comments."""
+
+    datastore_id: str
+    image_set_id: str
+    version: str
+    imported_at: str  # ISO 8601 UTC
+    levels: tuple[str, ...]
+    schema_ref: str
+
+
+def build_spec(origin: Origin, live: Mapping[str, Any], levels: Iterable[str]) -> str:
+    """The spec text for ``live``, without the attributes the validator rejects.
+
+    Real archives hold values that break their VR (``StudyDate: "2004"``) or tags this dictionary
+    names by keyword (repeating groups such as ``60000010``); the service refuses to write those
+    without force, so the spec leaves them out and its comments name them (by path, never value),
+    keeping ``validate`` clean and ``plan`` empty.
+    """
+    desired = desired_from_live(live, levels)
+    left_out: list[str] = []
+    for _round in range(8):  # each round drops every attribute found; one round is typical
+        text = render_spec(origin, desired, left_out)
+        bad = _problems(text, live)
+        if not bad:
+            return text
+        for path in bad:
+            if _drop(desired, path):
+                left_out.append(format_path(path))
+    raise UsageError(f"image set {origin.image_set_id}: could not build a valid spec from its metadata")
+
+
+def _problems(text: str, live: Mapping[str, Any]) -> list[tuple[str, ...]]:
+    """Desired paths of attributes that fail validation, or that would not read back equal to live
+    (e.g. numbers inside a private sequence item, whose VR no DICOMVRs map can give)."""
+    errors = {_attribute_path(d.path[1:]) for d in validate_text(text, "<import>") if d.severity == "error"}
+    if errors:
+        return sorted(errors)
+    loaded, _diags = load_text(text, "<import>")
+    desired = loaded[0].value.get("desired") or {} if loaded else {}
+    return sorted({_attribute_path(c.path) for c in diff_image_set(desired, live, force=True)})
+
+
+def _attribute_path(path: tuple[str, ...]) -> tuple[str, ...]:
+    """A desired path cut after the attribute it is about (``...DICOM.KEY``; SQ items are inside it)."""
+    for i, part in enumerate(path[:-1]):
+        if part in ("DICOM", "DICOMVRs"):
+            return path[: i + 2]
+    return path
+
+
+def _drop(desired: dict[str, Any], path: tuple[str, ...]) -> bool:
+    node: Any = desired
+    for part in path[:-1]:
+        node = node.get(part) if isinstance(node, dict) else None
+    if isinstance(node, dict) and path and path[-1] in node:
+        del node[path[-1]]
+        return True
+    return False
+
+
+def render_spec(origin: Origin, desired: Mapping[str, Any], left_out: Iterable[str] = ()) -> str:
+    """The spec file's text: schema line, provenance comments, target, and the desired tree."""
+    lines = [
+        f"# yaml-language-server: $schema={origin.schema_ref}",
+        f"# Imported by `reconciler import` from image set {origin.image_set_id} (datastore "
+        f"{origin.datastore_id}), version {origin.version}, at {origin.imported_at}.",
+        f"# Levels: {', '.join(origin.levels)}. Values are exactly as live holds them: strings are quoted so",
+        "# YAML never retypes them. Delete what you do not want to manage; edit values to change them.",
+        "# This file holds patient data: keep it out of public repositories.",
+        *(f"# Left out (invalid for its VR as stored, or not writable exactly in a spec): {p}" for p in left_out),
+        "apiVersion: reconciler/v1",
+        "kind: ImageSetMetadata",
+        "target:",
+        f"  datastoreId: {_scalar(origin.datastore_id)}",
+        f"  imageSetId: {_scalar(origin.image_set_id)}",
+        "force: false",
+    ]
+    if desired:
+        lines.append("desired:")
+        lines += _mapping(desired, 1)
+    else:
+        lines.append("desired: {}  # nothing at the chosen levels")
+    return "\n".join(lines) + "\n"
+
+
+def _key(key: str) -> str:
+    return key if _PLAIN_KEY.fullmatch(key) else _quote(key)
+
+
+def _quote(text: str) -> str:
+    """A YAML double-quoted scalar holding exactly ``text`` (JSON's escapes are YAML's too)."""
+    body = json.dumps(text, ensure_ascii=False)
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", body)
+
+
+def _scalar(value: Any) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):  # not a DICOM value; kept as its JSON text, quoted
+        return _quote(json.dumps(value))
+    if isinstance(value, int | float):
+        return repr(value)
+    return _quote(str(value))
+
+
+def _mapping(tree: Mapping[str, Any], depth: int) -> list[str]:
+    pad = _INDENT * depth
+    out: list[str] = []
+    for key, value in tree.items():
+        head = f"{pad}{_key(str(key))}:"
+        if isinstance(value, Mapping) and value:
+            out.append(head)
+            out += _mapping(value, depth + 1)
+        elif isinstance(value, list) and any(isinstance(v, Mapping | list) for v in value):
+            out.append(head)
+            out += _sequence(value, depth + 1)
+        else:
+            out.append(f"{head} {_inline(value)}")
+    return out
+
+
+def _sequence(items: list[Any], depth: int) -> list[str]:
+    pad = _INDENT * depth
+    out: list[str] = []
+    for item in items:
+        if isinstance(item, Mapping) and item:
+            body = _mapping(item, depth + 1)
+            out.append(f"{pad}- {body[0].lstrip()}")
+            out += body[1:]
+        elif isinstance(item, list) and any(isinstance(v, Mapping | list) for v in item):
+            out.append(f"{pad}-")
+            out += _sequence(item, depth + 1)
+        else:
+            out.append(f"{pad}- {_inline(item)}")
+    return out
+
+
+def _inline(value: Any) -> str:
+    if isinstance(value, Mapping):
+        return "{}"
+    if isinstance(value, list):
+        return "[" + ", ".join(_inline(v) for v in value) + "]"
+    return _scalar(value)
