@@ -31,8 +31,3 @@ def test_drift_report_formats_redact(env: Path, fmt: str) -> None:
         assert json.loads(out)["summary"]["to_update"] == 1
     else:
         assert out.startswith("### Drift report")
-
-
-def test_blame_is_not_supported_yet(env: Path) -> None:
-    code, _, err = run("drift", write(env, CHANGE), "--blame")
-    assert code == 1 and "not supported yet" in err
