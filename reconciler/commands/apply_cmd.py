@@ -15,13 +15,15 @@ from reconciler.apply.report import ApplyReport, ImageSetResult
 from reconciler.apply.waiter import WaitPolicy
 from reconciler.commands._common import Streams, add_backend_options, add_rate_options, api_from_args, parse_rates
 from reconciler.commands.plan_cmd import load_specs_or_report
-from reconciler.errors import UsageError
+from reconciler.errors import PlanFileError, UsageError
 from reconciler.plan.build import build_plan
 from reconciler.plan.model import Plan
-from reconciler.plan.planfile import load_plan
+from reconciler.plan.planfile import load_plan, plan_from_dict
 from reconciler.render.common import DEFAULT_UPDATE_RATE
 from reconciler.render.redact import Redactor
 from reconciler.render.text import render_text
+from reconciler.storage import get as storage_get
+from reconciler.storage import is_s3, split_s3, upload_file
 
 PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted."
 _SPEC_SUFFIXES = (".yaml", ".yml")
@@ -42,7 +44,8 @@ def register(sub: Any) -> None:
         "--journal",
         metavar="PATH",
         help="write the apply journal (JSON lines, mode 0600) to PATH "
-        "(default: .reconciler/journal/apply-<UTC time>-<pid>.jsonl)",
+        "(default: .reconciler/journal/apply-<UTC time>-<pid>.jsonl); with s3://BUCKET/PREFIX/ it is "
+        "written to that default local path and uploaded under the prefix when apply ends",
     )
     add_wait_option(p)
     add_backend_options(p)
@@ -97,13 +100,12 @@ def saved_plan_path(paths: list[str]) -> str | None:
 def run(args: argparse.Namespace, streams: Streams) -> int:
     if args.wait_timeout <= 0:
         raise UsageError(f"--wait-timeout {args.wait_timeout:g}: must be greater than 0")
-    if args.journal and args.journal.startswith("s3://"):
-        raise UsageError(f"--journal {args.journal}: writing the journal to S3 is not supported yet",
-                         hint="give a local path")
+    if is_s3(args.journal):
+        split_s3(args.journal, prefix=True)  # a bad URL fails before anything is sent
     planfile = saved_plan_path(args.paths)
     api: HealthImagingAPI
     if planfile is not None:
-        plan = _load_saved(planfile)  # a tampered plan raises here: nothing has been sent
+        plan = _load_saved(planfile, streams)  # a tampered plan raises here: nothing has been sent
         api = api_from_args(args)
     else:
         confirm(streams, args.auto_approve, "apply")
@@ -131,8 +133,14 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
 def _execute(args: argparse.Namespace, streams: Streams, api: HealthImagingAPI, plan: Plan) -> int:
     options = ApplyOptions(parallelism=args.parallelism, wait=WaitPolicy(timeout=args.wait_timeout))
     progress = Progress(streams.err, live=_isatty(streams.err))
-    with Journal(args.journal or default_journal_path()) as journal:
-        report = Executor(api, journal, options=options, observer=progress).run(plan)
+    s3_prefix = args.journal if is_s3(args.journal) else None
+    local_journal = default_journal_path() if s3_prefix or not args.journal else Path(args.journal)
+    try:
+        with Journal(local_journal) as journal:
+            report = Executor(api, journal, options=options, observer=progress).run(plan)
+    finally:
+        if s3_prefix and local_journal.exists():  # also after a failure or an interrupt: CI keeps the record
+            print(f"Journal uploaded to {upload_file(local_journal, s3_prefix)}", file=streams.err)
     if args.format == "json":
         _write_json(streams, report.to_json())
     else:
@@ -152,8 +160,18 @@ def _isatty(stream: Any) -> bool:
         return False
 
 
-def _load_saved(path: str) -> Plan:
-    return load_plan(path)
+def _load_saved(path: str, streams: Streams) -> Plan:
+    """A saved plan from a local file or S3 (digest and ETag checked there), then its own digest."""
+    if not is_s3(path):
+        return load_plan(path)
+    body, etag = storage_get(path)
+    try:
+        raw = json.loads(body.decode("utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise PlanFileError(f"{path}: not a saved plan (not JSON)") from None
+    plan = plan_from_dict(raw, path)
+    print(f"Read the saved plan {path} (ETag {etag}, digest checked).", file=streams.err)
+    return plan
 
 
 def _plan_specs(args: argparse.Namespace, streams: Streams, api: HealthImagingAPI) -> Plan | None:

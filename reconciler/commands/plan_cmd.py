@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import json
 from typing import Any
 
 from reconciler.commands._common import (
@@ -13,16 +14,17 @@ from reconciler.commands._common import (
     backend_from_args,
     parse_rates,
 )
-from reconciler.errors import PlanFileError
 from reconciler.plan.build import build_plan
 from reconciler.plan.model import Plan
-from reconciler.plan.planfile import save_plan
+from reconciler.plan.planfile import plan_to_dict, save_plan
 from reconciler.render.common import DEFAULT_UPDATE_RATE
 from reconciler.render.json_out import render_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.redact import Redactor
 from reconciler.render.text import render_text
 from reconciler.spec.model import SpecDocument
+from reconciler.storage import is_s3, split_s3
+from reconciler.storage import put as storage_put
 
 
 def register(sub: Any) -> None:
@@ -34,7 +36,9 @@ def register(sub: Any) -> None:
         "when changes are pending.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders")
-    p.add_argument("--out", metavar="PLANFILE", help="save the plan (local path; s3:// not supported yet), mode 0600")
+    p.add_argument("--out", metavar="PLANFILE",
+                   help="save the plan: a local file (mode 0600) or s3://BUCKET/KEY (server-side encrypted; "
+                   "RECONCILER_S3_SSE=AES256|aws:kms)")
     p.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when changes are pending")
     p.add_argument("--show-phi", action="store_true", help="show patient-identifying values (local use only)")
@@ -80,8 +84,8 @@ def render(plan: Plan, args: argparse.Namespace, streams: Streams, *, drift: boo
 
 
 def run(args: argparse.Namespace, streams: Streams) -> int:
-    if args.out and args.out.startswith("s3://"):
-        raise PlanFileError(f"{args.out}: saving plans to S3 is not supported yet", hint="write a local file")
+    if is_s3(args.out):
+        split_s3(args.out)  # a bad URL fails before anything is read
     plan = plan_from_args(args, streams)
     if plan is None:
         return 1
@@ -91,11 +95,21 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
         if plan.has_errors:
             print(f"error: the plan was not saved to {args.out}: some image sets have errors", file=streams.err)
         else:
-            save_plan(plan, args.out)
-            print(f"Saved the plan to {args.out}; apply it with `reconciler apply {args.out}`.", file=streams.err)
+            _save(plan, args.out, streams)
     if plan.has_errors:
         return 1
     return 2 if args.detailed_exitcode and plan.has_changes else 0
+
+
+def _save(plan: Plan, out: str, streams: Streams) -> None:
+    """Write the saved plan to a local file (0600) or an S3 object (encrypted, digest in metadata)."""
+    if is_s3(out):
+        data = json.dumps(plan_to_dict(plan), indent=1, ensure_ascii=False).encode("utf-8")
+        etag = storage_put(out, data)
+        print(f"Saved the plan to {out} (ETag {etag}); apply it with `reconciler apply {out}`.", file=streams.err)
+        return
+    save_plan(plan, out)
+    print(f"Saved the plan to {out}; apply it with `reconciler apply {out}`.", file=streams.err)
 
 
 def _isatty(streams: Streams) -> bool:

@@ -151,8 +151,8 @@ def test_text_report_and_progress_lines(tmp_path: Path) -> None:
     assert "[2/2] " in err and "Journal: j.jsonl" in out
 
 
-def test_journal_to_s3_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+def test_a_bad_s3_journal_url_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
     store, ds, ids, planfile = saved_plan(tmp_path, count=1)
-    code, _out, err = cli("apply", str(planfile), "--local", str(store), "--journal", "s3://bucket/j.jsonl")
-    assert code == 1 and "not supported yet" in err
+    code, _out, err = cli("apply", str(planfile), "--local", str(store), "--journal", "s3://B_/j/")
+    assert code == 1 and "valid bucket name" in err
     assert patient(store, ds, ids[0])["PatientName"] == "PATIENT^1"

@@ -77,9 +77,9 @@ def test_saved_plan_is_0600_and_holds_the_exact_requests(env: Path) -> None:
     assert isp.desired["Patient"]["DICOM"]["PatientName"] == "NEW^NAME"
 
 
-def test_s3_out_is_not_supported_yet(env: Path) -> None:
-    code, _, err = run("plan", write(env, CHANGE), "--out", "s3://bucket/plan")
-    assert code == 1 and "not supported yet" in err
+def test_a_bad_s3_out_url_is_refused_before_anything_is_read(env: Path) -> None:
+    code, _, err = run("plan", write(env, CHANGE), "--out", "s3://bucket/plans/")
+    assert code == 1 and "name the object" in err
 
 
 @pytest.mark.parametrize("fmt", ["text", "json", "markdown"])

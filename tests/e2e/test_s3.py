@@ -1,0 +1,129 @@
+"""Plans and journals in S3 (moto's S3 in server mode on 127.0.0.1): a plan saved by one process is
+applied by another; an object changed after saving is refused before anything is sent."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pytest
+from moto.server import ThreadedMotoServer
+from planenv import DS, HEAD, IS, LIVE
+
+from reconciler.emulator.store import Store
+
+BUCKET = "reconciler-plans"
+SPEC = HEAD + """desired:
+  Study:
+    DICOM:
+      StudyDescription: CHEST CT
+"""
+RATES = ["--rate", "UpdateImageSetMetadata=100", "--rate", "GetImageSet=100"]
+
+
+@pytest.fixture(scope="module")
+def endpoint() -> Iterator[str]:
+    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
+    server.start()
+    host, port = server.get_host_and_port()
+    yield f"http://{host}:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(endpoint: str) -> Any:
+    client = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
+                          aws_access_key_id="test", aws_secret_access_key="test")
+    if BUCKET not in [b["Name"] for b in client.list_buckets().get("Buckets", [])]:
+        client.create_bucket(Bucket=BUCKET)
+    return client
+
+
+@pytest.fixture
+def env(tmp_path: Path, endpoint: str) -> dict[str, str]:
+    """A seeded local store, a spec, and the environment of a CI runner that talks to moto's S3."""
+    store = Store(tmp_path / "store")
+    store.ensure_datastore(DS, "s3")
+    store.put_image_set(DS, IS, LIVE)
+    (tmp_path / "specs").mkdir()
+    (tmp_path / "specs" / "a.yaml").write_text(SPEC)
+    base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RECONCILER_"))}
+    return {**base, "AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+            "AWS_DEFAULT_REGION": "us-east-1", "AWS_EC2_METADATA_DISABLED": "true", "AWS_CONFIG_FILE": "/dev/null",
+            "AWS_SHARED_CREDENTIALS_FILE": "/dev/null", "RECONCILER_LOCAL": str(tmp_path / "store"),
+            "CWD": str(tmp_path)}
+
+
+def cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
+    """One CI job: a separate process, as on an ephemeral runner."""
+    return subprocess.run([sys.executable, "-m", "reconciler", *argv], env=env, cwd=env["CWD"],
+                          capture_output=True, text=True, timeout=120, check=False)
+
+
+def description(env: dict[str, str]) -> str:
+    doc = Store(Path(env["RECONCILER_LOCAL"])).get_document(DS, IS)
+    return str(doc["Study"]["DICOM"]["StudyDescription"])
+
+
+def test_plan_saved_to_s3_by_one_process_is_applied_by_another(env: dict[str, str], s3: Any) -> None:
+    url = f"s3://{BUCKET}/pr-1/plan.json"
+    planned = cli(env, "plan", "specs", "--out", url)
+    assert planned.returncode == 0, planned.stderr
+    head = s3.head_object(Bucket=BUCKET, Key="pr-1/plan.json")
+    assert head["ServerSideEncryption"] == "AES256" and "reconciler-sha256" in head["Metadata"]
+    applied = cli(env, "apply", url, "--journal", f"s3://{BUCKET}/journals/", *RATES)
+    assert applied.returncode == 0, applied.stderr
+    assert description(env) == "CHEST CT"
+    journals = s3.list_objects_v2(Bucket=BUCKET, Prefix="journals/")["Contents"]
+    body = s3.get_object(Bucket=BUCKET, Key=journals[-1]["Key"])["Body"].read().decode()
+    events = [json.loads(line)["event"] for line in body.splitlines()]
+    assert events[0] == "run_started" and events[-1] == "run_finished"
+    assert "Journal uploaded to s3://" in applied.stderr
+
+
+def tamper_value(s3: Any, key: str) -> None:
+    """Edit the plan's payload and put it back with the original metadata (digest) and encryption."""
+    obj = s3.get_object(Bucket=BUCKET, Key=key)
+    plan = json.loads(obj["Body"].read())
+    plan["image_sets"][0]["versionId"] = "99"
+    s3.put_object(Bucket=BUCKET, Key=key, Body=json.dumps(plan).encode(), Metadata=obj["Metadata"],
+                  ServerSideEncryption="AES256")
+
+
+def replace_whole(s3: Any, key: str) -> None:
+    """Replace the object with another valid-looking body and no digest."""
+    body = s3.get_object(Bucket=BUCKET, Key=key)["Body"].read()
+    s3.put_object(Bucket=BUCKET, Key=key, Body=body + b"\n")
+
+
+@pytest.mark.parametrize(("tamper", "message"), [(tamper_value, "changed after it was saved"),
+                                                 (replace_whole, "no reconciler-sha256 metadata")])
+def test_a_plan_object_changed_after_saving_is_refused(
+    env: dict[str, str], s3: Any, tamper: Any, message: str
+) -> None:
+    key = f"pr-2/{tamper.__name__}.json"
+    assert cli(env, "plan", "specs", "--out", f"s3://{BUCKET}/{key}").returncode == 0
+    tamper(s3, key)
+    applied = cli(env, "apply", f"s3://{BUCKET}/{key}", *RATES)
+    assert applied.returncode == 1 and message in applied.stderr
+    assert "Traceback" not in applied.stderr
+    assert description(env) == "CHEST "
+
+
+def test_kms_encryption_is_requested_when_configured(env: dict[str, str], s3: Any) -> None:
+    planned = cli({**env, "RECONCILER_S3_SSE": "aws:kms"}, "plan", "specs", "--out", f"s3://{BUCKET}/kms/plan.json")
+    assert planned.returncode == 0, planned.stderr
+    assert s3.head_object(Bucket=BUCKET, Key="kms/plan.json")["ServerSideEncryption"] == "aws:kms"
+    applied = cli(env, "apply", f"s3://{BUCKET}/kms/plan.json", *RATES)
+    assert applied.returncode == 0, applied.stderr
+
+
+def test_a_missing_plan_object_is_a_one_line_error(env: dict[str, str], s3: Any) -> None:
+    applied = cli(env, "apply", f"s3://{BUCKET}/nope/plan.json")
+    assert applied.returncode == 1 and "not found in S3" in applied.stderr and "Traceback" not in applied.stderr
