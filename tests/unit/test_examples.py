@@ -1,0 +1,161 @@
+"""Every file under examples/ is checked: YAML parses, each `reconciler ...` command a recipe runs exists
+in the CLI parser with valid flags, and the IAM policies hold exactly the actions the tool needs."""
+
+from __future__ import annotations
+
+import json
+import re
+import shlex
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from reconciler.cli import build_parser
+from reconciler.errors import UsageError
+
+ROOT = Path(__file__).resolve().parents[2]
+EXAMPLES = ROOT / "examples"
+ALL_FILES = sorted(p for p in EXAMPLES.rglob("*") if p.is_file())
+RECIPES = [p for p in ALL_FILES if p.suffix in (".yml", ".yaml") and "ci" in p.parts]
+POLICIES = [p for p in ALL_FILES if p.suffix == ".json" and "iam" in p.parts]
+READ_ACTIONS = {"medical-imaging:GetDatastore", "medical-imaging:SearchImageSets", "medical-imaging:GetImageSet",
+                "medical-imaging:GetImageSetMetadata", "medical-imaging:ListImageSetVersions"}
+WRITE_ACTIONS = {"medical-imaging:UpdateImageSetMetadata"}
+STORAGE_SID = "PlanAndJournalStorage"
+_SEPARATORS = {">", ">>", "|", "||", "&&", ";", "2>&1", "<", "2>"}
+
+
+def test_examples_exist_and_every_file_is_of_a_checked_kind() -> None:
+    assert RECIPES and POLICIES
+    unchecked = [p for p in ALL_FILES if p not in RECIPES and p not in POLICIES]
+    assert unchecked == [], f"add a check for {unchecked}"
+
+
+@pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: str(p.relative_to(EXAMPLES)))
+def test_every_example_parses(path: Path) -> None:
+    text = path.read_text(encoding="utf-8")
+    doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
+    assert isinstance(doc, dict) and doc
+
+
+def shell_blocks(node: Any) -> Iterator[str]:
+    """Every shell text of a recipe: GitHub ``run:`` values, GitLab ``script``/``before_script`` items."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "run" and isinstance(value, str):
+                yield value
+            elif key in ("script", "before_script", "after_script"):
+                yield from ([value] if isinstance(value, str) else [v for v in value if isinstance(v, str)])
+            else:
+                yield from shell_blocks(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from shell_blocks(item)
+
+
+def reconciler_commands(script: str) -> Iterator[list[str]]:
+    """The argv of each ``reconciler ...`` invocation in a shell text (variables made placeholders)."""
+    text = re.sub(r"\$\{\{[^}]*\}\}", "x", script)  # GitHub expressions
+    text = re.sub(r"\$\{?[A-Za-z_][A-Za-z0-9_]*\}?", "x", text).replace("\\\n", " ")
+    for line in text.splitlines():
+        for part in re.split(r";|&&|\|\||\bthen\b|\bdo\b", line):
+            try:
+                tokens = shlex.split(part, comments=True)
+            except ValueError:
+                continue
+            if tokens and tokens[0] == "reconciler":
+                argv: list[str] = []
+                for token in tokens[1:]:
+                    if token in _SEPARATORS or token.startswith((">", "2>")):
+                        break
+                    argv.append(token)
+                yield argv
+
+
+def recipe_commands() -> list[tuple[str, list[str]]]:
+    out = []
+    for path in RECIPES:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        for script in shell_blocks(doc):
+            out += [(f"{path.relative_to(EXAMPLES)}: reconciler {' '.join(a)}", a) for a in reconciler_commands(script)]
+    return out
+
+
+COMMANDS = recipe_commands()
+
+
+def test_the_recipes_run_plan_apply_and_drift() -> None:
+    used = {argv[0] for _where, argv in COMMANDS}
+    assert {"validate", "plan", "apply", "drift"} <= used
+    for recipe in ("github", "gitlab"):
+        assert {a[0] for w, a in COMMANDS if w.startswith(f"ci/{recipe}")} >= {"plan", "apply", "drift"}
+
+
+@pytest.mark.parametrize("argv", [a for _w, a in COMMANDS], ids=[w for w, _a in COMMANDS])
+def test_every_recipe_command_exists_with_valid_flags(argv: list[str]) -> None:
+    args = build_parser().parse_args(argv)  # raises UsageError for an unknown command or flag
+    assert args.func is not None
+
+
+@pytest.mark.parametrize("path", [p for p in RECIPES if "github" in p.parts], ids=lambda p: p.name)
+def test_github_recipes_assume_a_role_with_oidc(path: Path) -> None:
+    doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+    assert doc["permissions"]["id-token"] == "write"
+    steps = [s for job in doc["jobs"].values() for s in job["steps"]]
+    creds = [s for s in steps if str(s.get("uses", "")).startswith("aws-actions/configure-aws-credentials@")]
+    assert len(creds) == 1 and creds[0]["with"]["role-to-assume"].startswith("arn:aws:iam::")
+
+
+def test_the_drift_recipes_fail_on_exit_2_and_keep_the_json_report() -> None:
+    gh = yaml.safe_load((EXAMPLES / "ci" / "github" / "reconciler-drift.yml").read_text())
+    assert "schedule" in gh[True]  # YAML 1.1 reads the key `on` as True
+    steps = gh["jobs"]["drift"]["steps"]
+    upload = next(s for s in steps if str(s.get("uses", "")).startswith("actions/upload-artifact@"))
+    assert upload["if"] == "always()" and upload["with"]["path"] == "drift.json"
+    assert "exit ${{ steps.drift.outputs.exitcode }}" in steps[-1]["run"]
+    gl = yaml.safe_load((EXAMPLES / "ci" / "gitlab" / "gitlab-ci.yml").read_text())
+    assert gl["drift"]["artifacts"]["when"] == "always" and gl["drift"]["script"][-1] == "exit $code"
+
+
+def statements(path: Path) -> list[dict[str, Any]]:
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert doc["Version"] == "2012-10-17"
+    result: list[dict[str, Any]] = doc["Statement"]
+    return result
+
+
+@pytest.mark.parametrize("path", POLICIES, ids=lambda p: p.name)
+def test_policies_scope_medical_imaging_to_a_datastore_and_s3_to_one_statement(path: Path) -> None:
+    for st in statements(path):
+        assert st["Effect"] == "Allow" and st["Sid"]
+        actions = st["Action"] if isinstance(st["Action"], list) else [st["Action"]]
+        resources = st["Resource"] if isinstance(st["Resource"], list) else [st["Resource"]]
+        assert "*" not in resources and not any("*" in a for a in actions)
+        if st["Sid"] == STORAGE_SID:
+            assert all(a.startswith("s3:") for a in actions)
+            assert all(r.startswith("arn:aws:s3:::") and r.endswith("/*") for r in resources)
+        else:
+            assert all(a.startswith("medical-imaging:") for a in actions)
+            assert all(re.fullmatch(r"arn:aws:medical-imaging:[a-z0-9-]+:\d{12}:datastore/[0-9a-z]{32}"
+                                    r"(/imageset/\*)?", r) for r in resources)
+    assert [st["Sid"] for st in statements(path)].count(STORAGE_SID) == 1
+
+
+@pytest.mark.parametrize(("name", "expected"), [
+    ("reconciler-read-only.json", READ_ACTIONS),
+    ("reconciler-apply.json", READ_ACTIONS | WRITE_ACTIONS),
+])
+def test_policies_hold_exactly_the_needed_actions(name: str, expected: set[str]) -> None:
+    actions = {a for st in statements(EXAMPLES / "iam" / name) if st["Sid"] != STORAGE_SID for a in st["Action"]}
+    assert actions == expected
+
+
+@pytest.mark.parametrize("script", ["reconciler plan specs/ --no-such-flag > plan.md",
+                                    "set +e; reconciler deploy specs/; code=$?"])
+def test_the_command_check_catches_a_wrong_command(script: str) -> None:
+    (argv,) = list(reconciler_commands(script))
+    with pytest.raises(UsageError):
+        build_parser().parse_args(argv)
