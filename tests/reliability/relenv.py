@@ -151,26 +151,29 @@ class Served:
 @contextlib.contextmanager
 def serve(store_dir: Path, tmp_path: Path, *flags: str) -> Iterator[Served]:
     """`reconciler emulator serve --local STORE --port 0 FLAGS...`; stopped with SIGTERM afterwards."""
-    proc = subprocess.Popen(reconciler("emulator", "serve", "--local", str(store_dir), "--port", "0", *flags),
-                            env=cli_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    # the request log goes to a file: a pipe nobody reads would fill up and stall the server
+    log_path = tmp_path / f"serve-{time.monotonic_ns()}.log"
+    with log_path.open("w") as log_file:
+        proc = subprocess.Popen(reconciler("emulator", "serve", "--local", str(store_dir), "--port", "0", *flags),
+                                env=cli_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=log_file,
+                                text=True)
     assert proc.stdout is not None
     first = proc.stdout.readline()  # blocks until the server listens, or the process died
     if not first.startswith("listening on "):
         proc.kill()
-        _out, err = proc.communicate(timeout=SERVE_START_TIMEOUT)
-        raise AssertionError(f"emulator serve did not start: {first!r} {err[-2000:]!r}")
+        proc.communicate(timeout=SERVE_START_TIMEOUT)
+        raise AssertionError(f"emulator serve did not start: {first!r} {log_path.read_text()[-2000:]!r}")
     served = Served(proc, first.split()[-1])
     try:
         yield served
     finally:
         proc.terminate()
         try:
-            out, err = proc.communicate(timeout=30)
+            out, _ = proc.communicate(timeout=30)
         except subprocess.TimeoutExpired:
             proc.kill()
-            out, err = proc.communicate(timeout=10)
-        served.out, served.log = first + out, err
+            out, _ = proc.communicate(timeout=10)
+        served.out, served.log = first + out, log_path.read_text()
 
 
 def apply_report(stdout: str) -> list[dict[str, Any]]:
