@@ -186,7 +186,8 @@ def blame_text(blames: Mapping[tuple[str, str], ImageSetBlame], plan: Plan, *, m
     if not rows:
         return ""
     reads = sum(f.reads for f in blames.values())
-    head = f"Blame: the version that introduced each drifted live value ({reads} metadata reads)"
+    head = (f"Blame: the version that introduced each drifted live value ({reads} metadata "
+            f"read{'s' if reads != 1 else ''})")
     if not markdown:
         return "\n" + head + ":\n" + "".join(f"  {r}\n" for r in rows)
     shown = [f"- `{r}`" for r in rows[:_MAX_MARKDOWN_ROWS]]

@@ -15,12 +15,14 @@ import yaml
 
 from reconciler.cli import build_parser
 from reconciler.errors import UsageError
+from reconciler.spec import validate_paths
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
 ALL_FILES = sorted(p for p in EXAMPLES.rglob("*") if p.is_file())
 RECIPES = [p for p in ALL_FILES if p.suffix in (".yml", ".yaml") and "ci" in p.parts]
 POLICIES = [p for p in ALL_FILES if p.suffix == ".json" and "iam" in p.parts]
+SPECS = [p for p in ALL_FILES if p.suffix in (".yml", ".yaml") and p not in RECIPES]
 READ_ACTIONS = {"medical-imaging:GetDatastore", "medical-imaging:SearchImageSets", "medical-imaging:GetImageSet",
                 "medical-imaging:GetImageSetMetadata", "medical-imaging:ListImageSetVersions"}
 WRITE_ACTIONS = {"medical-imaging:UpdateImageSetMetadata"}
@@ -29,8 +31,8 @@ _SEPARATORS = {">", ">>", "|", "||", "&&", ";", "2>&1", "<", "2>"}
 
 
 def test_examples_exist_and_every_file_is_of_a_checked_kind() -> None:
-    assert RECIPES and POLICIES
-    unchecked = [p for p in ALL_FILES if p not in RECIPES and p not in POLICIES]
+    assert RECIPES and POLICIES and SPECS
+    unchecked = [p for p in ALL_FILES if p not in RECIPES + POLICIES + SPECS]
     assert unchecked == [], f"add a check for {unchecked}"
 
 
@@ -39,6 +41,13 @@ def test_every_example_parses(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     assert isinstance(doc, dict) and doc
+
+
+@pytest.mark.parametrize("path", SPECS, ids=lambda p: str(p.relative_to(EXAMPLES)))
+def test_example_specs_are_valid(path: Path) -> None:
+    diagnostics = validate_paths([str(path)])
+    assert not [d.render() for d in diagnostics if d.severity == "error"]
+    assert path.read_text(encoding="utf-8").startswith("# yaml-language-server: $schema=")
 
 
 def shell_blocks(node: Any) -> Iterator[str]:
