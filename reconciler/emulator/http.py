@@ -200,6 +200,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
         if self.command != "HEAD":
             self.wfile.write(response.body)
 
+    def parse_request(self) -> bool:
+        """Refuse HTTP/0.9 ("GET /path" with no version): its answers have no status line at all."""
+        if not super().parse_request():
+            return False
+        if self.request_version == "HTTP/0.9":
+            self.send_error(505)
+            return False
+        return True
+
     def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
         """http.server's own refusals (bad request line, unknown method, huge headers) as a rest-json
         error like every other answer, not its HTML page; the connection then closes."""
