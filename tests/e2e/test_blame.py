@@ -154,3 +154,20 @@ def test_find_introduction(values: list[str], expected: tuple[int, bool]) -> Non
     assert find_introduction(list(range(1, len(values) + 1)), holds) == expected
     assert len(seen) <= 2 * max(1, math.ceil(math.log2(len(values))))
     assert len(values) not in seen  # the planned version is known to hold the live value
+
+
+def test_markdown_blame_section_is_capped_and_counted_in_the_size_limit() -> None:
+    from reconciler.blame import Blame, ImageSetBlame, blame_text
+    from reconciler.plan.model import Change, ImageSetPlan, Plan
+    from reconciler.render.markdown import LIMIT, render_markdown
+    from reconciler.render.redact import Redactor
+
+    path = ("Study", "DICOM", "StudyDescription")
+    sets = tuple(ImageSetPlan(DS, f"{n:032x}", "9", "update", changes=(Change("change", path, "A" * 80, "B" * 80),))
+                 for n in range(300))
+    plan = Plan(sets)
+    blames = {(DS, s.image_set_id): ImageSetBlame(s.image_set_id, {path: Blame(path, "7")}, 4) for s in sets}
+    section = blame_text(blames, plan, markdown=True)
+    assert section.count("\n- `") == 50 and "250 more" in section and "1200 metadata reads" in section
+    out = render_markdown(plan, Redactor(key=b"k"), limit=LIMIT - len(section), drift=True) + section
+    assert len(out) <= LIMIT and out.startswith("### Drift report: 300 to update")
