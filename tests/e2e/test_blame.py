@@ -171,3 +171,23 @@ def test_markdown_blame_section_is_capped_and_counted_in_the_size_limit() -> Non
     assert section.count("\n- `") == 50 and "250 more" in section and "1200 metadata reads" in section
     out = render_markdown(plan, Redactor(key=b"k"), limit=LIMIT - len(section), drift=True) + section
     assert len(out) <= LIMIT and out.startswith("### Drift report: 300 to update")
+
+
+def test_blame_after_outside_writes_through_the_api(env: Path) -> None:
+    """Outside writes made with UpdateImageSetMetadata (the real boto3 client on the emulator)."""
+    from reconciler.aws import HealthImaging
+
+    api = HealthImaging.from_options(local_dir=str(env / "store"), rates={"UpdateImageSetMetadata": 100.0})
+
+    def update(dicom: dict[str, Any], level: str = "Study") -> None:
+        version = api.get_image_set(DS, IS).version_id
+        body = json.dumps({"SchemaVersion": "1.1", "Study" if level == "Study" else "Patient": {"DICOM": dicom}})
+        api.update_image_set_metadata(DS, IS, version, updatable=body.encode())
+
+    assert run("drift", write(env, IN_SYNC))[0] == 0
+    update({"StudyDescription": "OUTSIDE"})  # version 2
+    for n in range(3, 12):
+        update({"PatientBirthDate": f"197001{n:02d}"}, level="Patient")  # versions 3..11, elsewhere
+    doc = drift_json(env)
+    assert doc["image_sets"][0]["versionId"] == "11"
+    assert blame_of(doc)["version"] == "2"
