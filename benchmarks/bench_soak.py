@@ -6,10 +6,9 @@ keeps each updated image set LOCKED for L seconds, and injects faults on every o
 client paces itself at the same R. Failed image sets are re-planned and re-applied (at most PASSES runs),
 as an operator re-running `reconciler apply` would.
 
-Printed: the apply throughput as a fraction of the quota bound R (updates that took effect per second
-of apply time / R, after the
-bucket's initial burst; target >= 0.7 in the first pass), and the lost updates, counted from the store
-itself: an image set whose final document does not hold its spec, or whose history does not hold
+Printed: the apply throughput as a fraction of the quota bound R (the time R allows for the updates
+that took effect, after the bucket's initial burst, over the apply time; target >= 0.7 in the first
+pass), and the lost updates, counted from the store itself: an image set whose final document does not hold its spec, or whose history does not hold
 exactly one successful update (lost, or applied twice). Target: 0. R and L are the documented
 0.25/s scaled up so the run takes a minute or two (BENCH_SOAK_RATE, BENCH_SOAK_LOCK, BENCH_SOAK_COUNT).
 """
