@@ -9,8 +9,9 @@ as an operator re-running `reconciler apply` would.
 Printed: the apply throughput as a fraction of the quota bound R (the time R allows for the updates
 that took effect, after the bucket's initial burst, over the apply time; target >= 0.7 in the first
 pass), and the lost updates, counted from the store itself: an image set whose final document does
-not hold its spec, or whose history does not hold exactly one successful update (lost, or applied twice). Target: 0. R and L are the documented
-0.25/s scaled up so the run takes a minute or two (BENCH_SOAK_RATE, BENCH_SOAK_LOCK, BENCH_SOAK_COUNT).
+not hold its spec, or whose history does not hold exactly one successful update (lost, or applied
+twice); target 0. R and L are the documented 0.25/s scaled up so the run takes well under a minute
+(BENCH_SOAK_RATE, BENCH_SOAK_LOCK, BENCH_SOAK_COUNT).
 """
 
 from __future__ import annotations
