@@ -124,10 +124,10 @@ def reconciler(*argv: str) -> list[str]:
     return [sys.executable, "-m", "reconciler", *argv]
 
 
-def run(tmp_path: Path, *argv: str, timeout: float = 120.0, secret: str = "test",
+def run(tmp_path: Path, *argv: str, timeout: float = 120.0, secret: str = "test", key: str = "test",
         stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the CLI in a subprocess (killed and failed after TIMEOUT seconds)."""
-    return subprocess.run(reconciler(*argv), env=cli_env(tmp_path, secret), cwd=tmp_path, capture_output=True,
+    return subprocess.run(reconciler(*argv), env=cli_env(tmp_path, secret, key), cwd=tmp_path, capture_output=True,
                           text=True, timeout=timeout, input=stdin if stdin is not None else "")
 
 

@@ -42,13 +42,13 @@ def _mode(path: Path) -> int:
 def test_every_command_keeps_patient_values_and_secrets_out_of_what_it_prints(tmp_path: Path) -> None:
     token = uuid.uuid4().hex[:12].upper()
     live_name, new_name, dicom_name = f"ZQLIVE{token}^ANNA", f"ZQNEW{token}^BERT", f"ZQDICOM{token}^CARL"
-    secret = f"zqsecret{token.lower()}"
-    forbidden = [live_name, new_name, dicom_name, token, secret]
+    secret, key = f"zqsecret{token.lower()}", f"AKIAZQ{token}"
+    forbidden = [live_name, new_name, dicom_name, token, secret, key]
     store, image_set = tmp_path / "store", image_set_id(7)
     printed: list[tuple[str, str]] = []  # (what, text) of everything that must stay free of them
 
-    def cli(*argv: str, expect: int = 0, timeout: float = 120.0) -> str:
-        proc = run(tmp_path, *argv, secret=secret, timeout=timeout)
+    def cli(*argv: str, expect: int = 0, timeout: float = 120.0, access_key: str = key) -> str:
+        proc = run(tmp_path, *argv, secret=secret, key=access_key, timeout=timeout)
         printed.append((" ".join(argv[:2]), proc.stdout + proc.stderr))
         assert proc.returncode == expect, (argv, proc.stdout[-1500:], proc.stderr[-1500:])
         return proc.stdout
@@ -85,14 +85,14 @@ def test_every_command_keeps_patient_values_and_secrets_out_of_what_it_prints(tm
     # apply again from the specs (after the revert) so that a journal records real updates via --local
     cli("apply", "specs", "--auto-approve", "--journal", "j3.jsonl", *local)
 
-    # and over HTTP: the real signature check, then a caller with the (unique) wrong secret
+    # and over HTTP: a signed plan; then a mis-signed call (right key, unique wrong secret) and an unknown key
     with serve(store, tmp_path) as served:
         assert served.url.startswith("http://127.0.0.1:")  # bound to loopback by default
         endpoint = ["--endpoint-url", served.url, *CLI_RATES]
         proc = run(tmp_path, "plan", "specs", "--format", "json", *endpoint)  # signed with test/test: works
         printed.append(("plan over HTTP", proc.stdout + proc.stderr))
         assert proc.returncode == 0, proc.stderr
-        cli("history", "--datastore-id", DS, "--image-set-id", image_set, *endpoint, expect=1)
+        cli("history", "--datastore-id", DS, "--image-set-id", image_set, *endpoint, expect=1, access_key="test")
         cli("apply", "specs", "--auto-approve", "--journal", "j4.jsonl", *endpoint, expect=1)
     printed.append(("emulator serve", served.out + served.log))
     assert printed[-2][1].startswith("error: ") and printed[-2][1].count("\n") == 1
