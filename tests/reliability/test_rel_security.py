@@ -82,8 +82,8 @@ def test_every_command_keeps_patient_values_and_secrets_out_of_what_it_prints(tm
     cli("import", "--datastore-id", DS, "--image-set-id", image_set, "--out", "imported", *local)
     for written in (tmp_path / "imported").iterdir():
         assert _mode(written) == 0o600, written
-    # apply again from the specs (after the revert) so that a journal records real updates via --local
-    cli("apply", "specs", "--auto-approve", "--journal", "j3.jsonl", *local)
+    # apply again from the specs (after the revert), into the default journal (.reconciler/journal/)
+    cli("apply", "specs", "--auto-approve", *local)
 
     # and over HTTP: a signed plan; then a mis-signed call (right key, unique wrong secret) and an unknown key
     with serve(store, tmp_path) as served:
@@ -97,7 +97,8 @@ def test_every_command_keeps_patient_values_and_secrets_out_of_what_it_prints(tm
     printed.append(("emulator serve", served.out + served.log))
     assert printed[-2][1].startswith("error: ") and printed[-2][1].count("\n") == 1
 
-    journals = sorted(tmp_path.glob("j*.jsonl"))
+    journals = sorted(tmp_path.glob("j*.jsonl")) + sorted((tmp_path / ".reconciler" / "journal").glob("*.jsonl"))
+    assert len(journals) == 2  # the saved plan and the re-apply; a no-op or refused apply writes none
     assert journals, "apply wrote no journal"
     for journal in journals:
         assert _mode(journal) == 0o600, journal
