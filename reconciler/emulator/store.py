@@ -189,26 +189,14 @@ class Store:
         """Properties of VERSION (default: the latest), with state and status as of ``now``."""
         with self._tx(write=False) as conn:
             row = self._require_image_set(conn, datastore_id, image_set_id)
-            wanted = int(row["latest_version"]) if version is None else version
-            vrow = conn.execute(
-                "SELECT * FROM versions WHERE datastore_id = ? AND image_set_id = ? AND version = ?",
-                (datastore_id, image_set_id, wanted),
-            ).fetchone()
-        if vrow is None:
-            raise NotFoundError(f"image set {image_set_id} has no version {wanted}")
+            vrow = self._version(conn, row, version)
         return version_row(row, vrow, now)
 
     def get_document(self, datastore_id: str, image_set_id: str, version: int | None = None) -> dict[str, Any]:
         """The metadata document of VERSION (default: the latest) of a non-deleted image set."""
         with self._tx(write=False) as conn:
             row = self._require_image_set(conn, datastore_id, image_set_id, live=True)
-            wanted = int(row["latest_version"]) if version is None else version
-            vrow = conn.execute(
-                "SELECT document FROM versions WHERE datastore_id = ? AND image_set_id = ? AND version = ?",
-                (datastore_id, image_set_id, wanted),
-            ).fetchone()
-        if vrow is None:
-            raise NotFoundError(f"image set {image_set_id} has no version {wanted}")
+            vrow = self._version(conn, row, version)
         doc: dict[str, Any] = json.loads(vrow["document"])
         return doc
 
@@ -263,11 +251,7 @@ class Store:
                     f"image set {image_set_id}: latestVersionId {expected_version} is not the latest"
                     f" version ({latest})"
                 )
-            current = conn.execute(
-                "SELECT document FROM versions WHERE datastore_id = ? AND image_set_id = ? AND version = ?",
-                (datastore_id, image_set_id, latest),
-            ).fetchone()
-            new = build(json.loads(current["document"]))
+            new = build(json.loads(self._version(conn, row, latest)["document"]))
             self._swap_latest(conn, row, latest + 1, now, lock_until)
             self._insert_version(conn, datastore_id, image_set_id, latest + 1, new,
                                  float(row["created_at"]), now)
@@ -305,6 +289,18 @@ class Store:
         if row is None or (live and row["deleted_at"] is not None):
             raise NotFoundError(f"image set {image_set_id} does not exist in datastore {datastore_id}")
         return row
+
+    @staticmethod
+    def _version(conn: sqlite3.Connection, row: sqlite3.Row, version: int | None) -> sqlite3.Row:
+        """The versions row of VERSION (default: the latest) of the image set in ROW."""
+        wanted = int(row["latest_version"]) if version is None else version
+        vrow: sqlite3.Row | None = conn.execute(
+            "SELECT * FROM versions WHERE datastore_id = ? AND image_set_id = ? AND version = ?",
+            (row["datastore_id"], row["image_set_id"], wanted),
+        ).fetchone()
+        if vrow is None:
+            raise NotFoundError(f"image set {row['image_set_id']} has no version {wanted}")
+        return vrow
 
     @staticmethod
     def _check_writable(row: sqlite3.Row, now: float) -> None:
