@@ -18,13 +18,13 @@ import tempfile
 import time
 from pathlib import Path
 
+from benchmarks.seeding import seed_small_image_sets
 from reconciler.apply.executor import ApplyOptions, Executor
 from reconciler.apply.journal import Journal
 from reconciler.apply.report import ApplyReport
 from reconciler.aws import HealthImaging
 from reconciler.emulator.inprocess import make_local_client
 from reconciler.emulator.knobs import EmulatorConfig
-from reconciler.emulator.store import Store
 from reconciler.plan.build import build_plan
 from reconciler.plan.model import Plan
 from reconciler.ratelimit import RateLimiter
@@ -37,19 +37,6 @@ TARGET = 1.25
 READS = {"GetImageSet": 200.0, "GetImageSetMetadata": 200.0}
 
 
-def _store(root: Path) -> tuple[Path, str, list[str]]:
-    store = Store(root)
-    ds = store.create_datastore("bench-apply")
-    ids = [f"{n:032x}" for n in range(1, COUNT + 1)]
-    for n, image_set_id in enumerate(ids):
-        store.put_image_set(ds, image_set_id, {
-            "Patient": {"DICOM": {"PatientName": f"BENCH^{n}", "PatientID": f"P{n}"}},
-            "Study": {"DICOM": {"StudyDescription": "BEFORE", "StudyInstanceUID": f"1.2.3.{n}"}, "Series": {}},
-        })
-    getattr(store, "close", lambda: None)()
-    return root, ds, ids
-
-
 def _plan(root: Path, ds: str, ids: list[str]) -> Plan:
     docs = [SpecDocument("bench.yaml", i, Target(ds, image_set_id), False,
                          {"Study": {"DICOM": {"StudyDescription": "AFTER"}}}) for i, image_set_id in enumerate(ids)]
@@ -60,7 +47,8 @@ def _plan(root: Path, ds: str, ids: list[str]) -> Plan:
 def _apply(parallelism: int) -> tuple[float, ApplyReport, int]:
     """Seed a fresh store, plan it, and time the apply alone. Returns (seconds, report, throttle retries)."""
     with tempfile.TemporaryDirectory(prefix="bench-apply-") as tmp:
-        root, ds, ids = _store(Path(tmp) / "store")
+        root = Path(tmp) / "store"
+        ds, ids = seed_small_image_sets(root, "bench-apply", COUNT, "BENCH")
         plan = _plan(root, ds, ids)
         config = EmulatorConfig(lock_seconds=LOCK, rates={"UpdateImageSetMetadata": RATE})
         api = HealthImaging(make_local_client(str(root), config),

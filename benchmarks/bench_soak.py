@@ -24,6 +24,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.seeding import seed_small_image_sets
 from reconciler.apply.executor import ApplyOptions, Executor
 from reconciler.apply.journal import Journal
 from reconciler.apply.report import ApplyReport
@@ -47,18 +48,6 @@ FAULTS = {
     "*": [("throttle", FAULT / 3), ("500", FAULT / 3), ("drop", FAULT / 3)],
     "UpdateImageSetMetadata": [("update_failed", FAULT / 4)],
 }
-
-
-def _seed(root: Path) -> tuple[str, list[str]]:
-    store = Store(root)
-    ds = store.create_datastore("bench-soak")
-    ids = [f"{n:032x}" for n in range(1, COUNT + 1)]
-    for n, image_set_id in enumerate(ids):
-        store.put_image_set(ds, image_set_id, {
-            "Patient": {"DICOM": {"PatientName": f"SOAK^{n}", "PatientID": f"P{n}"}},
-            "Study": {"DICOM": {"StudyDescription": "BEFORE", "StudyInstanceUID": f"1.2.3.{n}"}, "Series": {}},
-        })
-    return ds, ids
 
 
 def _desired(n: int) -> dict[str, Any]:
@@ -99,7 +88,7 @@ def main() -> int:
     workers = max(16, math.ceil(RATE * (LOCK + 4 / 500)) * 4)  # cover lock time and the reads around it
     with tempfile.TemporaryDirectory(prefix="bench-soak-") as tmp:
         root = Path(tmp) / "store"
-        ds, ids = _seed(root)
+        ds, ids = seed_small_image_sets(root, "bench-soak", COUNT, "SOAK")
         config = EmulatorConfig(lock_seconds=LOCK, rates={"UpdateImageSetMetadata": RATE}, faults=FAULTS, seed=7)
         api = HealthImaging(make_local_client(str(root), config),
                             limiter=RateLimiter({"UpdateImageSetMetadata": RATE, **READS}),
