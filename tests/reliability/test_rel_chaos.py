@@ -8,7 +8,6 @@ Most runs go through one `emulator serve` (LOCKED 0.05 s per update); every four
 
 from __future__ import annotations
 
-import json
 import random
 import signal
 import subprocess
@@ -28,38 +27,10 @@ from relenv import (
     write_specs,
 )
 
-from reconciler.apply.journal import read_journal
+from tests.journalcheck import check_journal
 
 KILLS = 24
 IMAGE_SETS = 6
-EVENTS = {"run_started", "planned", "submitting", "submitted", "updated", "converged", "failed", "stale",
-          "run_finished"}
-LIFECYCLE = ["planned", "submitting", "submitted", "updated", "converged"]
-
-
-def check_journal(path: Path) -> int:
-    """Every complete line is one JSON record with a known event, in lifecycle order per image set (that
-    may end failed or stale); only a torn last line (no newline) may be cut. Returns the number of records."""
-    if not path.exists():
-        return 0
-    text = path.read_text(encoding="utf-8")
-    lines = text.split("\n")
-    for line in lines[:-1]:  # every newline-terminated line parses on its own
-        assert isinstance(json.loads(line), dict)
-    records = read_journal(path)
-    assert all(r["event"] in EVENTS for r in records)
-    per_set: dict[str, list[str]] = {}
-    for r in records:
-        if "imageSetId" in r:
-            per_set.setdefault(r["imageSetId"], []).append(r["event"])
-    for events in per_set.values():
-        ended_badly = events[-1] in ("failed", "stale")
-        done = events[:-1] if ended_badly else events
-        assert done == LIFECYCLE[: len(done)], events
-        assert not (ended_badly and "converged" in done), events
-    return len(records)
-
-
 def _kill_at_random(proc: subprocess.Popen[bytes], journal: Path, rng: random.Random) -> None:
     """Half the time kill at a blind delay (maybe before anything was sent), else once the journal exists."""
     if rng.random() < 0.5:
