@@ -13,20 +13,12 @@ from typing import Any
 
 from reconciler.plan import rules
 from reconciler.plan.model import Change, Op, Path
+from reconciler.spec.model import format_path
+
+__all__ = ["diff_image_set", "format_path"]
 
 _NODE_KEYS = {"Patient": ("DICOM", "DICOMVRs"), "Study": ("DICOM", "DICOMVRs", "Series"),
               "Series": ("DICOM", "DICOMVRs", "Instances"), "Instance": ("DICOM", "DICOMVRs")}
-
-
-def format_path(path: Path) -> str:
-    """``("Study","Series","1.2","DICOM","X")`` -> ``Study.Series[1.2].DICOM.X``."""
-    parts: list[str] = []
-    for i, part in enumerate(path):
-        if i > 0 and path[i - 1] in ("Series", "Instances"):
-            parts[-1] += f"[{part}]"
-        else:
-            parts.append(part)
-    return ".".join(parts)
 
 
 def diff_image_set(desired: Mapping[str, Any], live: Mapping[str, Any], force: bool) -> tuple[Change, ...]:
