@@ -24,13 +24,17 @@ class Streams:
     inp: TextIO | None = field(default_factory=lambda: sys.stdin)
 
     def out_is_tty(self) -> bool:
-        return _isatty(self.out)
+        return isatty(self.out)
 
     def in_is_tty(self) -> bool:
-        return self.inp is not None and _isatty(self.inp)
+        return self.inp is not None and isatty(self.inp)
+
+    def err_is_tty(self) -> bool:
+        return isatty(self.err)
 
 
-def _isatty(stream: TextIO) -> bool:
+def isatty(stream: TextIO) -> bool:
+    """Whether STREAM is a terminal; False for anything that cannot tell (StringIO, closed files)."""
     try:
         return stream.isatty()
     except (AttributeError, ValueError):

@@ -13,7 +13,14 @@ from reconciler.apply.journal import Journal, default_journal_path
 from reconciler.apply.progress import Progress
 from reconciler.apply.report import ApplyReport, ImageSetResult
 from reconciler.apply.waiter import WaitPolicy
-from reconciler.commands._common import Streams, add_backend_options, add_rate_options, api_from_args, parse_rates
+from reconciler.commands._common import (
+    Streams,
+    add_backend_options,
+    add_rate_options,
+    api_from_args,
+    isatty,
+    parse_rates,
+)
 from reconciler.commands.plan_cmd import load_specs_or_report
 from reconciler.errors import PlanFileError, UsageError
 from reconciler.plan.build import build_plan
@@ -132,7 +139,7 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
 
 def _execute(args: argparse.Namespace, streams: Streams, api: HealthImagingAPI, plan: Plan) -> int:
     options = ApplyOptions(parallelism=args.parallelism, wait=WaitPolicy(timeout=args.wait_timeout))
-    progress = Progress(streams.err, live=_isatty(streams.err))
+    progress = Progress(streams.err, live=streams.err_is_tty())
     s3_prefix = args.journal if is_s3(args.journal) else None
     local_journal = default_journal_path() if s3_prefix or not args.journal else Path(args.journal)
     try:
@@ -151,13 +158,6 @@ def _execute(args: argparse.Namespace, streams: Streams, api: HealthImagingAPI, 
 def _write_json(streams: Streams, doc: dict[str, Any]) -> None:
     json.dump(doc, streams.out, indent=2)
     streams.out.write("\n")
-
-
-def _isatty(stream: Any) -> bool:
-    try:
-        return bool(stream.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 def _load_saved(path: str, streams: Streams) -> Plan:
@@ -183,4 +183,4 @@ def _plan_specs(args: argparse.Namespace, streams: Streams, api: HealthImagingAP
 
 
 def _show_plan(plan: Plan, stream: TextIO, rate: float | None) -> None:
-    stream.write(render_text(plan, Redactor(), colour=_isatty(stream), rate=rate or DEFAULT_UPDATE_RATE))
+    stream.write(render_text(plan, Redactor(), colour=isatty(stream), rate=rate or DEFAULT_UPDATE_RATE))

@@ -69,7 +69,7 @@ def plan_from_args(args: argparse.Namespace, streams: Streams) -> Plan | None:
         return None
     options = backend_from_args(args)
     api = api_from_args(args)
-    progress = _progress(streams) if streams.err is not None and _isatty(streams) else None
+    progress = _progress(streams) if streams.err is not None and streams.err_is_tty() else None
     return build_plan(docs, api, parallelism=options.parallelism, progress=progress)
 
 
@@ -110,13 +110,6 @@ def _save(plan: Plan, out: str, streams: Streams) -> None:
         return
     save_plan(plan, out)
     print(f"Saved the plan to {out}; apply it with `reconciler apply {out}`.", file=streams.err)
-
-
-def _isatty(streams: Streams) -> bool:
-    try:
-        return bool(streams.err.isatty())
-    except (AttributeError, ValueError):
-        return False
 
 
 def _progress(streams: Streams) -> Any:
