@@ -14,6 +14,8 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
+from reconciler.errors import UsageError
+
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
 
@@ -41,8 +43,11 @@ DEFAULT_QUOTAS: dict[str, tuple[float, float]] = {
 
 
 class TokenBucket:
-    """A token bucket that hands out reservations: each caller takes a token now and is told how
-    long to wait for it. Tokens may go negative, so waiters queue in arrival order and never spin."""
+    """A token bucket: RATE tokens per second, at most BURST saved up. Thread-safe; time is passed in.
+
+    The client reserves (``reserve``: take a token now, be told how long to wait; tokens may go negative,
+    so waiters queue in arrival order and never spin); the emulator admits or refuses (``take``).
+    """
 
     def __init__(self, rate: float, burst: float, now: float) -> None:
         if rate <= 0 or burst < 1:
@@ -53,21 +58,49 @@ class TokenBucket:
         self._last = now
         self._lock = threading.Lock()
 
+    def _refill(self, now: float, ceiling: float) -> None:
+        elapsed = max(0.0, now - self._last)
+        self._last = max(self._last, now)
+        self._tokens = min(ceiling, self._tokens + elapsed * self.rate)
+
     def reserve(self, now: float) -> float:
         """Take one token; return the seconds the caller must wait before using it."""
         with self._lock:
-            elapsed = max(0.0, now - self._last)
-            self._last = max(self._last, now)
-            self._tokens = min(self.burst, self._tokens + elapsed * self.rate)
+            self._refill(now, self.burst)
             self._tokens -= 1.0
             return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
+
+    def take(self, now: float) -> bool:
+        """Spend one token if there is one now; False means "over the rate" (nothing is spent)."""
+        with self._lock:
+            self._refill(now, self.burst)
+            if self._tokens >= 1.0:
+                self._tokens -= 1.0
+                return True
+            return False
 
     def drain(self, now: float) -> None:
         """Forget any saved burst (after the service throttled us, the burst is not really there)."""
         with self._lock:
-            elapsed = max(0.0, now - self._last)
-            self._last = max(self._last, now)
-            self._tokens = min(0.0, self._tokens + elapsed * self.rate)
+            self._refill(now, 0.0)
+
+
+def parse_rates(items: list[str]) -> dict[str, float]:
+    """Parse repeated ``OPERATION=TPS`` options (OPERATION may be ``*``): the client's ``--rate`` and the
+    emulator's take the same form."""
+    rates: dict[str, float] = {}
+    for item in items:
+        op, sep, value = item.partition("=")
+        if not sep or not op.strip():
+            raise UsageError(f"--rate {item!r}: expected OPERATION=TPS, e.g. UpdateImageSetMetadata=0.25")
+        try:
+            tps = float(value)
+        except ValueError:
+            raise UsageError(f"--rate {item!r}: TPS must be a number") from None
+        if not tps > 0:
+            raise UsageError(f"--rate {item!r}: TPS must be greater than 0")
+        rates[op.strip()] = tps
+    return rates
 
 
 class RateLimiter:

@@ -10,6 +10,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from reconciler.backend import BackendOptions
 from reconciler.errors import UsageError
+from reconciler.ratelimit import parse_rates
 
 if TYPE_CHECKING:
     from reconciler.aws import HealthImaging
@@ -82,23 +83,6 @@ def add_rate_options(parser: argparse.ArgumentParser) -> None:
         default=8,
         help="requests in flight at once (default 8)",
     )
-
-
-def parse_rates(items: list[str]) -> dict[str, float]:
-    """Parse repeated ``OPERATION=TPS`` options."""
-    rates: dict[str, float] = {}
-    for item in items:
-        op, sep, value = item.partition("=")
-        if not sep or not op:
-            raise UsageError(f"--rate {item!r}: expected OPERATION=TPS, e.g. UpdateImageSetMetadata=1")
-        try:
-            tps = float(value)
-        except ValueError:
-            raise UsageError(f"--rate {item!r}: TPS must be a number") from None
-        if tps <= 0:
-            raise UsageError(f"--rate {item!r}: TPS must be greater than 0")
-        rates[op] = tps
-    return rates
 
 
 def backend_from_args(args: argparse.Namespace) -> BackendOptions:

@@ -19,13 +19,13 @@ from reconciler.commands._common import (
     add_rate_options,
     api_from_args,
     isatty,
-    parse_rates,
 )
 from reconciler.commands.plan_cmd import load_specs_or_report
 from reconciler.errors import PlanFileError, UsageError
 from reconciler.plan.build import build_plan
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import load_plan, plan_from_dict
+from reconciler.ratelimit import parse_rates
 from reconciler.render.common import DEFAULT_UPDATE_RATE
 from reconciler.render.redact import Redactor
 from reconciler.render.text import render_text

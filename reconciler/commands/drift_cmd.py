@@ -6,9 +6,10 @@ import argparse
 import json
 from typing import Any
 
-from reconciler.commands._common import Streams, add_backend_options, add_rate_options, api_from_args, parse_rates
+from reconciler.commands._common import Streams, add_backend_options, add_rate_options, api_from_args
 from reconciler.commands.plan_cmd import plan_from_args, render
 from reconciler.plan.model import Plan
+from reconciler.ratelimit import parse_rates
 from reconciler.render.common import DEFAULT_UPDATE_RATE
 from reconciler.render.markdown import LIMIT, render_markdown
 from reconciler.render.redact import Redactor

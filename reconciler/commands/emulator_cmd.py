@@ -47,7 +47,8 @@ def register(sub: Any) -> None:
 def run_serve(args: argparse.Namespace, streams: Streams) -> int:
     """Serve the store over HTTP until SIGTERM/SIGINT; one log line per request on stderr."""
     from reconciler.emulator.http import serve
-    from reconciler.emulator.knobs import EmulatorConfig, parse_fault_options, parse_rate_options
+    from reconciler.emulator.knobs import EmulatorConfig, parse_fault_options
+    from reconciler.ratelimit import parse_rates
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: must be between 0 and 65535")
@@ -55,7 +56,7 @@ def run_serve(args: argparse.Namespace, streams: Streams) -> int:
         raise UsageError(f"--lock-seconds {args.lock_seconds}: must be 0 or more")
     config = EmulatorConfig(
         lock_seconds=args.lock_seconds,
-        rates=parse_rate_options(args.rate),
+        rates=parse_rates(args.rate),
         faults=parse_fault_options(args.fault),
     )
 

@@ -12,11 +12,11 @@ from reconciler.commands._common import (
     add_rate_options,
     api_from_args,
     backend_from_args,
-    parse_rates,
 )
 from reconciler.plan.build import build_plan
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import plan_to_dict, save_plan
+from reconciler.ratelimit import parse_rates
 from reconciler.render.common import DEFAULT_UPDATE_RATE
 from reconciler.render.json_out import render_json
 from reconciler.render.markdown import render_markdown

@@ -16,6 +16,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from reconciler.errors import UsageError
+from reconciler.ratelimit import TokenBucket
 
 FAULT_KINDS = ("throttle", "500", "drop", "update_failed")
 Fault = tuple[str, float]  # (kind, probability)
@@ -31,29 +32,6 @@ class EmulatorConfig:
     seed: int | None = None
     access_key: str = "test"
     secret_key: str = "test"
-
-
-class TokenBucket:
-    """Classic token bucket: RATE tokens per second, at most BURST saved up. Thread-safe."""
-
-    def __init__(self, rate: float, burst: float, clock: Callable[[], float] = time.monotonic) -> None:
-        self.rate = rate
-        self.burst = burst
-        self._clock = clock
-        self._tokens = burst
-        self._last = clock()
-        self._lock = threading.Lock()
-
-    def take(self) -> bool:
-        """Spend one token if there is one; False means "over the rate"."""
-        with self._lock:
-            now = self._clock()
-            self._tokens = min(self.burst, self._tokens + (now - self._last) * self.rate)
-            self._last = now
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return True
-            return False
 
 
 class Knobs:
@@ -75,8 +53,8 @@ class Knobs:
         with self._lock:
             bucket = self._buckets.get(operation)
             if bucket is None:
-                bucket = self._buckets[operation] = TokenBucket(rate, max(1.0, rate), self._clock)
-        return bucket.take()
+                bucket = self._buckets[operation] = TokenBucket(rate, max(1.0, rate), now=self._clock())
+        return bucket.take(self._clock())
 
     def fault(self, operation: str) -> str | None:
         """The fault KIND to inject for this call of OPERATION, or None."""
@@ -87,23 +65,6 @@ class Knobs:
             if roll < probability:
                 return kind
         return None
-
-
-def parse_rate_options(items: list[str]) -> dict[str, float]:
-    """Parse repeated ``OPERATION=TPS`` (OPERATION may be ``*``)."""
-    rates: dict[str, float] = {}
-    for item in items:
-        op, sep, value = item.partition("=")
-        if not sep or not op.strip():
-            raise UsageError(f"--rate {item!r}: expected OPERATION=TPS, e.g. UpdateImageSetMetadata=0.25")
-        try:
-            tps = float(value)
-        except ValueError:
-            raise UsageError(f"--rate {item!r}: TPS must be a number") from None
-        if not tps > 0:
-            raise UsageError(f"--rate {item!r}: TPS must be greater than 0")
-        rates[op.strip()] = tps
-    return rates
 
 
 def parse_fault_options(items: list[str]) -> dict[str, list[Fault]]:

@@ -8,8 +8,9 @@ import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError
 from emuhelpers import DS, IS, error_code, metadata, update
 
-from reconciler.emulator.knobs import EmulatorConfig, Knobs, TokenBucket, parse_fault_options, parse_rate_options
+from reconciler.emulator.knobs import EmulatorConfig, Knobs, parse_fault_options
 from reconciler.errors import UsageError
+from reconciler.ratelimit import TokenBucket, parse_rates
 
 
 @pytest.mark.parametrize(("items", "expected"), [
@@ -17,7 +18,7 @@ from reconciler.errors import UsageError
     (["*=10", "GetImageSet=2"], {"*": 10.0, "GetImageSet": 2.0}),
 ])
 def test_parse_rates(items: list[str], expected: dict[str, float]) -> None:
-    assert parse_rate_options(items) == expected
+    assert parse_rates(items) == expected
 
 
 @pytest.mark.parametrize(("items", "expected"), [
@@ -32,7 +33,7 @@ def test_parse_faults(items: list[str], expected: dict[str, list[tuple[str, floa
 @pytest.mark.parametrize("item", ["GetImageSet", "=1", "GetImageSet=fast", "GetImageSet=0", "GetImageSet=-1"])
 def test_bad_rate_option(item: str) -> None:
     with pytest.raises(UsageError):
-        parse_rate_options([item])
+        parse_rates([item])
 
 
 @pytest.mark.parametrize("item", ["GetImageSet=500", "GetImageSet=boom:0.5", "GetImageSet=500:2", "=500:1",
@@ -44,12 +45,12 @@ def test_bad_fault_option(item: str) -> None:
 
 def test_token_bucket_refills_at_its_rate() -> None:
     now = [0.0]
-    bucket = TokenBucket(rate=0.25, burst=1, clock=lambda: now[0])
-    assert [bucket.take(), bucket.take()] == [True, False]
+    bucket = TokenBucket(rate=0.25, burst=1, now=now[0])
+    assert [bucket.take(now[0]), bucket.take(now[0])] == [True, False]
     now[0] = 3.9
-    assert bucket.take() is False
+    assert bucket.take(now[0]) is False
     now[0] = 4.0
-    assert bucket.take() is True
+    assert bucket.take(now[0]) is True
 
 
 def test_star_rate_gives_each_operation_its_own_bucket() -> None:
