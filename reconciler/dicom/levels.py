@@ -11,6 +11,7 @@ from types import MappingProxyType
 from typing import Literal, cast
 
 from reconciler.dicom._data import load
+from reconciler.dicom.dictionary import is_private_tag, is_tag_key, lookup
 
 Level = Literal["Patient", "Study", "Series", "Instance"]
 LEVELS: tuple[Level, ...] = ("Patient", "Study", "Series", "Instance")
@@ -29,6 +30,11 @@ LEVEL_KEYWORDS: Mapping[Level, frozenset[str]] = MappingProxyType(
 """Keywords normalised to each level. ``Instance`` is empty: it holds everything not listed."""
 
 
-def level_of(keyword: str) -> Level:
-    """The level HealthImaging keeps ``keyword`` at (tags and unknown keywords: Instance)."""
-    return _BY_KEYWORD.get(keyword, "Instance")
+def level_of(key: str) -> Level:
+    """The level HealthImaging keeps ``key`` at: a keyword, or an 8-hex-digit tag key (a standard tag
+    counts as its keyword; private tags and unknown keys live at the Instance level)."""
+    level = _BY_KEYWORD.get(key)
+    if level is None and is_tag_key(key) and not is_private_tag(key):
+        entry = lookup(key)
+        level = _BY_KEYWORD.get(entry.keyword) if entry else None
+    return level or "Instance"

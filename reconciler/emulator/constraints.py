@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.dicom.constraints import force_reason, is_generated
-from reconciler.dicom.dictionary import is_private_tag, is_tag_key, lookup
 from reconciler.dicom.levels import level_of
 from reconciler.emulator.errors import ValidationError
 
@@ -67,7 +66,7 @@ def check_request(tree: dict[str, Any], member: str, *, force: bool, removal: bo
         where = f"{member} {'.'.join(attr.path)}"
         if is_generated(attr.key):
             raise ValidationError(f"{where}: HealthImaging-generated attributes cannot be updated")
-        home = _home_level(attr.key)
+        home = level_of(attr.key)
         if home != attr.level:
             raise ValidationError(f"{where}: attribute belongs at the {home} level, not {attr.level}")
         # A removal only checks the key-based rules (UIDs, private tags); its value is not compared.
@@ -75,8 +74,3 @@ def check_request(tree: dict[str, Any], member: str, *, force: bool, removal: bo
         if reason and not force:
             raise ValidationError(f"{where}: needs force: {reason}")
 
-
-def _home_level(key: str) -> str:
-    """The level an attribute is normalised to; a standard tag key counts as its keyword."""
-    entry = lookup(key) if is_tag_key(key) and not is_private_tag(key) else None
-    return level_of(entry.keyword if entry and entry.keyword else key)

@@ -22,8 +22,7 @@ def dictionary_vr(key: str) -> str | None:
 
 def level_of(key: str) -> str:
     """The level HealthImaging normalises ``key`` (a keyword or a tag key) to."""
-    entry = lookup(key)
-    return levels.level_of(entry.keyword if entry else key)
+    return levels.level_of(key)
 
 
 def values_equal(live: Any, desired: Any, vr: str | None) -> bool:
