@@ -22,7 +22,7 @@ from benchmarks.seeding import seed_small_image_sets
 from reconciler.apply.executor import ApplyOptions, Executor
 from reconciler.apply.journal import Journal
 from reconciler.apply.report import ApplyReport
-from reconciler.aws import HealthImaging
+from reconciler.client.healthimaging import HealthImaging
 from reconciler.emulator.inprocess import make_local_client
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.plan.build import build_plan

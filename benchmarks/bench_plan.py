@@ -27,7 +27,7 @@ import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
-from reconciler.aws import HealthImaging
+from reconciler.client.healthimaging import HealthImaging
 from reconciler.emulator.inprocess import make_local_client
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.emulator.store import Store

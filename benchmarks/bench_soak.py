@@ -29,7 +29,7 @@ from reconciler.apply.executor import ApplyOptions, Executor
 from reconciler.apply.journal import Journal
 from reconciler.apply.report import ApplyReport
 from reconciler.apply.waiter import WaitPolicy
-from reconciler.aws import HealthImaging
+from reconciler.client.healthimaging import HealthImaging
 from reconciler.emulator.inprocess import make_local_client
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.emulator.store import Store

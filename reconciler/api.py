@@ -1,8 +1,9 @@
 """The HealthImaging operations the reconciler uses, as plain typed values.
 
-``reconciler.aws.HealthImaging`` implements ``HealthImagingAPI`` with boto3 (real AWS, a custom
-endpoint, or the in-process emulator). Everything above it (plan, apply, import, history) depends on
-this protocol only, so unit tests can hand in a fake and no layer but ``reconciler.aws`` imports boto3.
+``reconciler.client.healthimaging.HealthImaging`` implements ``HealthImagingAPI`` with boto3 (real AWS,
+a custom endpoint, or the in-process emulator). Everything above it (plan, apply, import, history)
+depends on this protocol only, so unit tests can hand in a fake and no layer but ``reconciler.client``
+imports boto3.
 All methods raise ``reconciler.errors`` exceptions, never botocore ones.
 """
 

@@ -2,7 +2,7 @@
 
 Everything below the CLI raises one of these; the CLI maps them to exit codes and one-line messages.
 Messages name files, lines, paths and IDs, never attribute values (they are patient data).
-botocore exceptions are translated into these at the boundary (``reconciler.aws``) and never escape it.
+botocore exceptions are translated into these at the boundary (``reconciler.client``) and never escape it.
 """
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
 """Which HealthImaging backend to talk to, and how hard: the options of ARCHITECTURE section 2.
 
-A plain value built from the command line (or by tests) and handed to ``reconciler.aws``; it holds no
-boto3 object, so the choice can be validated and shown before anything connects.
+A plain value built from the command line (or by tests) and handed to the client
+(``reconciler.client.healthimaging``); it holds no boto3 object, so the choice can be validated and
+shown before anything connects.
 """
 
 from __future__ import annotations

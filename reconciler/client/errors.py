@@ -1,7 +1,7 @@
 """Translation of botocore failures into ``reconciler.errors``, and which failures are worth a retry.
 
-Part of the client layer (``reconciler.aws`` is its only user). Messages name the operation, IDs and
-the endpoint, never request bodies or attribute values; the service's own message is shortened,
+Part of the client layer (``reconciler.client.healthimaging`` is its main user). Messages name the
+operation, IDs and the endpoint, never request bodies or attribute values; the service's own message is shortened,
 since a response body may echo data.
 """
 
@@ -17,7 +17,7 @@ from typing import Any
 
 from botocore import exceptions as bce
 
-from reconciler.backend import BackendOptions
+from reconciler.client.backends import BackendOptions
 from reconciler.errors import (
     CredentialsError,
     EndpointError,

@@ -25,9 +25,10 @@ import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError, ClientError
 
-from reconciler import aws_errors as errs
 from reconciler.api import HealthImagingAPI, ImageSetInfo, SearchHit, UpdateResult
-from reconciler.aws_values import (
+from reconciler.client import errors as errs
+from reconciler.client.backends import DEFAULT_LOCAL_REGION, BackendOptions
+from reconciler.client.values import (
     CallStats,
     DatastoreInfo,
     datastore_info,
@@ -36,7 +37,6 @@ from reconciler.aws_values import (
     image_set_info,
     next_version,
 )
-from reconciler.backend import DEFAULT_LOCAL_REGION, BackendOptions
 from reconciler.errors import ReconcilerError, ServiceError, StaleVersion, UsageError
 from reconciler.ratelimit import Clock, RateLimiter, RetryPolicy, Sleep
 

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING
 from reconciler.errors import PlanFileError, UsageError
 
 if TYPE_CHECKING:
-    from reconciler.aws_s3 import S3
+    from reconciler.client.s3 import S3
 
 SSE_ENV = "RECONCILER_S3_SSE"
 KMS_KEY_ENV = "RECONCILER_S3_KMS_KEY_ID"
@@ -56,7 +56,7 @@ def encryption() -> tuple[str, str | None]:
 def _client(s3: S3 | None) -> S3:
     if s3 is not None:
         return s3
-    from reconciler.aws_s3 import S3  # late: local plans never load boto3's S3 model
+    from reconciler.client.s3 import S3  # late: local plans never load boto3's S3 model
 
     return S3()
 

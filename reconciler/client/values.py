@@ -1,6 +1,7 @@
 """Plain values of the client layer: the call counters and the parsing of HealthImaging responses.
 
-No boto3 here: ``reconciler.aws`` hands in the dicts botocore parsed and gets ``reconciler.api`` values.
+No boto3 here: ``reconciler.client.healthimaging`` hands in the dicts botocore parsed and gets
+``reconciler.api`` values.
 """
 
 from __future__ import annotations

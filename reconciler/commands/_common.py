@@ -8,12 +8,12 @@ import sys
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, TextIO
 
-from reconciler.backend import BackendOptions
+from reconciler.client.backends import BackendOptions
 from reconciler.errors import UsageError
 from reconciler.ratelimit import parse_rates
 
 if TYPE_CHECKING:
-    from reconciler.aws import HealthImaging
+    from reconciler.client.healthimaging import HealthImaging
 
 
 @dataclass
@@ -104,6 +104,7 @@ def backend_from_args(args: argparse.Namespace) -> BackendOptions:
 
 def api_from_args(args: argparse.Namespace) -> HealthImaging:
     """A HealthImaging client for the backend the command line chose, paced by its --rate options."""
-    from reconciler.aws import HealthImaging  # late: commands that do not talk to AWS never load boto3
+    # late: commands that do not talk to AWS never load boto3
+    from reconciler.client.healthimaging import HealthImaging
 
     return HealthImaging.from_backend(backend_from_args(args))

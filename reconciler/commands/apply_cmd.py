@@ -13,6 +13,8 @@ from reconciler.apply.journal import Journal, default_journal_path
 from reconciler.apply.progress import Progress
 from reconciler.apply.report import ApplyReport, ImageSetResult
 from reconciler.apply.waiter import WaitPolicy
+from reconciler.client.storage import get as storage_get
+from reconciler.client.storage import is_s3, split_s3, upload_file
 from reconciler.commands._common import (
     Streams,
     add_backend_options,
@@ -29,8 +31,6 @@ from reconciler.ratelimit import parse_rates
 from reconciler.render.common import DEFAULT_UPDATE_RATE
 from reconciler.render.redact import Redactor
 from reconciler.render.text import render_text
-from reconciler.storage import get as storage_get
-from reconciler.storage import is_s3, split_s3, upload_file
 
 PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted."
 _SPEC_SUFFIXES = (".yaml", ".yml")

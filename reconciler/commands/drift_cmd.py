@@ -47,7 +47,7 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
 
 def _with_blame(plan: Plan, args: argparse.Namespace, streams: Streams) -> str:
     """The drift report with, per drifted attribute, the version that introduced the live value."""
-    from reconciler.blame import blame_json, blame_plan, blame_text
+    from reconciler.plan.blame import blame_json, blame_plan, blame_text
 
     blames = blame_plan(plan, api_from_args(args))
     if args.format == "json":

@@ -6,8 +6,8 @@ import argparse
 import json
 from typing import Any
 
-from reconciler.apply.history import history_json, history_text
 from reconciler.commands._common import Streams, add_backend_options, add_rate_options, api_from_args
+from reconciler.render.history import history_json, history_text
 
 
 def register(sub: Any) -> None:

@@ -10,7 +10,7 @@ from typing import Any
 
 from reconciler.commands._common import Streams, add_backend_options, add_rate_options, api_from_args
 from reconciler.errors import ReconcilerError, UsageError
-from reconciler.importer import LEVELS, Origin, build_spec, parse_levels
+from reconciler.plan.adopt import LEVELS, Origin, build_spec, parse_levels
 from reconciler.plan.fetch import Work, read_live
 
 _SCHEMA = Path("schemas") / "spec.schema.json"

@@ -6,6 +6,8 @@ import argparse
 import json
 from typing import Any
 
+from reconciler.client.storage import is_s3, split_s3
+from reconciler.client.storage import put as storage_put
 from reconciler.commands._common import (
     Streams,
     add_backend_options,
@@ -23,8 +25,6 @@ from reconciler.render.markdown import render_markdown
 from reconciler.render.redact import Redactor
 from reconciler.render.text import render_text
 from reconciler.spec.model import SpecDocument
-from reconciler.storage import is_s3, split_s3
-from reconciler.storage import put as storage_put
 
 
 def register(sub: Any) -> None:

@@ -148,14 +148,14 @@ _MAX_MARKDOWN_ROWS = 50
 
 
 def _when(epoch: float | None) -> str:
-    from reconciler.apply.history import iso
+    from reconciler.render.history import iso
 
     return iso(epoch) or "time unknown"
 
 
 def blame_json(doc: dict[str, Any], blames: Mapping[tuple[str, str], ImageSetBlame]) -> dict[str, Any]:
     """The drift JSON (``plan_json``) with ``blame`` on each change and ``blameReads`` per image set."""
-    from reconciler.apply.history import iso
+    from reconciler.render.history import iso
 
     for item in doc.get("image_sets", []):
         found = blames.get((item["datastoreId"], item["imageSetId"]))

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from reconciler.aws import HealthImaging
+from reconciler.client.healthimaging import HealthImaging
 from reconciler.emulator.http import start_server
 from reconciler.emulator.inprocess import make_local_client
 from reconciler.emulator.knobs import EmulatorConfig

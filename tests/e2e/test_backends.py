@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from reconciler.aws import HealthImaging
+from reconciler.client.healthimaging import HealthImaging
 from reconciler.emulator.http import start_server
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.emulator.store import Store

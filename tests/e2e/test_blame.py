@@ -14,8 +14,8 @@ import jsonschema
 import pytest
 from planenv import DS, IN_SYNC, IS, LIVE, ROOT, SECRET, run, seed_env, write
 
-from reconciler.blame import find_introduction
 from reconciler.emulator.store import Store
+from reconciler.plan.blame import find_introduction
 
 WITH_NAME = IN_SYNC.replace("desired:\n", f"desired:\n  Patient:\n    DICOM:\n      PatientName: {SECRET}\n", 1)
 
@@ -157,7 +157,7 @@ def test_find_introduction(values: list[str], expected: tuple[int, bool]) -> Non
 
 
 def test_markdown_blame_section_is_capped_and_counted_in_the_size_limit() -> None:
-    from reconciler.blame import Blame, ImageSetBlame, blame_text
+    from reconciler.plan.blame import Blame, ImageSetBlame, blame_text
     from reconciler.plan.model import Change, ImageSetPlan, Plan
     from reconciler.render.markdown import LIMIT, render_markdown
     from reconciler.render.redact import Redactor
@@ -175,7 +175,7 @@ def test_markdown_blame_section_is_capped_and_counted_in_the_size_limit() -> Non
 
 def test_blame_after_outside_writes_through_the_api(env: Path) -> None:
     """Outside writes made with UpdateImageSetMetadata (the real boto3 client on the emulator)."""
-    from reconciler.aws import HealthImaging
+    from reconciler.client.healthimaging import HealthImaging
 
     api = HealthImaging.from_options(local_dir=str(env / "store"), rates={"UpdateImageSetMetadata": 100.0})
 

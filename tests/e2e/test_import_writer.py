@@ -7,7 +7,7 @@ from typing import Any
 import pytest
 
 from reconciler.errors import UsageError
-from reconciler.importer import Origin, build_spec, desired_from_live, parse_levels
+from reconciler.plan.adopt import Origin, build_spec, desired_from_live, parse_levels
 from reconciler.plan.diff import diff_image_set
 from reconciler.spec import validate_text
 from reconciler.spec.loader import load_text

@@ -13,7 +13,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 import yaml
 
-from reconciler.aws import HealthImaging
+from reconciler.client.healthimaging import HealthImaging
 from reconciler.emulator.inprocess import make_local_client
 from reconciler.emulator.store import Store
 from reconciler.plan.build import build_plan

@@ -1,4 +1,4 @@
-"""The integrity checks of S3 plan objects (``reconciler.storage``), table-driven on a fake S3 answer."""
+"""The integrity checks of S3 plan objects (``reconciler.client.storage``), table-driven on a fake S3 answer."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from reconciler import storage
-from reconciler.aws_s3 import S3Object
+from reconciler.client import storage
+from reconciler.client.s3 import S3Object
 from reconciler.errors import PlanFileError, UsageError
 
 BODY = b'{"format": "reconciler-plan"}'
@@ -17,7 +17,7 @@ MD5 = hashlib.md5(BODY).hexdigest()
 
 
 class FakeS3:
-    """Stands in for ``reconciler.aws_s3.S3``: answers one object, records puts."""
+    """Stands in for ``reconciler.client.s3.S3``: answers one object, records puts."""
 
     def __init__(self, obj: S3Object | None = None) -> None:
         self.obj = obj

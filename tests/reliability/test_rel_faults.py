@@ -32,7 +32,7 @@ from relenv import (
     write_specs,
 )
 
-from reconciler import aws
+from reconciler.client import healthimaging as aws
 from reconciler.emulator.http import start_server
 from reconciler.emulator.knobs import FAULT_KINDS, EmulatorConfig
 from reconciler.ratelimit import RetryPolicy

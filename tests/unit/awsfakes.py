@@ -17,7 +17,7 @@ import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 
-from reconciler.aws import HealthImaging
+from reconciler.client.healthimaging import HealthImaging
 from reconciler.ratelimit import RateLimiter, RetryPolicy
 
 DS = "1" * 32

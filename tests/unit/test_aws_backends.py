@@ -8,8 +8,8 @@ from urllib.parse import urlparse
 import pytest
 from awsfakes import DS, IS, Answer, ScriptedTransport, image_set
 
-from reconciler.aws import HealthImaging
 from reconciler.cli import build_parser
+from reconciler.client.healthimaging import HealthImaging
 from reconciler.commands._common import api_from_args, backend_from_args
 from reconciler.errors import CredentialsError, UsageError
 

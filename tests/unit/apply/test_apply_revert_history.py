@@ -6,10 +6,10 @@ import pytest
 from applyfakes import DS, A, FakeAPI, base_doc
 
 from reconciler.api import ImageSetInfo
-from reconciler.apply.history import history_json, history_text, iso
 from reconciler.apply.revert import differing_paths, plan_revert, run_revert
 from reconciler.apply.waiter import WaitPolicy
 from reconciler.errors import NotFound
+from reconciler.render.history import history_json, history_text, iso
 
 POLICY = WaitPolicy(initial=0.0, timeout=5.0)
 
