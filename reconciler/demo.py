@@ -99,6 +99,7 @@ def tour(store_dir: str, specs: Path, out: TextIO, err: TextIO) -> int:
 
 def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: TextIO | None = None) -> int:
     """Seed a fresh store, show it, then validate, plan, apply and plan again. Returns the first failure."""
+    from reconciler.emulator.errors import ApiError
     from reconciler.errors import ReconcilerError
 
     out = out or sys.stdout
@@ -110,7 +111,7 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
         reset(store_dir)
         seed(store_dir, out)
         show(store_dir, out)
-    except (ReconcilerError, OSError) as exc:
+    except (ReconcilerError, ApiError, OSError) as exc:
         print(f"error: {exc}", file=err)
         return 1
     return tour(store_dir, specs, out, err)

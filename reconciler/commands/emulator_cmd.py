@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Any
 
 from reconciler.commands._common import Streams
@@ -81,7 +83,6 @@ def run_load(args: argparse.Namespace, streams: Streams) -> int:
     """
     import json
     import re
-    import sqlite3
 
     from reconciler.emulator.store import Store
 
@@ -89,17 +90,30 @@ def run_load(args: argparse.Namespace, streams: Streams) -> int:
         if not re.fullmatch(r"[0-9a-z]{32}", value):
             raise UsageError(f"{flag}: must be 32 characters of [0-9a-z]")
     document = _read_document(args.metadata)
-    try:
+    with _store_errors(args.local):
         store = Store(args.local)
         store.ensure_datastore(args.datastore_id)
         version = store.put_image_set(args.datastore_id, args.image_set_id, document)
-    except OSError as exc:
-        raise ReconcilerError(f"cannot open the emulator store in {args.local}: {exc.strerror or exc}") from None
-    except sqlite3.Error as exc:
-        raise ReconcilerError(f"the emulator store in {args.local} is unusable: {exc}") from None
     ids = {"datastoreId": args.datastore_id, "imageSetId": args.image_set_id, "versionId": str(version)}
     print(json.dumps(ids), file=streams.out)
     return 0
+
+
+@contextmanager
+def _store_errors(directory: str) -> Iterator[None]:
+    """The store's own failures as one-line errors: the emulator's errors stand apart from ours."""
+    import sqlite3
+
+    from reconciler.emulator.errors import ApiError
+
+    try:
+        yield
+    except OSError as exc:
+        raise ReconcilerError(f"cannot open the emulator store in {directory}: {exc.strerror or exc}") from None
+    except sqlite3.Error as exc:
+        raise ReconcilerError(f"the emulator store in {directory} is unusable: {exc}") from None
+    except ApiError as exc:
+        raise ReconcilerError(f"emulator store {directory}: {exc.message}") from None
 
 
 def _read_document(path: str) -> dict[str, Any]:
@@ -135,10 +149,8 @@ def run_import_dicom(args: argparse.Namespace, streams: Streams) -> int:
     def warn(message: str) -> None:
         print(f"warning: {message}", file=streams.err)
 
-    try:
+    with _store_errors(args.local):
         store = Store(args.local)
-    except OSError as exc:
-        raise ReconcilerError(f"cannot open the emulator store in {args.local}: {exc.strerror or exc}") from None
-    results = import_dicom(store, args.datastore_id, args.paths, warn=warn)
+        results = import_dicom(store, args.datastore_id, args.paths, warn=warn)
     print(json.dumps(results, indent=2), file=streams.out)
     return 0

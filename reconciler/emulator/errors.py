@@ -3,21 +3,33 @@
 The service core raises ``ApiError`` anywhere below ``Service.handle``, which turns it into a rest-json
 error response (status, ``x-amzn-ErrorType`` header, ``{"message": ...}`` body). Messages name IDs,
 versions and document paths, never attribute values (patient data).
+
+These are the service's errors, not the client's: they stand alone (not in ``reconciler.errors``), as
+the real service's errors reach a client only as HTTP answers. A command that uses the store directly
+(``emulator load``, ``import-dicom``, the demo) turns one into a ``ReconcilerError`` itself.
 """
 
 from __future__ import annotations
 
-from reconciler.errors import ServiceError
 
-
-class ApiError(ServiceError):
+class ApiError(Exception):
     """An error response of the emulated HealthImaging API."""
 
     code_name = "InternalServerException"
     http_status = 500
 
     def __init__(self, message: str) -> None:
-        super().__init__(message, code=self.code_name, status=self.http_status)
+        super().__init__(message)
+        self.message = message
+
+    @property
+    def code(self) -> str:
+        """The model's error code, as the ``x-amzn-ErrorType`` header carries it."""
+        return self.code_name
+
+    @property
+    def status(self) -> int:
+        return self.http_status
 
 
 class ValidationError(ApiError):

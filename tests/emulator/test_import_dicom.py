@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import time
 from pathlib import Path
 from typing import Any
 
@@ -13,7 +14,7 @@ import pytest
 from reconciler.cli import main
 from reconciler.commands._common import Streams
 from reconciler.emulator.dicom_import import DicomImportError, image_set_id_for, import_dicom
-from reconciler.emulator.store import Store
+from reconciler.emulator.store import NewVersion, Store
 
 FILES = Path(pydicom.data.__file__).parent / "test_files"
 CT = FILES / "CT_small.dcm"
@@ -177,3 +178,25 @@ def test_cli_bad_path_is_one_line_and_exit_1(tmp_path: Path, bad: str) -> None:
     assert (code, out) == (1, "")
     assert err.startswith("error: ") and err.count("\n") == 1
     assert "Traceback" not in err
+
+
+def test_cli_reimport_into_a_locked_image_set_is_one_line_and_exit_1(tmp_path: Path) -> None:
+    """The store's own errors (here: LOCKED) are the emulator's, not the client's: the command says them
+    in one line instead of letting them escape as a traceback."""
+    store = Store(tmp_path / "s")
+    (result,) = import_dicom(store, DS, [CT])
+    store.commit_update(DS, result["imageSetId"], 1, lambda doc: NewVersion(doc, "UPDATED"), now=time.time(),
+                        lock_until=time.time() + 600)
+    (tmp_path / "changed.dcm").write_bytes(_changed_ct())
+    code, out, err = _run(["emulator", "import-dicom", "--local", str(tmp_path / "s"), "--datastore-id", DS,
+                           str(tmp_path / "changed.dcm")])
+    assert (code, out) == (1, "")
+    assert err.startswith("error: ") and "LOCKED" in err and err.count("\n") == 1
+
+
+def _changed_ct() -> bytes:
+    ds = pydicom.dcmread(CT)
+    ds.StudyDescription = "changed"
+    buffer = io.BytesIO()
+    ds.save_as(buffer)
+    return buffer.getvalue()
