@@ -23,12 +23,12 @@ from reconciler.apply.executor import ApplyOptions, Executor
 from reconciler.apply.journal import Journal
 from reconciler.apply.report import ApplyReport
 from reconciler.client.healthimaging import HealthImaging
-from reconciler.emulator.inprocess import make_local_client
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.plan.build import build_plan
 from reconciler.plan.model import Plan
 from reconciler.ratelimit import RateLimiter
 from reconciler.spec.model import SpecDocument, Target
+from tests.support.backends import make_local_client
 
 COUNT = 20
 RATE = float(os.environ.get("BENCH_APPLY_RATE", "5"))

@@ -28,12 +28,12 @@ from collections.abc import Callable
 from typing import Any
 
 from reconciler.client.healthimaging import HealthImaging
-from reconciler.emulator.inprocess import make_local_client
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.emulator.store import Store
 from reconciler.plan.build import build_plan
 from reconciler.ratelimit import RateLimiter
 from reconciler.spec.model import SpecDocument, Target
+from tests.support.backends import make_local_client
 
 DS = "b" * 32
 SCALE = float(os.environ.get("BENCH_PLAN_SCALE", "1"))

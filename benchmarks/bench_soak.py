@@ -30,12 +30,12 @@ from reconciler.apply.journal import Journal
 from reconciler.apply.report import ApplyReport
 from reconciler.apply.waiter import WaitPolicy
 from reconciler.client.healthimaging import HealthImaging
-from reconciler.emulator.inprocess import make_local_client
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.emulator.store import Store
 from reconciler.plan.build import build_plan
 from reconciler.ratelimit import RateLimiter, RetryPolicy
 from reconciler.spec.model import SpecDocument, Target
+from tests.support.backends import make_local_client
 
 COUNT = int(os.environ.get("BENCH_SOAK_COUNT", "1000"))
 RATE = float(os.environ.get("BENCH_SOAK_RATE", "50"))

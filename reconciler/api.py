@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 
 @dataclass(frozen=True)
@@ -50,6 +50,26 @@ class SearchHit:
     version: str  # the model has an integer; we keep versions as strings everywhere
     updated_at: float | None = None
     dicom_tags: Mapping[str, Any] | None = None
+
+
+@dataclass(frozen=True)
+class BackendIdentity:
+    """Which service a client talks to, so that a saved plan is applied where it was made.
+
+    ``local``: the emulator store at ``location`` (an absolute path); ``endpoint``: the URL at
+    ``location``; ``aws``: AWS ``account`` in the region at ``location``.
+    """
+
+    kind: Literal["local", "endpoint", "aws"]
+    location: str
+    account: str | None = None
+
+    def describe(self) -> str:
+        if self.kind == "local":
+            return f"the local emulator store {self.location}"
+        if self.kind == "endpoint":
+            return f"the endpoint {self.location}"
+        return f"AWS account {self.account} in {self.location}"
 
 
 class HealthImagingAPI(Protocol):

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import gzip
 import json
-import os
 import re
 import zlib
 from collections.abc import Sequence
@@ -238,9 +237,3 @@ def decode_metadata(raw: bytes, encoding: str, context: str) -> dict[str, Any]:
         raise ServiceError(f"GetImageSetMetadata for {context} returned a non-object document", code="BadMetadata")
     return document
 
-
-def configured_endpoint_env() -> bool:
-    """True when the environment points medical-imaging at a custom endpoint."""
-    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
-        return False
-    return bool(os.environ.get("AWS_ENDPOINT_URL_MEDICAL_IMAGING") or os.environ.get("AWS_ENDPOINT_URL"))

@@ -1,33 +1,20 @@
-"""The HealthImaging client: the only module of the reconciler that imports boto3.
-
-``HealthImaging`` implements ``reconciler.api.HealthImagingAPI`` on a real boto3 client, for real AWS,
-a custom endpoint, or the in-process emulator. Every request goes through the per-operation limiter
-and our own retry loop; every botocore exception is translated into ``reconciler.errors`` here.
-
-Why our own retries rather than botocore's: each retry must also take a limiter token (so retries
-respect the quota the limiter paces), the clock and sleep must be injectable for tests, and a retried
-UpdateImageSetMetadata needs care (see ``HealthImaging._update``). botocore's retry handler is
-turned off (``total_max_attempts=1``) so attempts are not multiplied.
+"""The HealthImaging client: ``HealthImaging`` implements ``reconciler.api.HealthImagingAPI`` on a real
+boto3 client, for real AWS, a custom endpoint, or whatever transport answers it (the in-process emulator
+for ``--local``). Every request is sent by ``reconciler.client.calls`` (limiter, our own retry loop,
+botocore exceptions translated into ``reconciler.errors``); ``reconciler.client.session`` builds it.
 """
 
 from __future__ import annotations
 
-import logging
-import os
 import random
 import time
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, TypeVar
+from collections.abc import Callable, Iterator
+from typing import Any
 
-import boto3
-import botocore.session
-from botocore.config import Config
-from botocore.exceptions import BotoCoreError, ClientError
-
-from reconciler.api import HealthImagingAPI, ImageSetInfo, SearchHit, UpdateResult
+from reconciler.api import BackendIdentity, HealthImagingAPI, ImageSetInfo, SearchHit, UpdateResult
 from reconciler.client import errors as errs
-from reconciler.client.backends import DEFAULT_LOCAL_REGION, BackendOptions
+from reconciler.client.calls import Caller, Trace
+from reconciler.client.identity import endpoint_identity
 from reconciler.client.values import (
     CallStats,
     DatastoreInfo,
@@ -40,13 +27,6 @@ from reconciler.client.values import (
 from reconciler.errors import ReconcilerError, ServiceError, StaleVersion, UsageError
 from reconciler.ratelimit import Clock, RateLimiter, RetryPolicy, Sleep
 
-if TYPE_CHECKING:
-    from reconciler.emulator.knobs import EmulatorConfig
-    from reconciler.emulator.service import Service
-
-T = TypeVar("T")
-log = logging.getLogger(__name__)  # IDs, operations and error codes only: never values
-
 SEARCH_KEYS = (
     "DICOMPatientId",
     "DICOMAccessionNumber",
@@ -54,21 +34,6 @@ SEARCH_KEYS = (
     "DICOMStudyInstanceUID",
     "DICOMSeriesInstanceUID",
 )
-# an endpoint that refuses connections (or never answers the handshake) rarely heals within seconds:
-# give up on it sooner than on throttling or dropped connections
-UNREACHABLE_ATTEMPTS = 3
-PAGE_SIZE = 50  # the model's maximum maxResults for SearchImageSets and ListImageSetVersions
-AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
-# credential providers that query a metadata service over the network; never used for local backends
-_NETWORK_PROVIDERS = ("iam-role", "container-role")
-
-
-@dataclass
-class _Trace:
-    """What happened during the attempts of one call (read by the update guard logic)."""
-
-    attempts: int = 0
-    ambiguous: bool = False  # an attempt may have reached the service without us seeing the answer
 
 
 class HealthImaging:
@@ -81,6 +46,7 @@ class HealthImaging:
         limiter: RateLimiter | None = None,
         retry: RetryPolicy | None = None,
         endpoint: str | None = None,
+        identify: Callable[[], BackendIdentity] | None = None,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
         rand: Callable[[], float] = random.random,
@@ -89,134 +55,39 @@ class HealthImaging:
         # Our loop is the only retry loop, even on a client built elsewhere with botocore's retries on:
         # both botocore retry modes register under this id (botocore/client.py, retries/standard.py).
         client.meta.events.unregister("needs-retry.medical-imaging", unique_id="retry-config-medical-imaging")
-        self.limiter = limiter or RateLimiter(clock=clock, sleep=sleep)
-        self.retry = retry or RetryPolicy()
-        self.endpoint = endpoint or str(getattr(getattr(client, "meta", None), "endpoint_url", "AWS"))
-        self.stats = CallStats()
-        self.emulator: Service | None = None  # the in-process emulator behind a local backend (tests)
-        self._clock = clock
-        self._sleep = sleep
-        self._rand = rand
+        url = str(getattr(getattr(client, "meta", None), "endpoint_url", "AWS"))
+        self._caller = Caller(limiter or RateLimiter(clock=clock, sleep=sleep), retry or RetryPolicy(),
+                              endpoint or url, clock=clock, sleep=sleep, rand=rand)
+        self._identify = identify or (lambda: endpoint_identity(url))
+        self._identity: BackendIdentity | None = None
 
-    # ----------------------------------------------------------------------------- construction
+    @property
+    def limiter(self) -> RateLimiter:
+        return self._caller.limiter
 
-    @classmethod
-    def from_options(
-        cls,
-        region: str | None = None,
-        profile: str | None = None,
-        endpoint_url: str | None = None,
-        local_dir: str | None = None,
-        rates: Mapping[str, float] | None = None,
-        max_attempts: int = 8,
-        connect_timeout: float = 10.0,
-        read_timeout: float = 60.0,
-        parallelism: int = 8,
-        *,
-        retry: RetryPolicy | None = None,
-        emulator_config: EmulatorConfig | None = None,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = time.sleep,
-    ) -> HealthImaging:
-        """Build a client for one of the three backends of ARCHITECTURE section 2.
+    @limiter.setter
+    def limiter(self, limiter: RateLimiter) -> None:
+        self._caller.limiter = limiter
 
-        EMULATOR_CONFIG (lock time, faults, server-side rates) applies to ``local_dir`` only, for tests.
-        """
-        options = BackendOptions(
-            region=region,
-            profile=profile,
-            endpoint_url=endpoint_url,
-            local_dir=local_dir,
-            rates=dict(rates or {}),
-            parallelism=parallelism,
-            max_attempts=max_attempts,
-            connect_timeout=connect_timeout,
-            read_timeout=read_timeout,
-        )
-        return cls.from_backend(options, retry=retry, emulator_config=emulator_config, clock=clock, sleep=sleep)
+    @property
+    def retry(self) -> RetryPolicy:
+        return self._caller.retry
 
-    @classmethod
-    def from_backend(
-        cls,
-        options: BackendOptions,
-        *,
-        retry: RetryPolicy | None = None,
-        emulator_config: EmulatorConfig | None = None,
-        clock: Clock = time.monotonic,
-        sleep: Sleep = time.sleep,
-    ) -> HealthImaging:
-        """Build a client from ``BackendOptions`` (validated here)."""
-        options.validate()
-        try:
-            client = _make_client(options)
-        except BotoCoreError as exc:
-            raise errs.setup_error(exc, options) from exc
-        endpoint = f"local store {options.local_dir}" if options.local_dir else client.meta.endpoint_url
-        emulator = None
-        if options.local_dir:
-            # the emulator answers at the transport level; imported late so AWS users never load it
-            from reconciler.emulator.inprocess import attach
+    @property
+    def endpoint(self) -> str:
+        """What error messages call the backend: the endpoint URL, or the local store."""
+        return self._caller.endpoint
 
-            try:
-                emulator = attach(client, options.local_dir, emulator_config)
-            except ReconcilerError:
-                raise
-            except Exception as exc:  # an unusable directory (permissions, not a store, ...)
-                raise UsageError(
-                    f"--local {options.local_dir}: cannot open the emulator store ({type(exc).__name__})"
-                ) from exc
-        api = cls(
-            client,
-            limiter=RateLimiter(options.rates, clock=clock, sleep=sleep),
-            retry=retry or RetryPolicy(max_attempts=options.max_attempts),
-            endpoint=endpoint,
-            clock=clock,
-            sleep=sleep,
-        )
-        api.emulator = emulator
-        return api
+    @property
+    def stats(self) -> CallStats:
+        return self._caller.stats
 
-    # ----------------------------------------------------------------------------- the call loop
-
-    def _call(
-        self, op: str, context: str, fn: Callable[[], T], trace: _Trace | None = None, sent: Sequence[str] = ()
-    ) -> T:
-        """Run FN (one request of OP) through the limiter, retrying what is worth retrying.
-
-        SENT are the patient values in the request, scrubbed from any service message we pass on.
-        """
-        trace = trace or _Trace()
-        spent = 0.0  # time in attempts and backoff; waiting for a limiter token does not count
-        while True:
-            self.limiter.acquire(op)
-            self.stats.add(op, retry=trace.attempts > 0)
-            trace.attempts += 1
-            began = self._clock()
-            try:
-                return fn()
-            except ReconcilerError:
-                raise
-            except (ClientError, BotoCoreError) as exc:
-                spent += self._clock() - began
-                kind = errs.retry_kind(exc)
-                if kind == errs.THROTTLE:
-                    self.limiter.throttled(op)
-                elif kind == errs.AMBIGUOUS:
-                    trace.ambiguous = True
-                delay = None
-                refused = kind == errs.UNSENT and trace.attempts >= UNREACHABLE_ATTEMPTS
-                if kind is not None and not refused:
-                    delay = self.retry.next_delay(trace.attempts, spent, self._rand)
-                if delay is None:
-                    raise errs.translate(exc, op, context, self.endpoint, trace.attempts, sent) from exc
-                log.debug("%s for %s: %s (%s), retry %d in %.2f s", op, context, errs.code_of(exc), kind,
-                          trace.attempts, delay)
-                self._sleep(delay)
-                spent += delay
-            except Exception as exc:  # a bug below us (e.g. in a transport hook) must not leak
-                raise ServiceError(
-                    f"{op} failed for {context}: unexpected {type(exc).__name__}", code=type(exc).__name__
-                ) from exc
+    def backend_identity(self) -> BackendIdentity:
+        """Which backend this client talks to, for saved plans. Resolved on first use (for real AWS
+        that is one STS GetCallerIdentity call), then kept."""
+        if self._identity is None:
+            self._identity = self._identify()
+        return self._identity
 
     # ----------------------------------------------------------------------------- reads
 
@@ -225,7 +96,7 @@ class HealthImaging:
         if version is not None:
             params["versionId"] = str(version)
         ctx = describe(datastore_id, image_set_id, version)
-        resp = self._call("GetImageSet", ctx, lambda: self.client.get_image_set(**params))
+        resp = self._caller.call("GetImageSet", ctx, lambda: self.client.get_image_set(**params))
         return image_set_info(resp, datastore_id)
 
     def get_image_set_metadata(
@@ -241,12 +112,12 @@ class HealthImaging:
             # reading the stream belongs to the attempt: a connection dropped mid-body is retried
             return resp["imageSetMetadataBlob"].read(), str(resp.get("contentEncoding") or "")
 
-        raw, encoding = self._call("GetImageSetMetadata", ctx, fetch)
+        raw, encoding = self._caller.call("GetImageSetMetadata", ctx, fetch)
         return errs.decode_metadata(raw, encoding, ctx)
 
     def list_image_set_versions(self, datastore_id: str, image_set_id: str) -> Iterator[ImageSetInfo]:
         ctx = describe(datastore_id, image_set_id)
-        for page in self._pages(
+        for page in self._caller.pages(
             "ListImageSetVersions",
             ctx,
             self.client.list_image_set_versions,
@@ -261,7 +132,7 @@ class HealthImaging:
         criteria = {"filters": [{"operator": "EQUAL", "values": [{key: value}]}]}
         ctx = f"datastore {datastore_id} (search by {key})"
         params = {"datastoreId": datastore_id, "searchCriteria": criteria}
-        for page in self._pages("SearchImageSets", ctx, self.client.search_image_sets, params, sent=[value]):
+        for page in self._caller.pages("SearchImageSets", ctx, self.client.search_image_sets, params, sent=[value]):
             for item in page.get("imageSetsMetadataSummaries", []):
                 yield SearchHit(
                     image_set_id=str(item["imageSetId"]),
@@ -270,33 +141,13 @@ class HealthImaging:
                     dicom_tags=item.get("DICOMTags"),
                 )
 
-    def _pages(
-        self,
-        op: str,
-        ctx: str,
-        method: Callable[..., dict[str, Any]],
-        params: dict[str, Any],
-        sent: Sequence[str] = (),
-    ) -> Iterator[dict[str, Any]]:
-        """Every page of a paginated operation, each page a paced, retried request."""
-        token: str | None = None
-        while True:
-            page_params = dict(params, maxResults=PAGE_SIZE)
-            if token:
-                page_params["nextToken"] = token
-            page = self._call(op, ctx, lambda p=page_params: method(**p), sent=sent)  # type: ignore[misc]
-            yield page
-            token = page.get("nextToken")
-            if not token:
-                return
-
     def get_datastore(self, datastore_id: str) -> DatastoreInfo:
         ctx = f"datastore {datastore_id}"
-        resp = self._call("GetDatastore", ctx, lambda: self.client.get_datastore(datastoreId=datastore_id))
+        resp = self._caller.call("GetDatastore", ctx, lambda: self.client.get_datastore(datastoreId=datastore_id))
         return datastore_info(resp["datastoreProperties"])
 
     def list_datastores(self) -> Iterator[DatastoreInfo]:
-        for page in self._pages("ListDatastores", "the datastores", self.client.list_datastores, {}):
+        for page in self._caller.pages("ListDatastores", "the datastores", self.client.list_datastores, {}):
             for item in page.get("datastoreSummaries", []):
                 yield datastore_info(item)
 
@@ -304,14 +155,14 @@ class HealthImaging:
 
     def create_datastore(self, name: str) -> str:
         """Create a datastore; return its ID (it may still be CREATING)."""
-        resp = self._call(
+        resp = self._caller.call(
             "CreateDatastore", f"datastore {name!r}", lambda: self.client.create_datastore(datastoreName=name)
         )
         return str(resp["datastoreId"])
 
     def delete_image_set(self, datastore_id: str, image_set_id: str) -> ImageSetInfo:
         ctx = describe(datastore_id, image_set_id)
-        resp = self._call(
+        resp = self._caller.call(
             "DeleteImageSet",
             ctx,
             lambda: self.client.delete_image_set(datastoreId=datastore_id, imageSetId=image_set_id),
@@ -360,7 +211,7 @@ class HealthImaging:
         ours; the apply layer verifies convergence by reading the metadata back anyway.
         """
         ctx = describe(datastore_id, image_set_id)
-        trace = _Trace()
+        trace = Trace()
         dicom = updates.get("DICOMUpdates", {})
         sent = errs.sent_values(dicom.get("updatableAttributes"), dicom.get("removableAttributes"))
 
@@ -375,7 +226,7 @@ class HealthImaging:
             return resp
 
         try:
-            resp = self._call("UpdateImageSetMetadata", ctx, send, trace, sent=sent)
+            resp = self._caller.call("UpdateImageSetMetadata", ctx, send, trace, sent=sent)
         except ServiceError as err:
             if err.code != "ConflictException" or isinstance(err, StaleVersion):
                 raise
@@ -390,7 +241,7 @@ class HealthImaging:
         )
 
     def _resolve_conflict(
-        self, datastore_id: str, image_set_id: str, latest: str, err: ServiceError, trace: _Trace
+        self, datastore_id: str, image_set_id: str, latest: str, err: ServiceError, trace: Trace
     ) -> UpdateResult:
         """Turn a ConflictException on a guarded update into StaleVersion (or our own landed write)."""
         try:
@@ -423,53 +274,6 @@ class HealthImaging:
             current_version=now,
             hint="plan again to see the new live state",
         ) from err
-
-
-# --------------------------------------------------------------------------------- helpers
-
-
-def _make_client(options: BackendOptions) -> Any:
-    """A medical-imaging boto3 client for OPTIONS, host-prefix injection off for custom endpoints."""
-    core = botocore.session.Session(profile=options.profile)
-    local = options.kind != "aws"
-    if local:
-        resolver = core.get_component("credential_provider")
-        for name in _NETWORK_PROVIDERS:  # never probe an instance metadata service for a local backend
-            resolver.remove(name)
-    session = boto3.session.Session(botocore_session=core)
-    # botocore reads AWS_DEFAULT_REGION and the profile; AWS_REGION (which newer SDKs prefer) we read here
-    region = options.region or os.environ.get("AWS_REGION") or session.region_name
-    custom_env = errs.configured_endpoint_env()
-    if not region and (local or custom_env):
-        region = DEFAULT_LOCAL_REGION
-    if not region:
-        raise UsageError("no AWS region configured", hint="pass --region or set AWS_REGION")
-    creds: dict[str, str] = {}
-    if local and session.get_credentials() is None:
-        creds = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}  # the emulator's default
-
-    def build(no_prefix: bool) -> Any:
-        config = Config(
-            region_name=region,
-            connect_timeout=options.connect_timeout,
-            read_timeout=options.read_timeout,
-            retries={"total_max_attempts": 1, "mode": "standard"},
-            max_pool_connections=max(10, options.parallelism),
-            inject_host_prefix=not no_prefix,
-        )
-        return session.client("medical-imaging", endpoint_url=options.endpoint_url, config=config, **creds)
-
-    client = build(no_prefix=local)
-    if not local and not _is_aws_host(client.meta.endpoint_url):
-        client = build(no_prefix=True)  # an endpoint from the environment or a profile is custom too
-    return client
-
-
-def _is_aws_host(url: str) -> bool:
-    from urllib.parse import urlparse
-
-    host = (urlparse(url).hostname or "").lower()
-    return host.endswith(AWS_HOST_SUFFIXES)
 
 
 def _conforms(api: HealthImaging) -> HealthImagingAPI:

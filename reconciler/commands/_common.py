@@ -105,6 +105,6 @@ def backend_from_args(args: argparse.Namespace) -> BackendOptions:
 def api_from_args(args: argparse.Namespace) -> HealthImaging:
     """A HealthImaging client for the backend the command line chose, paced by its --rate options."""
     # late: commands that do not talk to AWS never load boto3
-    from reconciler.client.healthimaging import HealthImaging
+    from reconciler.local import connect
 
-    return HealthImaging.from_backend(backend_from_args(args))
+    return connect(backend_from_args(args))

@@ -8,7 +8,7 @@ never a body: bodies hold patient data.
 
 from __future__ import annotations
 
-import json
+import dataclasses
 import signal
 import sys
 import threading
@@ -18,15 +18,16 @@ from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING, TextIO
+from typing import TextIO
 from urllib.parse import parse_qsl, unquote, urlsplit
 
 from reconciler.emulator.errors import ApiError, ValidationError
+from reconciler.emulator.knobs import EmulatorConfig
+from reconciler.emulator.routes import error_response
+from reconciler.emulator.service import Service
 from reconciler.emulator.sigv4 import RawRequest, verify
+from reconciler.emulator.store import Store
 from reconciler.emulator.wire import DropConnection, WireRequest, WireResponse
-
-if TYPE_CHECKING:
-    from reconciler.emulator.knobs import EmulatorConfig
 
 MAX_BODY_BYTES = 1024 * 1024  # far above the 10 KB update quota; anything bigger is not an API call
 Handler = Callable[[WireRequest], WireResponse]
@@ -51,14 +52,12 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         secret_key: str = "test",
         max_body: int = MAX_BODY_BYTES,
         log: TextIO | None = None,
-        on_close: Callable[[], None] | None = None,
     ) -> None:
         self.handle_wire = handle
         self.access_key = access_key
         self.secret_key = secret_key
         self.max_body = max_body
         self.log = log
-        self._on_close = on_close
         self._log_lock = threading.Lock()
         self._inflight = 0
         self._idle = threading.Condition()
@@ -76,7 +75,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
 
     @contextmanager
     def tracking(self) -> Iterator[None]:
-        """Count a request in flight, so closing waits for running requests before the store goes."""
+        """Count a request in flight, so that closing waits for the running requests to finish."""
         with self._idle:
             self._inflight += 1
         try:
@@ -95,9 +94,6 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         super().server_close()
         with self._idle:
             self._idle.wait_for(lambda: self._inflight == 0, timeout=10)
-        if self._on_close is not None:
-            self._on_close()
-            self._on_close = None
 
 
 class _RequestHandler(BaseHTTPRequestHandler):
@@ -220,23 +216,13 @@ class _RequestHandler(BaseHTTPRequestHandler):
         except ValueError:
             phrase = "Error"
         self.server.log_line(f"http: refused ({code})")  # never the request line: it is the client's text
-        self._send(error_response(ValidationError(f"{phrase} ({code})"), status=code))
+        self._send(dataclasses.replace(error_response(ValidationError(f"{phrase} ({code})")), status=code))
 
     def log_request(self, code: int | str = "-", size: int | str = "-") -> None:
         """Silenced: ``_dispatch`` writes its own line, without the query string."""
 
     def log_message(self, format: str, *args: object) -> None:
         self.server.log_line(f"http: {format % args}")
-
-
-def error_response(exc: ApiError, status: int | None = None) -> WireResponse:
-    """A rest-json error: status, ``x-amzn-ErrorType`` and ``{"message": ...}``."""
-    body = json.dumps({"message": exc.message}).encode()
-    return WireResponse(
-        status=status or exc.http_status,
-        headers={"x-amzn-ErrorType": exc.code_name, "Content-Type": "application/json"},
-        body=body,
-    )
 
 
 def make_server(
@@ -248,44 +234,18 @@ def make_server(
     secret_key: str = "test",
     max_body: int = MAX_BODY_BYTES,
     log: TextIO | None = None,
-    on_close: Callable[[], None] | None = None,
 ) -> EmulatorHTTPServer:
     """An ``EmulatorHTTPServer`` bound to ``host:port`` (0: any free port); not yet serving."""
     return EmulatorHTTPServer((host, port), handle, access_key=access_key, secret_key=secret_key,
-                              max_body=max_body, log=log, on_close=on_close)
+                              max_body=max_body, log=log)
 
 
-def open_service(
-    store_dir: str | Path, config: EmulatorConfig, clock: Callable[[], float] | None = None
-) -> tuple[Handler, Callable[[], None]]:
-    """The service core's ``handle`` on the store in ``store_dir``, and how to close that store."""
-    from reconciler.emulator.service import Service
-    from reconciler.emulator.store import Store
-
+def open_service(store_dir: str | Path, config: EmulatorConfig, clock: Callable[[], float] | None = None) -> Handler:
+    """The service core's ``handle`` on the store in ``store_dir`` (the store holds no open connection
+    between requests, so there is nothing to close)."""
     store = Store(Path(store_dir))
     service = Service(store, config) if clock is None else Service(store, config, clock)
-    close: Callable[[], None] = getattr(store, "close", lambda: None)  # the store may hold no connection
-    return service.handle, close
-
-
-def start_server(
-    store_dir: str | Path,
-    config: EmulatorConfig,
-    host: str = "127.0.0.1",
-    port: int = 0,
-    log: TextIO | None = None,
-    clock: Callable[[], float] | None = None,
-) -> tuple[EmulatorHTTPServer, threading.Thread, str]:
-    """Serve the store in a background thread, for tests and benchmarks (``clock``: the service's
-    clock, e.g. a fake one; signatures are always checked against real time). Stop with
-    ``server.shutdown(); server.server_close()``."""
-    handle, close = open_service(store_dir, config, clock)
-    server = make_server(handle, host, port, access_key=config.access_key, secret_key=config.secret_key,
-                         log=log, on_close=close)
-    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="emulator-http",
-                              daemon=True)
-    thread.start()
-    return server, thread, server.url
+    return service.handle
 
 
 def serve(
@@ -297,11 +257,9 @@ def serve(
     log: TextIO | None = None,
     ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve until SIGTERM or SIGINT, then stop accepting, finish running requests and close the store."""
-    handle, close = open_service(store_dir, config)
-    # A failed bind closes the store itself (socketserver calls server_close, which runs on_close).
-    server = make_server(handle, host, port, access_key=config.access_key,
-                         secret_key=config.secret_key, log=log, on_close=close)
+    """Serve until SIGTERM or SIGINT, then stop accepting and finish the running requests."""
+    server = make_server(open_service(store_dir, config), host, port, access_key=config.access_key,
+                         secret_key=config.secret_key, log=log)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()

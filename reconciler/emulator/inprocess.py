@@ -3,7 +3,9 @@
 botocore serialises the request as it would for AWS (signing included) and, instead of sending it,
 hands it to this hook; the service core's answer goes back as an ``AWSResponse`` that botocore parses
 as usual. So ``--local DIR`` exercises botocore's own serialisation and parsing with no network. The
-same technique is what moto and botocore's Stubber build on.
+same technique is what moto and botocore's Stubber build on. Only botocore's request and response
+types are used here (an import-linter contract allows this module alone to); whoever builds the client
+(``reconciler.local``, or the tests) attaches the emulator to it.
 """
 
 from __future__ import annotations
@@ -14,9 +16,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 from urllib.parse import parse_qsl, unquote, urlsplit
 
-import boto3
 from botocore.awsrequest import AWSPreparedRequest, AWSResponse
-from botocore.config import Config
 from botocore.exceptions import ConnectionClosedError
 
 from reconciler.emulator.knobs import EmulatorConfig
@@ -85,22 +85,3 @@ def attach(
     client.meta.events.register(EVENT, make_handler(service), unique_id=f"reconciler-emulator-{id(client)}")
     return service
 
-
-def make_local_client(
-    store_dir: str,
-    config: EmulatorConfig | None = None,
-    region: str = "us-east-1",
-    *,
-    client_config: Config | None = None,
-    clock: Callable[[], float] = time.time,
-) -> Any:
-    """A real boto3 client answered in process by the emulator on STORE_DIR (credentials test/test)."""
-    client = boto3.client(
-        "medical-imaging",
-        region_name=region,
-        aws_access_key_id=(config or EmulatorConfig()).access_key,
-        aws_secret_access_key=(config or EmulatorConfig()).secret_key,
-        config=client_config,
-    )
-    attach(client, store_dir, config, clock)
-    return client

@@ -13,14 +13,13 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.client.healthimaging import HealthImaging
-from reconciler.emulator.http import start_server
-from reconciler.emulator.inprocess import make_local_client
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.emulator.store import Store
 from reconciler.plan.build import build_plan
 from reconciler.plan.model import Plan
 from reconciler.ratelimit import RateLimiter, RetryPolicy
 from reconciler.spec.model import SpecDocument, Target
+from tests.support.backends import make_local_client, start_server
 
 FAST_RATES = {"UpdateImageSetMetadata": 200.0, "GetImageSet": 500.0, "GetImageSetMetadata": 500.0,
               "ListImageSetVersions": 500.0}

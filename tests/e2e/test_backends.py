@@ -1,5 +1,5 @@
 """The client layer against the real emulator: the same calls in process (--local) and over HTTP
-(`emulator serve` on 127.0.0.1), built with ``HealthImaging.from_options`` as the CLI builds it."""
+(`emulator serve` on 127.0.0.1), built with ``from_options`` as the CLI builds it."""
 
 from __future__ import annotations
 
@@ -10,11 +10,11 @@ from pathlib import Path
 import pytest
 
 from reconciler.client.healthimaging import HealthImaging
-from reconciler.emulator.http import start_server
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.emulator.store import Store
 from reconciler.errors import EndpointError, NotFound, StaleVersion
 from reconciler.ratelimit import RetryPolicy
+from tests.support.backends import from_options, start_server
 
 FAST = {op: 1000.0 for op in ("GetImageSet", "GetImageSetMetadata", "UpdateImageSetMetadata",
                               "ListImageSetVersions", "SearchImageSets", "DeleteImageSet", "GetDatastore",
@@ -62,11 +62,11 @@ def store(tmp_path: Path) -> tuple[Path, str, list[str]]:
 def api(request: pytest.FixtureRequest, store: tuple[Path, str, list[str]]) -> Iterator[HealthImaging]:
     directory = store[0]
     if request.param == "local":
-        yield HealthImaging.from_options(local_dir=str(directory), rates=FAST)
+        yield from_options(local_dir=str(directory), rates=FAST)
         return
     server, thread, url = start_server(directory, EmulatorConfig())
     try:
-        yield HealthImaging.from_options(endpoint_url=url, rates=FAST)  # credentials default to test/test
+        yield from_options(endpoint_url=url, rates=FAST)  # credentials default to test/test
     finally:
         server.shutdown()
         server.server_close()
@@ -125,7 +125,7 @@ def test_revert_and_missing_image_sets(api: HealthImaging, store: tuple[Path, st
 def test_faults_are_retried_and_never_reach_the_caller(kind: str, store: tuple[Path, str, list[str]]) -> None:
     directory, ds, ids = store
     config = EmulatorConfig(faults={"*": [(kind, 0.3)]}, seed=7)
-    api = HealthImaging.from_options(local_dir=str(directory), rates=FAST, retry=TINY_RETRY, emulator_config=config)
+    api = from_options(local_dir=str(directory), rates=FAST, retry=TINY_RETRY, emulator_config=config)
     for image_set_id in ids[1:]:
         info = api.get_image_set(ds, image_set_id)
         api.get_image_set_metadata(ds, image_set_id, version=info.version_id)
@@ -136,7 +136,7 @@ def test_faults_are_retried_and_never_reach_the_caller(kind: str, store: tuple[P
 
 
 def test_dead_endpoint_fails_fast_with_bounded_attempts() -> None:
-    api = HealthImaging.from_options(endpoint_url="http://127.0.0.1:9", connect_timeout=0.5, read_timeout=0.5,
+    api = from_options(endpoint_url="http://127.0.0.1:9", connect_timeout=0.5, read_timeout=0.5,
                                      retry=RetryPolicy(max_attempts=2, base=0.001, cap=0.001))
     with pytest.raises(EndpointError) as info:
         api.get_image_set("1" * 32, "a" * 32)
@@ -173,7 +173,7 @@ def test_through_a_real_emulator_serve_process(store: tuple[Path, str, list[str]
         assert url.startswith("http://127.0.0.1:")
         # the serve process has no fault seed: 12 attempts make a run of failures (0.3**12) negligible
         retry = RetryPolicy(max_attempts=12, base=0.001, cap=0.01, max_total=5.0)
-        api = HealthImaging.from_options(endpoint_url=url, rates=FAST, retry=retry)
+        api = from_options(endpoint_url=url, rates=FAST, retry=retry)
         assert [api.get_image_set(ds, i).version_id for i in ids[1:]] == ["1", "1", "1"]
         assert api.stats["GetImageSet"] >= 3
     finally:

@@ -175,9 +175,9 @@ def test_markdown_blame_section_is_capped_and_counted_in_the_size_limit() -> Non
 
 def test_blame_after_outside_writes_through_the_api(env: Path) -> None:
     """Outside writes made with UpdateImageSetMetadata (the real boto3 client on the emulator)."""
-    from reconciler.client.healthimaging import HealthImaging
+    from tests.support.backends import from_options
 
-    api = HealthImaging.from_options(local_dir=str(env / "store"), rates={"UpdateImageSetMetadata": 100.0})
+    api = from_options(local_dir=str(env / "store"), rates={"UpdateImageSetMetadata": 100.0})
 
     def update(dicom: dict[str, Any], level: str = "Study") -> None:
         version = api.get_image_set(DS, IS).version_id

@@ -13,9 +13,9 @@ import jsonschema
 import pytest
 from planenv import CHANGE, FORBIDDEN, HEAD, IN_SYNC, ROOT, SECRET, run, seed_env, write
 
-from reconciler.emulator.http import start_server
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.plan.planfile import load_plan
+from tests.support.backends import start_server
 
 
 @pytest.fixture

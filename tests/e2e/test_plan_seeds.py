@@ -14,12 +14,12 @@ import pytest
 import yaml
 
 from reconciler.client.healthimaging import HealthImaging
-from reconciler.emulator.inprocess import make_local_client
 from reconciler.emulator.store import Store
 from reconciler.plan.build import build_plan
 from reconciler.ratelimit import RateLimiter
 from reconciler.spec import load_specs
 from reconciler.spec.model import SpecDocument, Target
+from tests.support.backends import make_local_client
 
 DS = "12345678901234567890123456789012"
 IS = "ea92b0d8838c72a3f25d00d13616f87e"

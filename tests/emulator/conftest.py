@@ -14,9 +14,9 @@ from typing import Any
 import pytest
 from emuhelpers import DS, IS, NO_RETRIES, load_doc
 
-from reconciler.emulator.inprocess import make_local_client
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.emulator.store import Store
+from tests.support.backends import make_local_client
 
 # A factory: (store_dir, config, clock) -> boto3 medical-imaging client. Setup/teardown via contextlib
 # is left to each entry: it may register a finaliser with the pytest request passed in.
@@ -50,7 +50,7 @@ def _http(request: pytest.FixtureRequest) -> ClientFactory:
     import boto3
     from botocore.config import Config
 
-    from reconciler.emulator.http import start_server
+    from tests.support.backends import start_server
 
     def make(store_dir: Path, config: EmulatorConfig | None = None,
              clock: Callable[[], float] | None = None) -> Any:

@@ -67,7 +67,7 @@ def _race(store_dir: str, barrier: Any, results: Any, rounds: int) -> None:
     """Each round: wait for the other process, then update at the version both observed."""
     from emuhelpers import NO_RETRIES, update
 
-    from reconciler.emulator.inprocess import make_local_client
+    from tests.support.backends import make_local_client
 
     client = make_local_client(store_dir, client_config=NO_RETRIES)
     for version in range(1, rounds + 1):

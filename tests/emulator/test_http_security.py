@@ -17,9 +17,10 @@ import pytest
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from reconciler.emulator.http import EmulatorHTTPServer, start_server
+from reconciler.emulator.http import EmulatorHTTPServer
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.emulator.store import Store
+from tests.support.backends import start_server
 
 DS = "12345678901234567890123456789012"
 IS = "ea92b0d8838c72a3f25d00d13616f87e"

@@ -32,10 +32,10 @@ from relenv import (
     write_specs,
 )
 
-from reconciler.client import healthimaging as aws
-from reconciler.emulator.http import start_server
+from reconciler.client import session
 from reconciler.emulator.knobs import FAULT_KINDS, EmulatorConfig
 from reconciler.ratelimit import RetryPolicy
+from tests.support.backends import start_server
 
 IMAGE_SETS = 4  # the last one is targeted by a select spec (SearchImageSets)
 MAX_ATTEMPTS = 8  # the CLI's default retry budget per call
@@ -60,7 +60,7 @@ desired:
 @pytest.fixture(autouse=True)
 def _fast_backoff(monkeypatch: pytest.MonkeyPatch) -> None:
     """The CLI's retry budget (attempts) unchanged, its backoff scaled down so that cases stay fast."""
-    monkeypatch.setattr(aws, "RetryPolicy", functools.partial(RetryPolicy, base=0.002, cap=0.02))
+    monkeypatch.setattr(session, "RetryPolicy", functools.partial(RetryPolicy, base=0.002, cap=0.02))
     for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_MEDICAL_IMAGING", "RECONCILER_LOCAL"):
         monkeypatch.delenv(name, raising=False)
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "test")

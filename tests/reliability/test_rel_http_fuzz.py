@@ -26,11 +26,12 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from relenv import DS, document, image_set_id
 
-from reconciler.emulator.http import EmulatorHTTPServer, start_server
+from reconciler.emulator.http import EmulatorHTTPServer
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.emulator.service import Service
 from reconciler.emulator.store import Store
 from reconciler.emulator.wire import WireRequest, WireResponse
+from tests.support.backends import start_server
 
 IS = image_set_id(1)
 SOCKET_TIMEOUT = 10.0

@@ -1,4 +1,5 @@
-"""Backend selection: from_options and api_from_args build the right boto3 client, or a UsageError."""
+"""Backend selection: from_options (built as the CLI builds a client) and api_from_args build the right
+boto3 client, or a UsageError."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import pytest
 from awsfakes import DS, IS, Answer, ScriptedTransport, image_set
 
 from reconciler.cli import build_parser
+from reconciler.client.backends import BackendOptions
 from reconciler.client.healthimaging import HealthImaging
 from reconciler.commands._common import api_from_args, backend_from_args
 from reconciler.errors import CredentialsError, UsageError
+from reconciler.local import connect
+from tests.support.backends import from_options
 
 
 @pytest.fixture(autouse=True)
@@ -37,7 +41,7 @@ def test_real_aws_uses_the_runtime_host_of_the_configured_region(monkeypatch: py
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
-    api = HealthImaging.from_options()
+    api = from_options()
     assert urlparse(sent_url(api)).hostname == "runtime-medical-imaging.eu-west-1.amazonaws.com"
     assert api.client.meta.config.retries["total_max_attempts"] == 1  # our retry loop, not botocore's
 
@@ -46,12 +50,12 @@ def test_an_explicit_region_wins(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REGION", "eu-west-1")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
-    api = HealthImaging.from_options(region="us-west-2")
+    api = from_options(region="us-west-2")
     assert api.client.meta.region_name == "us-west-2"
 
 
 def test_endpoint_url_turns_off_the_host_prefix_and_defaults_region_and_credentials() -> None:
-    api = HealthImaging.from_options(endpoint_url="http://127.0.0.1:4566")
+    api = from_options(endpoint_url="http://127.0.0.1:4566")
     url = sent_url(api)
     assert url.startswith(f"http://127.0.0.1:4566/datastore/{DS}/imageSet/{IS}/getImageSet")
     assert api.client.meta.region_name == "us-east-1"
@@ -62,7 +66,7 @@ def test_endpoint_from_the_environment_is_custom_too(monkeypatch: pytest.MonkeyP
     monkeypatch.setenv("AWS_ENDPOINT_URL_MEDICAL_IMAGING", "http://localhost:4566")
     monkeypatch.setenv("AWS_ACCESS_KEY_ID", "AKIDEXAMPLE")
     monkeypatch.setenv("AWS_SECRET_ACCESS_KEY", "secret")
-    api = HealthImaging.from_options()
+    api = from_options()
     assert urlparse(sent_url(api)).hostname == "localhost"
     assert api.client.meta.region_name == "us-east-1"
 
@@ -70,27 +74,27 @@ def test_endpoint_from_the_environment_is_custom_too(monkeypatch: pytest.MonkeyP
 def test_local_answers_in_process(tmp_path: Path) -> None:
     from reconciler.errors import NotFound
 
-    api = HealthImaging.from_options(local_dir=str(tmp_path / "store"))
-    assert api.emulator is not None and "local store" in api.endpoint
+    api = from_options(local_dir=str(tmp_path / "store"))
+    assert "local store" in api.endpoint and (tmp_path / "store" / "emulator.sqlite3").is_file()
     with pytest.raises(NotFound):
         api.get_datastore(DS)
 
 
 def test_real_aws_without_region_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="region"):
-        HealthImaging.from_options()
+        from_options()
 
 
 def test_real_aws_without_credentials_is_a_credentials_error(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("AWS_REGION", "us-east-1")
-    api = HealthImaging.from_options()
+    api = from_options()
     with pytest.raises(CredentialsError):
         api.get_image_set(DS, IS)
 
 
 def test_unknown_profile_is_a_usage_error() -> None:
     with pytest.raises(UsageError, match="nosuchprofile"):
-        HealthImaging.from_options(profile="nosuchprofile", endpoint_url="http://127.0.0.1:4566")
+        from_options(profile="nosuchprofile", endpoint_url="http://127.0.0.1:4566")
 
 
 def parse(*extra: str) -> object:
@@ -141,4 +145,13 @@ def test_an_unusable_local_store_is_a_usage_error(tmp_path: Path) -> None:
     not_a_dir = tmp_path / "file"
     not_a_dir.write_text("x")
     with pytest.raises(UsageError, match="--local"):
-        HealthImaging.from_options(local_dir=str(not_a_dir / "store"))
+        connect(BackendOptions(local_dir=str(not_a_dir / "store")))
+
+
+def test_the_client_alone_refuses_a_local_backend(tmp_path: Path) -> None:
+    """Without the emulator attached (``reconciler.local`` does that), a --local client would send its
+    requests to AWS: the client package refuses to build one."""
+    from reconciler.client.session import connect as connect_client
+
+    with pytest.raises(UsageError, match="--local"):
+        connect_client(BackendOptions(local_dir=str(tmp_path / "store")))

@@ -213,7 +213,7 @@ def test_unreachable_endpoints_are_given_up_on_sooner(make_exc: Callable[[], Exc
 def test_retries_are_logged_with_ids_and_codes_only(caplog: pytest.LogCaptureFixture) -> None:
     page = Answer(body={"imageSetsMetadataSummaries": [{"imageSetId": IS, "version": 1}]})
     api, _, _ = make_api([error("ThrottlingException", 429, f"slow down {SECRET}"), page])
-    with caplog.at_level("DEBUG", logger="reconciler.client.healthimaging"):
+    with caplog.at_level("DEBUG", logger="reconciler.client"):
         assert [hit.image_set_id for hit in api.search_image_sets(DS, "DICOMPatientId", SECRET)] == [IS]
     assert "SearchImageSets" in caplog.text and "ThrottlingException" in caplog.text and DS in caplog.text
     assert SECRET not in caplog.text

@@ -1,0 +1,131 @@
+"""Building the client for a backend: the boto3 session and ``medical-imaging`` client (region,
+credentials, endpoint, timeouts), the limiter and retry budget of the options, and the backend identity.
+
+The emulator is unknown here: a local backend is answered by a ``transport`` that the caller attaches
+to the boto3 client (``reconciler.local`` attaches the in-process emulator), so that the client and
+the emulator stay independent of each other.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlparse
+
+import boto3
+import botocore.session
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError
+
+from reconciler.api import BackendIdentity
+from reconciler.client import errors as errs
+from reconciler.client.backends import DEFAULT_LOCAL_REGION, BackendOptions
+from reconciler.client.healthimaging import HealthImaging
+from reconciler.client.identity import aws_identity, endpoint_identity, local_identity
+from reconciler.errors import UsageError
+from reconciler.ratelimit import Clock, RateLimiter, RetryPolicy, Sleep
+
+AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
+# credential providers that query a metadata service over the network; never used for local backends
+_NETWORK_PROVIDERS = ("iam-role", "container-role")
+Transport = Callable[[Any], None]  # attaches something that answers the boto3 client's requests
+
+
+def connect(
+    options: BackendOptions,
+    *,
+    transport: Transport | None = None,
+    retry: RetryPolicy | None = None,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = time.sleep,
+) -> HealthImaging:
+    """The client for OPTIONS (validated here), paced by its rates. A local backend needs TRANSPORT."""
+    options.validate()
+    if options.kind == "local" and transport is None:
+        raise UsageError(f"--local {options.local_dir}: no in-process transport to answer it")
+    try:
+        client, session = _make_client(options)
+    except BotoCoreError as exc:
+        raise errs.setup_error(exc, options) from exc
+    if transport is not None:
+        transport(client)
+    if options.local_dir:
+        endpoint = f"local store {options.local_dir}"
+        identity = local_identity(options.local_dir)
+
+        def identify() -> BackendIdentity:
+            return identity
+    else:
+        endpoint = client.meta.endpoint_url
+        identify = _identify_remote(client, session, options)
+    return HealthImaging(
+        client,
+        limiter=RateLimiter(options.rates, clock=clock, sleep=sleep),
+        retry=retry or RetryPolicy(max_attempts=options.max_attempts),
+        endpoint=endpoint,
+        identify=identify,
+        clock=clock,
+        sleep=sleep,
+    )
+
+
+def _identify_remote(client: Any, session: Any, options: BackendOptions) -> Callable[[], BackendIdentity]:
+    """An endpoint is known by its URL; real AWS (an AWS host) by account and region, asked lazily."""
+    url = str(client.meta.endpoint_url)
+    if not is_aws_host(url):
+        return lambda: endpoint_identity(url)
+    config = Config(connect_timeout=options.connect_timeout, read_timeout=options.read_timeout,
+                    retries={"total_max_attempts": 3, "mode": "standard"})
+    return lambda: aws_identity(session, str(client.meta.region_name), config)
+
+
+def _make_client(options: BackendOptions) -> tuple[Any, Any]:
+    """A medical-imaging boto3 client for OPTIONS (host-prefix injection off for custom endpoints),
+    and the boto3 session it was made from."""
+    core = botocore.session.Session(profile=options.profile)
+    local = options.kind != "aws"
+    if local:
+        resolver = core.get_component("credential_provider")
+        for name in _NETWORK_PROVIDERS:  # never probe an instance metadata service for a local backend
+            resolver.remove(name)
+    session = boto3.session.Session(botocore_session=core)
+    # botocore reads AWS_DEFAULT_REGION and the profile; AWS_REGION (which newer SDKs prefer) we read here
+    region = options.region or os.environ.get("AWS_REGION") or session.region_name
+    custom_env = configured_endpoint_env()
+    if not region and (local or custom_env):
+        region = DEFAULT_LOCAL_REGION
+    if not region:
+        raise UsageError("no AWS region configured", hint="pass --region or set AWS_REGION")
+    creds: dict[str, str] = {}
+    if local and session.get_credentials() is None:
+        creds = {"aws_access_key_id": "test", "aws_secret_access_key": "test"}  # the emulator's default
+
+    def build(no_prefix: bool) -> Any:
+        config = Config(
+            region_name=region,
+            connect_timeout=options.connect_timeout,
+            read_timeout=options.read_timeout,
+            retries={"total_max_attempts": 1, "mode": "standard"},
+            max_pool_connections=max(10, options.parallelism),
+            inject_host_prefix=not no_prefix,
+        )
+        return session.client("medical-imaging", endpoint_url=options.endpoint_url, config=config, **creds)
+
+    client = build(no_prefix=local)
+    if not local and not is_aws_host(client.meta.endpoint_url):
+        client = build(no_prefix=True)  # an endpoint from the environment or a profile is custom too
+    return client, session
+
+
+def is_aws_host(url: str) -> bool:
+    host = (urlparse(url).hostname or "").lower()
+    return host.endswith(AWS_HOST_SUFFIXES)
+
+
+def configured_endpoint_env() -> bool:
+    """True when the environment points medical-imaging at a custom endpoint."""
+    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
+        return False
+    return bool(os.environ.get("AWS_ENDPOINT_URL_MEDICAL_IMAGING") or os.environ.get("AWS_ENDPOINT_URL"))

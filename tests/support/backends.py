@@ -1,0 +1,100 @@
+"""Clients and servers for tests and benchmarks: a boto3 client answered in process by the emulator,
+an ``emulator serve`` in a background thread, and a ``HealthImaging`` built from keyword options.
+
+They live here, not in the package: production code reaches the emulator only through
+``reconciler.local`` (for ``--local``) and ``reconciler emulator serve``.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+import boto3
+from botocore.config import Config
+
+from reconciler.client.backends import BackendOptions
+from reconciler.client.healthimaging import HealthImaging
+from reconciler.client.session import connect
+from reconciler.emulator.http import EmulatorHTTPServer, make_server, open_service
+from reconciler.emulator.inprocess import attach
+from reconciler.emulator.knobs import EmulatorConfig
+from reconciler.ratelimit import Clock, RetryPolicy, Sleep
+
+
+def make_local_client(
+    store_dir: str,
+    config: EmulatorConfig | None = None,
+    region: str = "us-east-1",
+    *,
+    client_config: Config | None = None,
+    clock: Callable[[], float] = time.time,
+) -> Any:
+    """A real boto3 client answered in process by the emulator on STORE_DIR (credentials test/test)."""
+    client = boto3.client(
+        "medical-imaging",
+        region_name=region,
+        aws_access_key_id=(config or EmulatorConfig()).access_key,
+        aws_secret_access_key=(config or EmulatorConfig()).secret_key,
+        config=client_config,
+    )
+    attach(client, store_dir, config, clock)
+    return client
+
+
+def start_server(
+    store_dir: str | Path,
+    config: EmulatorConfig,
+    host: str = "127.0.0.1",
+    port: int = 0,
+    log: TextIO | None = None,
+    clock: Callable[[], float] | None = None,
+) -> tuple[EmulatorHTTPServer, threading.Thread, str]:
+    """Serve the store in a background thread (``clock``: the service's clock, e.g. a fake one;
+    signatures are always checked against real time). Stop with ``server.shutdown(); server.server_close()``."""
+    server = make_server(open_service(store_dir, config, clock), host, port, access_key=config.access_key,
+                         secret_key=config.secret_key, log=log)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="emulator-http",
+                              daemon=True)
+    thread.start()
+    return server, thread, server.url
+
+
+def from_options(
+    region: str | None = None,
+    profile: str | None = None,
+    endpoint_url: str | None = None,
+    local_dir: str | None = None,
+    rates: Mapping[str, float] | None = None,
+    max_attempts: int = 8,
+    connect_timeout: float = 10.0,
+    read_timeout: float = 60.0,
+    parallelism: int = 8,
+    *,
+    retry: RetryPolicy | None = None,
+    emulator_config: EmulatorConfig | None = None,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = time.sleep,
+) -> HealthImaging:
+    """A client for one of the three backends, built as the CLI builds it (``BackendOptions``, then
+    ``reconciler.client.session.connect``); EMULATOR_CONFIG (lock time, faults, server-side rates)
+    configures the in-process emulator of ``local_dir``."""
+    options = BackendOptions(
+        region=region,
+        profile=profile,
+        endpoint_url=endpoint_url,
+        local_dir=local_dir,
+        rates=dict(rates or {}),
+        parallelism=parallelism,
+        max_attempts=max_attempts,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+    )
+    transport = None
+    if local_dir:
+        def transport(client: Any) -> None:
+            attach(client, local_dir, emulator_config)
+    return connect(options, transport=transport, retry=retry, clock=clock, sleep=sleep)
