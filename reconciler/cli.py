@@ -17,7 +17,7 @@ from reconciler.commands import (
     revert_cmd,
     validate_cmd,
 )
-from reconciler.commands._common import Streams
+from reconciler.commands._common import Context, Streams
 from reconciler.errors import ReconcilerError, UsageError
 
 
@@ -58,7 +58,7 @@ def main(argv: Sequence[str] | None = None, streams: Streams | None = None) -> i
         print(f"error: {exc}", file=streams.err)
         return 1
     try:
-        code: int = args.func(args, streams)
+        code: int = args.func(Context(args, streams))  # built once: options, client, reporter
         return code
     except ReconcilerError as exc:
         print(f"error: {exc}", file=streams.err)

@@ -1,8 +1,8 @@
 """Client-side pacing: a token bucket per HealthImaging operation, and retry backoff with full jitter.
 
 Both take an injectable clock and sleep so their maths is tested with a fake clock. The defaults are
-the documented per-account throttling quotas (reference section 5.1,
-https://docs.aws.amazon.com/healthimaging/latest/devguide/throttling-limits.html): pacing ourselves
+the documented per-account throttling quotas
+(https://docs.aws.amazon.com/healthimaging/latest/devguide/throttling-limits.html): pacing ourselves
 below them means a ThrottlingException is the exception, not the steady state.
 """
 
@@ -103,6 +103,40 @@ def parse_rates(items: list[str]) -> dict[str, float]:
     return rates
 
 
+Limit = tuple[float, float]  # (transactions per second, burst)
+
+
+def resolve_limits(
+    rates: Mapping[str, float] | None = None, quotas: Mapping[str, Limit] = DEFAULT_QUOTAS
+) -> tuple[dict[str, Limit], Limit | None]:
+    """The limit per operation under RATES overrides, and the limit of operations not named (``*``).
+
+    An override sets the rate; its burst is one second's worth, and at least one request. ``*`` sets
+    every operation, each with its own bucket, unless named on its own.
+    """
+    limits: dict[str, Limit] = dict(quotas)
+    overrides = dict(rates or {})
+    default: Limit | None = None
+    if "*" in overrides:
+        every = overrides.pop("*")
+        if every <= 0:
+            raise ValueError("rate for * must be > 0")
+        default = (every, max(1.0, every))
+        limits = dict.fromkeys(limits, default)
+    for op, tps in overrides.items():
+        if tps <= 0:
+            raise ValueError(f"rate for {op} must be > 0")
+        limits[op] = (tps, max(1.0, tps))
+    return limits, default
+
+
+def rate_of(op: str, rates: Mapping[str, float] | None = None) -> float | None:
+    """The requests per second the limiter allows OP under RATES (None: not limited)."""
+    limits, default = resolve_limits(rates)
+    limit = limits.get(op, default)
+    return limit[0] if limit else None
+
+
 class RateLimiter:
     """One token bucket per operation. ``acquire(op)`` blocks until a request may be sent.
 
@@ -114,30 +148,17 @@ class RateLimiter:
         self,
         rates: Mapping[str, float] | None = None,
         *,
-        quotas: Mapping[str, tuple[float, float]] = DEFAULT_QUOTAS,
+        quotas: Mapping[str, Limit] = DEFAULT_QUOTAS,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
     ) -> None:
         self._clock = clock
         self._sleep = sleep
-        self._limits: dict[str, tuple[float, float]] = dict(quotas)
-        overrides = dict(rates or {})
-        self._default: tuple[float, float] | None = None
-        if "*" in overrides:  # every operation, each with its own bucket, unless named on its own
-            every = overrides.pop("*")
-            if every <= 0:
-                raise ValueError("rate for * must be > 0")
-            self._default = (every, max(1.0, every))
-            self._limits = dict.fromkeys(self._limits, self._default)
-        for op, tps in overrides.items():
-            if tps <= 0:
-                raise ValueError(f"rate for {op} must be > 0")
-            # an override sets the rate; its burst is one second's worth, and at least one request
-            self._limits[op] = (tps, max(1.0, tps))
+        self._limits, self._default = resolve_limits(rates, quotas)
         self._buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
 
-    def limit(self, op: str) -> tuple[float, float] | None:
+    def limit(self, op: str) -> Limit | None:
         """The (rate, burst) in force for OP, or None when it is not limited."""
         return self._limits.get(op, self._default)
 

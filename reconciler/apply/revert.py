@@ -37,17 +37,6 @@ class RevertResult:
     def exit_code(self) -> int:
         return {"reverted": 0, "stale": 3}.get(self.status, 1)
 
-    def text(self) -> str:
-        p = self.plan
-        who = f"image set {p.image_set_id}"
-        if self.status == "reverted":
-            return (f"Reverted {who} to version {p.to_version}: new version {self.new_version} "
-                    "(verified: its metadata equals version " + p.to_version + ")")
-        if self.status == "stale":
-            return (f"Not reverted: {who} changed since it was read (version {p.current_version}, "
-                    f"now {self.current_version}); nothing was written")
-        return f"Revert of {who} failed: {self.message}"
-
 
 def plan_revert(
     api: HealthImagingAPI, datastore_id: str, image_set_id: str, to_version: str, policy: WaitPolicy,

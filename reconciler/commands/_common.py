@@ -1,19 +1,31 @@
-"""Pieces shared by the command modules: output streams and the backend/rate options of the contract."""
+"""What the command modules share (and the only module they share): output streams, the options every
+command that talks to HealthImaging takes, the composition root of one run (``Context``), the
+confirmation rule, and loading and planning specs."""
 
 from __future__ import annotations
 
 import argparse
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import TYPE_CHECKING, TextIO
 
 from reconciler.client.backends import BackendOptions
 from reconciler.errors import UsageError
-from reconciler.ratelimit import parse_rates
+from reconciler.ratelimit import parse_rates, rate_of
+from reconciler.render.common import DEFAULT_UPDATE_RATE
+from reconciler.render.diagnostics import spec_findings
+from reconciler.render.redact import Redactor
+from reconciler.render.reporters import Style, TextReporter, reporter
 
 if TYPE_CHECKING:
     from reconciler.client.healthimaging import HealthImaging
+    from reconciler.plan.model import Plan
+    from reconciler.spec.model import SpecDocument
+
+PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted."
 
 
 @dataclass
@@ -43,7 +55,8 @@ def isatty(stream: TextIO) -> bool:
 
 
 def add_backend_options(parser: argparse.ArgumentParser) -> None:
-    """The backend options of ARCHITECTURE section 2, on every command that talks to HealthImaging."""
+    """Where requests go (real AWS, an endpoint URL, or the embedded emulator), on every command that
+    talks to HealthImaging."""
     group = parser.add_argument_group("backend (default: real AWS with the standard credential chain)")
     group.add_argument("--region", help="AWS region (default: from the environment; us-east-1 with a custom endpoint)")
     group.add_argument("--profile", help="AWS named profile")
@@ -85,6 +98,17 @@ def add_rate_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_wait_option(p: argparse.ArgumentParser) -> None:
+    """How long one update may keep an image set LOCKED before it is reported failed."""
+    p.add_argument(
+        "--wait-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=900.0,
+        help="give up waiting for one update to leave LOCKED after this long (default 900)",
+    )
+
+
 def backend_from_args(args: argparse.Namespace) -> BackendOptions:
     """The validated backend and rate options of a parsed command line (UsageError when bad)."""
     parallelism = getattr(args, "parallelism", 8)
@@ -102,9 +126,85 @@ def backend_from_args(args: argparse.Namespace) -> BackendOptions:
     ).validate()
 
 
-def api_from_args(args: argparse.Namespace) -> HealthImaging:
-    """A HealthImaging client for the backend the command line chose, paced by its --rate options."""
-    # late: commands that do not talk to AWS never load boto3
-    from reconciler.local import connect
+class Context:
+    """The composition root of one command run, built once by ``reconciler.cli``: the parsed arguments
+    and streams, and (each built on first use, then kept) the validated backend options, the client,
+    and the reporter of the command's ``--format``."""
 
-    return connect(backend_from_args(args))
+    def __init__(self, args: argparse.Namespace, streams: Streams) -> None:
+        self.args = args
+        self.streams = streams
+
+    @cached_property
+    def options(self) -> BackendOptions:
+        return backend_from_args(self.args)
+
+    @cached_property
+    def api(self) -> HealthImaging:
+        """The one client of this run (one limiter: plan, apply and blame share its pacing)."""
+        # late: commands that do not talk to AWS never load boto3
+        from reconciler.local import connect
+
+        return connect(self.options)
+
+    @cached_property
+    def update_rate(self) -> float:
+        """The UpdateImageSetMetadata rate the client paces at, for the time an apply needs."""
+        return rate_of("UpdateImageSetMetadata", self.options.rates) or DEFAULT_UPDATE_RATE
+
+    @cached_property
+    def reporter(self) -> TextReporter:
+        """The reporter of ``--format`` (text when the command has none), for standard output."""
+        redactor = Redactor(show_phi=bool(getattr(self.args, "show_phi", False)))
+        style = Style(redactor, colour=self.streams.out_is_tty(), rate=self.update_rate)
+        return reporter(getattr(self.args, "format", None) or "text", style)
+
+    def text_reporter(self, stream: TextIO) -> TextReporter:
+        """A text reporter for STREAM (apply shows its plan as text, on stderr with --format json)."""
+        return reporter("text", Style(Redactor(), colour=isatty(stream), rate=self.update_rate))
+
+
+def confirm(
+    streams: Streams, auto_approve: bool, what: str, *, ask: bool = False, prompt_on_out: bool = True
+) -> bool:
+    """The confirmation rule of apply and revert: --auto-approve, else a terminal and the answer 'yes'.
+
+    Without a terminal this raises (before anything is sent); with ``ask`` it prompts and reads one line.
+    """
+    if auto_approve:
+        return True
+    if not streams.in_is_tty() or streams.inp is None:
+        raise UsageError(
+            f"{what} needs confirmation, but standard input is not a terminal",
+            hint="pass --auto-approve" + (", or apply a saved plan (plan --out)" if what == "apply" else ""),
+        )
+    if not ask:
+        return True
+    prompt_to = streams.out if prompt_on_out else streams.err
+    prompt_to.write(f"\n{PROMPT}\n  Enter a value: ")
+    prompt_to.flush()
+    return streams.inp.readline().strip() == "yes"
+
+
+def plan_specs(ctx: Context, *, progress: bool = False) -> Plan | None:
+    """Load the specs of ``ctx.args.paths`` and plan them with the run's client; None when the specs are
+    invalid (their findings are printed on stderr, as ``validate`` would print them)."""
+    from reconciler.plan.build import build_plan
+    from reconciler.spec import load_specs
+
+    docs, diagnostics = load_specs(list(ctx.args.paths))
+    for line in spec_findings(diagnostics):
+        print(line, file=ctx.streams.err)
+    if any(d.severity == "error" for d in diagnostics):
+        return None
+    specs: list[SpecDocument] = list(docs)
+    shown = _read_progress(ctx.streams) if progress and ctx.streams.err_is_tty() else None
+    return build_plan(specs, ctx.api, parallelism=ctx.options.parallelism, progress=shown)
+
+
+def _read_progress(streams: Streams) -> Callable[[int, int], None]:
+    def report(done: int, total: int) -> None:
+        end = "\n" if done == total else ""
+        print(f"\rread {done}/{total} image sets", end=end, file=streams.err, flush=True)
+
+    return report

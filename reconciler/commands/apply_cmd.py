@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import json
 from pathlib import Path
-from typing import Any, TextIO
+from typing import Any
 
 from reconciler.api import HealthImagingAPI
 from reconciler.apply.executor import ApplyOptions, Executor
@@ -16,23 +16,18 @@ from reconciler.apply.waiter import WaitPolicy
 from reconciler.client.storage import get as storage_get
 from reconciler.client.storage import is_s3, split_s3, upload_file
 from reconciler.commands._common import (
+    Context,
     Streams,
     add_backend_options,
     add_rate_options,
-    api_from_args,
-    isatty,
+    add_wait_option,
+    confirm,
+    plan_specs,
 )
-from reconciler.commands.plan_cmd import load_specs_or_report
 from reconciler.errors import PlanFileError, UsageError
-from reconciler.plan.build import build_plan
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import load_plan, plan_from_dict
-from reconciler.ratelimit import parse_rates
-from reconciler.render.common import DEFAULT_UPDATE_RATE
-from reconciler.render.redact import Redactor
-from reconciler.render.text import render_text
 
-PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted."
 _SPEC_SUFFIXES = (".yaml", ".yml")
 
 
@@ -60,39 +55,6 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def add_wait_option(p: argparse.ArgumentParser) -> None:
-    """How long one update may keep an image set LOCKED before it is reported failed."""
-    p.add_argument(
-        "--wait-timeout",
-        metavar="SECONDS",
-        type=float,
-        default=900.0,
-        help="give up waiting for one update to leave LOCKED after this long (default 900)",
-    )
-
-
-def confirm(
-    streams: Streams, auto_approve: bool, what: str, *, ask: bool = False, prompt_on_out: bool = True
-) -> bool:
-    """The confirmation rule of apply and revert: --auto-approve, else a terminal and the answer 'yes'.
-
-    Without a terminal this raises (before anything is sent); with ``ask`` it prompts and reads one line.
-    """
-    if auto_approve:
-        return True
-    if not streams.in_is_tty() or streams.inp is None:
-        raise UsageError(
-            f"{what} needs confirmation, but standard input is not a terminal",
-            hint="pass --auto-approve" + (", or apply a saved plan (plan --out)" if what == "apply" else ""),
-        )
-    if not ask:
-        return True
-    prompt_to = streams.out if prompt_on_out else streams.err
-    prompt_to.write(f"\n{PROMPT}\n  Enter a value: ")
-    prompt_to.flush()
-    return streams.inp.readline().strip() == "yes"
-
-
 def saved_plan_path(paths: list[str]) -> str | None:
     """The PLANFILE when the arguments are one saved plan (an s3:// URL, or a file that is not YAML)."""
     if len(paths) != 1:
@@ -104,41 +66,40 @@ def saved_plan_path(paths: list[str]) -> str | None:
     return path if p.is_file() and p.suffix.lower() not in _SPEC_SUFFIXES else None
 
 
-def run(args: argparse.Namespace, streams: Streams) -> int:
+def run(ctx: Context) -> int:
+    args, streams = ctx.args, ctx.streams
     if args.wait_timeout <= 0:
         raise UsageError(f"--wait-timeout {args.wait_timeout:g}: must be greater than 0")
     if is_s3(args.journal):
         split_s3(args.journal, prefix=True)  # a bad URL fails before anything is sent
     planfile = saved_plan_path(args.paths)
-    api: HealthImagingAPI
     if planfile is not None:
         plan = _load_saved(planfile, streams)  # a tampered plan raises here: nothing has been sent
-        api = api_from_args(args)
     else:
         confirm(streams, args.auto_approve, "apply")
-        api = api_from_args(args)
-        planned = _plan_specs(args, streams, api)
+        planned = plan_specs(ctx)  # with the client the apply will use (one limiter)
         if planned is None:
             return 1
         plan = planned
         # JSON output stays one document on stdout: the plan (and the prompt) then go to stderr
         shown = streams.out if args.format == "text" else streams.err
         if args.format == "text" or not args.auto_approve:
-            _show_plan(plan, shown, parse_rates(args.rate).get("UpdateImageSetMetadata"))
+            shown.write(ctx.text_reporter(shown).plan(plan))
         if not plan.has_changes and not plan.has_errors:  # nothing to send: no prompt, no journal
             if args.format == "json":
                 unchanged = tuple(ImageSetResult(p.datastore_id, p.image_set_id, "unchanged", p.version_id,
                                                  final_version=p.version_id) for p in plan.image_sets)
-                _write_json(streams, ApplyReport(unchanged).to_json())
+                streams.out.write(ctx.reporter.apply(ApplyReport(unchanged)))
             return 0
         if not confirm(streams, args.auto_approve, "apply", ask=True, prompt_on_out=args.format == "text"):
             print("Apply cancelled.", file=streams.err)
             return 1
-    return _execute(args, streams, api, plan)
+    return _execute(ctx, ctx.api, plan)
 
 
-def _execute(args: argparse.Namespace, streams: Streams, api: HealthImagingAPI, plan: Plan) -> int:
-    options = ApplyOptions(parallelism=args.parallelism, wait=WaitPolicy(timeout=args.wait_timeout))
+def _execute(ctx: Context, api: HealthImagingAPI, plan: Plan) -> int:
+    args, streams = ctx.args, ctx.streams
+    options = ApplyOptions(parallelism=ctx.options.parallelism, wait=WaitPolicy(timeout=args.wait_timeout))
     progress = Progress(streams.err, live=streams.err_is_tty())
     s3_prefix = args.journal if is_s3(args.journal) else None
     local_journal = default_journal_path() if s3_prefix or not args.journal else Path(args.journal)
@@ -148,16 +109,8 @@ def _execute(args: argparse.Namespace, streams: Streams, api: HealthImagingAPI, 
     finally:
         if s3_prefix and local_journal.exists():  # also after a failure or an interrupt: CI keeps the record
             print(f"Journal uploaded to {upload_file(local_journal, s3_prefix)}", file=streams.err)
-    if args.format == "json":
-        _write_json(streams, report.to_json())
-    else:
-        streams.out.write("\n".join(report.text_lines()) + "\n")
+    streams.out.write(ctx.reporter.apply(report))
     return report.exit_code
-
-
-def _write_json(streams: Streams, doc: dict[str, Any]) -> None:
-    json.dump(doc, streams.out, indent=2)
-    streams.out.write("\n")
 
 
 def _load_saved(path: str, streams: Streams) -> Plan:
@@ -173,14 +126,3 @@ def _load_saved(path: str, streams: Streams) -> Plan:
     print(f"Read the saved plan {path} (ETag {etag}, digest checked).", file=streams.err)
     return plan
 
-
-def _plan_specs(args: argparse.Namespace, streams: Streams, api: HealthImagingAPI) -> Plan | None:
-    """Load and plan the specs with the same client the apply will use (one limiter); None on spec errors."""
-    docs = load_specs_or_report(list(args.paths), streams)
-    if docs is None:
-        return None
-    return build_plan(docs, api, parallelism=args.parallelism)
-
-
-def _show_plan(plan: Plan, stream: TextIO, rate: float | None) -> None:
-    stream.write(render_text(plan, Redactor(), colour=isatty(stream), rate=rate or DEFAULT_UPDATE_RATE))

@@ -3,16 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from reconciler.commands._common import Streams, add_backend_options, add_rate_options, api_from_args
-from reconciler.commands.plan_cmd import plan_from_args, render
-from reconciler.plan.model import Plan
-from reconciler.ratelimit import parse_rates
-from reconciler.render.common import DEFAULT_UPDATE_RATE
-from reconciler.render.markdown import LIMIT, render_markdown
-from reconciler.render.redact import Redactor
+from reconciler.commands._common import Context, add_backend_options, add_rate_options, plan_specs
 
 
 def register(sub: Any) -> None:
@@ -32,30 +25,16 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace, streams: Streams) -> int:
-    plan = plan_from_args(args, streams)
+def run(ctx: Context) -> int:
+    plan = plan_specs(ctx, progress=True)
     if plan is None:
         return 1
-    if args.blame and any(p.changes for p in plan.image_sets):
-        streams.out.write(_with_blame(plan, args, streams))
-    else:
-        streams.out.write(render(plan, args, streams, drift=True))
+    blames = None
+    if ctx.args.blame and any(p.changes for p in plan.image_sets):
+        from reconciler.plan.blame import blame_plan
+
+        blames = blame_plan(plan, ctx.api)  # the same client, so the same limiter, as the plan
+    ctx.streams.out.write(ctx.reporter.plan(plan, drift=True, blames=blames))
     if plan.has_errors:
         return 1
     return 2 if plan.has_changes else 0
-
-
-def _with_blame(plan: Plan, args: argparse.Namespace, streams: Streams) -> str:
-    """The drift report with, per drifted attribute, the version that introduced the live value."""
-    from reconciler.plan.blame import blame_json, blame_plan, blame_text
-
-    blames = blame_plan(plan, api_from_args(args))
-    if args.format == "json":
-        doc = json.loads(render(plan, args, streams, drift=True))
-        return json.dumps(blame_json(doc, blames), indent=2, ensure_ascii=False) + "\n"
-    if args.format == "markdown":  # the blame section counts against the comment's size limit
-        section = blame_text(blames, plan, markdown=True)
-        rate = parse_rates(list(args.rate or [])).get("UpdateImageSetMetadata", DEFAULT_UPDATE_RATE)
-        return render_markdown(plan, Redactor(show_phi=bool(args.show_phi)), rate=rate,
-                               limit=LIMIT - len(section), drift=True) + section
-    return render(plan, args, streams, drift=True) + blame_text(blames, plan)

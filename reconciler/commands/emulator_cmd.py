@@ -7,7 +7,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from reconciler.commands._common import Streams
+from reconciler.commands._common import Context
 from reconciler.errors import ReconcilerError, UsageError
 
 
@@ -46,12 +46,13 @@ def register(sub: Any) -> None:
     imp.set_defaults(func=run_import_dicom)
 
 
-def run_serve(args: argparse.Namespace, streams: Streams) -> int:
+def run_serve(ctx: Context) -> int:
     """Serve the store over HTTP until SIGTERM/SIGINT; one log line per request on stderr."""
     from reconciler.emulator.http import serve
     from reconciler.emulator.knobs import EmulatorConfig, parse_fault_options
     from reconciler.ratelimit import parse_rates
 
+    args, streams = ctx.args, ctx.streams
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: must be between 0 and 65535")
     if not args.lock_seconds >= 0:
@@ -76,7 +77,7 @@ def run_serve(args: argparse.Namespace, streams: Streams) -> int:
     return 0
 
 
-def run_load(args: argparse.Namespace, streams: Streams) -> int:
+def run_load(ctx: Context) -> int:
     """Create the datastore if needed and the image set at version 1; print the IDs as one JSON line.
 
     Everything is checked before the store is opened, so a bad argument leaves the store unchanged.
@@ -86,6 +87,7 @@ def run_load(args: argparse.Namespace, streams: Streams) -> int:
 
     from reconciler.emulator.store import Store
 
+    args, streams = ctx.args, ctx.streams
     for flag, value in (("--datastore-id", args.datastore_id), ("--image-set-id", args.image_set_id)):
         if not re.fullmatch(r"[0-9a-z]{32}", value):
             raise UsageError(f"{flag}: must be 32 characters of [0-9a-z]")
@@ -139,12 +141,14 @@ def _read_document(path: str) -> dict[str, Any]:
     return document
 
 
-def run_import_dicom(args: argparse.Namespace, streams: Streams) -> int:
+def run_import_dicom(ctx: Context) -> int:
     """Import DICOM P10 files (one image set per study) and print the image sets as JSON."""
     import json
 
     from reconciler.emulator.dicom_import import import_dicom
     from reconciler.emulator.store import Store
+
+    args, streams = ctx.args, ctx.streams
 
     def warn(message: str) -> None:
         print(f"warning: {message}", file=streams.err)

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import argparse
-import json
 from typing import Any
 
-from reconciler.commands._common import Streams, add_backend_options, add_rate_options, api_from_args
-from reconciler.render.history import history_json, history_text
+from reconciler.commands._common import Context, add_backend_options, add_rate_options
 
 
 def register(sub: Any) -> None:
@@ -25,12 +23,8 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace, streams: Streams) -> int:
-    api = api_from_args(args)
-    versions = list(api.list_image_set_versions(args.datastore_id, args.image_set_id))
-    if args.format == "json":
-        json.dump(history_json(args.datastore_id, args.image_set_id, versions), streams.out, indent=2)
-        streams.out.write("\n")
-    else:
-        streams.out.write("\n".join(history_text(args.datastore_id, args.image_set_id, versions)) + "\n")
+def run(ctx: Context) -> int:
+    args = ctx.args
+    versions = list(ctx.api.list_image_set_versions(args.datastore_id, args.image_set_id))
+    ctx.streams.out.write(ctx.reporter.history(args.datastore_id, args.image_set_id, versions))
     return 0

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.commands._common import Streams, add_backend_options, add_rate_options, api_from_args
+from reconciler.commands._common import Context, add_backend_options, add_rate_options
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.plan.adopt import LEVELS, Origin, build_spec, parse_levels
 from reconciler.plan.fetch import Work, read_live
@@ -35,12 +35,13 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace, streams: Streams) -> int:
+def run(ctx: Context) -> int:
+    args, streams = ctx.args, ctx.streams
     levels = parse_levels(args.levels)
     if args.select and not args.out:
         raise UsageError("import --select needs --out DIR (one spec file per image set found)")
     select = _parse_select(args.select) if args.select else None
-    api = api_from_args(args)
+    api = ctx.api
     if select is not None:
         works = [Work(args.datastore_id, h.image_set_id, h.version, ())
                  for h in api.search_image_sets(args.datastore_id, *select)]

@@ -8,23 +8,9 @@ from typing import Any
 
 from reconciler.client.storage import is_s3, split_s3
 from reconciler.client.storage import put as storage_put
-from reconciler.commands._common import (
-    Streams,
-    add_backend_options,
-    add_rate_options,
-    api_from_args,
-    backend_from_args,
-)
-from reconciler.plan.build import build_plan
+from reconciler.commands._common import Context, Streams, add_backend_options, add_rate_options, plan_specs
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import plan_to_dict, save_plan
-from reconciler.ratelimit import parse_rates
-from reconciler.render.common import DEFAULT_UPDATE_RATE
-from reconciler.render.json_out import render_json
-from reconciler.render.markdown import render_markdown
-from reconciler.render.redact import Redactor
-from reconciler.render.text import render_text
-from reconciler.spec.model import SpecDocument
 
 
 def register(sub: Any) -> None:
@@ -47,49 +33,14 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def load_specs_or_report(paths: list[str], streams: Streams) -> list[SpecDocument] | None:
-    """Load the specs; print diagnostics like `validate` does. None when any is an error."""
-    from reconciler.spec import load_specs
-
-    docs, diagnostics = load_specs(paths)
-    for d in diagnostics:
-        print(d.render() if d.severity == "error" else f"{d.render()} (warning)", file=streams.err)
-    if any(d.severity == "error" for d in diagnostics):
-        errors = sum(d.severity == "error" for d in diagnostics)
-        print(f"error: the specs are invalid ({errors} error{'s' if errors != 1 else ''}); nothing was read",
-              file=streams.err)
-        return None
-    return list(docs)
-
-
-def plan_from_args(args: argparse.Namespace, streams: Streams) -> Plan | None:
-    """Load specs and build the plan against the chosen backend; None (reported) on spec errors."""
-    docs = load_specs_or_report(list(args.paths), streams)
-    if docs is None:
-        return None
-    options = backend_from_args(args)
-    api = api_from_args(args)
-    progress = _progress(streams) if streams.err is not None and streams.err_is_tty() else None
-    return build_plan(docs, api, parallelism=options.parallelism, progress=progress)
-
-
-def render(plan: Plan, args: argparse.Namespace, streams: Streams, *, drift: bool = False) -> str:
-    redactor = Redactor(show_phi=bool(args.show_phi))
-    rate = parse_rates(list(args.rate or [])).get("UpdateImageSetMetadata", DEFAULT_UPDATE_RATE)
-    if args.format == "json":
-        return render_json(plan, redactor)
-    if args.format == "markdown":
-        return render_markdown(plan, redactor, rate=rate, drift=drift)
-    return render_text(plan, redactor, colour=streams.out_is_tty(), rate=rate, drift=drift)
-
-
-def run(args: argparse.Namespace, streams: Streams) -> int:
+def run(ctx: Context) -> int:
+    args, streams = ctx.args, ctx.streams
     if is_s3(args.out):
         split_s3(args.out)  # a bad URL fails before anything is read
-    plan = plan_from_args(args, streams)
+    plan = plan_specs(ctx, progress=True)
     if plan is None:
         return 1
-    streams.out.write(render(plan, args, streams))
+    streams.out.write(ctx.reporter.plan(plan))
     streams.out.flush()
     if args.out:
         if plan.has_errors:
@@ -111,10 +62,3 @@ def _save(plan: Plan, out: str, streams: Streams) -> None:
     save_plan(plan, out)
     print(f"Saved the plan to {out}; apply it with `reconciler apply {out}`.", file=streams.err)
 
-
-def _progress(streams: Streams) -> Any:
-    def report(done: int, total: int) -> None:
-        end = "\n" if done == total else ""
-        print(f"\rread {done}/{total} image sets", end=end, file=streams.err, flush=True)
-
-    return report

@@ -7,8 +7,7 @@ from typing import Any
 
 from reconciler.apply.revert import plan_revert, run_revert
 from reconciler.apply.waiter import WaitPolicy
-from reconciler.commands._common import Streams, add_backend_options, add_rate_options, api_from_args
-from reconciler.commands.apply_cmd import add_wait_option, confirm
+from reconciler.commands._common import Context, add_backend_options, add_rate_options, add_wait_option, confirm
 
 
 def register(sub: Any) -> None:
@@ -28,19 +27,15 @@ def register(sub: Any) -> None:
     p.set_defaults(func=run)
 
 
-def run(args: argparse.Namespace, streams: Streams) -> int:
+def run(ctx: Context) -> int:
+    args, streams = ctx.args, ctx.streams
     confirm(streams, args.auto_approve, "revert")  # refuses early, before anything is sent
-    api = api_from_args(args)
     policy = WaitPolicy(timeout=args.wait_timeout)
-    plan = plan_revert(api, args.datastore_id, args.image_set_id, str(args.to_version), policy)
-    print(
-        f"Image set {plan.image_set_id} is at version {plan.current_version}; reverting to version "
-        f"{plan.to_version} creates a new version with that content.",
-        file=streams.out,
-    )
+    plan = plan_revert(ctx.api, args.datastore_id, args.image_set_id, str(args.to_version), policy)
+    streams.out.write(ctx.reporter.revert_preview(plan))
     if not confirm(streams, args.auto_approve, "revert", ask=True):
         print("Revert cancelled.", file=streams.err)
         return 1
-    result = run_revert(api, plan, policy)
-    print(result.text(), file=streams.out if result.status == "reverted" else streams.err)
+    result = run_revert(ctx.api, plan, policy)
+    (streams.out if result.status == "reverted" else streams.err).write(ctx.reporter.revert(result))
     return result.exit_code

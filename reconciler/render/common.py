@@ -8,9 +8,10 @@ from typing import Any
 
 from reconciler.plan.diff import format_path
 from reconciler.plan.model import Change, Plan
+from reconciler.ratelimit import DEFAULT_QUOTAS
 from reconciler.render.redact import Redactor
 
-DEFAULT_UPDATE_RATE = 0.25  # UpdateImageSetMetadata quota, requests per second
+DEFAULT_UPDATE_RATE = DEFAULT_QUOTAS["UpdateImageSetMetadata"][0]  # the quota, requests per second
 SYMBOL = {"add": "+", "change": "~", "remove": "-"}
 
 

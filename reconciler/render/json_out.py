@@ -1,4 +1,4 @@
-"""The plan as JSON, exactly the contract of ARCHITECTURE section 4 (``schemas/plan.schema.json``)."""
+"""The plan as JSON, exactly the contract of ``schemas/plan.schema.json``."""
 
 from __future__ import annotations
 

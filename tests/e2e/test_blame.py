@@ -157,8 +157,9 @@ def test_find_introduction(values: list[str], expected: tuple[int, bool]) -> Non
 
 
 def test_markdown_blame_section_is_capped_and_counted_in_the_size_limit() -> None:
-    from reconciler.plan.blame import Blame, ImageSetBlame, blame_text
+    from reconciler.plan.blame import Blame, ImageSetBlame
     from reconciler.plan.model import Change, ImageSetPlan, Plan
+    from reconciler.render.blame import blame_text
     from reconciler.render.markdown import LIMIT, render_markdown
     from reconciler.render.redact import Redactor
 

@@ -107,3 +107,29 @@ def test_plan_over_http_endpoint(env: Path, monkeypatch: pytest.MonkeyPatch) -> 
         server.server_close()
         thread.join(timeout=5)
     assert code == 2 and "1 to update" in out
+
+
+def test_a_warning_is_labelled_once(env: Path) -> None:
+    """A warning's line says ``warning:`` once, as `validate` prints it (not also ``(warning)``)."""
+    private = IN_SYNC.replace('              KVP: "120"\n', '              KVP: "120"\n              00091001: "x"\n')
+    _, _, err = run("plan", write(env, private))
+    lines = [line for line in err.splitlines() if "00091001" in line]
+    assert any(": warning: private tag without a VR" in line for line in lines)
+    assert lines and all(line.count("warning") == 1 for line in lines) and "(warning)" not in err
+
+
+def test_one_run_builds_one_client_and_parses_rates_once(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The composition root: `drift --blame` reads the history with the plan's client (one limiter),
+    and --rate is parsed once however many outputs need the update rate."""
+    import reconciler.commands._common as common
+    import reconciler.local as local
+
+    built: list[object] = []
+    parsed: list[object] = []
+    real_connect, real_parse = local.connect, common.parse_rates
+    monkeypatch.setattr(local, "connect", lambda options: built.append(options) or real_connect(options))
+    monkeypatch.setattr(common, "parse_rates", lambda items: parsed.append(items) or real_parse(items))
+    code, out, _ = run("drift", write(env, CHANGE), "--blame", "--format", "markdown",
+                       "--rate", "UpdateImageSetMetadata=2")
+    assert code == 2 and "Blame:" in out and "at 2/s" in out
+    assert len(built) == 1 and len(parsed) == 1

@@ -4,6 +4,7 @@ boto3 client, or a UsageError."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 import pytest
@@ -12,7 +13,7 @@ from awsfakes import DS, IS, Answer, ScriptedTransport, image_set
 from reconciler.cli import build_parser
 from reconciler.client.backends import BackendOptions
 from reconciler.client.healthimaging import HealthImaging
-from reconciler.commands._common import api_from_args, backend_from_args
+from reconciler.commands._common import Context, Streams, backend_from_args
 from reconciler.errors import CredentialsError, UsageError
 from reconciler.local import connect
 from tests.support.backends import from_options
@@ -101,6 +102,11 @@ def parse(*extra: str) -> object:
     return build_parser().parse_args(["history", "--datastore-id", DS, "--image-set-id", IS, *extra])
 
 
+def api_from_args(args: Any) -> HealthImaging:
+    """The client a command run gets (``Context.api``), as the CLI builds it."""
+    return Context(args, Streams()).api
+
+
 def test_api_from_args_applies_rates_and_parallelism() -> None:
     args = parse("--endpoint-url", "http://127.0.0.1:4566", "--rate", "GetImageSet=2",
                  "--rate", "UpdateImageSetMetadata=0.1", "--parallelism", "20")
@@ -155,3 +161,15 @@ def test_the_client_alone_refuses_a_local_backend(tmp_path: Path) -> None:
 
     with pytest.raises(UsageError, match="--local"):
         connect_client(BackendOptions(local_dir=str(tmp_path / "store")))
+
+
+def test_a_run_builds_its_options_and_client_once() -> None:
+    ctx = Context(parse("--endpoint-url", "http://127.0.0.1:4566", "--rate", "GetImageSet=2"), Streams())  # type: ignore[arg-type]
+    assert ctx.api is ctx.api and ctx.options is ctx.options
+    assert ctx.api.limiter.limit("GetImageSet") == (2.0, 2.0)
+
+
+def test_the_eta_rate_is_the_rate_the_client_paces_updates_at() -> None:
+    for extra, rate in ((), 0.25), (("--rate", "UpdateImageSetMetadata=2"), 2.0), (("--rate", "*=3"), 3.0):
+        ctx = Context(parse("--endpoint-url", "http://127.0.0.1:4566", *extra), Streams())  # type: ignore[arg-type]
+        assert ctx.update_rate == rate == ctx.api.limiter.limit("UpdateImageSetMetadata")[0]  # type: ignore[index]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from reconciler.apply.report import ApplyReport, ImageSetResult, Status
+from reconciler.render.apply_report import report_json, report_lines
 
 
 def result(status: Status, **kw: object) -> ImageSetResult:
@@ -25,7 +26,7 @@ def test_interrupted_run_exits_1() -> None:
 
 
 def test_json_has_summary_and_per_image_set_versions() -> None:
-    doc = ApplyReport((result("stale", current_version="2"),), journal="j.jsonl").to_json()
+    doc = report_json(ApplyReport((result("stale", current_version="2"),), journal="j.jsonl"))
     assert doc["summary"] == {"image_sets": 1, "converged": 0, "unchanged": 0, "stale": 1, "failed": 0}
     assert (doc["image_sets"][0]["plannedVersion"], doc["image_sets"][0]["currentVersion"]) == ("1", "2")
     assert doc["exit_code"] == 3 and doc["journal"] == "j.jsonl"
@@ -40,6 +41,6 @@ def test_json_has_summary_and_per_image_set_versions() -> None:
     ],
 )
 def test_text_lines(res: ImageSetResult, text: str) -> None:
-    lines = ApplyReport((res,)).text_lines()
+    lines = report_lines(ApplyReport((res,)))
     assert text in lines[0]
     assert lines[-1].startswith("Apply complete: ")

@@ -10,6 +10,7 @@ from reconciler.apply.revert import differing_paths, plan_revert, run_revert
 from reconciler.apply.waiter import WaitPolicy
 from reconciler.errors import NotFound
 from reconciler.render.history import history_json, history_text, iso
+from reconciler.render.revert import revert_text
 
 POLICY = WaitPolicy(initial=0.0, timeout=5.0)
 
@@ -28,7 +29,7 @@ def test_revert_creates_a_new_version_equal_to_the_target() -> None:
     result = run_revert(api, plan, POLICY, sleep=lambda _s: None)
     assert (result.status, result.new_version, result.exit_code) == ("reverted", "4", 0)
     assert api.latest(A) == base_doc()
-    assert "new version 4 (verified" in result.text()
+    assert "new version 4 (verified" in revert_text(result)
 
 
 def test_revert_is_guarded_by_the_version_it_read() -> None:

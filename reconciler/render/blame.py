@@ -1,0 +1,57 @@
+"""``drift --blame`` output: per drifted attribute, the version that introduced its live value, as lines
+(text, markdown) or as ``blame`` members of the drift JSON. Paths and versions only, never values."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import Any
+
+from reconciler.plan.blame import ImageSetBlame
+from reconciler.plan.model import Plan
+from reconciler.render.history import iso
+from reconciler.spec.model import format_path
+
+_MAX_MARKDOWN_ROWS = 50
+
+
+def _when(epoch: float | None) -> str:
+    return iso(epoch) or "time unknown"
+
+
+def blame_json(doc: dict[str, Any], blames: Mapping[tuple[str, str], ImageSetBlame]) -> dict[str, Any]:
+    """The drift JSON (``plan_json``) with ``blame`` on each change and ``blameReads`` per image set."""
+    for item in doc.get("image_sets", []):
+        found = blames.get((item["datastoreId"], item["imageSetId"]))
+        if found is None:
+            continue
+        item["blameReads"] = found.reads
+        for change in item.get("changes", []):
+            b = found.blames.get(tuple(change["path"]))
+            if b is not None:
+                change["blame"] = {"version": b.version, "updatedAt": iso(b.updated_at),
+                                   "sinceFirstVersion": b.since_first}
+    return doc
+
+
+def blame_text(blames: Mapping[tuple[str, str], ImageSetBlame], plan: Plan, *, markdown: bool = False) -> str:
+    """Lines naming, per drifted attribute, the version that introduced its live value (never the value)."""
+    rows: list[str] = []
+    for isp in plan.image_sets:
+        found = blames.get((isp.datastore_id, isp.image_set_id))
+        if found is None:
+            continue
+        for b in found.blames.values():
+            since = " (since the first version)" if b.since_first else ""
+            rows.append(f"{isp.image_set_id} {format_path(b.path)}: live value from version {b.version}, "
+                        f"{_when(b.updated_at)}{since}")
+    if not rows:
+        return ""
+    reads = sum(f.reads for f in blames.values())
+    head = (f"Blame: the version that introduced each drifted live value ({reads} metadata "
+            f"read{'s' if reads != 1 else ''})")
+    if not markdown:
+        return "\n" + head + ":\n" + "".join(f"  {r}\n" for r in rows)
+    shown = [f"- `{r}`" for r in rows[:_MAX_MARKDOWN_ROWS]]
+    if len(rows) > _MAX_MARKDOWN_ROWS:
+        shown.append(f"- … {len(rows) - _MAX_MARKDOWN_ROWS} more: run `reconciler drift --blame` for all")
+    return f"\n#### {head}\n\n" + "\n".join(shown) + "\n"

@@ -1,0 +1,38 @@
+"""Spec findings as the user sees them: ``validate``'s report (text or JSON), and the findings that stop
+``plan`` and ``apply`` before anything is read. Files, lines and paths only, never attribute values."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from reconciler.spec.model import Diagnostic
+
+
+def diagnostic_json(d: Diagnostic) -> dict[str, Any]:
+    return {"file": d.file, "line": d.line, "column": d.column, "path": list(d.path),
+            "message": d.message, "severity": d.severity}
+
+
+def validate_lines(diags: Sequence[Diagnostic], files: int) -> list[str]:
+    """``FILE:LINE:COLUMN: PATH: message`` per finding, then the count over FILES spec files."""
+    return [d.render() for d in diags] + [validate_summary(diags, files)]
+
+
+def validate_summary(diags: Sequence[Diagnostic], files: int) -> str:
+    errors = sum(d.severity == "error" for d in diags)
+    warnings = len(diags) - errors
+    noun = "file" if files == 1 else "files"
+    if errors:
+        return f"{errors} error(s), {warnings} warning(s) in {files} {noun}: invalid"
+    return f"{files} {noun} valid" + (f", {warnings} warning(s)" if warnings else "")
+
+
+def spec_findings(diags: Sequence[Diagnostic]) -> list[str]:
+    """What plan and apply print on stderr: every finding (warnings say so once, in ``render``), and a
+    closing line when any is an error."""
+    lines = [d.render() for d in diags]
+    errors = sum(d.severity == "error" for d in diags)
+    if errors:
+        lines.append(f"error: the specs are invalid ({errors} error{'s' if errors != 1 else ''}); nothing was read")
+    return lines

@@ -1,0 +1,115 @@
+"""Every output of the CLI, chosen by format name from one dict (``REPORTERS``), as check-jsonschema
+picks its reporters. A command builds its reporter once and hands it the values to show: a plan (or a
+drift report, with blame), an apply report, a version history, validation findings, a revert.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from reconciler.api import ImageSetInfo
+from reconciler.apply.report import ApplyReport
+from reconciler.apply.revert import RevertPlan, RevertResult
+from reconciler.plan.blame import ImageSetBlame
+from reconciler.plan.model import Plan
+from reconciler.render.apply_report import report_json, report_lines
+from reconciler.render.blame import blame_json, blame_text
+from reconciler.render.common import DEFAULT_UPDATE_RATE
+from reconciler.render.diagnostics import diagnostic_json, validate_lines
+from reconciler.render.history import history_json, history_text
+from reconciler.render.json_out import plan_json
+from reconciler.render.markdown import LIMIT, render_markdown
+from reconciler.render.redact import Redactor
+from reconciler.render.revert import revert_preview, revert_text
+from reconciler.render.text import render_text
+from reconciler.spec.model import Diagnostic
+
+Blames = Mapping[tuple[str, str], ImageSetBlame]
+
+
+@dataclass(frozen=True)
+class Style:
+    """What every reporter is given: the redaction, colour (a terminal), and the update rate for ETAs."""
+
+    redactor: Redactor = field(default_factory=Redactor)
+    colour: bool = False
+    rate: float = DEFAULT_UPDATE_RATE
+
+
+class TextReporter:
+    """Plain text for people; the form of every output that has no other."""
+
+    def __init__(self, style: Style) -> None:
+        self.style = style
+
+    def plan(self, plan: Plan, *, drift: bool = False, blames: Blames | None = None) -> str:
+        s = self.style
+        out = render_text(plan, s.redactor, colour=s.colour, rate=s.rate, drift=drift)
+        return out + blame_text(blames, plan) if blames is not None else out
+
+    def apply(self, report: ApplyReport) -> str:
+        return _lines(report_lines(report))
+
+    def history(self, datastore_id: str, image_set_id: str, versions: Sequence[ImageSetInfo]) -> str:
+        return _lines(history_text(datastore_id, image_set_id, versions))
+
+    def validation(self, diags: Sequence[Diagnostic], files: int) -> str:
+        return _lines(validate_lines(diags, files))
+
+    def revert_preview(self, plan: RevertPlan) -> str:
+        return revert_preview(plan) + "\n"
+
+    def revert(self, result: RevertResult) -> str:
+        return revert_text(result) + "\n"
+
+
+class JsonReporter(TextReporter):
+    """One JSON document per run, for machines (the plan: ``schemas/plan.schema.json``)."""
+
+    def plan(self, plan: Plan, *, drift: bool = False, blames: Blames | None = None) -> str:
+        doc = plan_json(plan, self.style.redactor)
+        if blames is not None:
+            doc = blame_json(doc, blames)
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+    def apply(self, report: ApplyReport) -> str:
+        return _json(report_json(report))
+
+    def history(self, datastore_id: str, image_set_id: str, versions: Sequence[ImageSetInfo]) -> str:
+        return _json(history_json(datastore_id, image_set_id, versions))
+
+    def validation(self, diags: Sequence[Diagnostic], files: int) -> str:
+        return _json([diagnostic_json(d) for d in diags])
+
+
+class MarkdownReporter(TextReporter):
+    """A pull-request comment: the plan (and its blame section) within GitHub's size limit."""
+
+    def plan(self, plan: Plan, *, drift: bool = False, blames: Blames | None = None) -> str:
+        s = self.style
+        section = blame_text(blames, plan, markdown=True) if blames is not None else ""
+        # the blame section counts against the comment's size limit
+        return render_markdown(plan, s.redactor, rate=s.rate, limit=LIMIT - len(section), drift=drift) + section
+
+
+REPORTERS: dict[str, type[TextReporter]] = {
+    "text": TextReporter,
+    "json": JsonReporter,
+    "markdown": MarkdownReporter,
+}
+
+
+def reporter(name: str, style: Style) -> TextReporter:
+    """The reporter of format NAME (the commands' ``--format`` choices are names of this dict)."""
+    return REPORTERS[name](style)
+
+
+def _lines(lines: Sequence[str]) -> str:
+    return "\n".join(lines) + "\n"
+
+
+def _json(doc: Any) -> str:
+    return json.dumps(doc, indent=2) + "\n"
