@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 from typing import Any
 
@@ -13,20 +12,18 @@ from reconciler.apply.journal import Journal, default_journal_path
 from reconciler.apply.progress import Progress
 from reconciler.apply.report import ApplyReport, ImageSetResult
 from reconciler.apply.waiter import WaitPolicy
-from reconciler.client.storage import get as storage_get
 from reconciler.client.storage import is_s3, split_s3, upload_file
 from reconciler.commands._common import (
     Context,
-    Streams,
     add_backend_options,
     add_rate_options,
     add_wait_option,
     confirm,
     plan_specs,
 )
-from reconciler.errors import PlanFileError, UsageError
+from reconciler.errors import UsageError
 from reconciler.plan.model import Plan
-from reconciler.plan.planfile import load_plan, plan_from_dict
+from reconciler.plan.planfile import check_backend, load_plan
 
 _SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -74,7 +71,7 @@ def run(ctx: Context) -> int:
         split_s3(args.journal, prefix=True)  # a bad URL fails before anything is sent
     planfile = saved_plan_path(args.paths)
     if planfile is not None:
-        plan = _load_saved(planfile, streams)  # a tampered plan raises here: nothing has been sent
+        plan = _load_saved(ctx, planfile)  # a tampered plan, or one for another backend, raises here
     else:
         confirm(streams, args.auto_approve, "apply")
         planned = plan_specs(ctx)  # with the client the apply will use (one limiter)
@@ -113,16 +110,12 @@ def _execute(ctx: Context, api: HealthImagingAPI, plan: Plan) -> int:
     return report.exit_code
 
 
-def _load_saved(path: str, streams: Streams) -> Plan:
-    """A saved plan from a local file or S3 (digest and ETag checked there), then its own digest."""
-    if not is_s3(path):
-        return load_plan(path)
-    body, etag = storage_get(path)
-    try:
-        raw = json.loads(body.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError):
-        raise PlanFileError(f"{path}: not a saved plan (not JSON)") from None
-    plan = plan_from_dict(raw, path)
-    print(f"Read the saved plan {path} (ETag {etag}, digest checked).", file=streams.err)
+def _load_saved(ctx: Context, path: str) -> Plan:
+    """A saved plan (local or S3, its digests checked), made against the backend of this run: a plan made
+    against another backend (store, endpoint, account or region) is refused before anything is sent."""
+    plan = load_plan(path)
+    if "etag" in plan.meta:
+        print(f"Read the saved plan {path} (ETag {plan.meta['etag']}, digest checked).", file=ctx.streams.err)
+    check_backend(plan, ctx.api.backend_identity(), path)
     return plan
 

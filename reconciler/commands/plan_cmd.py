@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import argparse
-import json
+import dataclasses
 from typing import Any
 
 from reconciler.client.storage import is_s3, split_s3
-from reconciler.client.storage import put as storage_put
-from reconciler.commands._common import Context, Streams, add_backend_options, add_rate_options, plan_specs
+from reconciler.commands._common import Context, add_backend_options, add_rate_options, plan_specs
 from reconciler.plan.model import Plan
-from reconciler.plan.planfile import plan_to_dict, save_plan
+from reconciler.plan.planfile import save_plan
 
 
 def register(sub: Any) -> None:
@@ -46,19 +45,14 @@ def run(ctx: Context) -> int:
         if plan.has_errors:
             print(f"error: the plan was not saved to {args.out}: some image sets have errors", file=streams.err)
         else:
-            _save(plan, args.out, streams)
+            _save(ctx, plan, args.out)
     if plan.has_errors:
         return 1
     return 2 if args.detailed_exitcode and plan.has_changes else 0
 
 
-def _save(plan: Plan, out: str, streams: Streams) -> None:
-    """Write the saved plan to a local file (0600) or an S3 object (encrypted, digest in metadata)."""
-    if is_s3(out):
-        data = json.dumps(plan_to_dict(plan), indent=1, ensure_ascii=False).encode("utf-8")
-        etag = storage_put(out, data)
-        print(f"Saved the plan to {out} (ETag {etag}); apply it with `reconciler apply {out}`.", file=streams.err)
-        return
-    save_plan(plan, out)
-    print(f"Saved the plan to {out}; apply it with `reconciler apply {out}`.", file=streams.err)
-
+def _save(ctx: Context, plan: Plan, out: str) -> None:
+    """Save the plan with the backend it was made against (for real AWS: one STS call, made only here)."""
+    etag = save_plan(dataclasses.replace(plan, backend=ctx.api.backend_identity()), out)
+    where = f"{out} (ETag {etag})" if etag is not None else out
+    print(f"Saved the plan to {where}; apply it with `reconciler apply {out}`.", file=ctx.streams.err)

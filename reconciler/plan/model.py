@@ -9,6 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from reconciler.api import BackendIdentity
+
 Path = tuple[str, ...]
 Op = Literal["add", "change", "remove"]
 Check = Literal["ok", "needs force", "forbidden"]
@@ -59,6 +61,8 @@ class Plan:
     image_sets: tuple[ImageSetPlan, ...]
     spec_digest: str = ""  # sha256 over the spec files it came from
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
+    # the backend it was made against: recorded when the plan is saved, checked when it is applied
+    backend: BackendIdentity | None = None
 
     @property
     def request_count(self) -> int:

@@ -1,9 +1,12 @@
-"""Saved plans (``plan --out FILE``, ``apply FILE``): a versioned JSON file, mode 0600.
+"""Saved plans (``plan --out``, ``apply PLANFILE``): a versioned JSON document in a local file (mode 0600)
+or an S3 object (``s3://bucket/key``, see ``reconciler.client.storage``), opened here in both cases.
 
 It holds, per image set, the observed versionId, the exact request payloads (base64), the force
-flags, the changes and the merged desired tree (so apply can verify without the specs), plus a sha256
-digest of the spec files and a digest of the plan itself, checked on load so a tampered or truncated
-file is refused. The file holds patient data: it is created with ``os.open(..., 0o600)``.
+flags, the changes and the merged desired tree (so apply can verify without the specs), a sha256
+digest of the spec files, the backend the plan was made against (a local store, an endpoint, or an
+AWS account and region: apply refuses to send it anywhere else), and a digest of the plan itself,
+checked on load so a tampered or truncated plan is refused. It holds patient data: a local file is
+created with ``os.open(..., 0o600)``.
 """
 
 from __future__ import annotations
@@ -12,13 +15,19 @@ import base64
 import hashlib
 import json
 import os
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from reconciler.api import BackendIdentity
+from reconciler.client import storage
 from reconciler.errors import PlanFileError
 from reconciler.plan.model import Change, ImageSetPlan, Plan, UpdateRequest
 
+if TYPE_CHECKING:
+    from reconciler.client.s3 import S3
+
 FORMAT = "reconciler-plan"
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # 2: the backend is recorded
+_BACKEND_KINDS = ("local", "endpoint", "aws")
 
 
 def _b64(data: bytes | None) -> str | None:
@@ -45,6 +54,10 @@ def _image_set(p: ImageSetPlan) -> dict[str, Any]:
     }
 
 
+def _backend(b: BackendIdentity | None) -> dict[str, Any] | None:
+    return None if b is None else {"kind": b.kind, "location": b.location, "account": b.account}
+
+
 def _digest(body: dict[str, Any]) -> str:
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     return hashlib.sha256(canonical).hexdigest()
@@ -56,37 +69,63 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "format_version": FORMAT_VERSION,
         "created_at": plan.meta.get("created_at"),
         "spec_digest": plan.spec_digest,
+        "backend": _backend(plan.backend),
         "image_sets": [_image_set(p) for p in plan.image_sets],
     }
     return {**body, "plan_digest": _digest(body)}
 
 
-def save_plan(plan: Plan, path: str) -> None:
-    """Write ``plan`` to ``path`` (mode 0600). S3 URLs are not supported yet."""
-    if path.startswith("s3://"):
-        raise PlanFileError(f"{path}: saving plans to S3 is not supported yet", hint="write a local file")
+def save_plan(plan: Plan, location: str, *, s3: S3 | None = None) -> str | None:
+    """Write ``plan`` to a local file (mode 0600) or an S3 object (encrypted, digest in its metadata).
+
+    Returns the S3 object's ETag, or None for a local file.
+    """
     data = json.dumps(plan_to_dict(plan), indent=1, ensure_ascii=False).encode("utf-8")
+    if storage.is_s3(location):
+        return storage.put(location, data, s3)
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        fd = os.open(location, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "wb") as fh:
             os.fchmod(fh.fileno(), 0o600)  # an existing file keeps its mode otherwise
             fh.write(data)
     except OSError as exc:
-        raise PlanFileError(f"{path}: cannot write the plan ({exc.strerror})") from None
+        raise PlanFileError(f"{location}: cannot write the plan ({exc.strerror})") from None
+    return None
 
 
-def load_plan(path: str) -> Plan:
-    """Read a saved plan, checking its format version and digest."""
-    if path.startswith("s3://"):
-        raise PlanFileError(f"{path}: reading plans from S3 is not supported yet", hint="use a local file")
+def load_plan(location: str, *, s3: S3 | None = None) -> Plan:
+    """Read a saved plan from a local file or S3 (object digest and ETag checked there), then check its
+    format version and its own digest. An S3 object's ETag is kept in ``plan.meta["etag"]``."""
+    etag = None
+    if storage.is_s3(location):
+        data, etag = storage.get(location, s3)
+    else:
+        try:
+            with open(location, "rb") as fh:
+                data = fh.read()
+        except OSError as exc:
+            raise PlanFileError(f"{location}: cannot read the plan ({exc.strerror})") from None
     try:
-        with open(path, "rb") as fh:
-            raw = json.loads(fh.read().decode("utf-8"))
-    except OSError as exc:
-        raise PlanFileError(f"{path}: cannot read the plan ({exc.strerror})") from None
+        raw = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise PlanFileError(f"{path}: not a saved plan (not JSON)") from None
-    return plan_from_dict(raw, path)
+        raise PlanFileError(f"{location}: not a saved plan (not JSON)") from None
+    plan = plan_from_dict(raw, location)
+    if etag is not None:
+        plan.meta["etag"] = etag
+    return plan
+
+
+def check_backend(plan: Plan, current: BackendIdentity, location: str) -> None:
+    """Refuse to apply PLAN anywhere but the backend it was made against (PlanFileError, exit 1)."""
+    if plan.backend is None:
+        raise PlanFileError(f"{location}: the plan does not record the backend it was made against; refused, "
+                            "nothing was sent", hint="plan again with `reconciler plan --out`")
+    if plan.backend != current:
+        raise PlanFileError(
+            f"{location}: the plan was made against {plan.backend.describe()}, but this apply would run "
+            f"against {current.describe()}; refused, nothing was sent",
+            hint="apply it with the backend options it was planned with, or plan again against this backend",
+        )
 
 
 def plan_from_dict(raw: Any, path: str = "<plan>") -> Plan:
@@ -94,16 +133,28 @@ def plan_from_dict(raw: Any, path: str = "<plan>") -> Plan:
         raise PlanFileError(f"{path}: not a saved plan of the reconciler")
     if raw.get("format_version") != FORMAT_VERSION:
         raise PlanFileError(f"{path}: plan format version {raw.get('format_version')!r} is not supported "
-                            f"(this reconciler reads version {FORMAT_VERSION})")
+                            f"(this reconciler reads version {FORMAT_VERSION})",
+                            hint="run `reconciler plan --out` again")
     body = {k: v for k, v in raw.items() if k != "plan_digest"}
     if raw.get("plan_digest") != _digest(body):
         raise PlanFileError(f"{path}: the plan's digest does not match: the file was modified or truncated",
                             hint="run `reconciler plan --out` again")
     try:
         sets = tuple(_image_set_from(d) for d in raw["image_sets"])
+        backend = _backend_from(raw.get("backend"))
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanFileError(f"{path}: malformed plan ({type(exc).__name__})") from None
-    return Plan(sets, spec_digest=str(raw.get("spec_digest", "")), meta={"created_at": raw.get("created_at")})
+    return Plan(sets, spec_digest=str(raw.get("spec_digest", "")), meta={"created_at": raw.get("created_at")},
+                backend=backend)
+
+
+def _backend_from(d: Any) -> BackendIdentity | None:
+    if d is None:
+        return None
+    if d["kind"] not in _BACKEND_KINDS:
+        raise ValueError(d["kind"])
+    account = d.get("account")
+    return BackendIdentity(d["kind"], str(d["location"]), None if account is None else str(account))
 
 
 def _image_set_from(d: dict[str, Any]) -> ImageSetPlan:

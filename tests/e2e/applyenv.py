@@ -7,16 +7,19 @@ real boto3 client; nothing reaches the network beyond the loopback address.
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import io
 from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
 from reconciler.client.healthimaging import HealthImaging
+from reconciler.client.identity import endpoint_identity, local_identity
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.emulator.store import Store
 from reconciler.plan.build import build_plan
 from reconciler.plan.model import Plan
+from reconciler.plan.planfile import load_plan, save_plan
 from reconciler.ratelimit import RateLimiter, RetryPolicy
 from reconciler.spec.model import SpecDocument, Target
 from tests.support.backends import make_local_client, start_server
@@ -97,6 +100,18 @@ def write_specs(folder: Path, ds: str, ids: list[str]) -> Path:
 
 def make_plan(store_dir: Path, docs: list[SpecDocument]) -> Plan:
     return build_plan(docs, client(store_dir))
+
+
+def save_for(plan: Plan, planfile: Path, backend: Path | str) -> None:
+    """Save PLAN as `plan --out` does against BACKEND: a store directory (--local) or a URL (--endpoint-url)."""
+    where = str(backend)
+    identity = endpoint_identity(where) if where.startswith("http") else local_identity(where)
+    save_plan(dataclasses.replace(plan, backend=identity), str(planfile))
+
+
+def record_backend(planfile: Path, backend: Path | str) -> None:
+    """Re-save the plan in PLANFILE as made against BACKEND (e.g. an HTTP emulator started after saving)."""
+    save_for(load_plan(str(planfile)), planfile, backend)
 
 
 @contextlib.contextmanager

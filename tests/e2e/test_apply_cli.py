@@ -8,13 +8,22 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from applyenv import CLI_RATES, client, http_emulator, make_plan, rename_specs, seed
+from applyenv import (
+    CLI_RATES,
+    client,
+    http_emulator,
+    make_plan,
+    record_backend,
+    rename_specs,
+    save_for,
+    seed,
+    write_specs,
+)
 
 from reconciler.apply.journal import read_journal
 from reconciler.cli import main
 from reconciler.commands._common import Streams
 from reconciler.emulator.knobs import EmulatorConfig
-from reconciler.plan.planfile import save_plan
 
 
 @pytest.fixture(autouse=True)
@@ -38,7 +47,7 @@ def saved_plan(tmp_path: Path, count: int = 3) -> tuple[Path, str, list[str], Pa
     store = tmp_path / "store"
     ds, ids = seed(store, count)
     planfile = tmp_path / "plan.json"
-    save_plan(make_plan(store, rename_specs(ds, ids)), str(planfile))
+    save_for(make_plan(store, rename_specs(ds, ids)), planfile, store)
     return store, ds, ids, planfile
 
 
@@ -109,6 +118,7 @@ def test_emulator_faults_give_the_right_exit_code_and_report(
 ) -> None:
     store, _ds, _ids, planfile = saved_plan(tmp_path)
     with http_emulator(store, config) as (url, log):
+        record_backend(planfile, url)
         got, out, err = cli("apply", str(planfile), "--endpoint-url", url, "--journal", "j.jsonl",
                             "--format", "json", *CLI_RATES, *extra)
     assert "Traceback" not in err and "Traceback" not in out
@@ -156,3 +166,33 @@ def test_a_bad_s3_journal_url_is_refused_before_anything_is_sent(tmp_path: Path)
     code, _out, err = cli("apply", str(planfile), "--local", str(store), "--journal", "s3://B_/j/")
     assert code == 1 and "valid bucket name" in err
     assert patient(store, ds, ids[0])["PatientName"] == "PATIENT^1"
+
+
+def test_a_saved_plan_is_applied_only_to_the_backend_it_was_made_against(tmp_path: Path) -> None:
+    """Planned against --local store A: another store (a copy of A) and A served over HTTP are other
+    backends, refused before anything is sent; A itself, named by another path, is the same one."""
+    import shutil
+
+    store_a = tmp_path / "a"
+    ds, ids = seed(store_a, 1)
+    write_specs(tmp_path / "specs", ds, ids)
+    code, _out, err = cli("plan", "specs", "--local", "a", "--out", "p.plan", *CLI_RATES)
+    assert code == 0, err
+    shutil.copytree(store_a, tmp_path / "b")
+
+    code, out, err = cli("apply", "p.plan", "--local", str(tmp_path / "b"), "--journal", "jb.jsonl", *CLI_RATES)
+    assert (code, out) == (1, "") and err.count("\n") == 1 and "Traceback" not in err
+    assert f"made against the local emulator store {store_a.resolve()}, but this apply would run against the " \
+           f"local emulator store {(tmp_path / 'b').resolve()}; refused, nothing was sent" in err
+    assert patient(tmp_path / "b", ds, ids[0])["PatientName"] == "PATIENT^1" and not (tmp_path / "jb.jsonl").exists()
+
+    with http_emulator(store_a, EmulatorConfig()) as (url, log):
+        code, out, err = cli("apply", "p.plan", "--endpoint-url", url, "--journal", "je.jsonl", *CLI_RATES)
+        requests = log.getvalue()
+    assert (code, out, requests) == (1, "", "")
+    assert f"this apply would run against the endpoint {url}; refused" in err
+    assert patient(store_a, ds, ids[0])["PatientName"] == "PATIENT^1" and not (tmp_path / "je.jsonl").exists()
+
+    code, out, err = cli("apply", "p.plan", "--local", str(store_a), "--journal", "ja.jsonl", *CLI_RATES)
+    assert code == 0, err
+    assert patient(store_a, ds, ids[0])["PatientName"] == "NEW^1"

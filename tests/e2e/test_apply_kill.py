@@ -13,12 +13,11 @@ import time
 from pathlib import Path
 
 import pytest
-from applyenv import CLI_RATES, http_emulator, make_plan, rename_specs, seed, write_specs
+from applyenv import CLI_RATES, http_emulator, make_plan, rename_specs, save_for, seed, write_specs
 
 from reconciler.cli import main
 from reconciler.commands._common import Streams
 from reconciler.emulator.knobs import EmulatorConfig
-from reconciler.plan.planfile import save_plan
 from tests.journalcheck import check_journal
 
 
@@ -44,9 +43,10 @@ def test_kill_9_mid_apply_leaves_an_exact_journal_and_a_rerun_converges(tmp_path
     ds, ids = seed(store, 6)
     docs = rename_specs(ds, ids)
     planfile = tmp_path / "plan.json"
-    save_plan(make_plan(store, docs), str(planfile))
+    plan = make_plan(store, docs)
     journal = tmp_path / "journal.jsonl"
     with http_emulator(store, EmulatorConfig(lock_seconds=0.2)) as (url, _log):
+        save_for(plan, planfile, url)
         proc = subprocess.Popen(
             [sys.executable, "-m", "reconciler", "apply", str(planfile), "--endpoint-url", url,
              "--journal", str(journal), "--parallelism", "2", *CLI_RATES,

@@ -1,17 +1,24 @@
-"""Saved plans: round trip, mode 0600, digest check, versioned format, S3 not yet."""
+"""Saved plans: round trip (local file and S3), mode 0600, digest check, versioned format, the backend."""
 
 from __future__ import annotations
 
+import dataclasses
+import hashlib
 import json
 import os
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
+from reconciler.api import BackendIdentity
+from reconciler.client.s3 import S3Object
 from reconciler.errors import PlanFileError
 from reconciler.plan.model import Change, ImageSetPlan, Plan, UpdateRequest
-from reconciler.plan.planfile import load_plan, save_plan
+from reconciler.plan.planfile import check_backend, load_plan, save_plan
+
+LOCAL_A = BackendIdentity("local", "/stores/a")
 
 
 def sample_plan() -> Plan:
@@ -21,7 +28,7 @@ def sample_plan() -> Plan:
         requests=(UpdateRequest(b'{"SchemaVersion":1.1}', None, True),),
         sources=("specs/a.yaml:1",), desired={"Patient": {"DICOM": {"PatientName": "C^D"}}}, study="1.2",
     )
-    return Plan((isp,), spec_digest="ab" * 32, meta={"created_at": 1.5})
+    return Plan((isp,), spec_digest="ab" * 32, meta={"created_at": 1.5}, backend=LOCAL_A)
 
 
 def test_round_trip_keeps_requests_versions_and_desired(tmp_path: Path) -> None:
@@ -65,6 +72,65 @@ def test_not_json_is_a_plan_file_error(tmp_path: Path) -> None:
         load_plan(str(path))
 
 
-def test_s3_urls_are_not_supported_yet() -> None:
-    with pytest.raises(PlanFileError, match="not supported yet"):
-        save_plan(sample_plan(), "s3://bucket/key")
+class FakeS3:
+    """Stands in for ``reconciler.client.s3.S3``: keeps the objects put, answers them back."""
+
+    def __init__(self) -> None:
+        self.objects: dict[str, S3Object] = {}
+
+    def put(self, url: str, bucket: str, key: str, data: bytes, **kwargs: Any) -> str:
+        etag = hashlib.md5(data).hexdigest()
+        self.objects[url] = S3Object(data, etag, dict(kwargs["metadata"]), kwargs["encryption"])
+        return etag
+
+    def get(self, url: str, bucket: str, key: str) -> S3Object:
+        return self.objects[url]
+
+
+def test_s3_plans_are_saved_and_read_in_the_same_place(tmp_path: Path) -> None:
+    """planfile opens both kinds of location: an S3 plan round-trips like a local one, its ETag kept."""
+    s3 = FakeS3()
+    etag = save_plan(sample_plan(), "s3://plans/pr-1.json", s3=s3)  # type: ignore[arg-type]
+    loaded = load_plan("s3://plans/pr-1.json", s3=s3)  # type: ignore[arg-type]
+    assert loaded == sample_plan() and loaded.meta["etag"] == etag and loaded.backend == LOCAL_A
+    local = tmp_path / "p.plan"
+    save_plan(sample_plan(), str(local))
+    assert local.read_bytes() == s3.objects["s3://plans/pr-1.json"].body
+
+
+@pytest.mark.parametrize(
+    ("current", "refused"),
+    [
+        (LOCAL_A, None),
+        (BackendIdentity("local", "/stores/b"), "made against the local emulator store /stores/a, but this apply "
+                                                "would run against the local emulator store /stores/b"),
+        (BackendIdentity("endpoint", "http://127.0.0.1:4566"), "against the endpoint http://127.0.0.1:4566"),
+        (BackendIdentity("aws", "us-east-1", "123456789012"), "against AWS account 123456789012 in us-east-1"),
+    ],
+)
+def test_a_plan_is_applied_only_where_it_was_made(current: BackendIdentity, refused: str | None) -> None:
+    if refused is None:
+        check_backend(sample_plan(), current, "p.plan")
+        return
+    with pytest.raises(PlanFileError, match="refused, nothing was sent") as err:
+        check_backend(sample_plan(), current, "p.plan")
+    assert refused in str(err.value)
+
+
+def test_a_plan_without_its_backend_is_refused(tmp_path: Path) -> None:
+    path = str(tmp_path / "p.plan")
+    save_plan(dataclasses.replace(sample_plan(), backend=None), path)
+    with pytest.raises(PlanFileError, match="does not record the backend"):
+        check_backend(load_plan(path), LOCAL_A, path)
+
+
+def test_a_version_1_plan_is_refused_with_a_hint(tmp_path: Path) -> None:
+    """Version 1 recorded no backend: such a plan is planned again, not guessed at."""
+    path = tmp_path / "p.plan"
+    save_plan(sample_plan(), str(path))
+    data = json.loads(path.read_text())
+    data["format_version"] = 1
+    path.write_text(json.dumps(data))
+    with pytest.raises(PlanFileError, match="format version 1 is not supported") as err:
+        load_plan(str(path))
+    assert "plan --out" in str(err.value)
