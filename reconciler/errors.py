@@ -27,7 +27,7 @@ class UsageError(ReconcilerError):
 
 
 class SpecError(ReconcilerError):
-    """A spec file could not be read or is invalid."""
+    """The specs are invalid: raised (after their findings are shown) before anything is read."""
 
 
 class PlanFileError(ReconcilerError):

@@ -51,14 +51,6 @@ class CallStats:
         with self._lock:
             return dict(self._retries)
 
-    def total(self) -> int:
-        with self._lock:
-            return sum(self._calls.values())
-
-    def reset(self) -> None:
-        with self._lock:
-            self._calls.clear()
-            self._retries.clear()
 
 
 def describe(datastore_id: str, image_set_id: str, version: str | None = None) -> str:

@@ -13,7 +13,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING, TextIO
 
 from reconciler.client.backends import BackendOptions
-from reconciler.errors import UsageError
+from reconciler.errors import SpecError, UsageError
 from reconciler.ratelimit import parse_rates, rate_of
 from reconciler.render.common import DEFAULT_UPDATE_RATE
 from reconciler.render.diagnostics import spec_findings
@@ -186,17 +186,18 @@ def confirm(
     return streams.inp.readline().strip() == "yes"
 
 
-def plan_specs(ctx: Context, *, progress: bool = False) -> Plan | None:
-    """Load the specs of ``ctx.args.paths`` and plan them with the run's client; None when the specs are
-    invalid (their findings are printed on stderr, as ``validate`` would print them)."""
+def plan_specs(ctx: Context, *, progress: bool = False) -> Plan:
+    """Load the specs of ``ctx.args.paths`` and plan them with the run's client. Their findings are shown
+    on stderr as ``validate`` shows them; SpecError when any is an error (nothing has been read)."""
     from reconciler.plan.build import build_plan
     from reconciler.spec import load_specs
 
     docs, diagnostics = load_specs(list(ctx.args.paths))
     for line in spec_findings(diagnostics):
         print(line, file=ctx.streams.err)
-    if any(d.severity == "error" for d in diagnostics):
-        return None
+    errors = sum(d.severity == "error" for d in diagnostics)
+    if errors:
+        raise SpecError(f"the specs are invalid ({errors} error{'s' if errors != 1 else ''}); nothing was read")
     specs: list[SpecDocument] = list(docs)
     shown = _read_progress(ctx.streams) if progress and ctx.streams.err_is_tty() else None
     return build_plan(specs, ctx.api, parallelism=ctx.options.parallelism, progress=shown)

@@ -74,10 +74,7 @@ def run(ctx: Context) -> int:
         plan = _load_saved(ctx, planfile)  # a tampered plan, or one for another backend, raises here
     else:
         confirm(streams, args.auto_approve, "apply")
-        planned = plan_specs(ctx)  # with the client the apply will use (one limiter)
-        if planned is None:
-            return 1
-        plan = planned
+        plan = plan_specs(ctx)  # with the client the apply will use (one limiter)
         # JSON output stays one document on stdout: the plan (and the prompt) then go to stderr
         shown = streams.out if args.format == "text" else streams.err
         if args.format == "text" or not args.auto_approve:

@@ -27,8 +27,6 @@ def register(sub: Any) -> None:
 
 def run(ctx: Context) -> int:
     plan = plan_specs(ctx, progress=True)
-    if plan is None:
-        return 1
     blames = None
     if ctx.args.blame and any(p.changes for p in plan.image_sets):
         from reconciler.plan.blame import blame_plan

@@ -37,8 +37,6 @@ def run(ctx: Context) -> int:
     if is_s3(args.out):
         split_s3(args.out)  # a bad URL fails before anything is read
     plan = plan_specs(ctx, progress=True)
-    if plan is None:
-        return 1
     streams.out.write(ctx.reporter.plan(plan))
     streams.out.flush()
     if args.out:

@@ -29,10 +29,6 @@ def validate_summary(diags: Sequence[Diagnostic], files: int) -> str:
 
 
 def spec_findings(diags: Sequence[Diagnostic]) -> list[str]:
-    """What plan and apply print on stderr: every finding (warnings say so once, in ``render``), and a
-    closing line when any is an error."""
-    lines = [d.render() for d in diags]
-    errors = sum(d.severity == "error" for d in diags)
-    if errors:
-        lines.append(f"error: the specs are invalid ({errors} error{'s' if errors != 1 else ''}); nothing was read")
-    return lines
+    """What plan, drift and apply print on stderr before planning: every finding, as ``validate`` prints
+    it (a warning says so once, in ``Diagnostic.render``)."""
+    return [d.render() for d in diags]

@@ -51,7 +51,6 @@ def seed(store_dir: Path, count: int) -> tuple[str, list[str]]:
     ids = [f"{n:032x}" for n in range(1, count + 1)]
     for n, image_set_id in enumerate(ids, start=1):
         store.put_image_set(ds, image_set_id, document(n))
-    getattr(store, "close", lambda: None)()
     return ds, ids
 
 

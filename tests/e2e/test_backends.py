@@ -54,7 +54,6 @@ def store(tmp_path: Path) -> tuple[Path, str, list[str]]:
         s.put_image_set(ds, image_set_id, doc(n))
     for _ in range(MANY_VERSIONS - 1):
         s.put_image_set(ds, ids[0], doc(1), replace=True)
-    getattr(s, "close", lambda: None)()
     return directory, ds, ids
 
 

@@ -133,3 +133,24 @@ def test_one_run_builds_one_client_and_parses_rates_once(env: Path, monkeypatch:
                        "--rate", "UpdateImageSetMetadata=2")
     assert code == 2 and "Blame:" in out and "at 2/s" in out
     assert len(built) == 1 and len(parsed) == 1
+
+
+@pytest.mark.parametrize("command", [["plan"], ["drift"], ["apply", "--auto-approve"]])
+def test_invalid_specs_stop_every_planning_command_with_one_error_line(env: Path, command: list[str]) -> None:
+    """The findings as `validate` prints them, then SpecError's line (the CLI maps it to exit 1)."""
+    code, out, err = run(command[0], write(env, HEAD + "desired: [1]\n"), *command[1:])
+    lines = err.splitlines()
+    assert (code, out) == (1, "") and lines[0].startswith("specs/a.yaml:")
+    assert lines[-1] == "error: the specs are invalid (1 error); nothing was read"
+
+
+def test_invalid_specs_raise_spec_error_before_anything_is_read(env: Path) -> None:
+    from reconciler.cli import build_parser
+    from reconciler.commands._common import Context, Streams, plan_specs
+    from reconciler.errors import SpecError
+
+    args = build_parser().parse_args(["plan", write(env, HEAD + "desired: [1]\n")])
+    ctx = Context(args, Streams(out=io.StringIO(), err=io.StringIO(), inp=None))
+    with pytest.raises(SpecError, match="1 error"):
+        plan_specs(ctx)
+    assert "api" not in vars(ctx)  # no client was even built

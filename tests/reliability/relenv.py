@@ -52,7 +52,6 @@ def seed(store_dir: Path, count: int, name: str | None = None) -> list[str]:
     ids = [image_set_id(n) for n in range(1, count + 1)]
     for n, i in enumerate(ids, start=1):
         store.put_image_set(DS, i, document(n, name))
-    getattr(store, "close", lambda: None)()
     return ids
 
 
@@ -108,7 +107,6 @@ def history(store_dir: Path, image_set: str) -> list[dict[str, Any]]:
     store = Store(store_dir)
     rows = store.list_versions(DS, image_set, now=time.time())
     docs = [store.get_document(DS, image_set, r.version) for r in sorted(rows, key=lambda r: r.version)]
-    getattr(store, "close", lambda: None)()
     return docs
 
 
