@@ -5,6 +5,7 @@ One file, ``DIR/emulator.sqlite3``, in WAL mode so readers never block the write
 version N+1 (a compare-and-swap on ``latest_version`` plus a primary key on the version row), so two
 processes on one store can neither lose an update nor hand out one version twice.
 
+The SQL schema and the row-level steps shared by the operations are in ``reconciler.emulator.tables``.
 The store keeps no clock of its own: callers pass ``now`` (epoch seconds), which lets the service's
 lazy lock ("LOCKED until lock_until") be computed on read and tested without sleeping.
 """
@@ -15,56 +16,16 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
+from reconciler.emulator import tables
 from reconciler.emulator.errors import ConflictError, NotFoundError
 from reconciler.emulator.records import DatastoreRow, NewVersion, VersionRow, version_row
 
 __all__ = ["DatastoreRow", "NewVersion", "Store", "VersionRow"]
-
-DB_NAME = "emulator.sqlite3"
-BUSY_TIMEOUT_MS = 30_000
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS datastores (
-    datastore_id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS image_sets (
-    datastore_id TEXT NOT NULL REFERENCES datastores(datastore_id),
-    image_set_id TEXT NOT NULL,
-    latest_version INTEGER NOT NULL,
-    is_primary INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    lock_until REAL NOT NULL DEFAULT 0,
-    deleted_at REAL,
-    PRIMARY KEY (datastore_id, image_set_id)
-);
-CREATE TABLE IF NOT EXISTS client_tokens (  -- CreateDatastore idempotency
-    client_token TEXT PRIMARY KEY,
-    datastore_id TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS versions (
-    datastore_id TEXT NOT NULL,
-    image_set_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    document TEXT NOT NULL,
-    status TEXT NOT NULL,       -- workflow status once the lock is over: CREATED, UPDATED, UPDATE_FAILED
-    message TEXT,
-    forced INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (datastore_id, image_set_id, version)
-);
-"""
-
 
 class Store:
     """SQLite-backed state of one emulator. Cheap to construct; safe to share across threads/processes."""
@@ -72,33 +33,11 @@ class Store:
     def __init__(self, directory: str | Path) -> None:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.path = self.directory / DB_NAME
-        with self._connect() as conn:
-            conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
+        self.path = self.directory / tables.DB_NAME
+        tables.create(self.path)
 
-    # -- connections ---------------------------------------------------------------------------------
-
-    def _connect(self) -> sqlite3.Connection:
-        conn = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
-        conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
-        conn.row_factory = sqlite3.Row
-        return conn
-
-    @contextmanager
-    def _tx(self, write: bool) -> Iterator[sqlite3.Connection]:
-        """One transaction; ``write`` takes the write lock up front so the read-check-write is atomic."""
-        conn = self._connect()
-        try:
-            conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
-            try:
-                yield conn
-            except BaseException:
-                conn.execute("ROLLBACK")
-                raise
-            conn.execute("COMMIT")
-        finally:
-            conn.close()
+    def _tx(self, write: bool) -> AbstractContextManager[sqlite3.Connection]:
+        return tables.transaction(self.path, write)
 
     # -- datastores ----------------------------------------------------------------------------------
 
@@ -165,21 +104,21 @@ class Store:
         ts = time.time() if now is None else now
         doc = {"SchemaVersion": "1.1", **document, "DatastoreID": datastore_id, "ImageSetID": image_set_id}
         with self._tx(write=True) as conn:
-            self._require_datastore(conn, datastore_id)
-            row = self._image_set_row(conn, datastore_id, image_set_id)
+            tables.require_datastore(conn, datastore_id)
+            row = tables.image_set_row(conn, datastore_id, image_set_id)
             if row is None:
                 conn.execute(
                     "INSERT INTO image_sets VALUES (?, ?, 1, ?, ?, ?, 0, NULL)",
                     (datastore_id, image_set_id, int(is_primary), ts, ts),
                 )
-                self._insert_version(conn, datastore_id, image_set_id, 1, NewVersion(doc, "CREATED"), ts, ts)
+                tables.insert_version(conn, datastore_id, image_set_id, 1, NewVersion(doc, "CREATED"), ts, ts)
                 return 1
             if not replace:
                 raise ConflictError(f"image set {image_set_id} already exists in datastore {datastore_id}")
-            self._check_writable(row, ts)
+            tables.check_writable(row, ts)
             version = int(row["latest_version"]) + 1
-            self._swap_latest(conn, row, version, ts, lock_until=0.0)
-            self._insert_version(conn, datastore_id, image_set_id, version, NewVersion(doc, "IMPORTED"),
+            tables.swap_latest(conn, row, version, ts, lock_until=0.0)
+            tables.insert_version(conn, datastore_id, image_set_id, version, NewVersion(doc, "IMPORTED"),
                                  float(row["created_at"]), ts)
             return version
 
@@ -188,22 +127,22 @@ class Store:
     ) -> VersionRow:
         """Properties of VERSION (default: the latest), with state and status as of ``now``."""
         with self._tx(write=False) as conn:
-            row = self._require_image_set(conn, datastore_id, image_set_id)
-            vrow = self._version(conn, row, version)
+            row = tables.require_image_set(conn, datastore_id, image_set_id)
+            vrow = tables.version_of(conn, row, version)
         return version_row(row, vrow, now)
 
     def get_document(self, datastore_id: str, image_set_id: str, version: int | None = None) -> dict[str, Any]:
         """The metadata document of VERSION (default: the latest) of a non-deleted image set."""
         with self._tx(write=False) as conn:
-            row = self._require_image_set(conn, datastore_id, image_set_id, live=True)
-            vrow = self._version(conn, row, version)
+            row = tables.require_image_set(conn, datastore_id, image_set_id, live=True)
+            vrow = tables.version_of(conn, row, version)
         doc: dict[str, Any] = json.loads(vrow["document"])
         return doc
 
     def list_versions(self, datastore_id: str, image_set_id: str, *, now: float) -> list[VersionRow]:
         """Every version of a non-deleted image set, newest first."""
         with self._tx(write=False) as conn:
-            row = self._require_image_set(conn, datastore_id, image_set_id, live=True)
+            row = tables.require_image_set(conn, datastore_id, image_set_id, live=True)
             vrows = conn.execute(
                 "SELECT * FROM versions WHERE datastore_id = ? AND image_set_id = ? ORDER BY version DESC",
                 (datastore_id, image_set_id),
@@ -213,7 +152,7 @@ class Store:
     def latest_documents(self, datastore_id: str, *, now: float) -> list[tuple[VersionRow, dict[str, Any]]]:
         """The latest version and document of every non-deleted image set in a datastore (for search)."""
         with self._tx(write=False) as conn:
-            self._require_datastore(conn, datastore_id)
+            tables.require_datastore(conn, datastore_id)
             rows = conn.execute(
                 "SELECT i.*, v.document, v.status, v.message, v.forced, v.version,"
                 " v.updated_at AS v_updated_at FROM image_sets i JOIN versions v"
@@ -243,88 +182,26 @@ class Store:
         BUILD runs inside the transaction on exactly that document; if it raises, nothing is written.
         """
         with self._tx(write=True) as conn:
-            row = self._require_image_set(conn, datastore_id, image_set_id, live=True)
-            self._check_writable(row, now)
+            row = tables.require_image_set(conn, datastore_id, image_set_id, live=True)
+            tables.check_writable(row, now)
             latest = int(row["latest_version"])
             if latest != expected_version:
                 raise ConflictError(
                     f"image set {image_set_id}: latestVersionId {expected_version} is not the latest"
                     f" version ({latest})"
                 )
-            new = build(json.loads(self._version(conn, row, latest)["document"]))
-            self._swap_latest(conn, row, latest + 1, now, lock_until)
-            self._insert_version(conn, datastore_id, image_set_id, latest + 1, new,
+            new = build(json.loads(tables.version_of(conn, row, latest)["document"]))
+            tables.swap_latest(conn, row, latest + 1, now, lock_until)
+            tables.insert_version(conn, datastore_id, image_set_id, latest + 1, new,
                                  float(row["created_at"]), now)
         return self.get_version(datastore_id, image_set_id, latest + 1, now=now)
 
     def delete_image_set(self, datastore_id: str, image_set_id: str, *, now: float) -> None:
         """Mark an image set deleted (ConflictError while LOCKED)."""
         with self._tx(write=True) as conn:
-            row = self._require_image_set(conn, datastore_id, image_set_id, live=True)
-            self._check_writable(row, now)
+            row = tables.require_image_set(conn, datastore_id, image_set_id, live=True)
+            tables.check_writable(row, now)
             conn.execute(
                 "UPDATE image_sets SET deleted_at = ?, updated_at = ? WHERE datastore_id = ? AND image_set_id = ?",
                 (now, now, datastore_id, image_set_id),
             )
-
-    # -- helpers -------------------------------------------------------------------------------------
-
-    @staticmethod
-    def _require_datastore(conn: sqlite3.Connection, datastore_id: str) -> None:
-        if conn.execute("SELECT 1 FROM datastores WHERE datastore_id = ?", (datastore_id,)).fetchone() is None:
-            raise NotFoundError(f"datastore {datastore_id} does not exist")
-
-    @staticmethod
-    def _image_set_row(conn: sqlite3.Connection, datastore_id: str, image_set_id: str) -> sqlite3.Row | None:
-        row: sqlite3.Row | None = conn.execute(
-            "SELECT * FROM image_sets WHERE datastore_id = ? AND image_set_id = ?", (datastore_id, image_set_id)
-        ).fetchone()
-        return row
-
-    def _require_image_set(
-        self, conn: sqlite3.Connection, datastore_id: str, image_set_id: str, live: bool = False
-    ) -> sqlite3.Row:
-        self._require_datastore(conn, datastore_id)
-        row = self._image_set_row(conn, datastore_id, image_set_id)
-        if row is None or (live and row["deleted_at"] is not None):
-            raise NotFoundError(f"image set {image_set_id} does not exist in datastore {datastore_id}")
-        return row
-
-    @staticmethod
-    def _version(conn: sqlite3.Connection, row: sqlite3.Row, version: int | None) -> sqlite3.Row:
-        """The versions row of VERSION (default: the latest) of the image set in ROW."""
-        wanted = int(row["latest_version"]) if version is None else version
-        vrow: sqlite3.Row | None = conn.execute(
-            "SELECT * FROM versions WHERE datastore_id = ? AND image_set_id = ? AND version = ?",
-            (row["datastore_id"], row["image_set_id"], wanted),
-        ).fetchone()
-        if vrow is None:
-            raise NotFoundError(f"image set {row['image_set_id']} has no version {wanted}")
-        return vrow
-
-    @staticmethod
-    def _check_writable(row: sqlite3.Row, now: float) -> None:
-        if now < float(row["lock_until"]):
-            raise ConflictError(f"image set {row['image_set_id']} is LOCKED by an update in progress")
-
-    @staticmethod
-    def _swap_latest(conn: sqlite3.Connection, row: sqlite3.Row, version: int, now: float, lock_until: float) -> None:
-        """Compare-and-swap the latest version; zero rows updated means someone else won the race."""
-        cur = conn.execute(
-            "UPDATE image_sets SET latest_version = ?, updated_at = ?, lock_until = ?"
-            " WHERE datastore_id = ? AND image_set_id = ? AND latest_version = ?",
-            (version, now, lock_until, row["datastore_id"], row["image_set_id"], version - 1),
-        )
-        if cur.rowcount != 1:
-            raise ConflictError(f"image set {row['image_set_id']} changed concurrently")
-
-    @staticmethod
-    def _insert_version(
-        conn: sqlite3.Connection, datastore_id: str, image_set_id: str, version: int, new: NewVersion,
-        created_at: float, updated_at: float,
-    ) -> None:
-        conn.execute(
-            "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (datastore_id, image_set_id, version, json.dumps(new.document, separators=(",", ":")),
-             new.status, new.message, int(new.forced), created_at, updated_at),
-        )
