@@ -1,4 +1,5 @@
-"""Which HealthImaging backend to talk to, and how hard: the options of ARCHITECTURE section 2.
+"""Which HealthImaging backend to talk to, and how hard: ``--region``, ``--profile``, ``--endpoint-url``,
+``--local``, ``--rate``, ``--parallelism`` and the timeouts.
 
 A plain value built from the command line (or by tests) and handed to the client
 (``reconciler.client.healthimaging``); it holds no boto3 object, so the choice can be validated and

@@ -78,7 +78,8 @@ def image_set_info(item: Mapping[str, Any], datastore_id: str) -> ImageSetInfo:
         image_set_id=str(item["imageSetId"]),
         version_id=str(item["versionId"]),
         state=str(item["imageSetState"]),
-        # ListImageSetVersions items spell it ImageSetWorkflowStatus (a model quirk, reference section 3)
+        # ListImageSetVersions items spell it ImageSetWorkflowStatus, a model quirk:
+        # https://docs.aws.amazon.com/healthimaging/latest/APIReference/API_ImageSetProperties.html
         workflow_status=item.get("imageSetWorkflowStatus") or item.get("ImageSetWorkflowStatus"),
         message=item.get("message"),
         created_at=epoch(item.get("createdAt")),

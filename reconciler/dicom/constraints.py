@@ -1,7 +1,7 @@
 """HealthImaging's documented constraints on UpdateImageSetMetadata, as data and one function.
 
-Source: https://docs.aws.amazon.com/healthimaging/latest/devguide/dicom-metadata-constraints.html
-(reference section 2.3). Used by the emulator (enforcement), the planner (checks) and the validator.
+Source: https://docs.aws.amazon.com/healthimaging/latest/devguide/dicom-metadata-constraints.html.
+Used by the emulator (enforcement), the planner (checks) and the validator.
 """
 
 from __future__ import annotations

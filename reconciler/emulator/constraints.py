@@ -1,7 +1,7 @@
 """The documented DICOM metadata constraints on UpdateImageSetMetadata, enforced by the emulator.
 
-Source: https://docs.aws.amazon.com/healthimaging/latest/devguide/dicom-metadata-constraints.html
-(reference section 2.3). Which failures are synchronous and which are asynchronous is not documented;
+Source: https://docs.aws.amazon.com/healthimaging/latest/devguide/dicom-metadata-constraints.html.
+Which failures are synchronous and which are asynchronous is not documented;
 the emulator decides by what the check needs to see:
 
 - Checks on the request alone fail synchronously with 400 ValidationException, since the service can

@@ -1,6 +1,7 @@
 """SearchImageSets: filters, sort and summaries over the latest version of every live image set.
 
-Model (reference section 6.1): 1-2 filters, ANDed; ``EQUAL`` takes one value of a DICOM equality key
+Model (https://docs.aws.amazon.com/healthimaging/latest/APIReference/API_SearchImageSets.html and
+its ``SearchCriteria``): 1-2 filters, ANDed; ``EQUAL`` takes one value of a DICOM equality key
 (or ``isPrimary``); ``BETWEEN`` takes two values (lower, upper; inclusive) of ``createdAt``,
 ``updatedAt`` or ``DICOMStudyDateAndTime``. Default sort: ``updatedAt`` DESC. Stored string values are
 compared without DICOM's trailing padding (``"1 "`` matches ``"1"``).

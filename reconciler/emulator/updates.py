@@ -1,6 +1,7 @@
 """UpdateImageSetMetadata: payload decoding, quotas, merge/removal semantics and the async outcome.
 
-Semantics (reference section 2.2): ``updatableAttributes`` is an attribute-level upsert into the
+Semantics (https://docs.aws.amazon.com/healthimaging/latest/devguide/update-image-set-metadata.html):
+``updatableAttributes`` is an attribute-level upsert into the
 addressed level's ``DICOM`` object (siblings untouched), ``DICOMVRs`` merged; ``removableAttributes``
 removes the named attributes, and ``{}`` for a series or instance removes that node. When one request
 carries both, removals are applied first and upserts second (the order is undocumented; this way a

@@ -1,6 +1,6 @@
 """Layer 1: read a spec file and turn its YAML into values exactly as the user wrote them.
 
-Typing rules (ARCHITECTURE section 3): every scalar stays the string it was written as, except
+Typing rules (the README's "Spec reference"): every scalar stays the string it was written as, except
 - ``null``, ``~`` and an empty value -> None (the attribute must be absent);
 - the top-level ``force: true|false`` -> bool;
 - a plain number under a DICOM attribute whose VR is binary numeric (US, UL, SS, SL, FL, FD, ...;

@@ -1,7 +1,7 @@
 """Harness for the conformance tests: `reconciler emulator serve` as a subprocess and the real AWS CLI.
 
 The AWS CLI here is awscli v1 from PyPI (in the venv); it has no --cli-binary-format and its blob
-arguments are raw text that it base64-encodes itself (reference Appendix C).
+arguments are raw text that it base64-encodes itself.
 """
 
 from __future__ import annotations

@@ -1,4 +1,5 @@
-"""The seed examples (../shared/seeds/) run with the real AWS CLI against `reconciler emulator serve`.
+"""The seed examples (tests/conformance/data/*_metadata-updates.json) run with the real AWS CLI against
+`reconciler emulator serve`.
 
 Each example starts from a fresh store holding the fixture image set (tests/conformance/data/) with the
 seed's datastore and image set IDs, runs the seed's command (without --cli-binary-format, which awscli
