@@ -40,3 +40,17 @@ def test_boto3_is_forbidden_to_every_package_but_the_client() -> None:
 def test_the_emulator_and_the_client_are_independent() -> None:
     assert any(c["type"] == "independence" and set(c["modules"]) == {"reconciler.client", "reconciler.emulator"}
                for c in contracts())
+
+
+def test_comments_point_to_public_pages_not_to_documents_outside_the_repository() -> None:
+    """Code and docs cite AWS and DICOM pages (or say it in place), never design notes kept elsewhere."""
+    import re
+
+    outside = re.compile("ARCHI" + "TECTURE|reference " + "section")
+    found = [f"{path.relative_to(ROOT)}:{n}"
+             for folder in ("reconciler", "tests", "benchmarks", "schemas", "examples")
+             for path in sorted((ROOT / folder).rglob("*")) if path.suffix in (".py", ".json", ".md", ".yml", ".yaml")
+             for n, line in enumerate(path.read_text(errors="replace").splitlines(), start=1) if outside.search(line)]
+    found += [f"README.md:{n}" for n, line in enumerate((ROOT / "README.md").read_text().splitlines(), start=1)
+              if outside.search(line)]
+    assert found == []
