@@ -1,7 +1,8 @@
 """reconciler.client: the only package that talks to AWS (boto3/botocore).
 
-``healthimaging`` is the HealthImaging client (pacing, retries, error translation), ``session`` builds
-its boto3 client for a backend, ``errors`` and ``values`` translate botocore's failures and answers,
-``backends`` is the plain choice of backend, ``s3`` and ``storage`` keep saved plans and journals in S3.
-Nothing here knows the emulator: ``reconciler.local`` attaches it for ``--local``.
+``healthimaging`` is the HealthImaging client, ``calls`` sends each of its requests (pacing, retries,
+error translation by ``errors``), ``values`` parses the answers, ``backends`` is the plain choice of
+backend, ``session`` builds the boto3 client for it and ``identity`` names it for saved plans; ``s3``
+and ``storage`` keep saved plans and journals in S3. Nothing here knows the emulator: for ``--local``,
+``reconciler.local`` attaches it as the client's transport.
 """
