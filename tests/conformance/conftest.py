@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conformance.harness import Emulator, start_serve
+from tests.support.harness import Emulator, start_serve
 
 
 @pytest.fixture

@@ -20,7 +20,7 @@ import boto3
 import pytest
 from botocore.config import Config
 
-from tests.conformance.harness import DATASTORE, Emulator, load_fixture
+from tests.support.harness import DATASTORE, Emulator, load_fixture
 
 EA92 = "ea92b0d8838c72a3f25d00d13616f87e"
 D53 = "53d5fdb05ca4d46ac7ca64b06545c66e"

@@ -8,7 +8,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from applyenv import (
+
+from reconciler.apply.journal import read_journal
+from reconciler.cli import main
+from reconciler.commands._common import Streams
+from reconciler.emulator.knobs import EmulatorConfig
+from tests.support.applyenv import (
     CLI_RATES,
     client,
     http_emulator,
@@ -19,11 +24,6 @@ from applyenv import (
     seed,
     write_specs,
 )
-
-from reconciler.apply.journal import read_journal
-from reconciler.cli import main
-from reconciler.commands._common import Streams
-from reconciler.emulator.knobs import EmulatorConfig
 
 
 @pytest.fixture(autouse=True)

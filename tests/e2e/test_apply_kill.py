@@ -13,12 +13,12 @@ import time
 from pathlib import Path
 
 import pytest
-from applyenv import CLI_RATES, http_emulator, make_plan, rename_specs, save_for, seed, write_specs
 
 from reconciler.cli import main
 from reconciler.commands._common import Streams
 from reconciler.emulator.knobs import EmulatorConfig
-from tests.journalcheck import check_journal
+from tests.support.applyenv import CLI_RATES, http_emulator, make_plan, rename_specs, save_for, seed, write_specs
+from tests.support.journalcheck import check_journal
 
 
 @pytest.fixture(autouse=True)

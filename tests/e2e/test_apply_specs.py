@@ -7,10 +7,10 @@ import json
 from pathlib import Path
 
 import pytest
-from applyenv import CLI_RATES, client, seed, write_specs
 
 from reconciler.cli import main
 from reconciler.commands._common import Streams
+from tests.support.applyenv import CLI_RATES, client, seed, write_specs
 
 
 class Terminal(io.StringIO):

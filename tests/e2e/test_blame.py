@@ -12,10 +12,10 @@ from typing import Any
 
 import jsonschema
 import pytest
-from planenv import DS, IN_SYNC, IS, LIVE, ROOT, SECRET, run, seed_env, write
 
 from reconciler.emulator.store import Store
 from reconciler.plan.blame import find_introduction
+from tests.support.planenv import DS, IN_SYNC, IS, LIVE, ROOT, SECRET, run, seed_env, write
 
 WITH_NAME = IN_SYNC.replace("desired:\n", f"desired:\n  Patient:\n    DICOM:\n      PatientName: {SECRET}\n", 1)
 

@@ -6,7 +6,8 @@ import json
 from pathlib import Path
 
 import pytest
-from planenv import CHANGE, FORBIDDEN, IN_SYNC, SECRET, run, seed_env, write
+
+from tests.support.planenv import CHANGE, FORBIDDEN, IN_SYNC, SECRET, run, seed_env, write
 
 
 @pytest.fixture

@@ -7,11 +7,11 @@ import json
 from pathlib import Path
 
 import pytest
-from applyenv import CLI_RATES, client, document, http_emulator, seed
 
 from reconciler.cli import main
 from reconciler.commands._common import Streams
 from reconciler.emulator.knobs import EmulatorConfig
+from tests.support.applyenv import CLI_RATES, client, document, http_emulator, seed
 
 VERSIONS = 55  # ListImageSetVersions pages hold at most 50
 

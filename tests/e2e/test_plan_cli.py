@@ -11,11 +11,11 @@ from pathlib import Path
 
 import jsonschema
 import pytest
-from planenv import CHANGE, FORBIDDEN, HEAD, IN_SYNC, ROOT, SECRET, run, seed_env, write
 
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.plan.planfile import load_plan
 from tests.support.backends import start_server
+from tests.support.planenv import CHANGE, FORBIDDEN, HEAD, IN_SYNC, ROOT, SECRET, run, seed_env, write
 
 
 @pytest.fixture

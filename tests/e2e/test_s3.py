@@ -14,9 +14,9 @@ from typing import Any
 import boto3
 import pytest
 from moto.server import ThreadedMotoServer
-from planenv import DS, HEAD, IS, LIVE
 
 from reconciler.emulator.store import Store
+from tests.support.planenv import DS, HEAD, IS, LIVE
 
 BUCKET = "reconciler-plans"
 SPEC = HEAD + """desired:

@@ -12,11 +12,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emuhelpers import DS, IS, NO_RETRIES, load_doc
 
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.emulator.store import Store
 from tests.support.backends import make_local_client
+from tests.support.emuhelpers import DS, IS, NO_RETRIES, load_doc
 
 # A factory: (store_dir, config, clock) -> boto3 medical-imaging client. Setup/teardown via contextlib
 # is left to each entry: it may register a finaliser with the pytest request passed in.

@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from emuhelpers import DS, INSTANCE, IS, SERIES, error_code, load_doc, metadata, update
+
+from tests.support.emuhelpers import DS, INSTANCE, IS, SERIES, error_code, load_doc, metadata, update
 
 SEED = load_doc("seed_examples.json")
 

@@ -6,11 +6,11 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError
-from emuhelpers import DS, IS, error_code, metadata, update
 
 from reconciler.emulator.knobs import EmulatorConfig, Knobs, parse_fault_options
 from reconciler.errors import UsageError
 from reconciler.ratelimit import TokenBucket, parse_rates
+from tests.support.emuhelpers import DS, IS, error_code, metadata, update
 
 
 @pytest.mark.parametrize(("items", "expected"), [

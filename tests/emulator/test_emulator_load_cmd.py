@@ -8,11 +8,11 @@ from collections.abc import Callable
 from pathlib import Path
 
 import pytest
-from emuhelpers import DATA, DS, IS
 
 from reconciler.cli import main
 from reconciler.commands._common import Streams
 from reconciler.emulator.store import Store
+from tests.support.emuhelpers import DATA, DS, IS
 
 
 def _run(*argv: str) -> tuple[int, str, str]:

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError, ParamValidationError
-from emuhelpers import DS, IS, error_code, load_doc, metadata, update
 
 from reconciler.emulator.service import Service
 from reconciler.emulator.store import Store
 from reconciler.emulator.wire import WireRequest
+from tests.support.emuhelpers import DS, IS, error_code, load_doc, metadata, update
 
 SEED = load_doc("seed_examples.json")
 

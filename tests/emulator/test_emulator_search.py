@@ -7,9 +7,9 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from emuhelpers import DS, SERIES7, error_code, load_doc
 
 from reconciler.emulator.store import Store
+from tests.support.emuhelpers import DS, SERIES7, error_code, load_doc
 
 T0 = 1_700_000_000.0
 A, B, C = "a" * 32, "b" * 32, "c" * 32

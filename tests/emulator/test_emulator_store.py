@@ -7,10 +7,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from emuhelpers import DS, IS, load_doc
 
 from reconciler.emulator.errors import ConflictError, NotFoundError
 from reconciler.emulator.store import NewVersion, Store
+from tests.support.emuhelpers import DS, IS, load_doc
 
 DOC = load_doc("understanding_image_sets.json")
 
@@ -65,9 +65,8 @@ def test_a_failing_build_writes_nothing(store: Store) -> None:
 
 def _race(store_dir: str, barrier: Any, results: Any, rounds: int) -> None:
     """Each round: wait for the other process, then update at the version both observed."""
-    from emuhelpers import NO_RETRIES, update
-
     from tests.support.backends import make_local_client
+    from tests.support.emuhelpers import NO_RETRIES, update
 
     client = make_local_client(store_dir, client_config=NO_RETRIES)
     for version in range(1, rounds + 1):

@@ -7,7 +7,19 @@ from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
-from emuhelpers import DS, INSTANCE, INSTANCE7, IS, SERIES, SERIES7, error_code, load_doc, metadata, update
+
+from tests.support.emuhelpers import (
+    DS,
+    INSTANCE,
+    INSTANCE7,
+    IS,
+    SERIES,
+    SERIES7,
+    error_code,
+    load_doc,
+    metadata,
+    update,
+)
 
 SEED = load_doc("seed_examples.json")
 

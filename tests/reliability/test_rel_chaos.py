@@ -14,7 +14,8 @@ import subprocess
 import time
 from pathlib import Path
 
-from relenv import (
+from tests.support.journalcheck import check_journal
+from tests.support.relenv import (
     CLI_RATES,
     apply_report,
     cli_env,
@@ -26,8 +27,6 @@ from relenv import (
     serve,
     write_specs,
 )
-
-from tests.journalcheck import check_journal
 
 KILLS = 24
 IMAGE_SETS = 6

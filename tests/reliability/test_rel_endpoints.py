@@ -13,9 +13,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from relenv import CLI_RATES, DS, image_set_id, run, seed, serve, write_specs
 
 from reconciler.emulator.store import Store
+from tests.support.relenv import CLI_RATES, DS, image_set_id, run, seed, serve, write_specs
 
 SHORT = ["--connect-timeout", "0.5", "--read-timeout", "0.3"]
 # the retry budget: 8 attempts of at most 0.3 s each plus full-jitter backoff of at most 0.25 * (2**7 - 1) s

@@ -19,7 +19,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from relenv import (
+
+from reconciler.client import session
+from reconciler.emulator.knobs import FAULT_KINDS, EmulatorConfig
+from reconciler.ratelimit import RetryPolicy
+from tests.support.backends import start_server
+from tests.support.relenv import (
     CLI_RATES,
     DS,
     apply_report,
@@ -31,11 +36,6 @@ from relenv import (
     serve,
     write_specs,
 )
-
-from reconciler.client import session
-from reconciler.emulator.knobs import FAULT_KINDS, EmulatorConfig
-from reconciler.ratelimit import RetryPolicy
-from tests.support.backends import start_server
 
 IMAGE_SETS = 4  # the last one is targeted by a select spec (SearchImageSets)
 MAX_ATTEMPTS = 8  # the CLI's default retry budget per call

@@ -24,7 +24,6 @@ from botocore.config import Config
 from botocore.credentials import Credentials
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from relenv import DS, document, image_set_id
 
 from reconciler.emulator.http import EmulatorHTTPServer
 from reconciler.emulator.knobs import EmulatorConfig
@@ -32,6 +31,7 @@ from reconciler.emulator.service import Service
 from reconciler.emulator.store import Store
 from reconciler.emulator.wire import WireRequest, WireResponse
 from tests.support.backends import start_server
+from tests.support.relenv import DS, document, image_set_id
 
 IS = image_set_id(1)
 SOCKET_TIMEOUT = 10.0

@@ -14,9 +14,20 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from relenv import CLI_RATES, Served, apply_report, cli_env, history, reconciler, satisfies, seed, serve, write_specs
 
 from reconciler.apply.journal import read_journal
+from tests.support.relenv import (
+    CLI_RATES,
+    Served,
+    apply_report,
+    cli_env,
+    history,
+    reconciler,
+    satisfies,
+    seed,
+    serve,
+    write_specs,
+)
 
 IMAGE_SETS = 3
 ROUNDS = 3

@@ -17,7 +17,8 @@ from pathlib import Path
 
 import pydicom
 from pydicom.data import get_testdata_file
-from relenv import CLI_RATES, DS, document, image_set_id, run, serve
+
+from tests.support.relenv import CLI_RATES, DS, document, image_set_id, run, serve
 
 SPEC = """apiVersion: reconciler/v1
 kind: ImageSetMetadata

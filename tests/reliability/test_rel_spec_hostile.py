@@ -11,7 +11,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from relenv import run_inprocess
+
+from tests.support.relenv import run_inprocess
 
 HEAD = b"apiVersion: reconciler/v1\nkind: ImageSetMetadata\ntarget:\n  datastoreId: " + b"1" * 32 + \
     b"\n  imageSetId: " + b"a" * 32 + b"\ndesired:\n"

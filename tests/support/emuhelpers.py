@@ -1,4 +1,4 @@
-"""Small helpers shared by the emulator tests (imported by module name, like the other test helpers)."""
+"""Small helpers shared by the emulator tests: IDs, fixture documents, and calls on a boto3 client."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from typing import Any
 
 from botocore.config import Config
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "emulator" / "data"
 NO_RETRIES = Config(retries={"total_max_attempts": 1, "mode": "standard"})  # faults stay visible
 DS = "12345678901234567890123456789012"
 IS = "ea92b0d8838c72a3f25d00d13616f87e"

@@ -22,7 +22,7 @@ import pytest
 from reconciler.cli import main
 from reconciler.commands._common import Streams
 
-DATA = Path(__file__).parent / "data"
+DATA = Path(__file__).resolve().parents[1] / "conformance" / "data"
 AWS = Path(sys.executable).parent / "aws"
 DATASTORE = "12345678901234567890123456789012"
 

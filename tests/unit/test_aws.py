@@ -7,10 +7,10 @@ import json
 from urllib.parse import parse_qs, urlparse
 
 import pytest
-from awsfakes import DS, IS, Answer, error, image_set, make_api, metadata_answer
 from botocore.exceptions import ConnectionClosedError, ReadTimeoutError
 
 from reconciler.errors import ServiceError, StaleVersion, UsageError
+from tests.support.awsfakes import DS, IS, Answer, error, image_set, make_api, metadata_answer
 
 DOC = {"SchemaVersion": "1.1", "Patient": {"DICOM": {"PatientName": "X^Y"}}}
 

@@ -8,7 +8,6 @@ from typing import Any
 from urllib.parse import urlparse
 
 import pytest
-from awsfakes import DS, IS, Answer, ScriptedTransport, image_set
 
 from reconciler.cli import build_parser
 from reconciler.client.backends import BackendOptions
@@ -16,6 +15,7 @@ from reconciler.client.healthimaging import HealthImaging
 from reconciler.commands._common import Context, Streams, backend_from_args
 from reconciler.errors import CredentialsError, UsageError
 from reconciler.local import connect
+from tests.support.awsfakes import DS, IS, Answer, ScriptedTransport, image_set
 from tests.support.backends import from_options
 
 

@@ -6,7 +6,6 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-from awsfakes import DS, IS, Answer, error, make_api
 from botocore import exceptions as bce
 
 from reconciler.client.healthimaging import HealthImaging
@@ -20,6 +19,7 @@ from reconciler.errors import (
     Throttled,
 )
 from reconciler.ratelimit import RateLimiter, RetryPolicy
+from tests.support.awsfakes import DS, IS, Answer, error, make_api
 
 SECRET = "SECRET^PATIENT"  # a patient value sent in requests: no message may contain it
 MAX = 3
@@ -183,7 +183,8 @@ def test_service_messages_never_echo_values_the_request_sent(call: str, code: st
 
 def test_botocore_does_not_retry_behind_our_back_even_when_the_client_asks_it_to() -> None:
     import boto3
-    from awsfakes import ScriptedTransport
+
+    from tests.support.awsfakes import ScriptedTransport
 
     client = boto3.client("medical-imaging", region_name="us-east-1", aws_access_key_id="test",
                           aws_secret_access_key="test", endpoint_url="http://emulator.invalid")  # default retries

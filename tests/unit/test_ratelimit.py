@@ -5,9 +5,9 @@ from __future__ import annotations
 import threading
 
 import pytest
-from awsfakes import FakeClock
 
 from reconciler.ratelimit import DEFAULT_QUOTAS, RateLimiter, RetryPolicy, TokenBucket
+from tests.support.awsfakes import FakeClock
 
 
 @pytest.mark.parametrize(

@@ -1,13 +1,13 @@
-"""Fixtures of the apply unit tests (the fake API itself lives in applyfakes.py)."""
+"""Fixtures of the apply unit tests (the fake API itself lives in tests/support/applyfakes.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from applyfakes import FakeAPI, three_sets
 
 from reconciler.apply.journal import Journal
+from tests.support.applyfakes import FakeAPI, three_sets
 
 
 @pytest.fixture

@@ -6,7 +6,14 @@ import json
 from pathlib import Path
 
 import pytest
-from applyfakes import (
+
+from reconciler.api import UpdateResult
+from reconciler.apply.executor import ApplyOptions, Executor
+from reconciler.apply.journal import Journal, read_journal
+from reconciler.apply.waiter import WaitPolicy
+from reconciler.errors import ServiceError, Throttled
+from reconciler.plan.model import ImageSetPlan, UpdateRequest
+from tests.support.applyfakes import (
     DS,
     PHI,
     A,
@@ -18,13 +25,6 @@ from applyfakes import (
     rename_request,
     update_plan,
 )
-
-from reconciler.api import UpdateResult
-from reconciler.apply.executor import ApplyOptions, Executor
-from reconciler.apply.journal import Journal, read_journal
-from reconciler.apply.waiter import WaitPolicy
-from reconciler.errors import ServiceError, Throttled
-from reconciler.plan.model import ImageSetPlan, UpdateRequest
 
 FAST = ApplyOptions(parallelism=4, wait=WaitPolicy(initial=0.0, timeout=5.0))
 

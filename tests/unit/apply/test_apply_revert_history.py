@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import pytest
-from applyfakes import DS, A, FakeAPI, base_doc
 
 from reconciler.api import ImageSetInfo
 from reconciler.apply.revert import differing_paths, plan_revert, run_revert
@@ -11,6 +10,7 @@ from reconciler.apply.waiter import WaitPolicy
 from reconciler.errors import NotFound
 from reconciler.render.history import history_json, history_text, iso
 from reconciler.render.revert import revert_text
+from tests.support.applyfakes import DS, A, FakeAPI, base_doc
 
 POLICY = WaitPolicy(initial=0.0, timeout=5.0)
 

@@ -5,10 +5,10 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from applyfakes import DS, A, base_doc, blob
 
 from reconciler.apply.verify import converged_check, same_value, unmet_paths
 from reconciler.plan.model import ImageSetPlan, UpdateRequest
+from tests.support.applyfakes import DS, A, base_doc, blob
 
 
 def plan(updatable: dict[str, Any] | None = None, removable: dict[str, Any] | None = None) -> ImageSetPlan:

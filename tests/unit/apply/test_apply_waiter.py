@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from applyfakes import DS, A, FakeAPI, base_doc
 
 from reconciler.apply.waiter import WaitPolicy, WaitTimeout, wait_until_settled
+from tests.support.applyfakes import DS, A, FakeAPI, base_doc
 
 
 def test_intervals_grow_by_the_factor_up_to_the_cap() -> None:
