@@ -14,7 +14,6 @@ import jsonschema
 import pytest
 
 from reconciler.emulator.store import Store
-from reconciler.plan.blame import find_introduction
 from tests.support.planenv import DS, IN_SYNC, IS, LIVE, ROOT, SECRET, run, seed_env, write
 
 WITH_NAME = IN_SYNC.replace("desired:\n", f"desired:\n  Patient:\n    DICOM:\n      PatientName: {SECRET}\n", 1)
@@ -122,56 +121,6 @@ def test_blame_markdown_has_a_section(env: Path) -> None:
     history(env, [describe("ABDOMEN")])
     code, out, _ = run("drift", write(env, IN_SYNC), "--blame", "--format", "markdown")
     assert code == 2 and "#### Blame" in out and "live value from version 2" in out
-
-
-# ----------------------------------------------------------------------------- the search itself
-
-
-def counted(values: list[str]) -> tuple[Callable[[int], bool], list[int]]:
-    seen: list[int] = []
-    live = values[-1]
-
-    def holds(version: int) -> bool:
-        seen.append(version)
-        return values[version - 1] == live
-
-    return holds, seen
-
-
-@pytest.mark.parametrize(("values", "expected"), [
-    (["A"], (1, True)),
-    (["A", "B"], (2, False)),
-    (["A", "A", "A"], (1, True)),
-    (["B", "A", "A", "A", "A", "A", "A", "A"], (2, False)),
-    (["A", "B", "A", "B", "B", "B", "B"], (4, False)),  # back and forth: the latest change into B
-    (["B", "B", "A", "B", "B", "B", "B", "B", "B", "B"], (4, False)),
-    # the documented limit: a flip away and back that falls between two probes (v1 and v3) is not seen
-    (["B", "A", "B", "B", "B", "B", "B", "B", "B", "B"], (1, True)),
-    (["A"] * 500 + ["B"] + ["B"] * 499, (501, False)),
-])
-def test_find_introduction(values: list[str], expected: tuple[int, bool]) -> None:
-    holds, seen = counted(values)
-    assert find_introduction(list(range(1, len(values) + 1)), holds) == expected
-    assert len(seen) <= 2 * max(1, math.ceil(math.log2(len(values))))
-    assert len(values) not in seen  # the planned version is known to hold the live value
-
-
-def test_markdown_blame_section_is_capped_and_counted_in_the_size_limit() -> None:
-    from reconciler.plan.blame import Blame, ImageSetBlame
-    from reconciler.plan.model import Change, ImageSetPlan, Plan
-    from reconciler.render.blame import blame_text
-    from reconciler.render.markdown import LIMIT, render_markdown
-    from reconciler.render.redact import Redactor
-
-    path = ("Study", "DICOM", "StudyDescription")
-    sets = tuple(ImageSetPlan(DS, f"{n:032x}", "9", "update", changes=(Change("change", path, "A" * 80, "B" * 80),))
-                 for n in range(300))
-    plan = Plan(sets)
-    blames = {(DS, s.image_set_id): ImageSetBlame(s.image_set_id, {path: Blame(path, "7")}, 4) for s in sets}
-    section = blame_text(blames, plan, markdown=True)
-    assert section.count("\n- `") == 50 and "250 more" in section and "1200 metadata reads" in section
-    out = render_markdown(plan, Redactor(key=b"k"), limit=LIMIT - len(section), drift=True) + section
-    assert len(out) <= LIMIT and out.startswith("### Drift report: 300 to update")
 
 
 def test_blame_after_outside_writes_through_the_api(env: Path) -> None:

@@ -1,4 +1,4 @@
-"""Revert (guarded, waited, verified) and history rows against the in-memory API."""
+"""Revert (guarded, waited, verified) against the in-memory API."""
 
 from __future__ import annotations
 
@@ -8,7 +8,6 @@ from reconciler.api import ImageSetInfo
 from reconciler.apply.revert import differing_paths, plan_revert, run_revert
 from reconciler.apply.waiter import WaitPolicy
 from reconciler.errors import NotFound
-from reconciler.render.history import history_json, history_text, iso
 from reconciler.render.revert import revert_text
 from tests.support.applyfakes import DS, A, FakeAPI, base_doc
 
@@ -72,18 +71,3 @@ def test_revert_that_ends_update_failed_is_a_failure() -> None:
 )
 def test_differing_paths(a: dict[str, object], b: dict[str, object], paths: list[tuple[str, ...]]) -> None:
     assert list(differing_paths(a, b)) == paths
-
-
-def test_history_rows_newest_first_with_times_and_forced() -> None:
-    versions = [ImageSetInfo(DS, A, "2", "ACTIVE", "UPDATE_FAILED", "bad", 0.0, 1.5, forced=True),
-                ImageSetInfo(DS, A, "1", "ACTIVE", "CREATED", None, 0.0, 0.0)]
-    doc = history_json(DS, A, versions)
-    assert doc["count"] == 2 and [v["versionId"] for v in doc["versions"]] == ["2", "1"]
-    assert doc["versions"][0] == {"versionId": "2", "state": "ACTIVE", "workflowStatus": "UPDATE_FAILED",
-                                       "createdAt": "1970-01-01T00:00:00.000Z",
-                                       "updatedAt": "1970-01-01T00:00:01.500Z", "forced": True, "message": "bad"}
-    lines = history_text(DS, A, versions)
-    assert lines[0].endswith("2 versions, newest first")
-    assert lines[1].split() == ["VERSION", "STATE", "STATUS", "CREATED", "UPDATED", "FORCED", "MESSAGE"]
-    assert lines[2].split()[0:3] == ["2", "ACTIVE", "UPDATE_FAILED"] and lines[2].endswith("yes     bad")
-    assert iso(None) is None

@@ -1,0 +1,33 @@
+"""The apply report's two forms: JSON (summary, per image set versions) and text lines."""
+
+from __future__ import annotations
+
+import pytest
+
+from reconciler.apply.report import ApplyReport, ImageSetResult, Status
+from reconciler.render.apply_report import report_json, report_lines
+
+
+def result(status: Status, **kw: object) -> ImageSetResult:
+    return ImageSetResult("d", f"i-{status}", status, "1", **kw)  # type: ignore[arg-type]
+
+
+def test_json_has_summary_and_per_image_set_versions() -> None:
+    doc = report_json(ApplyReport((result("stale", current_version="2"),), journal="j.jsonl"))
+    assert doc["summary"] == {"image_sets": 1, "converged": 0, "unchanged": 0, "stale": 1, "failed": 0}
+    assert (doc["image_sets"][0]["plannedVersion"], doc["image_sets"][0]["currentVersion"]) == ("1", "2")
+    assert doc["exit_code"] == 3 and doc["journal"] == "j.jsonl"
+
+
+@pytest.mark.parametrize(
+    ("res", "text"),
+    [
+        (result("converged", final_version="3", requests_sent=2), "version 1 -> 3 (2 requests, verified)"),
+        (result("stale", current_version="2"), "planned version 1, now 2; nothing was written"),
+        (result("failed", message="UPDATE_FAILED on version 2: x"), "failed     d/i-failed: UPDATE_FAILED"),
+    ],
+)
+def test_text_lines(res: ImageSetResult, text: str) -> None:
+    lines = report_lines(ApplyReport((res,)))
+    assert text in lines[0]
+    assert lines[-1].startswith("Apply complete: ")
