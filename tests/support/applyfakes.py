@@ -1,4 +1,7 @@
-"""A small in-memory HealthImagingAPI for the apply unit tests: versions, LOCKED polls, conflicts, faults."""
+"""A small in-memory HealthImagingAPI for the apply unit tests: versions, LOCKED polls, conflicts, faults.
+
+What an update does to a document is the emulator's own ``apply_updates``, so the fake cannot drift
+from the emulator's update semantics."""
 
 from __future__ import annotations
 
@@ -9,35 +12,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.api import ImageSetInfo, SearchHit, UpdateResult
+from reconciler.emulator.updates import UpdateFailed, apply_updates
 from reconciler.errors import NotFound, StaleVersion
 from reconciler.plan.model import ImageSetPlan, Plan, UpdateRequest
 
 DS = "d" * 32
 A, B, C = "a" * 32, "b" * 32, "c" * 32
-
-
-def _merge(doc: dict[str, Any], patch: dict[str, Any]) -> None:
-    for key, value in patch.items():
-        if isinstance(value, dict) and isinstance(doc.get(key), dict) and key not in ("DICOM",):
-            _merge(doc[key], value)
-        elif key == "DICOM" and isinstance(doc.get(key), dict):
-            doc[key].update(value)
-        else:
-            doc[key] = copy.deepcopy(value)
-
-
-def _remove(doc: dict[str, Any], patch: dict[str, Any]) -> None:
-    for key, value in patch.items():
-        if key == "SchemaVersion" or key not in doc:
-            continue
-        if key == "DICOM" or (isinstance(value, dict) and not value):
-            if key == "DICOM":
-                for attr in value:
-                    doc[key].pop(attr, None)
-            else:
-                doc.pop(key)
-        elif isinstance(value, dict):
-            _remove(doc[key], value)
 
 
 @dataclass
@@ -64,9 +44,7 @@ class FakeAPI:
 
     def outside_write(self, image_set_id: str, patch: dict[str, Any]) -> None:
         s = self.sets[image_set_id]
-        doc = copy.deepcopy(s.docs[-1])
-        _merge(doc, patch)
-        s.docs.append(doc)
+        s.docs.append(apply_updates(s.docs[-1], patch, None))
         s.infos.append(ImageSetInfo(DS, image_set_id, str(len(s.docs)), "ACTIVE", "UPDATED"))
 
     def latest(self, image_set_id: str) -> dict[str, Any]:
@@ -101,13 +79,16 @@ class FakeAPI:
             raise StaleVersion(f"image set {image_set_id}: version conflict", planned_version=latest_version)
         doc = copy.deepcopy(s.docs[-1])
         failed = image_set_id in self.update_failed
+        message = "INVALID_REQUEST: attribute module not present" if failed else None
         if not failed and image_set_id not in self.ignore:
-            _merge(doc, json.loads(updatable or b"{}"))
-            _remove(doc, json.loads(removable or b"{}"))
+            try:
+                doc = apply_updates(doc, json.loads(updatable) if updatable else None,
+                                    json.loads(removable) if removable else None)
+            except UpdateFailed as exc:  # e.g. a series or instance that is not there
+                failed, message = True, str(exc)
         new = str(len(s.docs) + 1)
         s.docs.append(doc)
         status = "UPDATE_FAILED" if failed else "UPDATED"
-        message = "INVALID_REQUEST: attribute module not present" if failed else None
         s.infos.append(ImageSetInfo(DS, image_set_id, new, "ACTIVE", status, message, forced=force))
         s.locked_polls = self.lock_polls
         return UpdateResult(DS, image_set_id, new, "LOCKED", "UPDATING")

@@ -221,3 +221,14 @@ def test_ctrl_c_stops_the_run_and_reports_what_happened(api: FakeAPI, journal: J
         written = api.latest(r.image_set_id)["Patient"]["DICOM"]["PatientName"] == PHI
         assert written is (r.status == "converged")
     assert read_journal(journal.path)[-1]["event"] == "run_finished"
+
+
+def test_an_update_naming_a_missing_series_ends_update_failed_as_the_emulator_decides(
+    api: FakeAPI, journal: Journal
+) -> None:
+    """The fake applies updates with the emulator's own semantics: an update cannot create a series."""
+    missing = UpdateRequest(blob({"Study": {"Series": {"9.9.9": {"DICOM": {"Modality": "MR"}}}}}), None, True)
+    report = run(api, journal, update_plan(A, missing))
+    (result,) = report.results
+    assert result.status == "failed" and "Series 9.9.9 is not present" in (result.message or "")
+    assert "9.9.9" not in api.latest(A)["Study"]["Series"]
