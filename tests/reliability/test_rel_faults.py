@@ -93,6 +93,13 @@ def attempts(log: str) -> Counter[str]:
     return counts
 
 
+def last_status(log: str, path_op: str) -> str:
+    """The status of the server's last answer to PATH_OP (``dropped`` for a dropped connection)."""
+    answers = [line.split()[-1] for line in log.splitlines() if re.match(rf"(?:GET|POST) \S*/{path_op} ", line)]
+    assert answers, f"no {path_op} request reached the server"
+    return answers[-1]
+
+
 def watched(*argv: str) -> tuple[int, str, str]:
     """The CLI in a thread: a hang past WATCHDOG seconds fails the test instead of stalling it."""
     box: list[tuple[int, str, str]] = []
@@ -104,8 +111,9 @@ def watched(*argv: str) -> tuple[int, str, str]:
 
 
 def served_case(tmp_path: Path, faults: dict[str, list[tuple[str, float]]], argv: list[str],
-                seed_value: int) -> tuple[int, str, str, Counter[str]]:
-    """Run the CLI against a thread-served store with FAULTS; return (code, out, err, attempts per op)."""
+                seed_value: int) -> tuple[int, str, str, Counter[str], str]:
+    """Run the CLI against a thread-served store with FAULTS; return (code, out, err, attempts per op, the
+    server's request log)."""
     log = io.StringIO()
     server, thread, url = start_server(tmp_path / "store", EmulatorConfig(faults=faults, seed=seed_value), log=log)
     try:
@@ -114,7 +122,7 @@ def served_case(tmp_path: Path, faults: dict[str, list[tuple[str, float]]], argv
         server.shutdown()
         server.server_close()
         thread.join(timeout=5)
-    return code, out, err, attempts(log.getvalue())
+    return code, out, err, attempts(log.getvalue()), log.getvalue()
 
 
 def _check_one_line_errors(err: str) -> None:
@@ -132,10 +140,10 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Counter[str]:
     with pytest.MonkeyPatch.context() as mp:
         mp.setenv("AWS_ACCESS_KEY_ID", "test")
         mp.setenv("AWS_SECRET_ACCESS_KEY", "test")
-        code, _out, err, counts = served_case(
+        code, _out, err, counts, _log = served_case(
             tmp, {}, ["apply", str(specs), "--auto-approve", "--format", "json", "--journal", str(tmp / "j")], 1)
         assert code == 0, err
-        code, _out, err, more = served_case(
+        code, _out, err, more, _log = served_case(
             tmp, {}, ["history", "--datastore-id", DS, "--image-set-id", ids[0], "--format", "json"], 1)
         assert code == 0, err
     return counts + more
@@ -154,10 +162,12 @@ def test_faults_keep_exit_codes_and_reports_right_and_retries_bounded(
     faults = {op: [(kind, probability)]}
     harmless = kind == "update_failed" and op != "UpdateImageSetMetadata"  # only an update can end UPDATE_FAILED
     if op == "ListImageSetVersions":
-        code, out, err, counts = served_case(
+        code, out, err, counts, log = served_case(
             tmp_path, faults, ["history", "--datastore-id", DS, "--image-set-id", ids[0], "--format", "json"], 7)
         _check_one_line_errors(err)
-        assert code in (0, 1)
+        # one page of versions: history succeeds exactly when the server's last answer to it was a 200
+        # (the client stops after its retry budget, so a failed last attempt means it gave up)
+        assert code == (0 if last_status(log, "listImageSetVersions") == "200" else 1), log
         if code == 0:
             assert out.strip().startswith(("{", "["))
         else:
@@ -166,7 +176,7 @@ def test_faults_keep_exit_codes_and_reports_right_and_retries_bounded(
             assert code == 1
     else:
         specs = make_specs(tmp_path / "specs", "F", ids)
-        code, out, err, counts = served_case(
+        code, out, err, counts, _log = served_case(
             tmp_path, faults, ["apply", str(specs), "--auto-approve", "--format", "json",
                                "--journal", str(tmp_path / "j.jsonl")], 7)
         _check_one_line_errors(err)
@@ -190,7 +200,7 @@ def test_faults_keep_exit_codes_and_reports_right_and_retries_bounded(
         assert sum(counts.values()) >= baseline[op]
     # and the tool recovers: without faults, a re-run converges
     if op != "ListImageSetVersions":
-        code, _out, err, _ = served_case(tmp_path, {}, ["apply", str(specs), "--auto-approve", "--format", "json",
+        code, _out, err, _, _log = served_case(tmp_path, {}, ["apply", str(specs), "--auto-approve", "--format", "json",
                                                         "--journal", str(tmp_path / "rerun.jsonl")], 7)
         assert code == 0, err
         assert all(holds(store, ids, "F", i) for i in ids)

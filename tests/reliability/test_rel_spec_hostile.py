@@ -1,11 +1,12 @@
 """Hostile spec files through `reconciler validate` and `plan`: shapes the text-level fuzz test
 (tests/unit/spec/test_spec_fuzz.py) does not reach, because they live in bytes and files: non-UTF-8,
-BOMs, NUL bytes, deep nesting, YAML language tags, huge files. Exit 1 (or 0), never a traceback, and
-every message names the file.
+BOMs, NUL bytes, deep nesting, YAML language tags, huge files. Each gets its own verdict (exit 1 with the
+finding that names the file, or exit 0), never a traceback.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,31 @@ HOSTILE = {
     "empty": b"",
     "only_comments": b"# nothing\n",
 }
+# name -> (exit code, what the report says); "nesting" covers PyYAML's and our own depth messages
+VERDICT = {
+    "latin1": (1, "not valid UTF-8"),
+    "utf16": (1, "not valid UTF-8"),
+    "bom": (0, "1 file valid"),
+    "nul": (1, "invalid YAML"),
+    "deep_flow": (1, "nesting"),
+    "deep_block": (1, "nesting"),
+    "python_tag": (1, "YAML tags"),
+    "custom_tag": (1, "YAML tags"),
+    "binary_tag": (1, "YAML tags"),
+    "alias_loop": (1, "alias"),
+    "merge_keys": (1, "merge keys"),
+    "huge_value": (1, "longer than 64 characters"),
+    "many_docs": (0, "1 file valid"),
+    "control_chars": (1, "invalid YAML"),
+    "surrogates": (1, "invalid YAML"),
+    "tabs": (1, "invalid YAML"),
+    "empty": (0, "no spec documents"),
+    "only_comments": (0, "no spec documents"),
+}
+
+
+def test_every_hostile_file_has_a_verdict() -> None:
+    assert set(VERDICT) == set(HOSTILE)
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE))
@@ -43,11 +69,12 @@ def test_hostile_spec_files_are_diagnosed_not_crashed(tmp_path: Path, name: str)
     spec = tmp_path / f"{name}.yaml"
     spec.write_bytes(HOSTILE[name])
     code, out, err = run_inprocess("validate", str(spec))
-    assert code in (0, 1)
-    assert "Traceback" not in out + err and "pwned" not in out + err
+    expected_code, says = VERDICT[name]
+    assert (code, err) == (expected_code, "") and says in out
+    assert "Traceback" not in out and "pwned" not in out
     if code == 1:
-        assert str(spec) in out + err
-    assert len(out + err) < 20_000  # a huge value is not echoed back
+        assert str(spec) in out
+    assert len(out) < 20_000  # a huge value is not echoed back
 
 
 def test_a_hostile_spec_stops_plan_before_anything_is_sent(tmp_path: Path) -> None:
@@ -63,6 +90,8 @@ def test_a_hostile_spec_stops_plan_before_anything_is_sent(tmp_path: Path) -> No
 def test_arbitrary_bytes_in_a_spec_file(tmp_path_factory: pytest.TempPathFactory, tail: bytes, head: bytes) -> None:
     spec = tmp_path_factory.mktemp("b") / "fuzz.yaml"
     spec.write_bytes(head + tail)
-    code, out, err = run_inprocess("validate", str(spec))
-    assert code in (0, 1)
-    assert "Traceback" not in out + err
+    code, out, err = run_inprocess("validate", "--format", "json", str(spec))
+    assert "Traceback" not in out + err and err == ""
+    findings = json.loads(out)  # whatever the bytes, the report is one JSON document of findings
+    assert code == (1 if any(f["severity"] == "error" for f in findings) else 0)
+    assert all(f["file"] == str(spec) for f in findings)
