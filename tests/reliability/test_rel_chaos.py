@@ -4,6 +4,11 @@ After every kill: the journal is valid JSON lines whose per-image-set events fol
 a re-run converges; and the history never holds a partial version nor the same intent written twice.
 Most runs go through one `emulator serve` (LOCKED 0.05 s per update); every fourth runs with
 ``--local``, so the kill can also land inside the apply's own SQLite transaction.
+
+Half the kills are blind (a random delay: before, inside or after the run); the other half are aimed by
+the journal, not by the clock: they wait for the K-th ``submitted`` record of a run whose client paces
+updates at one per second, so at least one update is still a second away and the kill lands inside the
+run however slow the machine is.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import subprocess
 import time
 from pathlib import Path
 
+from reconciler.apply.journal import read_journal
 from tests.support.journalcheck import check_journal
 from tests.support.relenv import (
     CLI_RATES,
@@ -30,15 +36,25 @@ from tests.support.relenv import (
 
 KILLS = 24
 IMAGE_SETS = 6
-def _kill_at_random(proc: subprocess.Popen[bytes], journal: Path, rng: random.Random) -> None:
-    """Half the time kill at a blind delay (maybe before anything was sent), else once the journal exists."""
-    if rng.random() < 0.5:
-        time.sleep(rng.uniform(0.2, 1.5))
-    else:
-        deadline = time.monotonic() + 30
-        while not journal.exists() and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.01)
-        time.sleep(rng.uniform(0.0, 0.5))
+AIMED_RATE = ["--rate", "UpdateImageSetMetadata=1"]  # burst 1: one update per second
+
+
+def _events(journal: Path) -> list[str]:
+    return [r["event"] for r in read_journal(journal)] if journal.exists() else []
+
+
+def _kill_blind(proc: subprocess.Popen[bytes], rng: random.Random) -> None:
+    """Kill at a random delay: maybe before anything was sent, maybe inside the run, maybe after it."""
+    time.sleep(rng.uniform(0.2, 1.5))
+    proc.send_signal(signal.SIGKILL)
+    proc.wait(timeout=30)
+
+
+def _kill_aimed(proc: subprocess.Popen[bytes], journal: Path, submitted: int) -> None:
+    """Kill once the journal holds SUBMITTED ``submitted`` records (fewer than the image sets)."""
+    deadline = time.monotonic() + 60
+    while _events(journal).count("submitted") < submitted and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
 
@@ -59,7 +75,7 @@ def test_kill_9_at_random_moments_never_corrupts_and_a_rerun_converges(tmp_path:
     ids = seed(store, IMAGE_SETS)
     rng = random.Random(20261122)
     tags: list[str] = []
-    killed_mid_run = 0
+    aimed_runs = 0
     with serve(store, tmp_path, "--lock-seconds", "0.05") as served:
         for i in range(KILLS):
             tag = f"C{i}"
@@ -67,12 +83,22 @@ def test_kill_9_at_random_moments_never_corrupts_and_a_rerun_converges(tmp_path:
             specs = write_specs(tmp_path / "specs", tag, ids)
             backend = ["--local", str(store)] if i % 4 == 3 else ["--endpoint-url", served.url]
             journal = tmp_path / f"journal-{i}.jsonl"
+            aimed = rng.random() < 0.5
+            pace = AIMED_RATE if aimed else ["--rate", "UpdateImageSetMetadata=15"]
             proc = subprocess.Popen(
                 reconciler("apply", str(specs), "--auto-approve", "--journal", str(journal), "--parallelism", "2",
-                           *backend, *CLI_RATES, "--rate", "UpdateImageSetMetadata=15"),
+                           *backend, *CLI_RATES, *pace),
                 env=cli_env(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-            _kill_at_random(proc, journal, rng)
-            killed_mid_run += proc.returncode == -signal.SIGKILL and check_journal(journal) > 0
+            if aimed:
+                _kill_aimed(proc, journal, rng.randint(1, IMAGE_SETS - 1))
+            else:
+                _kill_blind(proc, rng)
+            check_journal(journal)
+            if aimed:  # inside the run: killed, some updates sent, the run never finished
+                aimed_runs += 1
+                events = _events(journal)
+                assert proc.returncode == -signal.SIGKILL and "submitted" in events, events
+                assert "run_finished" not in events, events
 
             code, out, err = run_inprocess("apply", str(specs), "--auto-approve", "--format", "json",
                                            "--journal", str(tmp_path / f"rerun-{i}.jsonl"), *backend, *CLI_RATES)
@@ -82,18 +108,18 @@ def test_kill_9_at_random_moments_never_corrupts_and_a_rerun_converges(tmp_path:
             docs = [history(store, image_set)[-1] for image_set in ids]
             assert all(satisfies(doc, tag, n) for n, doc in enumerate(docs, start=1))
     _check_history(store, ids, tags)
-    assert killed_mid_run >= KILLS // 4  # the kills did land inside runs, not only before or after them
+    assert aimed_runs >= 1  # the seeded choice aims about half of the kills
     assert "Traceback" not in served.log
 
 
 def test_kill_9_of_emulator_serve_mid_apply_fails_the_apply_cleanly_and_a_restart_converges(tmp_path: Path) -> None:
-    """The server side crashes instead: the apply ends (exit 1, no traceback) within its timeouts, the store
-    survives the crash, and a re-run against a restarted server converges."""
+    """The server side crashes instead, aimed like the client kills (after the K-th ``submitted`` record of a
+    run paced at one update per second): the apply ends with exit 1 and no traceback within its timeouts,
+    the store survives the crash, and a re-run against a restarted server converges."""
     store = tmp_path / "store"
     ids = seed(store, IMAGE_SETS)
     rng = random.Random(7)
     tags = []
-    crashed_mid_run = 0
     for i in range(4):
         tag = f"S{i}"
         tags.append(tag)
@@ -102,18 +128,18 @@ def test_kill_9_of_emulator_serve_mid_apply_fails_the_apply_cleanly_and_a_restar
             proc = subprocess.Popen(
                 reconciler("apply", str(specs), "--auto-approve", "--journal", str(tmp_path / f"s{i}.jsonl"),
                            "--endpoint-url", served.url, "--connect-timeout", "0.5", "--read-timeout", "2",
-                           *CLI_RATES, "--rate", "UpdateImageSetMetadata=3"),
+                           *CLI_RATES, *AIMED_RATE),
                 env=cli_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
             journal = tmp_path / f"s{i}.jsonl"
-            deadline = time.monotonic() + 30
-            while not journal.exists() and proc.poll() is None and time.monotonic() < deadline:
+            submitted = rng.randint(1, IMAGE_SETS - 1)
+            deadline = time.monotonic() + 60
+            while _events(journal).count("submitted") < submitted and proc.poll() is None \
+                    and time.monotonic() < deadline:
                 time.sleep(0.01)
-            time.sleep(rng.uniform(0.0, 1.2))
             served.proc.send_signal(signal.SIGKILL)
             _out, err = proc.communicate(timeout=90)
-        assert proc.returncode in (0, 1), err  # 0 when it finished before the crash
-        crashed_mid_run += proc.returncode == 1
-        assert "Traceback" not in err
+        assert proc.returncode == 1, err  # the server died with updates still to send
+        assert "Traceback" not in err and "run_finished" in _events(journal)
         check_journal(tmp_path / f"s{i}.jsonl")
         with serve(store, tmp_path, "--lock-seconds", "0.05") as served:
             code, _out, err = run_inprocess("apply", str(specs), "--auto-approve", "--journal",
@@ -122,4 +148,3 @@ def test_kill_9_of_emulator_serve_mid_apply_fails_the_apply_cleanly_and_a_restar
         assert code == 0, err
         assert all(satisfies(history(store, image_set)[-1], tag, n) for n, image_set in enumerate(ids, start=1))
     _check_history(store, ids, tags)
-    assert crashed_mid_run >= 2
