@@ -9,6 +9,7 @@ from typing import Any
 
 from reconciler.dicom import constraints, levels, normalize
 from reconciler.dicom.dictionary import is_private_tag, lookup
+from reconciler.dicom.vr import first_vr
 
 
 def is_private(key: str) -> bool:
@@ -17,7 +18,7 @@ def is_private(key: str) -> bool:
 
 def dictionary_vr(key: str) -> str | None:
     entry = lookup(key)
-    return entry.vr.split(" or ")[0] if entry else None
+    return first_vr(entry.vr) if entry else None
 
 
 def level_of(key: str) -> str:

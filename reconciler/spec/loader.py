@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.dicom.dictionary import lookup
-from reconciler.dicom.vr import NUMBER_VRS
+from reconciler.dicom.vr import NUMBER_VRS, vr_alternatives
 from reconciler.spec.model import Diagnostic, Path, SourcePos
 from reconciler.spec.yamlnodes import Node, NodeError, compose
 
@@ -151,7 +151,7 @@ class _Builder:
             return None
         if path == ("force",) and text in _BOOLS:
             return _BOOLS[text]
-        if vr and any(v.strip() in NUMBER_VRS for v in vr.split(" or ")):
+        if vr and any(v in NUMBER_VRS for v in vr_alternatives(vr)):
             if _INT_RE.fullmatch(text):
                 return int(text)
             if _FLOAT_RE.fullmatch(text) and math.isfinite(float(text)):
