@@ -16,7 +16,7 @@ from typing import Any
 from jsonschema import Draft202012Validator, ValidationError
 
 from reconciler.spec.loader import LoadedDocument
-from reconciler.spec.model import Diagnostic, Path, SourcePos
+from reconciler.spec.model import Diagnostic, Path
 
 SCHEMA_RESOURCE = "schemas/spec.schema.json"
 
@@ -40,19 +40,10 @@ def check_schema(doc: LoadedDocument) -> list[Diagnostic]:
     for error in _validator().iter_errors(doc.value):
         path: Path = tuple(str(p) for p in error.absolute_path)
         for where, message in _explain(error, path):
-            pos = _position(doc, where)
+            pos = doc.position(where)
             out.append(Diagnostic(doc.file, pos.line, pos.column, where, message))
     # jsonschema reports "required" once per missing key, each listing them all: keep one of each
     return sorted(dict.fromkeys(out), key=lambda d: (d.line, d.column, d.message))
-
-
-def _position(doc: LoadedDocument, path: Path) -> SourcePos:
-    p = path
-    while p:
-        if p in doc.positions:
-            return doc.positions[p]
-        p = p[:-1]
-    return SourcePos(doc.file, doc.line, 1)
 
 
 def _explain(error: ValidationError, path: Path) -> Iterator[tuple[Path, str]]:

@@ -37,18 +37,9 @@ def check_semantics(doc: LoadedDocument) -> list[Diagnostic]:
     force = value.get("force") is True
     out = []
     for path, severity, message in _walk_desired(value["desired"], force):
-        pos = _position(doc, path)
-        out.append(Diagnostic(doc.file, pos[0], pos[1], path, message, severity))
+        pos = doc.position(path)
+        out.append(Diagnostic(doc.file, pos.line, pos.column, path, message, severity))
     return out
-
-
-def _position(doc: LoadedDocument, path: Path) -> tuple[int, int]:
-    p = path
-    while p:
-        if p in doc.positions:
-            return doc.positions[p].line, doc.positions[p].column
-        p = p[:-1]
-    return doc.line, 1
 
 
 def _walk_desired(desired: Mapping[str, Any], force: bool) -> Iterator[Finding]:
