@@ -174,16 +174,23 @@ def has_at(tree: Any, path: Path) -> bool:
     return get_at(tree, path) is not MISSING
 
 
+def mapping_at(tree: MutableMapping[str, Any], path: Path) -> MutableMapping[str, Any]:
+    """The mapping at ``path``, created (with the mappings on the way) when absent; TypeError when
+    something else is in the way."""
+    node = tree
+    for i, key in enumerate(path):
+        child = node.setdefault(key, {})
+        if not isinstance(child, MutableMapping):
+            raise TypeError(f"{'.'.join(path[: i + 1])} is not a mapping")
+        node = child
+    return node
+
+
 def set_at(tree: MutableMapping[str, Any], path: Path, value: Any) -> None:
-    """Put ``value`` at ``path``, creating the mappings on the way; TypeError if a step is not one."""
+    """Put ``value`` at ``path``, creating the mappings on the way (see ``mapping_at``)."""
     if not path:
         raise ValueError("an empty path names the tree itself")
-    node: Any = tree
-    for i, key in enumerate(path[:-1]):
-        node = node.setdefault(key, {})
-        if not isinstance(node, MutableMapping):
-            raise TypeError(f"{'.'.join(path[: i + 1])} is not a mapping")
-    node[path[-1]] = value
+    mapping_at(tree, path[:-1])[path[-1]] = value
 
 
 def delete_at(tree: Any, path: Path) -> bool:

@@ -151,6 +151,16 @@ def test_set_at_creates_the_way_and_refuses_to_go_through_a_value() -> None:
         tree.set_at(d, (), 1)
 
 
+def test_mapping_at_finds_or_makes_a_mapping() -> None:
+    d = doc()
+    assert tree.mapping_at(d, ("Study", "Series", S2, "DICOM")) is d["Study"]["Series"][S2]["DICOM"]
+    made = tree.mapping_at(d, ("Study", "Series", S2, "Instances"))
+    assert made == {} and d["Study"]["Series"][S2]["Instances"] is made
+    assert tree.mapping_at(d, ()) is d
+    with pytest.raises(TypeError, match=r"Patient\.DICOM\.PatientName is not a mapping"):
+        tree.mapping_at(d, ("Patient", "DICOM", "PatientName"))
+
+
 def test_delete_at() -> None:
     d = doc()
     assert tree.delete_at(d, ("Study", "Series", S1, "Instances", I2))
