@@ -92,7 +92,7 @@ def _attributes(
     force: bool,
 ) -> None:
     for key, after in want.items():
-        vr = spec_vrs.get(key) or live_vrs.get(key) or rules.dictionary_vr(key)
+        vr = rules.attribute_vr(key, spec_vrs.get(key), live_vrs.get(key))
         present = key in have
         op: Op
         before = have.get(key)

@@ -21,6 +21,15 @@ def dictionary_vr(key: str) -> str | None:
     return first_vr(entry.vr) if entry else None
 
 
+def attribute_vr(key: str, *given: Any) -> str | None:
+    """The VR ``key`` is compared as: the first VR given (the sibling ``DICOMVRs`` entry of the spec,
+    the payload or live; private tags carry theirs there), else the dictionary's."""
+    for vr in given:
+        if vr:
+            return str(vr)
+    return dictionary_vr(key)
+
+
 def level_of(key: str) -> str:
     """The level HealthImaging normalises ``key`` (a keyword or a tag key) to."""
     return levels.level_of(key)
