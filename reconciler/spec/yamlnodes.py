@@ -63,9 +63,14 @@ def compose(text: str) -> list[Document]:
         return _Composer().run(yaml.parse(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
         mark = exc.problem_mark or exc.context_mark
+        line, column = (mark.line, mark.column) if mark else (0, 0)
         # exc.problem is a short phrase; str(exc) would quote the offending line, which may be PHI
         problem = exc.problem or "invalid YAML"
-        raise NodeError(f"invalid YAML: {problem}", mark.line if mark else 0, mark.column if mark else 0) from None
+        if "nesting depth" in problem:
+            # PyYAML 6.0.4 and later stop at their own nesting limit while scanning ahead, before our
+            # composer sees the events: one message for both limits, whichever is hit first.
+            raise NodeError(f"nesting deeper than {MAX_DEPTH} levels", line, column) from None
+        raise NodeError(f"invalid YAML: {problem}", line, column) from None
     except yaml.YAMLError:
         raise NodeError("invalid YAML", 0, 0) from None
 
