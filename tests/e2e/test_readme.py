@@ -68,6 +68,7 @@ def test_the_readme_has_the_two_commands_first_and_a_tour() -> None:
     assert {"validate", "plan", "apply", "drift", "import", "history", "revert"} <= used
 
 
+@pytest.mark.slow
 @pytest.mark.skipif(not (ROOT / ".venv" / "bin" / "reconciler").exists(), reason="needs the project's .venv")
 def test_the_readme_commands_run_as_written(tmp_path: Path) -> None:
     steps = readme_steps(README.read_text(encoding="utf-8"))
