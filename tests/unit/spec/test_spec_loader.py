@@ -8,8 +8,8 @@ from typing import Any
 import pytest
 import yaml
 
-from reconciler.spec.loader import MAX_FILE_BYTES, load_file, load_text
 from reconciler.spec import yamlnodes
+from reconciler.spec.loader import MAX_FILE_BYTES, load_file, load_text
 from reconciler.spec.yamlnodes import NodeError, compose
 
 HEAD = """apiVersion: reconciler/v1
