@@ -98,12 +98,10 @@ def _attribute(
                 return
     else:
         entry = lookup(key)
-        if entry is None and misplaced(key, path[:-1]):
-            yield path, "error", str(misplaced(key, path[:-1]))
-            return
         if entry is None:
             hint = suggest(key)
-            yield path, "error", f"unknown DICOM keyword `{key}`" + (f"; did you mean `{hint}`?" if hint else "")
+            yield path, "error", misplaced(key, path[:-1]) or (  # e.g. `Series:` under Study.DICOM
+                f"unknown DICOM keyword `{key}`" + (f"; did you mean `{hint}`?" if hint else ""))
             return
         expected = level_of(key)
         if expected != level:
