@@ -19,13 +19,7 @@ from reconciler.dicom.tree import Node, walk
 from reconciler.dicom.vr import check_value
 from reconciler.spec.loader import LoadedDocument
 from reconciler.spec.model import Diagnostic, Path, Severity
-
-_LEVEL_PATHS: dict[Level, str] = {
-    "Patient": "Patient.DICOM",
-    "Study": "Study.DICOM",
-    "Series": "Study.Series.<SeriesInstanceUID>.DICOM",
-    "Instance": "Study.Series.<SeriesInstanceUID>.Instances.<SOPInstanceUID>.DICOM",
-}
+from reconciler.spec.placement import LEVEL_PATHS, misplaced
 
 Finding = tuple[Path, Severity, str]
 
@@ -86,12 +80,13 @@ def _attribute(
         entry = lookup(key)
         if entry is None:
             hint = suggest(key)
-            yield path, "error", f"unknown DICOM keyword `{key}`" + (f"; did you mean `{hint}`?" if hint else "")
+            yield path, "error", misplaced(key, path[:-1]) or (  # e.g. `Series:` under Study.DICOM
+                f"unknown DICOM keyword `{key}`" + (f"; did you mean `{hint}`?" if hint else ""))
             return
         expected = level_of(key)
         if expected != level:
             yield path, "error", (
-                f"`{key}` belongs at the {expected} level ({_LEVEL_PATHS[expected]}), not the {level} level"
+                f"`{key}` belongs at the {expected} level ({LEVEL_PATHS[expected]}), not the {level} level"
             )
         vr, vm = entry.vr, entry.vm
     yield from _value(key, value, path, vr, vm, force)
