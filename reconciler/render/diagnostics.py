@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from reconciler.spec.grouping import warning_lines
 from reconciler.spec.model import Diagnostic
 
 
@@ -29,6 +30,6 @@ def validate_summary(diags: Sequence[Diagnostic], files: int) -> str:
 
 
 def spec_findings(diags: Sequence[Diagnostic]) -> list[str]:
-    """What plan, drift and apply print on stderr before planning: every finding, as ``validate`` prints
-    it (a warning says so once, in ``Diagnostic.render``)."""
-    return [d.render() for d in diags]
+    """What plan, drift and apply print on stderr before planning: every error as ``validate`` prints it,
+    then each kind of warning once (an imported spec warns about every UID; ``validate`` lists each)."""
+    return [d.render() for d in diags if d.severity == "error"] + warning_lines(diags)

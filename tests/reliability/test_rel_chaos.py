@@ -19,6 +19,8 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
+
 from reconciler.apply.journal import read_journal
 from tests.support.journalcheck import check_journal
 from tests.support.relenv import (
@@ -70,6 +72,7 @@ def _check_history(store: Path, ids: list[str], tags: list[str]) -> None:
         assert len(written) == len(set(written)), (image_set, written)  # applied once per intent
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments_never_corrupts_and_a_rerun_converges(tmp_path: Path) -> None:
     store = tmp_path / "store"
     ids = seed(store, IMAGE_SETS)
@@ -112,6 +115,7 @@ def test_kill_9_at_random_moments_never_corrupts_and_a_rerun_converges(tmp_path:
     assert "Traceback" not in served.log
 
 
+@pytest.mark.slow
 def test_kill_9_of_emulator_serve_mid_apply_fails_the_apply_cleanly_and_a_restart_converges(tmp_path: Path) -> None:
     """The server side crashes instead, aimed like the client kills (after the K-th ``submitted`` record of a
     run paced at one update per second): the apply ends with exit 1 and no traceback within its timeouts,
