@@ -21,10 +21,13 @@ that gap with four rules:
   two clocks' rates and a server that counts its refill coarsely; ``SLACK`` (a few milliseconds) is
   added to the strict interval for timer granularity.
 * **AIMD on throttling.** A ThrottlingException means the server is stricter than we think (another
-  client shares the quota, or a ``--rate`` above the real quota): the rate is halved (never below
-  ``FLOOR`` of the configured rate), then grows back by ``INCREASE`` of the configured rate with each
-  answered request, never above it. That is TCP's additive-increase/multiplicative-decrease, which
-  settles below a limit it cannot see instead of retrying into it.
+  client shares the quota, or a ``--rate`` above the real quota): the rate drops to ``DECREASE`` of
+  itself (never below ``FLOOR`` of the configured rate), then grows back by ``INCREASE`` of the
+  configured rate with each answered request, never above it. Additive increase, multiplicative
+  decrease (as TCP does) settles below a limit it cannot see instead of retrying into it. The factor
+  0.7 is the one botocore's own adaptive retry mode applies on a throttle (``CubicCalculator`` in
+  https://github.com/boto/botocore/blob/develop/botocore/retries/throttling.py); we do not use that
+  mode because it starts with no rate at all and knows nothing of the documented quotas.
 
 Everything takes an injectable clock, so the maths is tested with a fake one.
 """
@@ -39,7 +42,7 @@ Clock = Callable[[], float]
 
 MARGIN = 0.03  # every interval is 3 % longer than the quota's
 SLACK = 0.005  # seconds added to a strict operation's interval
-DECREASE = 0.5  # a throttle multiplies the rate by this
+DECREASE = 0.7  # a throttle multiplies the rate by this
 FLOOR = 1 / 16  # ... but never below this fraction of the configured rate
 INCREASE = 0.05  # each answered request adds this fraction of the configured rate back
 

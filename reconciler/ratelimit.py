@@ -187,7 +187,7 @@ class RateLimiter:
         return permit.waited
 
     def throttled(self, op: str) -> None:
-        """Tell the limiter the service throttled OP: its rate halves and its saved burst is dropped."""
+        """Tell the limiter the service throttled OP: its rate drops and its saved burst is dropped."""
         pacer = self._pacer(op)
         if pacer is not None:
             pacer.throttled(self._clock())

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 from awsfakes import DS, IS, Answer, error, image_set, make_api
 
-from reconciler.pacing import MARGIN, SLACK
+from reconciler.pacing import DECREASE, INCREASE, MARGIN, SLACK
 
 INTERVAL = 4 * (1 + MARGIN) + SLACK  # UpdateImageSetMetadata's documented 0.25/s, burst 1, with the margins
 UPDATED = Answer(body={"datastoreId": DS, "imageSetId": IS, "latestVersionId": "6", "imageSetState": "LOCKED",
@@ -35,21 +35,21 @@ def test_the_next_update_is_spaced_from_the_previous_answer() -> None:
     assert clock.now == pytest.approx(1.0 + INTERVAL + 1.0)
 
 
-def test_a_throttled_update_is_retried_at_half_the_rate() -> None:
+def test_a_throttled_update_is_retried_at_a_lower_rate() -> None:
     api, transport, clock = make_api([error("ThrottlingException", 429), UPDATED])
     api.update_image_set_metadata(DS, IS, "5", updatable=b"{}")
     assert [r[0] for r in transport.requests] == ["UpdateImageSetMetadata"] * 2
-    backoff, paced = clock.sleeps  # the retry's backoff (0.5 s), then the rest of the halved interval
+    backoff, paced = clock.sleeps  # the retry's backoff (0.5 s), then the rest of the slower interval
     assert backoff == 0.5
-    assert backoff + paced == pytest.approx(8 * (1 + MARGIN) + SLACK)
-    assert api.limiter.rate("UpdateImageSetMetadata") == pytest.approx(0.125 + 0.25 * 0.05)
+    assert backoff + paced == pytest.approx((1 + MARGIN) / (0.25 * DECREASE) + SLACK)
+    assert api.limiter.rate("UpdateImageSetMetadata") == pytest.approx(0.25 * DECREASE + 0.25 * INCREASE)
 
 
 def test_a_throttled_read_lowers_its_rate_until_answers_bring_it_back() -> None:
     ok = Answer(body=image_set())
     api, _, _ = make_api([error("ThrottlingException", 429), ok, *[ok] * 30])
     api.get_image_set(DS, IS)
-    assert 12.5 < (api.limiter.rate("GetImageSet") or 0) < 25.0
+    assert 25.0 * DECREASE < (api.limiter.rate("GetImageSet") or 0) < 25.0
     for _ in range(30):
         api.get_image_set(DS, IS)
     assert api.limiter.rate("GetImageSet") == 25.0

@@ -16,7 +16,7 @@ from typing import Protocol
 
 import pytest
 
-from reconciler.pacing import FLOOR, MARGIN, Pacer, TokenBucket
+from reconciler.pacing import DECREASE, FLOOR, MARGIN, Pacer, TokenBucket
 from reconciler.ratelimit import RateLimiter
 
 
@@ -143,20 +143,20 @@ def test_a_strict_interval_has_the_margin_and_the_slack() -> None:
     assert Pacer(0.25, 2, Clock(), margin=0.03, slack=0.005).interval == pytest.approx(4 * 1.03)
 
 
-def test_a_throttle_halves_the_rate_and_answers_grow_it_back_to_the_quota() -> None:
+def test_a_throttle_cuts_the_rate_and_answers_grow_it_back_to_the_quota() -> None:
     clock = Clock()
     pacer = Pacer(1.0, 1, clock, margin=0.0, slack=0.0)
     pacer.begin()
     pacer.end(clock.now, throttled=True)
-    assert pacer.rate == 0.5
-    assert pacer.begin() == pytest.approx(2.0)  # the next request waits the halved rate's interval
+    assert pacer.rate == DECREASE
+    assert pacer.begin() == pytest.approx(1 / DECREASE)  # the next request waits the slower interval
     pacer.end(clock.now)
     rates = []
     for _ in range(15):
         clock.sleep(pacer.begin())
         pacer.end(clock.now)
         rates.append(pacer.rate)
-    assert rates == sorted(rates) and rates[0] > 0.5
+    assert rates == sorted(rates) and rates[0] > DECREASE
     assert rates[-1] == 1.0  # back to the quota, never above
 
 
@@ -176,7 +176,7 @@ def test_failures_that_are_not_throttles_keep_the_rate() -> None:
     pacer.end(clock.now, throttled=True)
     pacer.begin()
     pacer.end(clock.now, answered=False)
-    assert pacer.rate == 0.5
+    assert pacer.rate == DECREASE
 
 
 def test_a_throttle_slows_a_bursty_pacer_too() -> None:
@@ -184,8 +184,8 @@ def test_a_throttle_slows_a_bursty_pacer_too() -> None:
     pacer = Pacer(10.0, 20, clock, margin=0.0)
     pacer.begin()
     pacer.end(clock.now, throttled=True)
-    assert pacer.rate == 5.0
-    assert pacer.begin() == pytest.approx(0.2)  # the saved burst is gone, and the interval doubled
+    assert pacer.rate == 10.0 * DECREASE
+    assert pacer.begin() == pytest.approx(1 / (10.0 * DECREASE))  # the saved burst is gone, the interval longer
 
 
 def test_a_strict_pacer_has_one_request_in_flight() -> None:

@@ -8,6 +8,7 @@ from typing import Any
 import pytest
 from awsfakes import FakeClock
 
+from reconciler.pacing import DECREASE
 from reconciler.ratelimit import DEFAULT_QUOTAS, RateLimiter, RetryPolicy, TokenBucket
 
 
@@ -103,12 +104,12 @@ def test_operations_have_separate_pacers() -> None:
     assert limiter.acquire("UpdateImageSetMetadata") == pytest.approx(4.0)
 
 
-def test_throttled_drops_the_saved_burst_and_halves_the_rate() -> None:
+def test_throttled_drops_the_saved_burst_and_lowers_the_rate() -> None:
     limiter, _ = exact({"GetImageSet": 10.0})
     assert limiter.acquire("GetImageSet") == 0.0
     limiter.throttled("GetImageSet")
-    assert limiter.rate("GetImageSet") == 5.0
-    assert limiter.acquire("GetImageSet") == pytest.approx(0.2)
+    assert limiter.rate("GetImageSet") == 10.0 * DECREASE
+    assert limiter.acquire("GetImageSet") == pytest.approx(1 / (10.0 * DECREASE))
 
 
 def test_concurrent_reservations_are_each_handed_out_once() -> None:
