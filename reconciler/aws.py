@@ -167,7 +167,7 @@ class HealthImaging:
                 ) from exc
         api = cls(
             client,
-            limiter=RateLimiter(options.rates, clock=clock, sleep=sleep),
+            limiter=RateLimiter(options.rates, bursts=options.bursts, clock=clock, sleep=sleep),
             retry=retry or RetryPolicy(max_attempts=options.max_attempts),
             endpoint=endpoint,
             clock=clock,
@@ -188,7 +188,7 @@ class HealthImaging:
         trace = trace or _Trace()
         spent = 0.0  # time in attempts and backoff; waiting for a limiter token does not count
         while True:
-            self.limiter.acquire(op)
+            permit = self.limiter.begin(op)  # ended below: a strict operation is spaced from the answer
             self.stats.add(op, retry=trace.attempts > 0)
             trace.attempts += 1
             began = self._clock()
@@ -199,9 +199,8 @@ class HealthImaging:
             except (ClientError, BotoCoreError) as exc:
                 spent += self._clock() - began
                 kind = errs.retry_kind(exc)
-                if kind == errs.THROTTLE:
-                    self.limiter.throttled(op)
-                elif kind == errs.AMBIGUOUS:
+                permit.failed(throttled=kind == errs.THROTTLE)  # before the backoff: it slows the pacer
+                if kind == errs.AMBIGUOUS:
                     trace.ambiguous = True
                 delay = None
                 refused = kind == errs.UNSENT and trace.attempts >= UNREACHABLE_ATTEMPTS
@@ -217,6 +216,8 @@ class HealthImaging:
                 raise ServiceError(
                     f"{op} failed for {context}: unexpected {type(exc).__name__}", code=type(exc).__name__
                 ) from exc
+            finally:
+                permit.answered()  # no-op when failed() came first
 
     # ----------------------------------------------------------------------------- reads
 

@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from reconciler.backend import BackendOptions
 from reconciler.errors import UsageError
-from reconciler.ratelimit import parse_rates
+from reconciler.ratelimit import parse_bursts, parse_rates
 
 if TYPE_CHECKING:
     from reconciler.aws import HealthImaging
@@ -70,11 +70,12 @@ def add_rate_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("rate")
     group.add_argument(
         "--rate",
-        metavar="OPERATION=TPS",
+        metavar="OPERATION=TPS[:BURST]",
         action="append",
         default=[],
-        help="client-side limit for one operation, repeatable, e.g. UpdateImageSetMetadata=1 "
-        "(defaults: the documented HealthImaging quotas)",
+        help="client-side limit for one operation, repeatable, e.g. UpdateImageSetMetadata=1; BURST is how "
+        "many may go at once (default: one second's worth, at least 1; give :1 for a server that allows a "
+        "burst of 1). Defaults: the documented HealthImaging quotas",
     )
     group.add_argument(
         "--parallelism",
@@ -96,6 +97,7 @@ def backend_from_args(args: argparse.Namespace) -> BackendOptions:
         endpoint_url=getattr(args, "endpoint_url", None) or None,
         local_dir=getattr(args, "local", None) or None,
         rates=parse_rates(getattr(args, "rate", None) or []),
+        bursts=parse_bursts(getattr(args, "rate", None) or []),
         parallelism=parallelism,
         connect_timeout=getattr(args, "connect_timeout", 10.0),
         read_timeout=getattr(args, "read_timeout", 60.0),
