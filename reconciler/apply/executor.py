@@ -3,8 +3,9 @@
 Each request carries ``latestVersionId``: the first the version the plan read, each next one the version
 the previous request produced once it settled. A ConflictException (``StaleVersion``) on the first request
 marks the image set stale with nothing written; the others go on. Image sets run on a pool of
-``parallelism`` workers; the API client's limiter spaces UpdateImageSetMetadata at its rate, so while one
-image set is LOCKED the next one's request is already out (N image sets take about N / rate + one lock).
+``parallelism`` workers; the API client's limiter spaces UpdateImageSetMetadata at its rate (from the
+previous answer, as its burst is 1: ``reconciler.pacing``), so while one image set is LOCKED the next
+one's request is already out (N image sets take about N / rate + one lock).
 """
 
 from __future__ import annotations

@@ -70,7 +70,7 @@ class Caller:
         trace = trace or Trace()
         spent = 0.0  # time in attempts and backoff; waiting for a limiter token does not count
         while True:
-            self.limiter.acquire(op)
+            permit = self.limiter.begin(op)  # ended below: a strict operation is spaced from the answer
             self.stats.add(op, retry=trace.attempts > 0)
             trace.attempts += 1
             began = self._clock()
@@ -81,9 +81,8 @@ class Caller:
             except (ClientError, BotoCoreError) as exc:
                 spent += self._clock() - began
                 kind = errs.retry_kind(exc)
-                if kind == errs.THROTTLE:
-                    self.limiter.throttled(op)
-                elif kind == errs.AMBIGUOUS:
+                permit.failed(throttled=kind == errs.THROTTLE)  # before the backoff: it slows the pacer
+                if kind == errs.AMBIGUOUS:
                     trace.ambiguous = True
                 delay = None
                 refused = kind == errs.UNSENT and trace.attempts >= UNREACHABLE_ATTEMPTS
@@ -99,6 +98,8 @@ class Caller:
                 raise ServiceError(
                     f"{op} failed for {context}: unexpected {type(exc).__name__}", code=type(exc).__name__
                 ) from exc
+            finally:
+                permit.answered()  # no-op when failed() came first
 
     def pages(
         self,

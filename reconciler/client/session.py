@@ -62,7 +62,7 @@ def connect(
         identify = _identify_remote(client, session, options)
     return HealthImaging(
         client,
-        limiter=RateLimiter(options.rates, clock=clock, sleep=sleep),
+        limiter=RateLimiter(options.rates, bursts=options.bursts, clock=clock, sleep=sleep),
         retry=retry or RetryPolicy(max_attempts=options.max_attempts),
         endpoint=endpoint,
         identify=identify,

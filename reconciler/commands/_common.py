@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from reconciler.client.backends import BackendOptions
 from reconciler.errors import SpecError, UsageError
-from reconciler.ratelimit import parse_rates, rate_of
+from reconciler.ratelimit import parse_limits, rate_of
 from reconciler.render.common import DEFAULT_UPDATE_RATE
 from reconciler.render.diagnostics import spec_findings
 from reconciler.render.redact import Redactor
@@ -83,11 +83,12 @@ def add_rate_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("rate")
     group.add_argument(
         "--rate",
-        metavar="OPERATION=TPS",
+        metavar="OPERATION=TPS[:BURST]",
         action="append",
         default=[],
-        help="client-side limit for one operation, repeatable, e.g. UpdateImageSetMetadata=1 "
-        "(defaults: the documented HealthImaging quotas)",
+        help="client-side limit for one operation, repeatable, e.g. UpdateImageSetMetadata=1; BURST is how "
+        "many may go at once (default: one second's worth, at least 1; give :1 for a server that allows a "
+        "burst of 1). Defaults: the documented HealthImaging quotas",
     )
     group.add_argument(
         "--parallelism",
@@ -114,12 +115,14 @@ def backend_from_args(args: argparse.Namespace) -> BackendOptions:
     parallelism = getattr(args, "parallelism", 8)
     if parallelism is None or parallelism < 1:
         raise UsageError(f"--parallelism {parallelism}: must be at least 1")
+    limits = parse_limits(getattr(args, "rate", None) or [])  # parsed once: rates and bursts
     return BackendOptions(
         region=getattr(args, "region", None) or None,
         profile=getattr(args, "profile", None) or None,
         endpoint_url=getattr(args, "endpoint_url", None) or None,
         local_dir=getattr(args, "local", None) or None,
-        rates=parse_rates(getattr(args, "rate", None) or []),
+        rates={op: tps for op, (tps, _burst) in limits.items()},
+        bursts={op: burst for op, (_tps, burst) in limits.items() if burst is not None},
         parallelism=parallelism,
         connect_timeout=getattr(args, "connect_timeout", 10.0),
         read_timeout=getattr(args, "read_timeout", 60.0),

@@ -26,8 +26,10 @@ def register(sub: Any) -> None:
     serve.add_argument("--port", type=int, default=4566)
     serve.add_argument("--lock-seconds", type=float, default=0.0, metavar="S",
                        help="how long an update keeps the image set LOCKED (default 0)")
-    serve.add_argument("--rate", action="append", default=[], metavar="OPERATION=TPS",
-                       help="answer ThrottlingException above this rate, repeatable")
+    serve.add_argument("--rate", action="append", default=[], metavar="OPERATION=TPS[:BURST]",
+                       help="answer ThrottlingException above this rate, repeatable; BURST is how many "
+                       "requests may come at once (default: one second's worth, at least 1); :1 is "
+                       "strict like the real UpdateImageSetMetadata quota (0.25:1)")
     serve.add_argument("--fault", action="append", default=[], metavar="OPERATION=KIND:PROBABILITY",
                        help="inject faults; KIND is throttle, 500, drop or update_failed")
     serve.set_defaults(func=run_serve)
@@ -50,7 +52,7 @@ def run_serve(ctx: Context) -> int:
     """Serve the store over HTTP until SIGTERM/SIGINT; one log line per request on stderr."""
     from reconciler.emulator.http import serve
     from reconciler.emulator.knobs import EmulatorConfig, parse_fault_options
-    from reconciler.ratelimit import parse_rates
+    from reconciler.ratelimit import parse_bursts, parse_rates
 
     args, streams = ctx.args, ctx.streams
     if not 0 <= args.port <= 65535:
@@ -60,6 +62,7 @@ def run_serve(ctx: Context) -> int:
     config = EmulatorConfig(
         lock_seconds=args.lock_seconds,
         rates=parse_rates(args.rate),
+        bursts=parse_bursts(args.rate),
         faults=parse_fault_options(args.fault),
     )
 

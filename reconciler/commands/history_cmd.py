@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from reconciler.commands._common import Context, add_backend_options, add_rate_options
+from reconciler.plan.versiondiff import diff_history
 
 
 def register(sub: Any) -> None:
@@ -13,11 +14,16 @@ def register(sub: Any) -> None:
         "history",
         help="list an image set's versions, newest first",
         description="List every version of an image set (all pages), newest first, with state, workflow "
-        "status, times, message and whether it was forced.",
+        "status, times, message and whether it was forced; with --diff, what each version changed compared "
+        "with the one before, in plan form (redacted unless --show-phi).",
     )
     p.add_argument("--datastore-id", required=True, metavar="D")
     p.add_argument("--image-set-id", required=True, metavar="I")
     p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--diff", action="store_true",
+                   help="show what each version changed compared with the one before (reads every version)")
+    p.add_argument("--show-phi", action="store_true",
+                   help="with --diff: show patient-identifying values (local use only)")
     add_backend_options(p)
     add_rate_options(p)
     p.set_defaults(func=run)
@@ -26,5 +32,9 @@ def register(sub: Any) -> None:
 def run(ctx: Context) -> int:
     args = ctx.args
     versions = list(ctx.api.list_image_set_versions(args.datastore_id, args.image_set_id))
-    ctx.streams.out.write(ctx.reporter.history(args.datastore_id, args.image_set_id, versions))
+    diffs = None
+    if args.diff:
+        diffs = {v: (before, changes) for v, before, changes in
+                 diff_history(ctx.api, args.datastore_id, args.image_set_id, versions)}
+    ctx.streams.out.write(ctx.reporter.history(args.datastore_id, args.image_set_id, versions, diffs))
     return 0

@@ -14,7 +14,7 @@ from reconciler.api import ImageSetInfo
 from reconciler.apply.report import ApplyReport
 from reconciler.apply.revert import RevertPlan, RevertResult
 from reconciler.plan.blame import ImageSetBlame
-from reconciler.plan.model import Plan
+from reconciler.plan.model import Change, Plan
 from reconciler.render.apply_report import report_json, report_lines
 from reconciler.render.blame import blame_json, blame_text
 from reconciler.render.common import DEFAULT_UPDATE_RATE
@@ -23,8 +23,9 @@ from reconciler.render.history import history_json, history_text
 from reconciler.render.json_out import plan_json
 from reconciler.render.markdown import LIMIT, render_markdown
 from reconciler.render.redact import Redactor
-from reconciler.render.revert import revert_preview, revert_text
+from reconciler.render.revert import revert_heading, revert_text
 from reconciler.render.text import render_text
+from reconciler.render.versions import Diffs, history_diff_json, history_diff_text, revert_preview
 from reconciler.spec.model import Diagnostic
 
 Blames = Mapping[tuple[str, str], ImageSetBlame]
@@ -53,14 +54,21 @@ class TextReporter:
     def apply(self, report: ApplyReport) -> str:
         return _lines(report_lines(report))
 
-    def history(self, datastore_id: str, image_set_id: str, versions: Sequence[ImageSetInfo]) -> str:
+    def history(
+        self, datastore_id: str, image_set_id: str, versions: Sequence[ImageSetInfo], diffs: Diffs | None = None
+    ) -> str:
+        """The versions, newest first; with DIFFS (``history --diff``) what each changed."""
+        if diffs is not None:
+            return _lines(history_diff_text(datastore_id, image_set_id, versions, diffs, self.style.redactor))
         return _lines(history_text(datastore_id, image_set_id, versions))
 
     def validation(self, diags: Sequence[Diagnostic], files: int) -> str:
         return _lines(validate_lines(diags, files))
 
-    def revert_preview(self, plan: RevertPlan) -> str:
-        return revert_preview(plan) + "\n"
+    def revert_preview(self, plan: RevertPlan, changes: Sequence[Change]) -> str:
+        """The revert about to be sent, and what the new version changes compared with the current one."""
+        preview = revert_preview(plan.current_version, plan.to_version, changes, self.style.redactor)
+        return revert_heading(plan) + "\n" + _lines(preview)
 
     def revert(self, result: RevertResult) -> str:
         return revert_text(result) + "\n"
@@ -78,7 +86,12 @@ class JsonReporter(TextReporter):
     def apply(self, report: ApplyReport) -> str:
         return _json(report_json(report))
 
-    def history(self, datastore_id: str, image_set_id: str, versions: Sequence[ImageSetInfo]) -> str:
+    def history(
+        self, datastore_id: str, image_set_id: str, versions: Sequence[ImageSetInfo], diffs: Diffs | None = None
+    ) -> str:
+        if diffs is not None:
+            doc = history_diff_json(datastore_id, image_set_id, versions, diffs, self.style.redactor)
+            return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
         return _json(history_json(datastore_id, image_set_id, versions))
 
     def validation(self, diags: Sequence[Diagnostic], files: int) -> str:

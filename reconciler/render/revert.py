@@ -1,11 +1,12 @@
-"""What ``reconciler revert`` says: the revert it is about to send, and how it ended (IDs and versions)."""
+"""What ``reconciler revert`` says: the revert it is about to send, and how it ended (IDs and versions; what
+the new version changes is ``reconciler.render.versions``)."""
 
 from __future__ import annotations
 
 from reconciler.apply.revert import RevertPlan, RevertResult
 
 
-def revert_preview(plan: RevertPlan) -> str:
+def revert_heading(plan: RevertPlan) -> str:
     return (f"Image set {plan.image_set_id} is at version {plan.current_version}; reverting to version "
             f"{plan.to_version} creates a new version with that content.")
 

@@ -126,9 +126,9 @@ def test_one_run_builds_one_client_and_parses_rates_once(env: Path, monkeypatch:
 
     built: list[object] = []
     parsed: list[object] = []
-    real_connect, real_parse = local.connect, common.parse_rates
+    real_connect, real_parse = local.connect, common.parse_limits
     monkeypatch.setattr(local, "connect", lambda options: built.append(options) or real_connect(options))
-    monkeypatch.setattr(common, "parse_rates", lambda items: parsed.append(items) or real_parse(items))
+    monkeypatch.setattr(common, "parse_limits", lambda items: parsed.append(items) or real_parse(items))
     code, out, _ = run("drift", write(env, CHANGE), "--blame", "--format", "markdown",
                        "--rate", "UpdateImageSetMetadata=2")
     assert code == 2 and "Blame:" in out and "at 2/s" in out

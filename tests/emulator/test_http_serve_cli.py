@@ -26,6 +26,8 @@ def _run(argv: list[str]) -> tuple[int, str, str]:
     (["--rate", "UpdateImageSetMetadata"], "--rate"),
     (["--rate", "GetImageSet=fast"], "--rate"),
     (["--rate", "GetImageSet=0"], "--rate"),
+    (["--rate", "UpdateImageSetMetadata=1:0"], "BURST"),
+    (["--rate", "UpdateImageSetMetadata=1:many"], "BURST"),
     (["--fault", "GetImageSet=explode:0.5"], "--fault"),
     (["--fault", "GetImageSet=500:2"], "--fault"),
     (["--lock-seconds", "-1"], "--lock-seconds"),

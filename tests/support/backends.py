@@ -79,9 +79,7 @@ def from_options(
     clock: Clock = time.monotonic,
     sleep: Sleep = time.sleep,
 ) -> HealthImaging:
-    """A client for one of the three backends, built as the CLI builds it (``BackendOptions``, then
-    ``reconciler.client.session.connect``); EMULATOR_CONFIG (lock time, faults, server-side rates)
-    configures the in-process emulator of ``local_dir``."""
+    """A client for one of the three backends, built from keyword options as the CLI builds it."""
     options = BackendOptions(
         region=region,
         profile=profile,
@@ -93,8 +91,23 @@ def from_options(
         connect_timeout=connect_timeout,
         read_timeout=read_timeout,
     )
+    return from_backend(options, retry=retry, emulator_config=emulator_config, clock=clock, sleep=sleep)
+
+
+def from_backend(
+    options: BackendOptions,
+    *,
+    retry: RetryPolicy | None = None,
+    emulator_config: EmulatorConfig | None = None,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = time.sleep,
+) -> HealthImaging:
+    """The client ``reconciler.client.session.connect`` builds for OPTIONS; EMULATOR_CONFIG (lock time,
+    faults, server-side rates) configures the in-process emulator of a local backend."""
     transport = None
-    if local_dir:
+    if options.local_dir:
+        store_dir = options.local_dir
+
         def transport(client: Any) -> None:
-            attach(client, local_dir, emulator_config)
+            attach(client, store_dir, emulator_config)
     return connect(options, transport=transport, retry=retry, clock=clock, sleep=sleep)
