@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.spec.grouping import warning_lines
+from reconciler.render.warnings import warning_lines
 from reconciler.spec.model import Diagnostic
 
 
