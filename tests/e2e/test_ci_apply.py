@@ -18,8 +18,8 @@ import pytest
 from moto.server import ThreadedMotoServer
 
 from reconciler.emulator.store import Store
-from tests.ci_recipes import RECIPES, apply_step, recorder, run_step
 from tests.support.applyenv import client
+from tests.support.ci_recipes import RECIPES, apply_step, recorder, run_step
 from tests.support.planenv import DS, HEAD, IS, LIVE
 
 BUCKET = "my-reconciler-plans"

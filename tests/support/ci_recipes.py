@@ -14,7 +14,7 @@ from pathlib import Path
 
 import yaml
 
-EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples"
 GITHUB_APPLY = EXAMPLES / "ci" / "github" / "reconciler-apply.yml"
 GITLAB = EXAMPLES / "ci" / "gitlab" / "gitlab-ci.yml"
 RECIPES = ("github", "gitlab")

@@ -19,8 +19,8 @@ import yaml
 from reconciler.cli import build_parser
 from reconciler.errors import UsageError
 from reconciler.spec import validate_paths
-from tests.ci_recipes import RECIPES as CI_SYSTEMS
-from tests.ci_recipes import apply_step, recorder, run_step
+from tests.support.ci_recipes import RECIPES as CI_SYSTEMS
+from tests.support.ci_recipes import apply_step, recorder, run_step
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
