@@ -40,7 +40,7 @@ from reconciler.plan.build import build_plan
 from reconciler.plan.model import Plan
 from reconciler.ratelimit import RateLimiter
 from reconciler.spec.model import SpecDocument, Target
-from tests.support.backends import from_backend, make_local_client
+from tests.support.backends import connect_local, make_local_client
 
 COUNT = 20
 RATE = float(os.environ.get("BENCH_APPLY_RATE", "5"))
@@ -77,14 +77,13 @@ def _apply(parallelism: int, rate: float, burst: float | None) -> Run:
         config = EmulatorConfig(lock_seconds=LOCK, rates={UPDATE: rate}, bursts=bursts)
         options = BackendOptions(local_dir=str(root), rates={UPDATE: rate, **READS}, bursts=bursts,
                                  parallelism=parallelism)
-        api = from_backend(options, emulator_config=config)
-        assert api.emulator is not None
+        api, emulator = connect_local(options, config)
         with Journal(Path(tmp) / "journal.jsonl") as journal:
             executor = Executor(api, journal, options=ApplyOptions(parallelism=parallelism))
             start = time.perf_counter()
             report = executor.run(plan)
             elapsed = time.perf_counter() - start
-        throttles = api.emulator.knobs.throttles().get(UPDATE, 0)
+        throttles = emulator.knobs.throttles().get(UPDATE, 0)
         return Run(elapsed, report, throttles, sum(api.stats.retries().values()))
 
 

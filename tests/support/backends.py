@@ -22,6 +22,7 @@ from reconciler.client.session import connect
 from reconciler.emulator.http import EmulatorHTTPServer, make_server, open_service
 from reconciler.emulator.inprocess import attach
 from reconciler.emulator.knobs import EmulatorConfig
+from reconciler.emulator.service import Service
 from reconciler.ratelimit import Clock, RetryPolicy, Sleep
 
 
@@ -104,10 +105,27 @@ def from_backend(
 ) -> HealthImaging:
     """The client ``reconciler.client.session.connect`` builds for OPTIONS; EMULATOR_CONFIG (lock time,
     faults, server-side rates) configures the in-process emulator of a local backend."""
-    transport = None
     if options.local_dir:
-        store_dir = options.local_dir
+        return connect_local(options, emulator_config, retry=retry, clock=clock, sleep=sleep)[0]
+    return connect(options, retry=retry, clock=clock, sleep=sleep)
 
-        def transport(client: Any) -> None:
-            attach(client, store_dir, emulator_config)
-    return connect(options, transport=transport, retry=retry, clock=clock, sleep=sleep)
+
+def connect_local(
+    options: BackendOptions,
+    emulator_config: EmulatorConfig | None = None,
+    *,
+    retry: RetryPolicy | None = None,
+    clock: Clock = time.monotonic,
+    sleep: Sleep = time.sleep,
+) -> tuple[HealthImaging, Service]:
+    """A local backend's client and the in-process emulator service answering it (its knobs, store and
+    throttle counts are the test's to read)."""
+    assert options.local_dir, "connect_local needs BackendOptions(local_dir=...)"
+    store_dir = options.local_dir
+    attached: list[Service] = []
+
+    def transport(client: Any) -> None:
+        attached.append(attach(client, store_dir, emulator_config))
+
+    api = connect(options, transport=transport, retry=retry, clock=clock, sleep=sleep)
+    return api, attached[0]
