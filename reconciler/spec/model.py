@@ -62,6 +62,7 @@ class Target:
     datastore_id: str
     image_set_id: str | None = None
     select: tuple[str, str] | None = None  # (KEY, VALUE), e.g. ("DICOMPatientId", "P1")
+    allow_empty: bool = False  # a ``select`` that finds no image set is fine (``target.allowEmpty``)
 
 
 @dataclass(frozen=True)
@@ -75,6 +76,8 @@ class SpecDocument:
     desired: Mapping[str, Any]
     positions: Mapping[Path, SourcePos] = field(default_factory=dict, compare=False, repr=False)
     line: int = 1  # line where the document starts
+    # positions of the ``target`` keys, keyed by target-relative path, e.g. ("select", "DICOMPatientId")
+    target_positions: Mapping[Path, SourcePos] = field(default_factory=dict, compare=False, repr=False)
 
     def position(self, path: Path) -> SourcePos:
         """The closest known source position for ``path`` (walking up to the document)."""
@@ -85,3 +88,13 @@ class SpecDocument:
                 return pos
             p = p[:-1]
         return SourcePos(self.file, self.line, 1)
+
+    def target_position(self, path: Path) -> SourcePos:
+        """The source position of a key under ``target`` (walking up to ``target``, then the document)."""
+        p = path
+        while p:
+            pos = self.target_positions.get(p)
+            if pos is not None:
+                return pos
+            p = p[:-1]
+        return self.target_positions.get((), SourcePos(self.file, self.line, 1))

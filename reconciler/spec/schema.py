@@ -70,6 +70,11 @@ def _explain(error: ValidationError, path: Path) -> Iterator[tuple[Path, str]]:
             if key not in known:
                 expected = f" (expected: {', '.join(known)})" if known else ""
                 yield (*path, str(key)), f"unknown key `{key}`{expected}"
+    elif kind == "dependentRequired" and isinstance(instance, dict) and isinstance(rule, dict):
+        for key, needs in rule.items():
+            if key in instance:
+                missing = ", ".join(f"`{n}`" for n in needs if n not in instance)
+                yield (*path, str(key)), f"`{key}` applies only together with {missing}"
     elif path and path[-1] == "target" and kind == "oneOf" and isinstance(instance, dict):
         both = "imageSetId" in instance and "select" in instance
         yield path, "target needs either `imageSetId` or `select`, not both" if both else \
