@@ -31,13 +31,20 @@ def check_conflicts(
     out: list[tuple[SpecDocument, Diagnostic]] = []
     claims: dict[tuple[Any, Path], tuple[Any, SpecDocument]] = {}
     removals: dict[tuple[Any, Path], SpecDocument] = {}
+    inside: dict[tuple[Any, Path], SpecDocument] = {}  # (target, node) -> first document setting under it
     for doc in docs:
         target = _target_key(doc) if image_set is None else image_set
         leaves = list(_leaves(doc.desired))
         for path, value in leaves:
             if value is _REMOVED:
+                setter = inside.get((target, path))
+                if setter is not None and setter is not doc:  # an earlier document sets attributes in it
+                    out.append((doc, _conflict(doc, path, setter, "sets attributes inside it", where)))
                 removals.setdefault((target, path), doc)
         for path, value in leaves:
+            if value is not _REMOVED:
+                for cut in range(1, len(path)):
+                    inside.setdefault((target, path[:cut]), doc)
             earlier = claims.get((target, path))
             if earlier is None:
                 claims[(target, path)] = (value, doc)

@@ -149,13 +149,21 @@ def test_two_selectors_that_meet_are_reported_once_per_attribute(env: Path) -> N
     no_phi(err)
 
 
-def test_removing_a_series_another_document_sets_is_a_conflict(env: Path) -> None:
-    removes = head(SELECT) + 'desired:\n  Study:\n    Series:\n      "1.1": null\n'
-    sets = head(BY_ID) + 'desired:\n  Study:\n    Series:\n      "1.1":\n        DICOM:\n          Modality: MR\n'
-    write(env, a=removes, b=sets)
-    code, _, err = run("drift", "specs")
+@pytest.mark.parametrize("select_removes", [True, False])
+def test_removing_a_series_another_document_sets_is_a_conflict(env: Path, select_removes: bool) -> None:
+    """Either order: the selector removes what the imageSetId document sets in, or the other way round."""
+    removes, sets = 'desired:\n  Study:\n    Series:\n      "1.1": null\n', \
+        'desired:\n  Study:\n    Series:\n      "1.1":\n        DICOM:\n          Modality: MR\n'
+    write(env, a=head(SELECT) + (removes if select_removes else sets),
+          b=head(BY_ID) + (sets if select_removes else removes))
+    before = versions(env)
+    code, _, err = run("apply", "--auto-approve", "specs")
     assert code == 1
-    assert "removes the series or instance" in err and "specs/b.yaml:" in err and "specs/a.yaml:" in err
+    what = "removes the series or instance" if select_removes else "sets attributes inside it"
+    assert f"conflicts with specs/a.yaml:{line_of(env, 'a', '1.1')}, which {what} for image set {IS2}" in err
+    at = line_of(env, "b", "Modality" if select_removes else "1.1")  # the later document's own line
+    assert err.startswith(f"specs/b.yaml:{at}:")
+    assert versions(env) == before
 
 
 def test_conflict_through_a_subprocess_prints_no_traceback(env: Path) -> None:
