@@ -1,18 +1,30 @@
 # The two commands in the README: `make demo` and `make test`.
+#
+# What a machine installs is pinned by requirements.lock (every runtime and test dependency, with
+# hashes), generated from pyproject.toml's ranges by `make lock`. pyproject.toml keeps compatible
+# ranges for people who `pip install` the package; `make test-latest` runs the suite against the
+# newest versions those ranges allow, so upstream drift is found on purpose, not by accident.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+LOCK   := requirements.lock
 DEMO_DIR ?= .demo/store
+# pytest workers: the suite waits on locks, rate limits and subprocesses more than on the CPU,
+# so it runs more workers than a 2-core machine has cores.
+WORKERS ?= 4
 
-.PHONY: demo test lint typecheck unit bench clean venv
+LATEST_VENV := .venv-latest
+LOCK_TOOLS  := .venv-lock
+
+.PHONY: demo test lint typecheck unit bench clean venv lock test-latest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --upgrade pip
 
-$(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e '.[test]'
+$(STAMP): $(BIN)/python $(LOCK) pyproject.toml
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
 	touch $(STAMP)
 
 venv: $(STAMP)
@@ -25,7 +37,7 @@ typecheck: $(STAMP)
 	$(BIN)/mypy
 
 unit: $(STAMP)
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q -n $(WORKERS)
 
 test: lint typecheck unit
 
@@ -35,5 +47,22 @@ demo: $(STAMP)
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
+# Refresh the lock from pyproject.toml's ranges (a deliberate commit of its own). uv runs from a
+# tools venv of its own, so it never lands in the project's environment.
+lock:
+	[ -x $(LOCK_TOOLS)/bin/uv ] || ($(PYTHON) -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/pip install --quiet uv)
+	$(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --extra test --generate-hashes --universal \
+		--python-version 3.11 --upgrade --custom-compile-command "make lock" --quiet -o $(LOCK)
+
+# The suite against the newest releases pyproject.toml allows, in a venv of its own (.venv-latest).
+test-latest:
+	rm -rf $(LATEST_VENV)
+	$(PYTHON) -m venv $(LATEST_VENV)
+	$(LATEST_VENV)/bin/python -m pip install --quiet --upgrade --upgrade-strategy eager -e '.[test]'
+	$(LATEST_VENV)/bin/ruff check reconciler tests benchmarks
+	$(LATEST_VENV)/bin/lint-imports
+	$(LATEST_VENV)/bin/mypy
+	RECONCILER_UNLOCKED=1 $(LATEST_VENV)/bin/pytest -q -n $(WORKERS)
+
 clean:
-	rm -rf $(VENV) .demo .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LATEST_VENV) $(LOCK_TOOLS) .demo .mypy_cache .ruff_cache .pytest_cache

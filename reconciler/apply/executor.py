@@ -143,7 +143,7 @@ class Executor:
             return ImageSetResult(isp.datastore_id, isp.image_set_id, "unchanged", isp.version_id,
                                   final_version=isp.version_id)
         if isp.action == "error" or isp.version_id is None:
-            return self._fail(isp, f"not applied: {isp.error or 'the plan has no version for it'}", sent=0)
+            return self._fail(isp, f"not applied: {_first(isp.error) or 'the plan has no version for it'}", sent=0)
         version = isp.version_id
         total = len(isp.requests)
         for index, request in enumerate(isp.requests):
@@ -229,3 +229,10 @@ class Executor:
     def _journal(self, isp: ImageSetPlan, event: str, **fields: Any) -> None:
         self.journal.record(event, datastoreId=isp.datastore_id, imageSetId=isp.image_set_id,
                             plannedVersion=isp.version_id, **fields)
+
+
+def _first(error: str | None) -> str | None:
+    """A plan error for the one-line report: its first line, and how many more the plan shows."""
+    lines = (error or "").splitlines()
+    more = f" (and {len(lines) - 1} more, listed in the plan)" if len(lines) > 1 else ""
+    return lines[0] + more if lines else None

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -108,6 +109,9 @@ def run(args: argparse.Namespace, streams: Streams) -> int:
         raise UsageError(f"--wait-timeout {args.wait_timeout:g}: must be greater than 0")
     if is_s3(args.journal):
         split_s3(args.journal, prefix=True)  # a bad URL fails before anything is sent
+    missing = [p for p in args.paths if not is_s3(p) and not os.path.exists(p)]
+    if missing:  # before the confirmation rule, which would otherwise be the first thing said
+        raise UsageError(f"no such file or folder: {', '.join(missing)}")
     planfile = saved_plan_path(args.paths)
     api: HealthImagingAPI
     if planfile is not None:

@@ -24,6 +24,7 @@ from reconciler.render.json_out import render_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.redact import Redactor
 from reconciler.render.text import render_text
+from reconciler.spec.grouping import warning_lines
 from reconciler.spec.model import SpecDocument
 from reconciler.storage import is_s3, split_s3
 from reconciler.storage import put as storage_put
@@ -55,7 +56,10 @@ def load_specs_or_report(paths: list[str], streams: Streams) -> list[SpecDocumen
 
     docs, diagnostics = load_specs(paths)
     for d in diagnostics:
-        print(d.render() if d.severity == "error" else f"{d.render()} (warning)", file=streams.err)
+        if d.severity == "error":
+            print(d.render(), file=streams.err)
+    for line in warning_lines(diagnostics):  # each kind once: an imported spec warns about every UID
+        print(line, file=streams.err)
     if any(d.severity == "error" for d in diagnostics):
         errors = sum(d.severity == "error" for d in diagnostics)
         print(f"error: the specs are invalid ({errors} error{'s' if errors != 1 else ''}); nothing was read",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 from functools import cache
 
@@ -58,12 +59,14 @@ def _keywords() -> tuple[str, ...]:
     return tuple(sorted(k for k in keyword_dict if k))
 
 
-def suggest(keyword: str) -> str | None:
-    """The closest dictionary keyword to a misspelt one (for "did you mean"), or None."""
+def suggest(keyword: str, choices: Iterable[str] | None = None) -> str | None:
+    """The closest of ``choices`` (default: the dictionary keywords) to a misspelt name, for "did you
+    mean", or None. A name that differs only in case always matches."""
     if not keyword:
         return None
-    lowered = {k.lower(): k for k in _keywords()}
+    known = _keywords() if choices is None else tuple(choices)
+    lowered = {k.lower(): k for k in known}
     if keyword.lower() in lowered:  # wrong case only
         return lowered[keyword.lower()]
-    match = difflib.get_close_matches(keyword, _keywords(), n=1, cutoff=0.8)
+    match = difflib.get_close_matches(keyword, known, n=1, cutoff=0.8)
     return match[0] if match else None

@@ -22,7 +22,6 @@ from reconciler.plan.targets import resolve
 from reconciler.spec.model import SpecDocument
 
 Progress = Callable[[int, int], None]
-_MAX_LISTED = 5
 
 
 def build_plan(
@@ -108,11 +107,9 @@ def plan_image_set(api: HealthImagingAPI, work: Work, lock_wait: float = 60.0) -
                             error=f"internal error while diffing ({type(exc).__name__})", **base)
     finally:
         del live  # the live document is the big thing: never keep it
-    problems = [_problem(c, origin[c.path]) for c in changes if _blocks(c)]
-    if problems:
-        more = f" (and {len(problems) - _MAX_LISTED} more)" if len(problems) > _MAX_LISTED else ""
-        return ImageSetPlan(version_id=version, action="error", changes=changes,
-                            error="; ".join(problems[:_MAX_LISTED]) + more, **base)
+    problems = [_problem(c, origin[c.path]) for c in changes if blocks(c)]
+    if problems:  # one line each: renderers show them one per line (and the changes without the reason)
+        return ImageSetPlan(version_id=version, action="error", changes=changes, error="\n".join(problems), **base)
     try:
         requests = build_requests(changes)
     except ReconcilerError as exc:
@@ -139,7 +136,8 @@ def _study_uid(live: Mapping[str, Any]) -> str | None:
     return str(uid).rstrip(" \x00") if uid else None
 
 
-def _blocks(c: Change) -> bool:
+def blocks(c: Change) -> bool:
+    """Whether ``c`` makes its image set an error (forbidden, or needs force the spec does not give)."""
     return c.check == "forbidden" or (c.check == "needs force" and not c.force_in_spec)
 
 

@@ -66,8 +66,9 @@ def show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def change_line(c: Change, redactor: Redactor) -> str:
-    """``~ Patient.DICOM.PatientName: "<redacted:..>" -> "<redacted:..>"`` (no colour, no indent)."""
+def change_line(c: Change, redactor: Redactor, *, note: bool = True) -> str:
+    """``~ Patient.DICOM.PatientName: "<redacted:..>" -> "<redacted:..>"`` (no colour, no indent);
+    ``note``: append why the change needs force or is forbidden (False when an error line says it)."""
     where = format_path(c.path)
     key = c.path[-1]
     if c.node:
@@ -79,6 +80,8 @@ def change_line(c: Change, redactor: Redactor) -> str:
         text = f"- {where}: {show(redactor.value(key, c.before))}"
     else:
         text = f"~ {where}: {show(redactor.value(key, c.before))} -> {show(redactor.value(key, c.after))}"
+    if not note:
+        return text
     if c.check == "needs force":
         text += f"  [needs force: {c.reason}; spec {'has' if c.force_in_spec else 'lacks'} force: true]"
     elif c.check == "forbidden":

@@ -3,6 +3,7 @@ the time apply needs under the UpdateImageSetMetadata quota. Colour only on a te
 
 from __future__ import annotations
 
+from reconciler.plan.build import blocks
 from reconciler.plan.model import ImageSetPlan, Plan
 from reconciler.render.common import DEFAULT_UPDATE_RATE, change_line, eta_line, plural, summarize
 from reconciler.render.redact import Redactor
@@ -22,10 +23,12 @@ def image_set_block(isp: ImageSetPlan, redactor: Redactor) -> list[str]:
     """The lines for one image set (no colour)."""
     head = f"# image set {isp.image_set_id} (datastore {isp.datastore_id}, version {isp.version_id or '?'})"
     if isp.action == "error":
-        lines = [f"{head}: error", f"!   {isp.error}"]
-    else:
-        force = ", force" if isp.force else ""
-        lines = [f"{head}: update, {plural(len(isp.requests), 'request')}{force}"]
+        # one error per line, each once: a change an error line is about is listed without its reason
+        lines = [f"{head}: error", *(f"!   {e}" for e in (isp.error or "error").splitlines())]
+        lines += [f"    {change_line(c, redactor, note=not blocks(c))}" for c in isp.changes]
+        return lines
+    force = ", force" if isp.force else ""
+    lines = [f"{head}: update, {plural(len(isp.requests), 'request')}{force}"]
     lines += [f"    {change_line(c, redactor)}" for c in isp.changes]
     return lines
 

@@ -14,6 +14,7 @@ from typing import Any
 
 from reconciler.dicom.dictionary import lookup
 from reconciler.dicom.normalize import values_equal
+from reconciler.dicom.tree import PARTS, attributes, walk
 from reconciler.spec.model import Diagnostic, Path, SpecDocument
 
 _REMOVED = object()  # a series or instance written as null
@@ -80,30 +81,8 @@ def _conflict(doc: SpecDocument, path: Path, other: SpecDocument, what: str, whe
 
 def _leaves(desired: Mapping[str, Any]) -> Iterator[tuple[Path, Any]]:
     """(desired-relative path, value) of every managed attribute and every removed node."""
-    for level in ("Patient", "Study"):
-        yield from _level_leaves(desired.get(level), (level,))
-    study = desired.get("Study")
-    series_map = study.get("Series") if isinstance(study, Mapping) else None
-    for uid, series in (series_map or {}).items():
-        s_path: Path = ("Study", "Series", uid)
-        if series is None:
-            yield s_path, _REMOVED
-            continue
-        yield from _level_leaves(series, s_path)
-        instances = series.get("Instances") if isinstance(series, Mapping) else None
-        for iuid, instance in (instances or {}).items():
-            i_path: Path = (*s_path, "Instances", iuid)
-            if instance is None:
-                yield i_path, _REMOVED
-            else:
-                yield from _level_leaves(instance, i_path)
-
-
-def _level_leaves(obj: Any, path: Path) -> Iterator[tuple[Path, Any]]:
-    if not isinstance(obj, Mapping):
-        return
-    for part in ("DICOM", "DICOMVRs"):
-        entries = obj.get(part)
-        if isinstance(entries, Mapping):
-            for key, value in entries.items():
-                yield (*path, part, key), value
+    for node in walk(desired):
+        if node.value is None and node.level in ("Series", "Instance"):
+            yield node.path, _REMOVED
+        for attr in attributes(node, PARTS):
+            yield attr.path, attr.value

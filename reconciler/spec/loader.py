@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.dicom.dictionary import lookup
-from reconciler.dicom.vr import NUMBER_VRS
-from reconciler.spec.model import Diagnostic, Path, SourcePos
+from reconciler.dicom.vr import NUMBER_VRS, vr_alternatives
+from reconciler.spec.model import Diagnostic, Path, SourcePos, nearest_position
 from reconciler.spec.yamlnodes import Node, NodeError, compose
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -42,6 +42,10 @@ class LoadedDocument:
     value: Any
     positions: dict[Path, SourcePos] = field(default_factory=dict)
     problems: list[Diagnostic] = field(default_factory=list)  # found while loading (duplicate keys, ...)
+
+    def position(self, path: Path) -> SourcePos:
+        """The closest known source position for the full document ``path`` (walking up to the document)."""
+        return nearest_position(self.positions, path, SourcePos(self.file, self.line, 1))
 
 
 def read_text(path: str) -> tuple[str | None, list[Diagnostic]]:
@@ -152,7 +156,7 @@ class _Builder:
             return None
         if path in _BOOL_PATHS and text in _BOOLS:
             return _BOOLS[text]
-        if vr and any(v.strip() in NUMBER_VRS for v in vr.split(" or ")):
+        if vr and any(v in NUMBER_VRS for v in vr_alternatives(vr)):
             if _INT_RE.fullmatch(text):
                 return int(text)
             if _FLOAT_RE.fullmatch(text) and math.isfinite(float(text)):

@@ -15,8 +15,10 @@ from typing import Any
 
 from jsonschema import Draft202012Validator, ValidationError
 
+from reconciler.dicom.dictionary import suggest
 from reconciler.spec.loader import LoadedDocument
-from reconciler.spec.model import Diagnostic, Path, SourcePos
+from reconciler.spec.model import Diagnostic, Path
+from reconciler.spec.placement import did_you_mean, misplaced
 
 SCHEMA_RESOURCE = "schemas/spec.schema.json"
 
@@ -36,51 +38,56 @@ def _validator() -> Draft202012Validator:
 
 def check_schema(doc: LoadedDocument) -> list[Diagnostic]:
     """Every schema violation of one document, each at the line of the key it is about."""
-    out: list[Diagnostic] = []
+    found: list[tuple[Path, str]] = []
     for error in _validator().iter_errors(doc.value):
-        path: Path = tuple(str(p) for p in error.absolute_path)
-        for where, message in _explain(error, path):
-            pos = _position(doc, where)
+        found.extend(_explain(error, tuple(str(p) for p in error.absolute_path)))
+    # a key written at the wrong place: say where it belongs, not what is wrong inside it
+    moved = {where for where, message in found if where and message == misplaced(where[-1], where[:-1])}
+    out: list[Diagnostic] = []
+    for where, message in found:
+        if not any(where[:n] in moved for n in range(1, len(where))):
+            pos = doc.position(where)
             out.append(Diagnostic(doc.file, pos.line, pos.column, where, message))
     # jsonschema reports "required" once per missing key, each listing them all: keep one of each
     return sorted(dict.fromkeys(out), key=lambda d: (d.line, d.column, d.message))
 
 
-def _position(doc: LoadedDocument, path: Path) -> SourcePos:
-    p = path
-    while p:
-        if p in doc.positions:
-            return doc.positions[p]
-        p = p[:-1]
-    return SourcePos(doc.file, doc.line, 1)
-
-
 def _explain(error: ValidationError, path: Path) -> Iterator[tuple[Path, str]]:
     """(path, message) pairs for one jsonschema error; several for several missing/unknown keys."""
     kind, rule, instance = error.validator, error.validator_value, error.instance
+    if len(path) > 1 and path[-2] == "DICOM" and misplaced(path[-1], path[:-1]):
+        return  # a spec key inside a DICOM map: the DICOM layer (semantics) says where it belongs
     if "propertyNames" in error.relative_schema_path:
-        yield (*path, str(instance)), _bad_key(path, str(kind))
+        yield (*path, str(instance)), misplaced(str(instance), path) or _bad_key(path, str(kind))
     elif kind == "required" and isinstance(instance, dict) and isinstance(rule, list):
         for key in rule:
-            if key not in instance:
+            if key not in instance and not _misspelt(key, instance, error.schema):
                 yield path, f"missing required key `{key}`"
     elif kind == "additionalProperties" and isinstance(instance, dict):
         known = sorted(error.schema.get("properties", {})) if isinstance(error.schema, dict) else []
         for key in instance:
             if key not in known:
-                expected = f" (expected: {', '.join(known)})" if known else ""
-                yield (*path, str(key)), f"unknown key `{key}`{expected}"
+                hint = did_you_mean(str(key), known) or (f" (expected: {', '.join(known)})" if known else "")
+                yield (*path, str(key)), misplaced(str(key), path) or f"unknown key `{key}`{hint}"
     elif kind == "dependentRequired" and isinstance(instance, dict) and isinstance(rule, dict):
         for key, needs in rule.items():
             if key in instance:
                 missing = ", ".join(f"`{n}`" for n in needs if n not in instance)
                 yield (*path, str(key)), f"`{key}` applies only together with {missing}"
     elif path and path[-1] == "target" and kind == "oneOf" and isinstance(instance, dict):
+        if any(_misspelt(key, instance, error.schema) for key in ("imageSetId", "select")):
+            return  # the misspelt key's "did you mean" says it
         both = "imageSetId" in instance and "select" in instance
         yield path, "target needs either `imageSetId` or `select`, not both" if both else \
             "target needs `imageSetId` or `select`"
     else:
         yield path, _MESSAGES.get(str(kind), _fallback)(rule, path)
+
+
+def _misspelt(key: str, instance: dict[str, Any], schema: Any) -> bool:
+    """Whether ``instance`` lacks ``key`` but has an unknown key whose "did you mean" names it."""
+    known = list(schema.get("properties", {})) if isinstance(schema, dict) else []
+    return key not in instance and any(suggest(str(k), known) == key for k in instance if k not in known)
 
 
 def _bad_key(path: Path, kind: str) -> str:

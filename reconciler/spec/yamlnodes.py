@@ -10,6 +10,7 @@ that is complete, so cycles cannot be written.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
@@ -62,12 +63,41 @@ def compose(text: str) -> list[Document]:
     try:
         return _Composer().run(yaml.parse(text, Loader=_Loader))
     except yaml.MarkedYAMLError as exc:
-        mark = exc.problem_mark or exc.context_mark
-        # exc.problem is a short phrase; str(exc) would quote the offending line, which may be PHI
-        problem = exc.problem or "invalid YAML"
-        raise NodeError(f"invalid YAML: {problem}", mark.line if mark else 0, mark.column if mark else 0) from None
+        raise _syntax_error(exc, text) from None
     except yaml.YAMLError:
         raise NodeError("invalid YAML", 0, 0) from None
+
+
+_UNCLOSED = {"found unexpected end of stream", "found unexpected document separator",
+             "found unexpected document indicator"}  # the last two: pure-Python and libyaml wording
+_LINE_BREAK = re.compile(r"\r\n|[\r\n\x85\u2028\u2029]")
+
+
+def _syntax_error(exc: yaml.MarkedYAMLError, text: str) -> NodeError:
+    """Our message for one of PyYAML's, at the place the user has to look (never quoting the text)."""
+    mark = exc.problem_mark or exc.context_mark
+    line, column = (mark.line, mark.column) if mark else (0, 0)
+    # exc.problem is a short phrase; str(exc) would quote the offending line, which may be PHI
+    problem = exc.problem or "invalid YAML"
+    context, start = exc.context or "", exc.context_mark
+    if "nesting depth" in problem:
+        # PyYAML 6.0.4 and later stop at their own nesting limit while scanning ahead, before our
+        # composer sees the events: one message for both limits, whichever is hit first.
+        return NodeError(f"nesting deeper than {MAX_DEPTH} levels", line, column)
+    if start is not None and "quoted scalar" in context and problem in _UNCLOSED:
+        # the scanner only notices at the end of the file (or at a `---`): point at the opening quote
+        end = "the end of the file" if "stream" in problem else f"the `---` at line {line + 1}"
+        return NodeError(f"invalid YAML: the quoted string that starts here is not closed before {end}",
+                         start.line, start.column)
+    lines = _LINE_BREAK.split(text)
+    source = lines[line] if line < len(lines) else ""
+    if "tab character" in problem or source[column:column + 1] == "\t":
+        where = "in indentation" if not source[:column].strip() else "here"
+        return NodeError(f"invalid YAML: a tab character {where}; YAML indents with spaces", line, column)
+    if start is not None and context.startswith("while parsing a flow") and start.line != line:
+        opened = "[ list" if "sequence" in context else "{ mapping"
+        return NodeError(f"invalid YAML: {problem} (in the {opened} opened at line {start.line + 1})", line, column)
+    return NodeError(f"invalid YAML: {problem}", line, column)
 
 
 class _Composer:

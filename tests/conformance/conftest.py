@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import signal
 import subprocess
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
 
-from tests.conformance.harness import Emulator, start_serve
+from tests.conformance.harness import Emulator, start_serve, stop_serve
 
 
 @pytest.fixture
@@ -29,11 +28,4 @@ def emulator(tmp_path: Path) -> Iterator[Callable[..., Emulator]]:
 
     yield start
     for proc in started:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            _, err = proc.communicate(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            pytest.fail("emulator serve did not stop on SIGTERM")
-        assert proc.returncode == 0, err
-        assert "Traceback" not in err
+        stop_serve(proc)

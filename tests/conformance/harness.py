@@ -11,6 +11,7 @@ import io
 import json
 import os
 import queue
+import signal
 import subprocess
 import sys
 import threading
@@ -82,10 +83,13 @@ def load_fixture(store: Path, image_set_id: str, datastore_id: str = DATASTORE) 
 
 
 def start_serve(store: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "emulator", "serve", "--local", str(store), "--port", "0", *extra],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
-    )
+    return start_listening(
+        [sys.executable, "-m", "reconciler", "emulator", "serve", "--local", str(store), "--port", "0", *extra])
+
+
+def start_listening(argv: list[str], **popen: Any) -> tuple[subprocess.Popen[str], str]:
+    """Start ARGV (an `emulator serve` command line) and wait for its `listening on URL` line; return the URL."""
+    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
     threading.Thread(target=lambda: lines.put(proc.stdout.readline() if proc.stdout else ""),
@@ -97,3 +101,15 @@ def start_serve(store: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
         pytest.fail("emulator serve did not start within 60 s")
     assert first.startswith("listening on http://127.0.0.1:"), first
     return proc, first.split()[-1]
+
+
+def stop_serve(proc: subprocess.Popen[str]) -> None:
+    """SIGTERM: the server stops cleanly (exit 0, no traceback)."""
+    proc.send_signal(signal.SIGTERM)
+    try:
+        _, err = proc.communicate(timeout=30)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        pytest.fail("emulator serve did not stop on SIGTERM")
+    assert proc.returncode == 0, err
+    assert "Traceback" not in err

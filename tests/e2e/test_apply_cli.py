@@ -142,6 +142,20 @@ def test_spec_paths_without_a_terminal_are_refused_before_anything_is_sent(tmp_p
     assert "not a terminal" in err and "--auto-approve" in err and "saved plan" in err
 
 
+@pytest.mark.parametrize("args", [["nonexist.plan"], ["nonexist.plan", "--auto-approve"],
+                                  ["specs", "missing.yaml"]])
+def test_a_missing_path_is_named_before_confirmation_or_anything_sent(tmp_path: Path, args: list[str]) -> None:
+    store, ds, ids, _planfile = saved_plan(tmp_path, count=1)
+    (tmp_path / "specs").mkdir()
+    with http_emulator(store, EmulatorConfig()) as (url, log):
+        code, out, err = cli("apply", *args, "--endpoint-url", url)
+        assert log.getvalue() == ""
+    missing = [a for a in args if a.startswith(("nonexist", "missing"))]
+    assert (code, out) == (1, "")
+    assert err == f"error: no such file or folder: {', '.join(missing)}\n"
+    assert patient(store, ds, ids[0])["PatientName"] == "PATIENT^1"
+
+
 def test_text_report_and_progress_lines(tmp_path: Path) -> None:
     store, _ds, _ids, planfile = saved_plan(tmp_path, count=2)
     code, out, err = cli("apply", str(planfile), "--local", str(store), "--journal", "j.jsonl", *CLI_RATES)

@@ -38,6 +38,7 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> tuple[str, list[str]]:
     return str(directory), ids
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("levels", LEVEL_CHOICES)
 def test_import_round_trip_validates_and_plans_empty(
     store: tuple[str, list[str]], tmp_path: Path, levels: str

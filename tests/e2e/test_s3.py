@@ -71,6 +71,7 @@ def description(env: dict[str, str]) -> str:
     return str(doc["Study"]["DICOM"]["StudyDescription"])
 
 
+@pytest.mark.slow
 def test_plan_saved_to_s3_by_one_process_is_applied_by_another(env: dict[str, str], s3: Any) -> None:
     url = f"s3://{BUCKET}/pr-1/plan.json"
     planned = cli(env, "plan", "specs", "--out", url)

@@ -40,6 +40,7 @@ def test_demo_plans_applies_and_converges(tmp_path: Path, monkeypatch: pytest.Mo
     assert "(exit code 0)" in plans[2]
 
 
+@pytest.mark.slow
 def test_demo_starts_fresh_every_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     first = _run(tmp_path / "store", SPECS, monkeypatch)
     second = _run(tmp_path / "store", SPECS, monkeypatch)

@@ -14,6 +14,7 @@ import subprocess
 import time
 from pathlib import Path
 
+import pytest
 from relenv import (
     CLI_RATES,
     apply_report,
@@ -55,6 +56,7 @@ def _check_history(store: Path, ids: list[str], tags: list[str]) -> None:
         assert len(written) == len(set(written)), (image_set, written)  # applied once per intent
 
 
+@pytest.mark.slow
 def test_kill_9_at_random_moments_never_corrupts_and_a_rerun_converges(tmp_path: Path) -> None:
     store = tmp_path / "store"
     ids = seed(store, IMAGE_SETS)
@@ -87,6 +89,7 @@ def test_kill_9_at_random_moments_never_corrupts_and_a_rerun_converges(tmp_path:
     assert "Traceback" not in served.log
 
 
+@pytest.mark.slow
 def test_kill_9_of_emulator_serve_mid_apply_fails_the_apply_cleanly_and_a_restart_converges(tmp_path: Path) -> None:
     """The server side crashes instead: the apply ends (exit 1, no traceback) within its timeouts, the store
     survives the crash, and a re-run against a restarted server converges."""

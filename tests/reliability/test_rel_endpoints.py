@@ -69,6 +69,7 @@ def test_a_closed_port_is_one_line_and_exit_1_at_once(tmp_path: Path, closed_por
     assert time.monotonic() - began < 30
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("command", ["history", "plan"])
 def test_a_port_that_never_answers_fails_within_the_read_timeout_budget(
     tmp_path: Path, silent_port: int, command: str

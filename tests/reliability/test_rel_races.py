@@ -70,6 +70,7 @@ def _round(tmp_path: Path, served: Served, tags: list[str], rnd: int) -> list[tu
     return outcomes
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("writers", [2, 4])
 def test_racing_appliers_never_interleave_lose_or_double_apply(tmp_path: Path, writers: int) -> None:
     store = tmp_path / "store"

@@ -16,6 +16,7 @@ import uuid
 from pathlib import Path
 
 import pydicom
+import pytest
 from pydicom.data import get_testdata_file
 from relenv import CLI_RATES, DS, document, image_set_id, run, serve
 
@@ -39,6 +40,7 @@ def _mode(path: Path) -> int:
     return stat.S_IMODE(path.stat().st_mode)
 
 
+@pytest.mark.slow
 def test_every_command_keeps_patient_values_and_secrets_out_of_what_it_prints(tmp_path: Path) -> None:
     token = uuid.uuid4().hex[:12].upper()
     live_name, new_name, dicom_name = f"ZQLIVE{token}^ANNA", f"ZQNEW{token}^BERT", f"ZQDICOM{token}^CARL"

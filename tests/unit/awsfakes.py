@@ -12,12 +12,16 @@ import json
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import unquote, urlsplit
 
 import boto3
 from botocore.awsrequest import AWSResponse
 from botocore.config import Config
 
 from reconciler.aws import HealthImaging
+from reconciler.emulator import routes
+from reconciler.emulator.errors import ApiError
+from reconciler.emulator.wire import WireRequest
 from reconciler.ratelimit import RateLimiter, RetryPolicy
 
 DS = "1" * 32
@@ -87,9 +91,7 @@ class ScriptedTransport:
         body = request.body or b""
         if not isinstance(body, bytes):
             body = body.read() if hasattr(body, "read") else str(body).encode()
-        op = str(request.context.get("operation_name", ""))
-        if not op:  # older botocore: infer from the URL
-            op = request.url.rsplit("/", 1)[-1].split("?")[0]
+        op = _operation(request.method, request.url)
         self.requests.append((op, request.method, request.url, body))
         if not self.script:
             raise AssertionError(f"unscripted request {request.method} {request.url}")
@@ -98,6 +100,20 @@ class ScriptedTransport:
             raise step
         raw = step.body if isinstance(step.body, bytes) else json.dumps(step.body).encode()
         return AWSResponse(request.url, step.status, dict(step.headers), _Raw(raw))
+
+
+def _operation(method: str, url: str) -> str:
+    """The operation a request is for, from its method and path alone (the service model's routes).
+
+    Only the public parts of botocore's prepared request are used (method and URL); what botocore keeps
+    elsewhere on it (``context`` and friends) changes between minor versions.
+    """
+    parts = urlsplit(url)
+    wire = WireRequest(method=method, path=unquote(parts.path), query={}, headers={})
+    try:
+        return routes.match(wire)[0]
+    except ApiError:
+        return parts.path.rsplit("/", 1)[-1]
 
 
 def make_client() -> Any:

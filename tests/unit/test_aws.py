@@ -26,6 +26,7 @@ def test_get_image_set_returns_string_versions_and_epoch_times() -> None:
     assert info.forced is True and info.is_primary is True
     assert api.stats["GetImageSet"] == 1
     assert transport.requests[0][2].endswith(f"/datastore/{DS}/imageSet/{IS}/getImageSet")
+    assert transport.requests[0][0] == "GetImageSet"  # named from the route, not botocore internals
 
 
 def test_get_image_set_passes_the_version() -> None:

@@ -1,11 +1,14 @@
 """Every file under examples/ is checked: YAML parses, each `reconciler ...` command a recipe runs exists
-in the CLI parser with valid flags, and the IAM policies hold exactly the actions the tool needs."""
+in the CLI parser with valid flags, the recipes install the project from a pinned source, the apply
+step's fallback runs (with bash, against a fake `reconciler` and `aws`) only for a stale or absent plan,
+and the IAM policies hold exactly the actions the tool needs."""
 
 from __future__ import annotations
 
 import json
 import re
 import shlex
+import tomllib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,8 @@ import yaml
 from reconciler.cli import build_parser
 from reconciler.errors import UsageError
 from reconciler.spec import validate_paths
+from tests.ci_recipes import RECIPES as CI_SYSTEMS
+from tests.ci_recipes import apply_step, recorder, run_step
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "examples"
@@ -27,6 +32,7 @@ READ_ACTIONS = {"medical-imaging:GetDatastore", "medical-imaging:SearchImageSets
                 "medical-imaging:GetImageSetMetadata", "medical-imaging:ListImageSetVersions"}
 WRITE_ACTIONS = {"medical-imaging:UpdateImageSetMetadata"}
 STORAGE_SID = "PlanAndJournalStorage"
+LIST_SID = "FindReviewedPlan"  # s3:ListBucket under plans/: the apply step checks that the reviewed plan exists
 _SEPARATORS = {">", ">>", "|", "||", "&&", ";", "2>&1", "<", "2>"}
 
 
@@ -129,6 +135,61 @@ def test_the_drift_recipes_fail_on_exit_2_and_keep_the_json_report() -> None:
     assert gl["drift"]["artifacts"]["when"] == "always" and gl["drift"]["script"][-1] == "exit $code"
 
 
+def test_the_recipes_install_the_project_from_a_pinned_git_tag() -> None:
+    """The project is not on PyPI: every recipe installs RECONCILER_SOURCE, a git URL pinned to the tag of
+    this version, with a CHANGE-ME placeholder for where the user's copy lives."""
+    version = tomllib.loads((ROOT / "pyproject.toml").read_text(encoding="utf-8"))["project"]["version"]
+    for path in RECIPES:
+        doc = yaml.safe_load(path.read_text(encoding="utf-8"))
+        installs = [line for script in shell_blocks(doc) for line in script.splitlines() if "pip install" in line]
+        assert installs and all('pip install --quiet "$RECONCILER_SOURCE"' in line
+                                or line.strip() == 'pip install "$RECONCILER_SOURCE"' for line in installs), installs
+        source = doc.get("env", doc.get("variables"))["RECONCILER_SOURCE"]
+        assert source == f"git+https://github.com/CHANGE-ME/imageset-reconciler@v{version}", path
+    gitlab = yaml.safe_load((EXAMPLES / "ci" / "gitlab" / "gitlab-ci.yml").read_text(encoding="utf-8"))
+    assert not gitlab[".reconciler"]["image"].endswith("-slim")  # pip needs git for a git+https URL
+
+
+BUCKET = "my-reconciler-plans"
+SAVED = "reconciler apply s3://{bucket}/{key} --journal s3://{bucket}/journals/"
+CHECK = "aws s3api list-objects-v2 --bucket {bucket} --prefix {key} --no-paginate --query KeyCount --output text"
+REPLAN = "reconciler apply specs/ --auto-approve --journal s3://{bucket}/journals/"
+FALLBACK_CASES = {
+    # name: (pull request number, what the existence check prints or its exit code, exit of the
+    #        saved-plan apply, exit of the re-planned apply) -> (job exit, the commands run)
+    "reviewed plan applies": (("42", "1", 0, 0), (0, [CHECK, SAVED])),
+    "stale plan: re-plan and apply": (("42", "1", 3, 0), (0, [CHECK, SAVED, REPLAN])),
+    "stale plan, the re-plan fails": (("42", "1", 3, 1), (1, [CHECK, SAVED, REPLAN])),
+    "tampered plan refused (exit 1)": (("42", "1", 1, 0), (1, [CHECK, SAVED])),
+    "interrupted apply (exit 130)": (("42", "1", 130, 0), (130, [CHECK, SAVED])),
+    "plan absent: re-plan, never the saved plan": (("42", "0", 0, 0), (0, [CHECK, REPLAN])),
+    "existence check denied: fail, apply nothing": (("42", 254, 0, 0), (254, [CHECK])),
+    "no pull request: plan from main": (("", "1", 0, 0), (0, [REPLAN])),
+}
+
+
+@pytest.mark.parametrize("recipe", CI_SYSTEMS)
+@pytest.mark.parametrize(("given", "expected"), FALLBACK_CASES.values(), ids=FALLBACK_CASES.keys())
+def test_the_apply_step_falls_back_only_for_a_stale_or_absent_plan(
+    tmp_path: Path, recipe: str, given: tuple[str, str | int, int, int], expected: tuple[int, list[str]]
+) -> None:
+    """The apply step's own shell text, run by bash with a fake `reconciler` and `aws` on PATH."""
+    number, check, saved_exit, specs_exit = given
+    job_exit, commands = expected
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    recorder(bindir, "reconciler", f'case "$2" in s3://*) exit {saved_exit};; esac; exit {specs_exit}')
+    recorder(bindir, "aws", f"echo {check}" if isinstance(check, str)
+             else f"echo 'An error occurred (AccessDenied) when calling the ListObjectsV2 operation' >&2; exit {check}")
+    step = apply_step(recipe, number)
+    assert step.env["PLAN_BUCKET"] == BUCKET
+    calls = tmp_path / "calls"
+    calls.touch()
+    done = run_step(step, {"PATH": f"{bindir}:/usr/bin:/bin", "CALLS": str(calls)}, tmp_path)
+    assert done.returncode == job_exit, done.stdout + done.stderr
+    assert calls.read_text().splitlines() == [c.format(bucket=BUCKET, key=step.plan_key) for c in commands]
+
+
 def statements(path: Path) -> list[dict[str, Any]]:
     doc = json.loads(path.read_text(encoding="utf-8"))
     assert doc["Version"] == "2012-10-17"
@@ -146,6 +207,9 @@ def test_policies_scope_medical_imaging_to_a_datastore_and_s3_to_one_statement(p
         if st["Sid"] == STORAGE_SID:
             assert all(a.startswith("s3:") for a in actions)
             assert all(r.startswith("arn:aws:s3:::") and r.endswith("/*") for r in resources)
+        elif st["Sid"] == LIST_SID:
+            assert actions == ["s3:ListBucket"] and resources == ["arn:aws:s3:::my-reconciler-plans"]
+            assert st["Condition"] == {"StringLike": {"s3:prefix": ["plans/*"]}}
         else:
             assert all(a.startswith("medical-imaging:") for a in actions)
             assert all(re.fullmatch(r"arn:aws:medical-imaging:[a-z0-9-]+:\d{12}:datastore/[0-9a-z]{32}"
@@ -158,8 +222,11 @@ def test_policies_scope_medical_imaging_to_a_datastore_and_s3_to_one_statement(p
     ("reconciler-apply.json", READ_ACTIONS | WRITE_ACTIONS),
 ])
 def test_policies_hold_exactly_the_needed_actions(name: str, expected: set[str]) -> None:
-    actions = {a for st in statements(EXAMPLES / "iam" / name) if st["Sid"] != STORAGE_SID for a in st["Action"]}
+    sids = [st["Sid"] for st in statements(EXAMPLES / "iam" / name)]
+    actions = {a for st in statements(EXAMPLES / "iam" / name) if st["Sid"] not in (STORAGE_SID, LIST_SID)
+               for a in st["Action"]}
     assert actions == expected
+    assert (LIST_SID in sids) == (name == "reconciler-apply.json")  # only the apply job lists plans/
 
 
 @pytest.mark.parametrize("script", ["reconciler plan specs/ --no-such-flag > plan.md",

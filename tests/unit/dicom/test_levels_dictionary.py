@@ -86,3 +86,12 @@ def test_tag_keys(key: str, tag: bool, private: bool) -> None:
 )
 def test_suggest(typo: str, expected: str | None) -> None:
     assert suggest(typo) == expected
+
+
+def test_suggest_among_given_names() -> None:
+    """The same near-miss rule serves spec keys (``desire`` -> ``desired``), not only DICOM keywords."""
+    keys = ["apiVersion", "kind", "target", "force", "desired"]
+    assert suggest("desire", keys) == "desired"
+    assert suggest("apiversion", keys) == "apiVersion"
+    assert suggest("PatientName", keys) is None
+    assert suggest("Modalty", []) is None

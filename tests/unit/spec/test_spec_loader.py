@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
+from reconciler.spec import yamlnodes
 from reconciler.spec.loader import MAX_FILE_BYTES, load_file, load_text
 from reconciler.spec.yamlnodes import NodeError, compose
 
@@ -151,6 +153,29 @@ def test_document_problems(text: str, fragment: str) -> None:
 def test_refused_text(text: str, fragment: str) -> None:
     docs, diags = load_text(text, "f")
     assert docs == [] and len(diags) == 1 and fragment in diags[0].message
+
+
+@pytest.mark.parametrize(
+    ("text", "line", "column", "fragment"),
+    [
+        # PyYAML notices an unclosed quote only at the end: the message points at the opening quote
+        ("a: 1\nb: 'x\nc: 2\nd: 3\n", 2, 4, "quoted string that starts here is not closed before the end"),
+        ('a: "x\nc: 2\n---\nd: 3\n', 1, 4, "not closed before the `---` at line 3"),
+        ("a:\n\t- x\n", 2, 1, "a tab character in indentation; YAML indents with spaces"),
+        ("a:\n  b: 1\n\t c: 2\n", 3, 1, "a tab character in indentation"),
+        ("a: [1,\n  b: 2\n", 3, 1, "(in the [ list opened at line 1)"),
+    ],
+)
+@pytest.mark.parametrize("loader", ["CSafeLoader", "SafeLoader"])
+def test_syntax_errors_point_where_the_user_must_look(
+    text: str, line: int, column: int, fragment: str, loader: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if not hasattr(yaml, loader):
+        pytest.skip(f"PyYAML without {loader}")
+    monkeypatch.setattr(yamlnodes, "_Loader", getattr(yaml, loader))
+    docs, diags = load_text(text, "f")
+    assert docs == [] and len(diags) == 1
+    assert (diags[0].line, diags[0].column) == (line, column) and fragment in diags[0].message, diags[0]
 
 
 def test_billion_laughs_is_refused_before_expansion() -> None:

@@ -144,3 +144,24 @@ def test_removing_an_instance_an_earlier_document_sets_attributes_in_conflicts(t
     d = diags[0]
     assert d.file.endswith("b.yaml") and d.line == 12  # the removed instance, in both files
     assert f"{tmp_path / 'a.yaml'}:12, which sets attributes inside it for the same image set" in d.message
+
+
+@pytest.mark.parametrize(
+    ("body", "path", "fragment"),
+    [
+        ("  Study:\n    DICOM:\n      Series:\n        \"1.2\":\n          DICOM: {Modality: CT}\n",
+         ("desired", "Study", "DICOM", "Series"), "`Series` belongs under Study, beside DICOM"),
+        ("  Study:\n    DICOM:\n      Series: some text\n",
+         ("desired", "Study", "DICOM", "Series"), "`Series` belongs under Study, beside DICOM"),
+        ("  Study:\n    Series:\n      DICOM:\n        Modality: CT\n",
+         ("desired", "Study", "Series", "DICOM"), "Series keys are SeriesInstanceUIDs"),
+        ("  Patient:\n    DICOM:\n      DICOMVRs: {\"00091001\": LO}\n",
+         ("desired", "Patient", "DICOM", "DICOMVRs"), "belongs beside this DICOM map, not inside it"),
+    ],
+)
+def test_a_misplaced_key_gets_one_error_saying_where_it_belongs(body: str, path: tuple[str, ...],
+                                                                 fragment: str) -> None:
+    """Neither the schema's complaints about what is inside it nor a second layer's repeat it."""
+    diags = validate_text(_doc(body))
+    assert [(d.path, d.severity) for d in diags] == [(path, "error")], [d.render() for d in diags]
+    assert fragment in diags[0].message

@@ -27,15 +27,26 @@ def test_valid_folder_exits_0_with_a_count() -> None:
 
 
 def test_invalid_file_lists_every_error_then_a_count() -> None:
-    path = EXAMPLES / "invalid" / "unknown_top_key.yaml"
+    path = EXAMPLES / "invalid" / "misspelt_keys.yaml"
     code, out, _ = _run(str(path))
     lines = out.splitlines()
     assert code == 1
-    assert lines[:2] == [
-        f"{path}:2:1: (document): missing required key `desired`",
-        f"{path}:7:1: desird: unknown key `desird` (expected: apiVersion, desired, force, kind, target)",
+    # each misspelt key once, with the key it resembles; no "missing required key" for the same mistake
+    assert lines == [
+        f"{path}:5:1: apiversion: unknown key `apiversion`; did you mean `apiVersion`?",
+        f"{path}:8:3: target.datastoreID: unknown key `datastoreID`; did you mean `datastoreId`?",
+        f"{path}:9:3: target.imageSetID: unknown key `imageSetID`; did you mean `imageSetId`?",
+        f"{path}:10:1: desire: unknown key `desire`; did you mean `desired`?",
+        "4 error(s), 0 warning(s) in 1 file: invalid",
     ]
-    assert lines[2] == "2 error(s), 0 warning(s) in 1 file: invalid"
+
+
+def test_an_unknown_key_without_a_near_miss_lists_the_expected_ones(tmp_path: Path) -> None:
+    spec = tmp_path / "s.yaml"
+    spec.write_text("apiVersion: reconciler/v1\nkind: ImageSetMetadata\nzzz: 1\n")
+    code, out, _ = _run(str(spec))
+    assert code == 1
+    assert f"{spec}:3:1: zzz: unknown key `zzz` (expected: apiVersion, desired, force, kind, target)" in out
 
 
 def test_warnings_are_labelled_and_do_not_fail() -> None:
