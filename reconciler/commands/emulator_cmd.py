@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reconciler.commands._common import Streams
+from reconciler.commands._common import Streams, require_store
 from reconciler.errors import ReconcilerError, UsageError
 
 
@@ -19,7 +19,10 @@ def register(sub: Any) -> None:
     esub.required = True
 
     serve = esub.add_parser("serve", help="serve the HealthImaging API over HTTP")
-    serve.add_argument("--local", required=True, metavar="DIR", help="the emulator store")
+    serve.add_argument("--local", required=True, metavar="DIR",
+                       help="the emulator store (must exist, unless --init)")
+    serve.add_argument("--init", action="store_true",
+                       help="create an empty store in DIR when it has none (a store already there is kept)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=4566)
     serve.add_argument("--lock-seconds", type=float, default=0.0, metavar="S",
@@ -32,14 +35,16 @@ def register(sub: Any) -> None:
                        help="inject faults; KIND is throttle, 500, drop or update_failed")
     serve.set_defaults(func=run_serve)
 
-    load = esub.add_parser("load", help="create an image set (version 1) from a metadata JSON document")
+    load = esub.add_parser("load", help="create an image set (version 1) from a metadata JSON document "
+                           "(creates the store in DIR if needed)")
     load.add_argument("--local", required=True, metavar="DIR")
     load.add_argument("--datastore-id", required=True, metavar="D")
     load.add_argument("--image-set-id", required=True, metavar="I")
     load.add_argument("metadata", metavar="METADATA.json")
     load.set_defaults(func=run_load)
 
-    imp = esub.add_parser("import-dicom", help="turn DICOM P10 files into image sets (one per study)")
+    imp = esub.add_parser("import-dicom", help="turn DICOM P10 files into image sets, one per study "
+                          "(creates the store in DIR if needed)")
     imp.add_argument("--local", required=True, metavar="DIR")
     imp.add_argument("--datastore-id", required=True, metavar="D")
     imp.add_argument("paths", nargs="+", metavar="PATH", help="DICOM files or folders")
@@ -62,6 +67,8 @@ def run_serve(args: argparse.Namespace, streams: Streams) -> int:
         bursts=parse_bursts(args.rate),
         faults=parse_fault_options(args.fault),
     )
+    if not args.init:  # a mistyped DIR must not become a new, empty store that answers "not found"
+        require_store(args.local, serve=True)
 
     def ready(url: str) -> None:
         print(f"listening on {url}", file=streams.out, flush=True)
