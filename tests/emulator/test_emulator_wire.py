@@ -115,7 +115,8 @@ def test_an_encoded_slash_in_an_id_is_not_decoded_before_routing(client: Any, ca
 def test_the_encoded_form_reaches_the_service_raw(client: Any) -> None:
     """Control for the test above: botocore does send the slash encoded (so the emulator is what decides)."""
     urls: list[str] = []
-    client.meta.events.register("before-sign.medical-imaging.GetDatastore", lambda request, **_: urls.append(request.url))
+    client.meta.events.register("before-sign.medical-imaging.GetDatastore",
+                                lambda request, **_: urls.append(request.url))
     with pytest.raises(ClientError):
         client.get_datastore(datastoreId=DS + "/")
     assert urls[0].endswith(f"/datastore/{DS}%2F")
