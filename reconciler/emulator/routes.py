@@ -195,6 +195,6 @@ def _drop_none(value: Any) -> Any:
     return value
 
 
-def image_set_arn(datastore_id: str, image_set_id: str | None = None) -> str:
-    arn = f"arn:aws:medical-imaging:{REGION}:{ACCOUNT}:datastore/{datastore_id}"
+def image_set_arn(datastore_id: str, image_set_id: str | None = None, region: str = REGION) -> str:
+    arn = f"arn:aws:medical-imaging:{region}:{ACCOUNT}:datastore/{datastore_id}"
     return arn + (f"/imageset/{image_set_id}" if image_set_id else "")

@@ -116,7 +116,7 @@ class Service:
 
     def get_datastore(self, call: Call) -> WireResponse:
         row = self.store.get_datastore(call.datastore_id)
-        return json_response({"datastoreProperties": _datastore(row)})
+        return json_response({"datastoreProperties": _datastore(row, self.config.region)})
 
     def list_datastores(self, call: Call) -> WireResponse:
         status = call.query("datastoreStatus")
@@ -124,7 +124,8 @@ class Service:
             raise ValidationError("datastoreStatus must be one of " + ", ".join(_DATASTORE_STATUSES))
         rows = [r for r in self.store.list_datastores() if status is None or r.status == status]
         chunk, token = page(rows, call, "datastores")
-        return json_response({"datastoreSummaries": [_datastore(r) for r in chunk], "nextToken": token})
+        return json_response({"datastoreSummaries": [_datastore(r, self.config.region) for r in chunk],
+                              "nextToken": token})
 
     # -- image sets ---------------------------------------------------------------------------------
 
@@ -141,7 +142,7 @@ class Service:
             "updatedAt": _ms(row.updated_at),
             "deletedAt": _ms(row.deleted_at),
             "message": row.message,
-            "imageSetArn": image_set_arn(row.datastore_id, row.image_set_id),
+            "imageSetArn": image_set_arn(row.datastore_id, row.image_set_id, self.config.region),
             "overrides": {"forced": True} if row.forced else None,
             "isPrimary": row.is_primary,
             **self._tier(row, call.now),
@@ -255,12 +256,12 @@ class Service:
         })
 
 
-def _datastore(row: Any) -> dict[str, Any]:
+def _datastore(row: Any, region: str) -> dict[str, Any]:
     return {
         "datastoreId": row.datastore_id,
         "datastoreName": row.name,
         "datastoreStatus": row.status,
-        "datastoreArn": image_set_arn(row.datastore_id),
+        "datastoreArn": image_set_arn(row.datastore_id, region=region),
         "createdAt": _ms(row.created_at),
         "updatedAt": _ms(row.updated_at),
     }

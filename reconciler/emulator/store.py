@@ -171,12 +171,14 @@ class Store:
 
         ``touch`` (a time) records a read that counts as access for the storage tier (GetImageSetMetadata).
         """
-        with self._tx(write=touch is not None) as conn:
+        with self._tx(write=False) as conn:
             row = self._require_image_set(conn, datastore_id, image_set_id, live=True)
             vrow = self._version(conn, row, version)
-            if touch is not None:
+        if touch is not None:  # a short write of its own: readers never wait for one another
+            with self._tx(write=True) as conn:
                 conn.execute(
-                    "UPDATE image_sets SET last_accessed_at = ? WHERE datastore_id = ? AND image_set_id = ?",
+                    "UPDATE image_sets SET last_accessed_at = max(coalesce(last_accessed_at, 0), ?)"
+                    " WHERE datastore_id = ? AND image_set_id = ?",
                     (ms(touch), datastore_id, image_set_id),
                 )
         doc: dict[str, Any] = json.loads(vrow["document"])

@@ -68,7 +68,8 @@ def test_signature_for_another_region_is_refused(server: EmulatorHTTPServer) -> 
 
 def test_region_knob_sets_the_region_the_server_accepts(store: Store) -> None:
     for server in _serve(store, EmulatorConfig(region="eu-west-1")):
-        assert _client(server.url, region="eu-west-1").get_image_set(datastoreId=DS, imageSetId=IS)["isPrimary"]
+        got = _client(server.url, region="eu-west-1").get_image_set(datastoreId=DS, imageSetId=IS)
+        assert got["imageSetArn"].startswith("arn:aws:medical-imaging:eu-west-1:")
         with pytest.raises(ClientError) as err:
             _client(server.url).get_image_set(datastoreId=DS, imageSetId=IS)
         assert err.value.response["Error"]["Code"] == "InvalidSignatureException"
