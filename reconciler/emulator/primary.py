@@ -23,7 +23,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from reconciler.emulator.constraints import attributes
+from reconciler.dicom.tree import all_attributes as attributes
 from reconciler.emulator.errors import ValidationError
 from reconciler.emulator.records import NewVersion
 from reconciler.emulator.updates import UpdateFailed, apply_updates

@@ -87,14 +87,15 @@ def match(request: WireRequest) -> tuple[str, dict[str, str]]:
     path segments that might name another resource (``/datastore/D%2F`` is not datastore D).
     """
     raw = request.raw_path is not None
+    # No trailing "/" is stripped: botocore never sends one, and "/datastore/" (an empty datastore ID)
+    # must not become "/datastore" (CreateDatastore); found by the signed-request fuzz test.
     path = (request.raw_path if raw else request.path) or "/"
-    path = path.rstrip("/") or "/"
     for method, pattern, operation in ROUTES:
         found = pattern.match(path)
         if found and method == request.method.upper():
             params = found.groupdict()
             return operation, {k: unquote(v) for k, v in params.items()} if raw else params
-    raise UnknownOperationError(f"no operation for {request.method.upper()} {request.path.rstrip('/')[:200]}")
+    raise UnknownOperationError(f"no operation for {request.method.upper()} {request.path[:200]}")
 
 
 # -- parameter validation --------------------------------------------------------------------------

@@ -120,3 +120,15 @@ def test_the_encoded_form_reaches_the_service_raw(client: Any) -> None:
     with pytest.raises(ClientError):
         client.get_datastore(datastoreId=DS + "/")
     assert urls[0].endswith(f"/datastore/{DS}%2F")
+
+
+@pytest.mark.parametrize(("method", "path"), [("POST", "/datastore/"), ("GET", "/datastore/"),
+                                              ("GET", f"/datastore/{DS}/")])
+def test_a_trailing_slash_routes_nowhere(method: str, path: str) -> None:
+    """``POST /datastore/`` (an empty datastore ID) is not CreateDatastore; found by the signed-request fuzz test."""
+    from reconciler.emulator import routes
+    from reconciler.emulator.errors import UnknownOperationError
+    from reconciler.emulator.wire import WireRequest
+
+    with pytest.raises(UnknownOperationError):
+        routes.match(WireRequest(method=method, path=path, query={}, headers={}))
