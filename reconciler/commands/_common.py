@@ -16,7 +16,7 @@ from reconciler.client.backends import BackendOptions
 from reconciler.errors import SpecError, UsageError
 from reconciler.ratelimit import parse_limits, rate_of
 from reconciler.render.common import DEFAULT_UPDATE_RATE
-from reconciler.render.diagnostics import spec_findings
+from reconciler.render.diagnostics import plan_notes, spec_findings
 from reconciler.render.redact import Redactor
 from reconciler.render.reporters import Style, TextReporter, reporter
 
@@ -69,7 +69,8 @@ def add_backend_options(parser: argparse.ArgumentParser) -> None:
         "--local",
         metavar="DIR",
         default=os.environ.get("RECONCILER_LOCAL") or None,
-        help="use the embedded emulator on the store in DIR, in process (env RECONCILER_LOCAL)",
+        help="use the embedded emulator on the existing store in DIR, in process (env RECONCILER_LOCAL); "
+        "create a store with `reconciler emulator import-dicom` or `load`",
     )
     # bounded waits on a dead or silent endpoint (each attempt; retries are bounded separately)
     group.add_argument("--connect-timeout", metavar="SECONDS", type=float, default=10.0,
@@ -111,12 +112,16 @@ def add_wait_option(p: argparse.ArgumentParser) -> None:
 
 
 def backend_from_args(args: argparse.Namespace) -> BackendOptions:
-    """The validated backend and rate options of a parsed command line (UsageError when bad)."""
+    """The validated backend and rate options of a parsed command line (UsageError when bad).
+
+    A ``--local`` directory (or ``RECONCILER_LOCAL``) must already hold a store: these commands read
+    or update one, and a mistyped path must not quietly become a new, empty store.
+    """
     parallelism = getattr(args, "parallelism", 8)
     if parallelism is None or parallelism < 1:
         raise UsageError(f"--parallelism {parallelism}: must be at least 1")
     limits = parse_limits(getattr(args, "rate", None) or [])  # parsed once: rates and bursts
-    return BackendOptions(
+    options = BackendOptions(
         region=getattr(args, "region", None) or None,
         profile=getattr(args, "profile", None) or None,
         endpoint_url=getattr(args, "endpoint_url", None) or None,
@@ -127,6 +132,25 @@ def backend_from_args(args: argparse.Namespace) -> BackendOptions:
         connect_timeout=getattr(args, "connect_timeout", 10.0),
         read_timeout=getattr(args, "read_timeout", 60.0),
     ).validate()
+    if options.local_dir is not None:
+        require_store(options.local_dir)
+    return options
+
+
+def require_store(directory: str, *, serve: bool = False) -> None:
+    """UsageError unless DIRECTORY holds an emulator store; nothing is created either way."""
+    from reconciler.emulator.store import has_store  # late: AWS users never load the emulator
+
+    if has_store(directory):
+        return
+    why = "" if os.path.isdir(directory) else " (no such directory)"
+    also = f", or start an empty one with `reconciler emulator serve --local {directory} --init`" if serve else ""
+    raise UsageError(
+        f"no emulator store in {directory}{why}; create one with `reconciler emulator import-dicom "
+        f"--local {directory} --datastore-id D PATH...` or `reconciler emulator load --local {directory} ...`"
+        f"{also}",
+        hint=None if serve else "the directory comes from --local or RECONCILER_LOCAL",
+    )
 
 
 class Context:
@@ -193,6 +217,7 @@ def plan_specs(ctx: Context, *, progress: bool = False) -> Plan:
     """Load the specs of ``ctx.args.paths`` and plan them with the run's client. Their findings are shown
     on stderr as ``validate`` shows them; SpecError when any is an error (nothing has been read)."""
     from reconciler.plan.build import build_plan
+    from reconciler.plan.targets import TargetError
     from reconciler.spec import load_specs
 
     docs, diagnostics = load_specs(list(ctx.args.paths))
@@ -203,7 +228,17 @@ def plan_specs(ctx: Context, *, progress: bool = False) -> Plan:
         raise SpecError(f"the specs are invalid ({errors} error{'s' if errors != 1 else ''}); nothing was read")
     specs: list[SpecDocument] = list(docs)
     shown = _read_progress(ctx.streams) if progress and ctx.streams.err_is_tty() else None
-    return build_plan(specs, ctx.api, parallelism=ctx.options.parallelism, progress=shown)
+    try:
+        plan = build_plan(specs, ctx.api, parallelism=ctx.options.parallelism, progress=shown)
+    except TargetError as exc:  # the targets do not hold (e.g. an empty selector): like spec errors
+        for d in exc.diagnostics:
+            print(d.render(), file=ctx.streams.err)
+        errors = len(exc.diagnostics)
+        raise SpecError(f"the spec targets do not hold ({errors} error{'s' if errors != 1 else ''}); "
+                        "nothing was planned or written") from None
+    for line in plan_notes(plan):
+        print(line, file=ctx.streams.err)
+    return plan
 
 
 def _read_progress(streams: Streams) -> Callable[[int, int], None]:

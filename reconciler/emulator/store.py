@@ -5,7 +5,8 @@ One file, ``DIR/emulator.sqlite3``, in WAL mode so readers never block the write
 version N+1 (a compare-and-swap on ``latest_version`` plus a primary key on the version row), so two
 processes on one store can neither lose an update nor hand out one version twice.
 
-The SQL schema and the row-level steps shared by the operations are in ``reconciler.emulator.tables``.
+The connections, transactions and row-level steps shared by the operations are in
+``reconciler.emulator.tables``, the schema in ``reconciler.emulator.schema``.
 The store keeps no clock of its own: callers pass ``now`` (epoch seconds), which lets the service's
 lazy lock ("LOCKED until lock_until") be computed on read and tested without sleeping.
 """
@@ -23,17 +24,28 @@ from typing import Any
 
 from reconciler.emulator import tables
 from reconciler.emulator.errors import ConflictError, NotFoundError
-from reconciler.emulator.records import DatastoreRow, NewVersion, VersionRow, version_row
+from reconciler.emulator.records import DatastoreRow, NewVersion, VersionRow, ms, version_row
+from reconciler.emulator.tables import DB_NAME, study_uid
 
-__all__ = ["DatastoreRow", "NewVersion", "Store", "VersionRow"]
+__all__ = ["DatastoreRow", "NewVersion", "Store", "VersionRow", "has_store", "study_uid"]
+
+
+def has_store(directory: str | Path) -> bool:
+    """Whether DIRECTORY holds an emulator store (its database file); never creates anything."""
+    return (Path(directory) / DB_NAME).is_file()
+
 
 class Store:
     """SQLite-backed state of one emulator. Cheap to construct; safe to share across threads/processes."""
 
     def __init__(self, directory: str | Path) -> None:
+        """Open the store in DIRECTORY, creating the directory and an empty store when there is none.
+
+        Only callers that create data may rely on that; the CLI checks ``has_store`` first elsewhere.
+        """
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
-        self.path = self.directory / tables.DB_NAME
+        self.path = self.directory / DB_NAME
         tables.create(self.path)
 
     def _tx(self, write: bool) -> AbstractContextManager[sqlite3.Connection]:
@@ -46,7 +58,7 @@ class Store:
 
         A repeated CLIENT_TOKEN returns the datastore it created (the API's idempotency token).
         """
-        ts = time.time() if now is None else now
+        ts = ms(time.time() if now is None else now)
         datastore_id = uuid.uuid4().hex
         with self._tx(write=True) as conn:
             if client_token is not None:
@@ -64,7 +76,7 @@ class Store:
 
     def ensure_datastore(self, datastore_id: str, name: str | None = None, now: float | None = None) -> None:
         """Create the datastore with this ID unless it exists (then nothing changes)."""
-        ts = time.time() if now is None else now
+        ts = ms(time.time() if now is None else now)
         with self._tx(write=True) as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO datastores VALUES (?, ?, 'ACTIVE', ?, ?)",
@@ -101,15 +113,16 @@ class Store:
         "1.1" when missing), as the service would. An existing image set is a ConflictError unless
         ``replace``: then the document becomes a new version (what a re-import does) and that is returned.
         """
-        ts = time.time() if now is None else now
+        ts = ms(time.time() if now is None else now)
         doc = {"SchemaVersion": "1.1", **document, "DatastoreID": datastore_id, "ImageSetID": image_set_id}
         with self._tx(write=True) as conn:
             tables.require_datastore(conn, datastore_id)
             row = tables.image_set_row(conn, datastore_id, image_set_id)
             if row is None:
                 conn.execute(
-                    "INSERT INTO image_sets VALUES (?, ?, 1, ?, ?, ?, 0, NULL)",
-                    (datastore_id, image_set_id, int(is_primary), ts, ts),
+                    "INSERT INTO image_sets (datastore_id, image_set_id, latest_version, is_primary, created_at,"
+                    " updated_at, lock_until, deleted_at, last_accessed_at) VALUES (?, ?, 1, ?, ?, ?, 0, NULL, ?)",
+                    (datastore_id, image_set_id, int(is_primary), ts, ts, ts),
                 )
                 tables.insert_version(conn, datastore_id, image_set_id, 1, NewVersion(doc, "CREATED"), ts, ts)
                 return 1
@@ -131,11 +144,23 @@ class Store:
             vrow = tables.version_of(conn, row, version)
         return version_row(row, vrow, now)
 
-    def get_document(self, datastore_id: str, image_set_id: str, version: int | None = None) -> dict[str, Any]:
-        """The metadata document of VERSION (default: the latest) of a non-deleted image set."""
+    def get_document(
+        self, datastore_id: str, image_set_id: str, version: int | None = None, *, touch: float | None = None
+    ) -> dict[str, Any]:
+        """The metadata document of VERSION (default: the latest) of a non-deleted image set.
+
+        ``touch`` (a time) records a read that counts as access for the storage tier (GetImageSetMetadata).
+        """
         with self._tx(write=False) as conn:
             row = tables.require_image_set(conn, datastore_id, image_set_id, live=True)
             vrow = tables.version_of(conn, row, version)
+        if touch is not None:  # a short write of its own: readers never wait for one another
+            with self._tx(write=True) as conn:
+                conn.execute(
+                    "UPDATE image_sets SET last_accessed_at = max(coalesce(last_accessed_at, 0), ?)"
+                    " WHERE datastore_id = ? AND image_set_id = ?",
+                    (ms(touch), datastore_id, image_set_id),
+                )
         doc: dict[str, Any] = json.loads(vrow["document"])
         return doc
 
@@ -195,6 +220,47 @@ class Store:
             tables.insert_version(conn, datastore_id, image_set_id, latest + 1, new,
                                  float(row["created_at"]), now)
         return self.get_version(datastore_id, image_set_id, latest + 1, now=now)
+
+    def commit_study_update(
+        self,
+        datastore_id: str,
+        image_set_id: str,
+        expected_version: int,
+        build: Callable[[list[dict[str, Any]]], list[NewVersion]],
+        *,
+        now: float,
+        lock_until: float,
+    ) -> list[VersionRow]:
+        """``includeStudyImageSets``: append a version to IMAGE_SET_ID and to every other live primary image
+        set whose latest document has the same StudyInstanceUID, all in one transaction.
+
+        BUILD gets the current documents (the requested image set's first) and returns their new versions.
+        ConflictError when any of them is LOCKED or the requested one is not at EXPECTED_VERSION; then
+        nothing is written. While the lock lasts the siblings show ``UPDATING_FOR_STUDY_CONSISTENCY``.
+        Returns the new versions, the requested image set's first.
+        """
+        with self._tx(write=True) as conn:
+            row = tables.require_image_set(conn, datastore_id, image_set_id, live=True)
+            tables.check_writable(row, now)
+            latest = int(row["latest_version"])
+            if latest != expected_version:
+                raise ConflictError(
+                    f"image set {image_set_id}: latestVersionId {expected_version} is not the latest"
+                    f" version ({latest})"
+                )
+            document = json.loads(tables.version_of(conn, row, latest)["document"])
+            members = [(row, document), *tables.study_siblings(conn, row, study_uid(document))]
+            for sibling, _doc in members[1:]:
+                tables.check_writable(sibling, now)
+            new_versions = build([doc for _row, doc in members])
+            for index, ((member, _doc), new) in enumerate(zip(members, new_versions, strict=True)):
+                version = int(member["latest_version"]) + 1
+                status = "UPDATING" if index == 0 else "UPDATING_FOR_STUDY_CONSISTENCY"
+                tables.swap_latest(conn, member, version, now, lock_until, status)
+                tables.insert_version(conn, datastore_id, str(member["image_set_id"]), version, new,
+                                     float(member["created_at"]), now)
+            touched = [(str(m["image_set_id"]), int(m["latest_version"]) + 1) for m, _doc in members]
+        return [self.get_version(datastore_id, member_id, version, now=now) for member_id, version in touched]
 
     def delete_image_set(self, datastore_id: str, image_set_id: str, *, now: float) -> None:
         """Mark an image set deleted (ConflictError while LOCKED)."""

@@ -1,6 +1,7 @@
-"""The emulator store's SQLite file: its schema, connections and transactions, and the row-level steps
-every store operation shares (look-ups that raise NotFoundError, the lock check, the compare-and-swap of
-the latest version, the insert of a version row).
+"""The emulator store's SQLite file: connections and transactions, and the row-level steps every store
+operation shares (look-ups that raise NotFoundError, the lock check, the compare-and-swap of the latest
+version, the insert of a version row, the study siblings of an image set). The schema itself is
+``reconciler.emulator.schema``.
 """
 
 from __future__ import annotations
@@ -10,57 +11,28 @@ import sqlite3
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 from reconciler.emulator.errors import ConflictError, NotFoundError
 from reconciler.emulator.records import NewVersion
+from reconciler.emulator.schema import create_schema
 
 DB_NAME = "emulator.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS datastores (
-    datastore_id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS image_sets (
-    datastore_id TEXT NOT NULL REFERENCES datastores(datastore_id),
-    image_set_id TEXT NOT NULL,
-    latest_version INTEGER NOT NULL,
-    is_primary INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    lock_until REAL NOT NULL DEFAULT 0,
-    deleted_at REAL,
-    PRIMARY KEY (datastore_id, image_set_id)
-);
-CREATE TABLE IF NOT EXISTS client_tokens (  -- CreateDatastore idempotency
-    client_token TEXT PRIMARY KEY,
-    datastore_id TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS versions (
-    datastore_id TEXT NOT NULL,
-    image_set_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    document TEXT NOT NULL,
-    status TEXT NOT NULL,       -- workflow status once the lock is over: CREATED, UPDATED, UPDATE_FAILED
-    message TEXT,
-    forced INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (datastore_id, image_set_id, version)
-);
-"""
+
+def study_uid(document: dict[str, Any]) -> str | None:
+    """The StudyInstanceUID of a metadata document, without DICOM's trailing padding (None if absent)."""
+    value = (document.get("Study") or {}).get("DICOM", {}).get("StudyInstanceUID")
+    return value.rstrip(" \x00") or None if isinstance(value, str) else None
 
 
 def create(path: Path) -> None:
-    """Create the tables in the database at PATH unless they exist (WAL mode: readers never block)."""
+    """Create the tables in the database at PATH, or migrate an older store (WAL mode: readers never block)."""
     conn = connect(path)
     try:
         conn.execute("PRAGMA journal_mode=WAL")
-        conn.executescript(SCHEMA)
+        create_schema(conn)
     finally:
         conn.close()
 
@@ -73,6 +45,8 @@ def connect(path: Path) -> sqlite3.Connection:
 
 
 @contextmanager
+
+
 def transaction(path: Path, write: bool) -> Iterator[sqlite3.Connection]:
     """One transaction; ``write`` takes the write lock up front so the read-check-write is atomic."""
     conn = connect(path)
@@ -127,12 +101,18 @@ def check_writable(row: sqlite3.Row, now: float) -> None:
         raise ConflictError(f"image set {row['image_set_id']} is LOCKED by an update in progress")
 
 
-def swap_latest(conn: sqlite3.Connection, row: sqlite3.Row, version: int, now: float, lock_until: float) -> None:
-    """Compare-and-swap the latest version; zero rows updated means someone else won the race."""
+def swap_latest(
+    conn: sqlite3.Connection, row: sqlite3.Row, version: int, now: float, lock_until: float,
+    lock_status: str = "UPDATING",
+) -> None:
+    """Compare-and-swap the latest version; zero rows updated means someone else won the race.
+
+    A write is an access for the storage tier, so it also sets ``last_accessed_at``.
+    """
     cur = conn.execute(
-        "UPDATE image_sets SET latest_version = ?, updated_at = ?, lock_until = ?"
-        " WHERE datastore_id = ? AND image_set_id = ? AND latest_version = ?",
-        (version, now, lock_until, row["datastore_id"], row["image_set_id"], version - 1),
+        "UPDATE image_sets SET latest_version = ?, updated_at = ?, lock_until = ?, lock_status = ?,"
+        " last_accessed_at = ? WHERE datastore_id = ? AND image_set_id = ? AND latest_version = ?",
+        (version, now, lock_until, lock_status, now, row["datastore_id"], row["image_set_id"], version - 1),
     )
     if cur.rowcount != 1:
         raise ConflictError(f"image set {row['image_set_id']} changed concurrently")
@@ -147,3 +127,24 @@ def insert_version(
         (datastore_id, image_set_id, version, json.dumps(new.document, separators=(",", ":")),
          new.status, new.message, int(new.forced), created_at, updated_at),
     )
+
+
+def study_siblings(
+    conn: sqlite3.Connection, row: sqlite3.Row, study: str | None
+) -> list[tuple[sqlite3.Row, dict[str, Any]]]:
+    """The other live primary image sets of ROW's datastore whose latest document is of STUDY."""
+    if not study:
+        return []
+    rows = conn.execute(
+        "SELECT i.*, v.document FROM image_sets i JOIN versions v ON v.datastore_id = i.datastore_id"
+        " AND v.image_set_id = i.image_set_id AND v.version = i.latest_version"
+        " WHERE i.datastore_id = ? AND i.image_set_id != ? AND i.deleted_at IS NULL AND i.is_primary = 1"
+        " ORDER BY i.image_set_id",
+        (row["datastore_id"], row["image_set_id"]),
+    ).fetchall()
+    found = []
+    for r in rows:
+        doc = json.loads(r["document"])
+        if study_uid(doc) == study:
+            found.append((r, doc))
+    return found

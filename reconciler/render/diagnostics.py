@@ -6,6 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
+from reconciler.plan.model import Plan
 from reconciler.render.warnings import warning_lines
 from reconciler.spec.model import Diagnostic
 
@@ -33,3 +34,8 @@ def spec_findings(diags: Sequence[Diagnostic]) -> list[str]:
     """What plan, drift and apply print on stderr before planning: every error as ``validate`` prints it,
     then each kind of warning once (an imported spec warns about every UID; ``validate`` lists each)."""
     return [d.render() for d in diags if d.severity == "error"] + warning_lines(diags)
+
+
+def plan_notes(plan: Plan) -> list[str]:
+    """What the planner noted while resolving targets (e.g. an empty selector that is allowed)."""
+    return [f"note: {note}" for note in plan.meta.get("notes", ())]

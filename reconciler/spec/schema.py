@@ -69,6 +69,11 @@ def _explain(error: ValidationError, path: Path) -> Iterator[tuple[Path, str]]:
             if key not in known:
                 hint = did_you_mean(str(key), known) or (f" (expected: {', '.join(known)})" if known else "")
                 yield (*path, str(key)), misplaced(str(key), path) or f"unknown key `{key}`{hint}"
+    elif kind == "dependentRequired" and isinstance(instance, dict) and isinstance(rule, dict):
+        for key, needs in rule.items():
+            if key in instance:
+                missing = ", ".join(f"`{n}`" for n in needs if n not in instance)
+                yield (*path, str(key)), f"`{key}` applies only together with {missing}"
     elif path and path[-1] == "target" and kind == "oneOf" and isinstance(instance, dict):
         if any(_misspelt(key, instance, error.schema) for key in ("imageSetId", "select")):
             return  # the misspelt key's "did you mean" says it

@@ -57,7 +57,7 @@ def start_server(
     """Serve the store in a background thread (``clock``: the service's clock, e.g. a fake one;
     signatures are always checked against real time). Stop with ``server.shutdown(); server.server_close()``."""
     server = make_server(open_service(store_dir, config, clock), host, port, access_key=config.access_key,
-                         secret_key=config.secret_key, log=log)
+                         secret_key=config.secret_key, log=log, region=config.region)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="emulator-http",
                               daemon=True)
     thread.start()

@@ -13,6 +13,7 @@ from reconciler.cli import build_parser
 from reconciler.client.backends import BackendOptions
 from reconciler.client.healthimaging import HealthImaging
 from reconciler.commands._common import Context, Streams, backend_from_args
+from reconciler.emulator.store import Store
 from reconciler.errors import CredentialsError, UsageError
 from reconciler.local import connect
 from tests.support.awsfakes import DS, IS, Answer, ScriptedTransport, image_set
@@ -126,8 +127,18 @@ def test_a_rate_option_can_give_the_burst() -> None:
 
 
 def test_local_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    Store(tmp_path)
     monkeypatch.setenv("RECONCILER_LOCAL", str(tmp_path))
     assert backend_from_args(parse()).kind == "local"  # type: ignore[arg-type]
+
+
+def test_local_without_a_store_is_refused_and_nothing_is_created(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RECONCILER_LOCAL", str(tmp_path / "stroe"))
+    with pytest.raises(UsageError, match=r"no emulator store in .*stroe"):
+        backend_from_args(parse())  # type: ignore[arg-type]
+    assert not (tmp_path / "stroe").exists()
 
 
 @pytest.mark.parametrize(
