@@ -15,6 +15,7 @@ from __future__ import annotations
 import logging
 import os
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -179,16 +180,18 @@ class HealthImaging:
     # ----------------------------------------------------------------------------- the call loop
 
     def _call(
-        self, op: str, context: str, fn: Callable[[], T], trace: _Trace | None = None, sent: Sequence[str] = ()
+        self, op: str, context: str, fn: Callable[[], T], trace: _Trace | None = None, sent: Sequence[str] = (),
+        cancel: threading.Event | None = None,
     ) -> T:
         """Run FN (one request of OP) through the limiter, retrying what is worth retrying.
 
-        SENT are the patient values in the request, scrubbed from any service message we pass on.
+        SENT are the patient values in the request, scrubbed from any service message we pass on. Once
+        CANCEL is set the first attempt is not sent (``Cancelled``); retries of a sent one go on.
         """
         trace = trace or _Trace()
         spent = 0.0  # time in attempts and backoff; waiting for a limiter token does not count
         while True:
-            self.limiter.acquire(op)
+            self.limiter.acquire(op, cancel if trace.attempts == 0 else None)
             self.stats.add(op, retry=trace.attempts > 0)
             trace.attempts += 1
             began = self._clock()
@@ -333,6 +336,7 @@ class HealthImaging:
         updatable: bytes | None = None,
         removable: bytes | None = None,
         force: bool = False,
+        cancel: threading.Event | None = None,
     ) -> UpdateResult:
         if updatable is None and removable is None:
             raise UsageError(f"an update of image set {image_set_id} needs updatable or removable attributes")
@@ -341,7 +345,8 @@ class HealthImaging:
             dicom["updatableAttributes"] = updatable
         if removable is not None:
             dicom["removableAttributes"] = removable
-        return self._update(datastore_id, image_set_id, str(latest_version), {"DICOMUpdates": dicom}, force)
+        return self._update(datastore_id, image_set_id, str(latest_version), {"DICOMUpdates": dicom}, force,
+                            cancel)
 
     def revert_image_set(
         self, datastore_id: str, image_set_id: str, latest_version: str, to_version: str
@@ -350,7 +355,8 @@ class HealthImaging:
         return self._update(datastore_id, image_set_id, str(latest_version), updates, False)
 
     def _update(
-        self, datastore_id: str, image_set_id: str, latest: str, updates: dict[str, Any], force: bool
+        self, datastore_id: str, image_set_id: str, latest: str, updates: dict[str, Any], force: bool,
+        cancel: threading.Event | None = None,
     ) -> UpdateResult:
         """One guarded UpdateImageSetMetadata.
 
@@ -375,7 +381,7 @@ class HealthImaging:
             return resp
 
         try:
-            resp = self._call("UpdateImageSetMetadata", ctx, send, trace, sent=sent)
+            resp = self._call("UpdateImageSetMetadata", ctx, send, trace, sent=sent, cancel=cancel)
         except ServiceError as err:
             if err.code != "ConflictException" or isinstance(err, StaleVersion):
                 raise

@@ -14,7 +14,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from reconciler.errors import UsageError
+from reconciler.errors import Cancelled, UsageError
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -103,6 +103,9 @@ def parse_rates(items: list[str]) -> dict[str, float]:
     return rates
 
 
+CANCEL_POLL = 0.05  # seconds between looks at a cancel event while waiting for a token
+
+
 class RateLimiter:
     """One token bucket per operation. ``acquire(op)`` blocks until a request may be sent.
 
@@ -149,15 +152,33 @@ class RateLimiter:
                 bucket = self._buckets[op] = TokenBucket(limit[0], limit[1], self._clock())
             return bucket
 
-    def acquire(self, op: str) -> float:
-        """Wait for a token of OP; return how long this call waited (0.0 when not limited)."""
+    def acquire(self, op: str, cancel: threading.Event | None = None) -> float:
+        """Wait for a token of OP; return how long this call waited (0.0 when not limited).
+
+        With CANCEL, a set event means "send nothing more": no token is taken once it is set, and a wait
+        for one ends (within ``CANCEL_POLL`` seconds) when it is set; both raise ``Cancelled``.
+        """
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"{op} not sent: the run is stopping")
         bucket = self._bucket(op)
         if bucket is None:
             return 0.0
         wait = bucket.reserve(self._clock())
-        if wait > 0:
+        if wait > 0 and cancel is not None:
+            self._sleep_unless(cancel, wait, op)
+        elif wait > 0:
             self._sleep(wait)
         return wait
+
+    def _sleep_unless(self, cancel: threading.Event, wait: float, op: str) -> None:
+        """Sleep WAIT seconds in short steps (the injected sleep, so a fake clock still works) until CANCEL."""
+        until = self._clock() + wait
+        while not cancel.is_set():
+            left = until - self._clock()
+            if left <= 0:
+                return
+            self._sleep(min(left, CANCEL_POLL))
+        raise Cancelled(f"{op} not sent: the run is stopping")
 
     def throttled(self, op: str) -> None:
         """Tell the limiter the service throttled OP, so the remaining burst is not spent at once."""

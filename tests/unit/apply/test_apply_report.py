@@ -26,7 +26,8 @@ def test_interrupted_run_exits_1() -> None:
 
 def test_json_has_summary_and_per_image_set_versions() -> None:
     doc = ApplyReport((result("stale", current_version="2"),), journal="j.jsonl").to_json()
-    assert doc["summary"] == {"image_sets": 1, "converged": 0, "unchanged": 0, "stale": 1, "failed": 0}
+    assert doc["summary"] == {"image_sets": 1, "converged": 0, "unchanged": 0, "stale": 1, "failed": 0,
+                              "unfinished": 0, "not_started": 0}
     assert (doc["image_sets"][0]["plannedVersion"], doc["image_sets"][0]["currentVersion"]) == ("1", "2")
     assert doc["exit_code"] == 3 and doc["journal"] == "j.jsonl"
 
