@@ -61,6 +61,8 @@ def register(sub: Any) -> None:
         "written to that default local path and uploaded under the prefix when apply ends",
     )
     add_wait_option(p)
+    # Kubernetes sends SIGTERM, then SIGKILL after terminationGracePeriodSeconds (default 30):
+    # https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination
     p.add_argument(
         "--drain-timeout",
         metavar="SECONDS",

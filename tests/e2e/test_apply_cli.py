@@ -170,3 +170,10 @@ def test_a_bad_s3_journal_url_is_refused_before_anything_is_sent(tmp_path: Path)
     code, _out, err = cli("apply", str(planfile), "--local", str(store), "--journal", "s3://B_/j/")
     assert code == 1 and "valid bucket name" in err
     assert patient(store, ds, ids[0])["PatientName"] == "PATIENT^1"
+
+
+def test_a_negative_drain_timeout_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    store, ds, ids, planfile = saved_plan(tmp_path, count=1)
+    code, _out, err = cli("apply", str(planfile), "--local", str(store), "--drain-timeout", "-1")
+    assert (code, err) == (1, "error: --drain-timeout -1: must be 0 or more\n")
+    assert patient(store, ds, ids[0])["PatientName"] == "PATIENT^1"

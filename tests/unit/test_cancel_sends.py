@@ -1,0 +1,78 @@
+"""A stop request reaches the client: an update waiting for its rate-limiter token is not sent.
+
+The limiter with a fake clock, and the real boto3 client on a scripted transport (tests/unit/awsfakes.py).
+"""
+
+from __future__ import annotations
+
+import threading
+
+import pytest
+from awsfakes import DS, IS, Answer, FakeClock, error, make_api
+
+from reconciler.errors import Cancelled
+from reconciler.ratelimit import RateLimiter
+
+OP = "UpdateImageSetMetadata"  # 0.25/s, burst 1: the second token waits 4 s
+
+
+def test_a_set_cancel_takes_no_token() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        limiter.acquire(OP, stop)
+    assert limiter.acquire(OP) == 0.0  # the burst token is still there
+    assert clock.sleeps == []
+
+
+def test_a_wait_for_a_token_ends_when_cancel_is_set() -> None:
+    clock = FakeClock()
+    stop = threading.Event()
+
+    def sleep(seconds: float) -> None:
+        clock.sleep(seconds)
+        if clock.now >= 1.0:  # a signal one second into the 4 s wait
+            stop.set()
+
+    limiter = RateLimiter(clock=clock, sleep=sleep)
+    limiter.acquire(OP, stop)
+    with pytest.raises(Cancelled):
+        limiter.acquire(OP, stop)
+    assert 1.0 <= clock.now < 1.1  # not the whole 4 s
+
+
+def test_without_a_stop_the_wait_with_a_cancel_event_is_the_same_wait() -> None:
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+    stop = threading.Event()
+    assert [limiter.acquire(OP, stop) for _ in range(3)] == pytest.approx([0.0, 4.0, 4.0])
+    assert clock.now == pytest.approx(8.0)
+
+
+def test_the_client_sends_no_update_once_stopped() -> None:
+    api, transport, _ = make_api([Answer(body={"latestVersionId": "2"})])
+    stop = threading.Event()
+    stop.set()
+    with pytest.raises(Cancelled):
+        api.update_image_set_metadata(DS, IS, "1", updatable=b"{}", cancel=stop)
+    assert transport.requests == [] and api.stats["UpdateImageSetMetadata"] == 0
+
+
+def test_a_retry_of_a_sent_update_is_not_cancelled() -> None:
+    """The first attempt went out (throttled): its retry belongs to the request in flight."""
+    api, transport, _ = make_api([
+        error("ThrottlingException", 429),
+        Answer(body={"datastoreId": DS, "imageSetId": IS, "latestVersionId": "2", "imageSetState": "LOCKED"}),
+    ])
+    stop = threading.Event()
+    real_sleep = api._sleep
+
+    def sleep_then_stop(seconds: float) -> None:  # the signal comes during the retry's backoff
+        stop.set()
+        real_sleep(seconds)
+
+    api._sleep = sleep_then_stop  # type: ignore[method-assign]
+    assert api.update_image_set_metadata(DS, IS, "1", updatable=b"{}", cancel=stop).latest_version_id == "2"
+    assert len(transport.requests) == 2
