@@ -168,7 +168,7 @@ class HealthImaging:
                 ) from exc
         api = cls(
             client,
-            limiter=RateLimiter(options.rates, clock=clock, sleep=sleep),
+            limiter=RateLimiter(options.rates, bursts=options.bursts, clock=clock, sleep=sleep),
             retry=retry or RetryPolicy(max_attempts=options.max_attempts),
             endpoint=endpoint,
             clock=clock,
@@ -191,7 +191,8 @@ class HealthImaging:
         trace = trace or _Trace()
         spent = 0.0  # time in attempts and backoff; waiting for a limiter token does not count
         while True:
-            self.limiter.acquire(op, cancel if trace.attempts == 0 else None)
+            # ended below: a strict operation is spaced from the answer; a retry of a sent request is not cancelled
+            permit = self.limiter.begin(op, cancel if trace.attempts == 0 else None)
             self.stats.add(op, retry=trace.attempts > 0)
             trace.attempts += 1
             began = self._clock()
@@ -202,9 +203,8 @@ class HealthImaging:
             except (ClientError, BotoCoreError) as exc:
                 spent += self._clock() - began
                 kind = errs.retry_kind(exc)
-                if kind == errs.THROTTLE:
-                    self.limiter.throttled(op)
-                elif kind == errs.AMBIGUOUS:
+                permit.failed(throttled=kind == errs.THROTTLE)  # before the backoff: it slows the pacer
+                if kind == errs.AMBIGUOUS:
                     trace.ambiguous = True
                 delay = None
                 refused = kind == errs.UNSENT and trace.attempts >= UNREACHABLE_ATTEMPTS
@@ -220,6 +220,8 @@ class HealthImaging:
                 raise ServiceError(
                     f"{op} failed for {context}: unexpected {type(exc).__name__}", code=type(exc).__name__
                 ) from exc
+            finally:
+                permit.answered()  # no-op when failed() came first
 
     # ----------------------------------------------------------------------------- reads
 

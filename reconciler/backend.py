@@ -24,6 +24,7 @@ class BackendOptions:
     endpoint_url: str | None = None
     local_dir: str | None = None
     rates: dict[str, float] = field(default_factory=dict)
+    bursts: dict[str, float] = field(default_factory=dict)  # from --rate OP=TPS:BURST; others default
     parallelism: int = 8
     max_attempts: int = 8
     connect_timeout: float = 10.0

@@ -23,10 +23,10 @@ from typing import Any
 
 from reconciler.api import HealthImagingAPI
 from reconciler.dicom.normalize import values_equal
+from reconciler.dicom.tree import MISSING, get_at
 from reconciler.plan.model import Change, ImageSetPlan, Plan
 
 Path = tuple[str, ...]
-_MISSING = object()
 
 
 @dataclass(frozen=True)
@@ -109,30 +109,21 @@ class _VersionReader:
         if version not in self.cache:
             doc = self.api.get_image_set_metadata(self.isp.datastore_id, self.isp.image_set_id, str(version))
             self.reads += 1
-            self.cache[version] = {p: _at(doc, p) for p in self.paths}
+            self.cache[version] = {p: get_at(doc, p) for p in self.paths}
             del doc  # metadata documents can be large: keep only the values blamed
         return self.cache[version][path]
-
-
-def _at(doc: Mapping[str, Any], path: Path) -> Any:
-    node: Any = doc
-    for part in path:
-        if not isinstance(node, Mapping) or part not in node:
-            return _MISSING
-        node = node[part]
-    return node
 
 
 def _holds_live_value(change: Change, reader: _VersionReader) -> Callable[[int], bool]:
     """Whether a version holds what live held when planned (the change's ``before``, or absence)."""
     if change.node:
         live_present = change.op != "add"  # a whole series or instance: present live unless added
-        return lambda v: (reader.value(v, change.path) is not _MISSING) == live_present
-    live = _MISSING if change.op == "add" else change.before
+        return lambda v: (reader.value(v, change.path) is not MISSING) == live_present
+    live = MISSING if change.op == "add" else change.before
 
     def holds(version: int) -> bool:
         value = reader.value(version, change.path)
-        if value is _MISSING or live is _MISSING:
+        if value is MISSING or live is MISSING:
             return value is live
         try:
             return bool(values_equal(value, live, change.vr))

@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.dicom.constraints import is_generated
+from reconciler.dicom.tree import delete_at, set_at, walk
 from reconciler.errors import UsageError
 from reconciler.plan.diff import diff_image_set
 from reconciler.spec import validate_text
@@ -61,31 +62,13 @@ def desired_from_live(live: Mapping[str, Any], levels: Iterable[str]) -> dict[st
     """The ``desired`` tree that manages every attribute of the chosen levels at its live value."""
     chosen = set(levels)
     desired: dict[str, Any] = {}
-    if "patient" in chosen and (patient := _node(live.get("Patient"))):
-        desired["Patient"] = patient
-    study_live = _mapping_at(live, "Study")
-    study = _node(study_live) if "study" in chosen else {}
-    series_out: dict[str, Any] = {}
-    series_live = _mapping_at(study_live, "Series")
-    for uid, series in series_live.items():
-        node = _node(series) if "series" in chosen else {}
-        if "instance" in chosen and isinstance(series, Mapping) and isinstance(series.get("Instances"), Mapping):
-            instances = {iuid: inst for iuid, inst in
-                         ((iuid, _node(i)) for iuid, i in series["Instances"].items()) if inst}
-            if instances:
-                node["Instances"] = instances
-        if node:
-            series_out[uid] = node
-    if series_out:
-        study["Series"] = series_out
-    if study:
-        desired["Study"] = study
+    with_instances = "instance" in chosen
+    # parents come first, so each level's own entries precede its children in the spec
+    for node in walk(live, descend=lambda n: with_instances or n.level != "Series"):
+        exported = _node(node.value) if node.level.lower() in chosen else {}
+        if exported:
+            set_at(desired, node.path, exported)
     return desired
-
-
-def _mapping_at(tree: Mapping[str, Any], key: str) -> Mapping[str, Any]:
-    value = tree.get(key)
-    return value if isinstance(value, Mapping) else {}
 
 
 @dataclass(frozen=True)
@@ -116,7 +99,7 @@ def build_spec(origin: Origin, live: Mapping[str, Any], levels: Iterable[str]) -
         if not bad:
             return text
         for path in bad:
-            if _drop(desired, path):
+            if delete_at(desired, path):
                 left_out.append(format_path(path))
     raise UsageError(f"image set {origin.image_set_id}: could not build a valid spec from its metadata")
 
@@ -138,16 +121,6 @@ def _attribute_path(path: tuple[str, ...]) -> tuple[str, ...]:
         if part in ("DICOM", "DICOMVRs"):
             return path[: i + 2]
     return path
-
-
-def _drop(desired: dict[str, Any], path: tuple[str, ...]) -> bool:
-    node: Any = desired
-    for part in path[:-1]:
-        node = node.get(part) if isinstance(node, dict) else None
-    if isinstance(node, dict) and path and path[-1] in node:
-        del node[path[-1]]
-        return True
-    return False
 
 
 def render_spec(origin: Origin, desired: Mapping[str, Any], left_out: Iterable[str] = ()) -> str:

@@ -1,13 +1,15 @@
-"""Client-side pacing: a token bucket per HealthImaging operation, and retry backoff with full jitter.
+"""Client-side pacing per HealthImaging operation, and retry backoff with full jitter.
 
-Both take an injectable clock and sleep so their maths is tested with a fake clock. The defaults are
-the documented per-account throttling quotas (reference section 5.1,
-https://docs.aws.amazon.com/healthimaging/latest/devguide/throttling-limits.html): pacing ourselves
-below them means a ThrottlingException is the exception, not the steady state.
+The defaults are the documented per-account throttling quotas
+(https://docs.aws.amazon.com/healthimaging/latest/devguide/throttling-limits.html): pacing ourselves
+below them means a ThrottlingException is the exception, not the steady state. How each operation is
+paced (margin, spacing from the answer, AIMD) is ``reconciler.pacing``. Clock and sleep are injectable
+so the maths is tested with a fake clock.
 """
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
@@ -15,6 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from reconciler.errors import Cancelled, UsageError
+from reconciler.pacing import MARGIN, SLACK, Pacer, TokenBucket
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
@@ -42,133 +45,152 @@ DEFAULT_QUOTAS: dict[str, tuple[float, float]] = {
 }
 
 
-class TokenBucket:
-    """A token bucket: RATE tokens per second, at most BURST saved up. Thread-safe; time is passed in.
-
-    The client reserves (``reserve``: take a token now, be told how long to wait; tokens may go negative,
-    so waiters queue in arrival order and never spin); the emulator admits or refuses (``take``).
-    """
-
-    def __init__(self, rate: float, burst: float, now: float) -> None:
-        if rate <= 0 or burst < 1:
-            raise ValueError("rate must be > 0 and burst >= 1")
-        self.rate = rate
-        self.burst = burst
-        self._tokens = burst
-        self._last = now
-        self._lock = threading.Lock()
-
-    def _refill(self, now: float, ceiling: float) -> None:
-        elapsed = max(0.0, now - self._last)
-        self._last = max(self._last, now)
-        self._tokens = min(ceiling, self._tokens + elapsed * self.rate)
-
-    def reserve(self, now: float) -> float:
-        """Take one token; return the seconds the caller must wait before using it."""
-        with self._lock:
-            self._refill(now, self.burst)
-            self._tokens -= 1.0
-            return 0.0 if self._tokens >= 0 else -self._tokens / self.rate
-
-    def take(self, now: float) -> bool:
-        """Spend one token if there is one now; False means "over the rate" (nothing is spent)."""
-        with self._lock:
-            self._refill(now, self.burst)
-            if self._tokens >= 1.0:
-                self._tokens -= 1.0
-                return True
-            return False
-
-    def drain(self, now: float) -> None:
-        """Forget any saved burst (after the service throttled us, the burst is not really there)."""
-        with self._lock:
-            self._refill(now, 0.0)
+Limit = tuple[float, float | None]  # (transactions per second, burst or None for the default)
 
 
-def parse_rates(items: list[str]) -> dict[str, float]:
-    """Parse repeated ``OPERATION=TPS`` options (OPERATION may be ``*``): the client's ``--rate`` and the
-    emulator's take the same form."""
-    rates: dict[str, float] = {}
+def parse_limits(items: list[str]) -> dict[str, Limit]:
+    """Parse repeated ``OPERATION=TPS[:BURST]`` options (OPERATION may be ``*``): the client's ``--rate``
+    and the emulator's take the same form. BURST is how many requests may go at once (at least 1)."""
+    limits: dict[str, Limit] = {}
     for item in items:
         op, sep, value = item.partition("=")
         if not sep or not op.strip():
-            raise UsageError(f"--rate {item!r}: expected OPERATION=TPS, e.g. UpdateImageSetMetadata=0.25")
-        try:
-            tps = float(value)
-        except ValueError:
-            raise UsageError(f"--rate {item!r}: TPS must be a number") from None
+            raise UsageError(f"--rate {item!r}: expected OPERATION=TPS[:BURST], e.g. UpdateImageSetMetadata=0.25:1")
+        tps_text, colon, burst_text = value.partition(":")
+        tps = _number(item, tps_text, "TPS")
         if not tps > 0:
             raise UsageError(f"--rate {item!r}: TPS must be greater than 0")
-        rates[op.strip()] = tps
-    return rates
+        burst = _number(item, burst_text, "BURST") if colon else None
+        if burst is not None and not burst >= 1:
+            raise UsageError(f"--rate {item!r}: BURST must be at least 1")
+        limits[op.strip()] = (tps, burst)
+    return limits
 
 
-CANCEL_POLL = 0.05  # seconds between looks at a cancel event while waiting for a token
+def _number(item: str, text: str, what: str) -> float:
+    try:
+        number = float(text)
+    except ValueError:
+        raise UsageError(f"--rate {item!r}: {what} must be a number") from None
+    if not math.isfinite(number):
+        raise UsageError(f"--rate {item!r}: {what} must be a finite number")
+    return number
+
+
+def parse_rates(items: list[str]) -> dict[str, float]:
+    """The TPS of each ``OPERATION=TPS[:BURST]`` option (see ``parse_limits``)."""
+    return {op: tps for op, (tps, _burst) in parse_limits(items).items()}
+
+
+def parse_bursts(items: list[str]) -> dict[str, float]:
+    """The BURST of each ``OPERATION=TPS:BURST`` option that gives one."""
+    return {op: burst for op, (_tps, burst) in parse_limits(items).items() if burst is not None}
+
+
+class Permit:
+    """One request's claim on its operation's pacer. Say once how it ended; later calls do nothing."""
+
+    def __init__(self, pacer: Pacer | None, clock: Clock, waited: float) -> None:
+        self.waited = waited  # seconds slept before the request could be sent
+        self._pacer = pacer
+        self._clock = clock
+        self._open = pacer is not None
+
+    def answered(self) -> None:
+        """The request succeeded: the rate may grow back towards the quota."""
+        self._end(throttled=False, answered=True)
+
+    def failed(self, *, throttled: bool) -> None:
+        """The request ended in an error (the rate stays) or, when THROTTLED, a ThrottlingException
+        (the rate drops)."""
+        self._end(throttled=throttled, answered=False)
+
+    def _end(self, *, throttled: bool, answered: bool) -> None:
+        if self._open and self._pacer is not None:
+            self._open = False
+            self._pacer.end(self._clock(), throttled=throttled, answered=answered)
+
+
+CANCEL_POLL = 0.05  # seconds between looks at a cancel event while waiting to send
 
 
 class RateLimiter:
-    """One token bucket per operation. ``acquire(op)`` blocks until a request may be sent.
+    """One ``Pacer`` per operation. ``begin(op)`` blocks until a request may be sent.
 
     Thread-safe: the planner and the applier call it from a thread pool. RATES override the quotas per
-    operation (``*``: every operation, each in its own bucket). Operations with no quota are not limited.
+    operation (``*``: every operation, each paced on its own), BURSTS their bursts; an override without
+    a burst gets one second's worth of requests, and at least one. Operations with no quota are not
+    limited. MARGIN and SLACK are ``reconciler.pacing``'s safety margins (0 in tests of pure maths).
     """
 
     def __init__(
         self,
         rates: Mapping[str, float] | None = None,
         *,
+        bursts: Mapping[str, float] | None = None,
         quotas: Mapping[str, tuple[float, float]] = DEFAULT_QUOTAS,
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
+        margin: float = MARGIN,
+        slack: float = SLACK,
     ) -> None:
         self._clock = clock
         self._sleep = sleep
+        self._margin = margin
+        self._slack = slack
         self._limits: dict[str, tuple[float, float]] = dict(quotas)
         overrides = dict(rates or {})
+        given = dict(bursts or {})
         self._default: tuple[float, float] | None = None
-        if "*" in overrides:  # every operation, each with its own bucket, unless named on its own
-            every = overrides.pop("*")
-            if every <= 0:
-                raise ValueError("rate for * must be > 0")
-            self._default = (every, max(1.0, every))
+        if "*" in overrides:  # every operation, each with its own pacer, unless named on its own
+            self._default = _limit("*", overrides.pop("*"), given.get("*"))
             self._limits = dict.fromkeys(self._limits, self._default)
         for op, tps in overrides.items():
-            if tps <= 0:
-                raise ValueError(f"rate for {op} must be > 0")
-            # an override sets the rate; its burst is one second's worth, and at least one request
-            self._limits[op] = (tps, max(1.0, tps))
-        self._buckets: dict[str, TokenBucket] = {}
+            self._limits[op] = _limit(op, tps, given.get(op))
+        self._pacers: dict[str, Pacer] = {}
         self._lock = threading.Lock()
 
     def limit(self, op: str) -> tuple[float, float] | None:
-        """The (rate, burst) in force for OP, or None when it is not limited."""
+        """The configured (rate, burst) for OP, or None when it is not limited."""
         return self._limits.get(op, self._default)
 
-    def _bucket(self, op: str) -> TokenBucket | None:
+    def rate(self, op: str) -> float | None:
+        """The rate OP is paced at now: its configured rate, or less after throttling."""
+        pacer = self._pacer(op)
+        return pacer.rate if pacer is not None else None
+
+    def _pacer(self, op: str) -> Pacer | None:
         with self._lock:
-            bucket = self._buckets.get(op)
+            pacer = self._pacers.get(op)
             limit = self._limits.get(op, self._default)
-            if bucket is None and limit is not None:
-                bucket = self._buckets[op] = TokenBucket(limit[0], limit[1], self._clock())
-            return bucket
+            if pacer is None and limit is not None:
+                pacer = self._pacers[op] = Pacer(limit[0], limit[1], self._clock, margin=self._margin,
+                                                 slack=self._slack)
+            return pacer
 
-    def acquire(self, op: str, cancel: threading.Event | None = None) -> float:
-        """Wait for a token of OP; return how long this call waited (0.0 when not limited).
+    def begin(self, op: str, cancel: threading.Event | None = None) -> Permit:
+        """Wait until a request of OP may be sent. The caller must end the permit once the answer (or
+        the failure) is in: a strict operation's next request is spaced from that moment.
 
-        With CANCEL, a set event means "send nothing more": no token is taken once it is set, and a wait
-        for one ends (within ``CANCEL_POLL`` seconds) when it is set; both raise ``Cancelled``.
+        With CANCEL, a set event means "send nothing more": no slot is claimed once it is set, and a
+        wait for one ends (within ``CANCEL_POLL`` seconds) when it is set; both raise ``Cancelled``.
         """
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"{op} not sent: the run is stopping")
-        bucket = self._bucket(op)
-        if bucket is None:
-            return 0.0
-        wait = bucket.reserve(self._clock())
-        if wait > 0 and cancel is not None:
-            self._sleep_unless(cancel, wait, op)
-        elif wait > 0:
-            self._sleep(wait)
-        return wait
+        pacer = self._pacer(op)
+        if pacer is None:
+            return Permit(None, self._clock, 0.0)
+        wait = pacer.begin()
+        if wait > 0 or cancel is not None:
+            try:
+                if cancel is None:
+                    self._sleep(wait)
+                else:
+                    self._sleep_unless(cancel, wait, op)
+            except BaseException:  # interrupted: release the slot, or the next caller waits forever
+                pacer.end(self._clock(), answered=False)
+                raise
+        return Permit(pacer, self._clock, wait)
 
     def _sleep_unless(self, cancel: threading.Event, wait: float, op: str) -> None:
         """Sleep WAIT seconds in short steps (the injected sleep, so a fake clock still works) until CANCEL."""
@@ -180,11 +202,25 @@ class RateLimiter:
             self._sleep(min(left, CANCEL_POLL))
         raise Cancelled(f"{op} not sent: the run is stopping")
 
+    def acquire(self, op: str) -> float:
+        """Wait for OP's next slot as for a request answered at once; return how long this call waited."""
+        permit = self.begin(op)
+        permit.answered()
+        return permit.waited
+
     def throttled(self, op: str) -> None:
-        """Tell the limiter the service throttled OP, so the remaining burst is not spent at once."""
-        bucket = self._bucket(op)
-        if bucket is not None:
-            bucket.drain(self._clock())
+        """Tell the limiter the service throttled OP: its rate drops and its saved burst is dropped."""
+        pacer = self._pacer(op)
+        if pacer is not None:
+            pacer.throttled(self._clock())
+
+
+def _limit(op: str, tps: float, burst: float | None) -> tuple[float, float]:
+    if not tps > 0:
+        raise ValueError(f"rate for {op} must be > 0")
+    if burst is not None and not burst >= 1:
+        raise ValueError(f"burst for {op} must be >= 1")
+    return (tps, burst if burst is not None else max(1.0, tps))
 
 
 @dataclass(frozen=True)
@@ -219,3 +255,7 @@ class RetryPolicy:
         if elapsed + delay > self.max_total:
             return None
         return delay
+
+
+__all__ = ["DEFAULT_QUOTAS", "Limit", "Permit", "RateLimiter", "RetryPolicy", "TokenBucket", "parse_bursts",
+           "parse_limits", "parse_rates"]

@@ -1,8 +1,9 @@
 """The executor: apply every image set of a plan on a pool of workers, journal it, and stop cleanly.
 
 Image sets run on ``parallelism`` workers, each through ``GuardedApply`` (version check, guarded requests,
-wait, verify). The API client's limiter spaces UpdateImageSetMetadata at its rate, so while one image set
-is LOCKED the next one's request is already out (N image sets take about N / rate).
+wait, verify). The API client's limiter spaces UpdateImageSetMetadata at its rate (from the previous
+answer, as its burst is 1: ``reconciler.pacing``), so while one image set is LOCKED the next one's request
+is already out (N image sets take about N / rate + one lock).
 
 Stopping (``reconciler.apply.cancel``): on the first request no new update is sent (one waiting for the
 rate limiter is not sent either), the ones in flight are waited for and verified for at most

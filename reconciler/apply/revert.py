@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from reconciler.api import HealthImagingAPI
@@ -23,6 +23,7 @@ class RevertPlan:
     current_version: str
     to_version: str
     target: Mapping[str, Any]  # the metadata of to_version (patient data: never printed)
+    current: Mapping[str, Any] = field(default_factory=dict, repr=False)  # the metadata of current_version
 
 
 @dataclass(frozen=True)
@@ -53,12 +54,13 @@ def plan_revert(
     api: HealthImagingAPI, datastore_id: str, image_set_id: str, to_version: str, policy: WaitPolicy,
     *, sleep: Callable[[float], None] = time.sleep,
 ) -> RevertPlan:
-    """Read the current version (waiting out a LOCKED state) and the target version's metadata."""
+    """Read the current version (waiting out a LOCKED state), its metadata and the target version's."""
     info = api.get_image_set(datastore_id, image_set_id)
     if info.state == "LOCKED":
         info = wait_until_settled(api, datastore_id, image_set_id, info.version_id, policy, sleep=sleep)
     target = api.get_image_set_metadata(datastore_id, image_set_id, version=to_version)
-    return RevertPlan(datastore_id, image_set_id, info.version_id, str(to_version), target)
+    current = api.get_image_set_metadata(datastore_id, image_set_id, version=info.version_id)
+    return RevertPlan(datastore_id, image_set_id, info.version_id, str(to_version), target, current)
 
 
 def run_revert(

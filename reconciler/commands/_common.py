@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, TextIO
 
 from reconciler.backend import BackendOptions
 from reconciler.errors import UsageError
-from reconciler.ratelimit import parse_rates
+from reconciler.ratelimit import parse_bursts, parse_rates
 
 if TYPE_CHECKING:
     from reconciler.aws import HealthImaging
@@ -56,7 +56,8 @@ def add_backend_options(parser: argparse.ArgumentParser) -> None:
         "--local",
         metavar="DIR",
         default=os.environ.get("RECONCILER_LOCAL") or None,
-        help="use the embedded emulator on the store in DIR, in process (env RECONCILER_LOCAL)",
+        help="use the embedded emulator on the existing store in DIR, in process (env RECONCILER_LOCAL); "
+        "create a store with `reconciler emulator import-dicom` or `load`",
     )
     # bounded waits on a dead or silent endpoint (each attempt; retries are bounded separately)
     group.add_argument("--connect-timeout", metavar="SECONDS", type=float, default=10.0,
@@ -70,11 +71,12 @@ def add_rate_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("rate")
     group.add_argument(
         "--rate",
-        metavar="OPERATION=TPS",
+        metavar="OPERATION=TPS[:BURST]",
         action="append",
         default=[],
-        help="client-side limit for one operation, repeatable, e.g. UpdateImageSetMetadata=1 "
-        "(defaults: the documented HealthImaging quotas)",
+        help="client-side limit for one operation, repeatable, e.g. UpdateImageSetMetadata=1; BURST is how "
+        "many may go at once (default: one second's worth, at least 1; give :1 for a server that allows a "
+        "burst of 1). Defaults: the documented HealthImaging quotas",
     )
     group.add_argument(
         "--parallelism",
@@ -86,20 +88,44 @@ def add_rate_options(parser: argparse.ArgumentParser) -> None:
 
 
 def backend_from_args(args: argparse.Namespace) -> BackendOptions:
-    """The validated backend and rate options of a parsed command line (UsageError when bad)."""
+    """The validated backend and rate options of a parsed command line (UsageError when bad).
+
+    A ``--local`` directory (or ``RECONCILER_LOCAL``) must already hold a store: these commands read
+    or update one, and a mistyped path must not quietly become a new, empty store.
+    """
     parallelism = getattr(args, "parallelism", 8)
     if parallelism is None or parallelism < 1:
         raise UsageError(f"--parallelism {parallelism}: must be at least 1")
-    return BackendOptions(
+    options = BackendOptions(
         region=getattr(args, "region", None) or None,
         profile=getattr(args, "profile", None) or None,
         endpoint_url=getattr(args, "endpoint_url", None) or None,
         local_dir=getattr(args, "local", None) or None,
         rates=parse_rates(getattr(args, "rate", None) or []),
+        bursts=parse_bursts(getattr(args, "rate", None) or []),
         parallelism=parallelism,
         connect_timeout=getattr(args, "connect_timeout", 10.0),
         read_timeout=getattr(args, "read_timeout", 60.0),
     ).validate()
+    if options.local_dir is not None:
+        require_store(options.local_dir)
+    return options
+
+
+def require_store(directory: str, *, serve: bool = False) -> None:
+    """UsageError unless DIRECTORY holds an emulator store; nothing is created either way."""
+    from reconciler.emulator.store import has_store  # late: AWS users never load the emulator
+
+    if has_store(directory):
+        return
+    why = "" if os.path.isdir(directory) else " (no such directory)"
+    also = f", or start an empty one with `reconciler emulator serve --local {directory} --init`" if serve else ""
+    raise UsageError(
+        f"no emulator store in {directory}{why}; create one with `reconciler emulator import-dicom "
+        f"--local {directory} --datastore-id D PATH...` or `reconciler emulator load --local {directory} ...`"
+        f"{also}",
+        hint=None if serve else "the directory comes from --local or RECONCILER_LOCAL",
+    )
 
 
 def api_from_args(args: argparse.Namespace) -> HealthImaging:

@@ -23,9 +23,8 @@ from reconciler.commands._common import (
     isatty,
 )
 from reconciler.commands._signals import stop_on_signals
-from reconciler.commands.plan_cmd import load_specs_or_report
+from reconciler.commands.plan_cmd import build_or_report, load_specs_or_report
 from reconciler.errors import PlanFileError, UsageError
-from reconciler.plan.build import build_plan
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import load_plan, plan_from_dict
 from reconciler.ratelimit import parse_rates
@@ -203,7 +202,7 @@ def _plan_specs(args: argparse.Namespace, streams: Streams, api: HealthImagingAP
     docs = load_specs_or_report(list(args.paths), streams)
     if docs is None:
         return None
-    return build_plan(docs, api, parallelism=args.parallelism)
+    return build_or_report(docs, api, streams, parallelism=args.parallelism)
 
 
 def _show_plan(plan: Plan, stream: TextIO, rate: float | None) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reconciler.commands._common import Streams
+from reconciler.commands._common import Streams, require_store
 from reconciler.errors import ReconcilerError, UsageError
 
 
@@ -19,25 +19,32 @@ def register(sub: Any) -> None:
     esub.required = True
 
     serve = esub.add_parser("serve", help="serve the HealthImaging API over HTTP")
-    serve.add_argument("--local", required=True, metavar="DIR", help="the emulator store")
+    serve.add_argument("--local", required=True, metavar="DIR",
+                       help="the emulator store (must exist, unless --init)")
+    serve.add_argument("--init", action="store_true",
+                       help="create an empty store in DIR when it has none (a store already there is kept)")
     serve.add_argument("--host", default="127.0.0.1")
     serve.add_argument("--port", type=int, default=4566)
     serve.add_argument("--lock-seconds", type=float, default=0.0, metavar="S",
                        help="how long an update keeps the image set LOCKED (default 0)")
-    serve.add_argument("--rate", action="append", default=[], metavar="OPERATION=TPS",
-                       help="answer ThrottlingException above this rate, repeatable")
+    serve.add_argument("--rate", action="append", default=[], metavar="OPERATION=TPS[:BURST]",
+                       help="answer ThrottlingException above this rate, repeatable; BURST is how many "
+                       "requests may come at once (default: one second's worth, at least 1); :1 is "
+                       "strict like the real UpdateImageSetMetadata quota (0.25:1)")
     serve.add_argument("--fault", action="append", default=[], metavar="OPERATION=KIND:PROBABILITY",
                        help="inject faults; KIND is throttle, 500, drop or update_failed")
     serve.set_defaults(func=run_serve)
 
-    load = esub.add_parser("load", help="create an image set (version 1) from a metadata JSON document")
+    load = esub.add_parser("load", help="create an image set (version 1) from a metadata JSON document "
+                           "(creates the store in DIR if needed)")
     load.add_argument("--local", required=True, metavar="DIR")
     load.add_argument("--datastore-id", required=True, metavar="D")
     load.add_argument("--image-set-id", required=True, metavar="I")
     load.add_argument("metadata", metavar="METADATA.json")
     load.set_defaults(func=run_load)
 
-    imp = esub.add_parser("import-dicom", help="turn DICOM P10 files into image sets (one per study)")
+    imp = esub.add_parser("import-dicom", help="turn DICOM P10 files into image sets, one per study "
+                          "(creates the store in DIR if needed)")
     imp.add_argument("--local", required=True, metavar="DIR")
     imp.add_argument("--datastore-id", required=True, metavar="D")
     imp.add_argument("paths", nargs="+", metavar="PATH", help="DICOM files or folders")
@@ -48,7 +55,7 @@ def run_serve(args: argparse.Namespace, streams: Streams) -> int:
     """Serve the store over HTTP until SIGTERM/SIGINT; one log line per request on stderr."""
     from reconciler.emulator.http import serve
     from reconciler.emulator.knobs import EmulatorConfig, parse_fault_options
-    from reconciler.ratelimit import parse_rates
+    from reconciler.ratelimit import parse_bursts, parse_rates
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: must be between 0 and 65535")
@@ -57,8 +64,11 @@ def run_serve(args: argparse.Namespace, streams: Streams) -> int:
     config = EmulatorConfig(
         lock_seconds=args.lock_seconds,
         rates=parse_rates(args.rate),
+        bursts=parse_bursts(args.rate),
         faults=parse_fault_options(args.fault),
     )
+    if not args.init:  # a mistyped DIR must not become a new, empty store that answers "not found"
+        require_store(args.local, serve=True)
 
     def ready(url: str) -> None:
         print(f"listening on {url}", file=streams.out, flush=True)

@@ -6,6 +6,7 @@ import argparse
 import json
 from typing import Any
 
+from reconciler.api import HealthImagingAPI
 from reconciler.commands._common import (
     Streams,
     add_backend_options,
@@ -13,9 +14,10 @@ from reconciler.commands._common import (
     api_from_args,
     backend_from_args,
 )
-from reconciler.plan.build import build_plan
+from reconciler.plan.build import Progress, build_plan
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import plan_to_dict, save_plan
+from reconciler.plan.targets import TargetError
 from reconciler.ratelimit import parse_rates
 from reconciler.render.common import DEFAULT_UPDATE_RATE
 from reconciler.render.json_out import render_json
@@ -74,7 +76,26 @@ def plan_from_args(args: argparse.Namespace, streams: Streams) -> Plan | None:
     options = backend_from_args(args)
     api = api_from_args(args)
     progress = _progress(streams) if streams.err is not None and streams.err_is_tty() else None
-    return build_plan(docs, api, parallelism=options.parallelism, progress=progress)
+    return build_or_report(docs, api, streams, parallelism=options.parallelism, progress=progress)
+
+
+def build_or_report(
+    docs: list[SpecDocument], api: HealthImagingAPI, streams: Streams, *, parallelism: int,
+    progress: Progress | None = None,
+) -> Plan | None:
+    """Build the plan; print target errors like spec errors (None: nothing planned) and target notes."""
+    try:
+        plan = build_plan(docs, api, parallelism=parallelism, progress=progress)
+    except TargetError as exc:
+        for d in exc.diagnostics:
+            print(d.render(), file=streams.err)
+        errors = len(exc.diagnostics)
+        print(f"error: the spec targets do not hold ({errors} error{'s' if errors != 1 else ''}); "
+              "nothing was planned or written", file=streams.err)
+        return None
+    for note in plan.meta.get("notes", ()):
+        print(f"note: {note}", file=streams.err)
+    return plan
 
 
 def render(plan: Plan, args: argparse.Namespace, streams: Streams, *, drift: bool = False) -> str:

@@ -2,5 +2,6 @@
 
 ``levels`` (HealthImaging normalisation), ``dictionary`` (pydicom's PS3.6 data dictionary), ``vr``
 (value checks per VR/VM), ``normalize`` (DICOM-aware equality), ``constraints`` (update rules and
-``force``) and ``phi`` (PS3.15 Annex E). No I/O beyond reading the packaged data tables.
+``force``), ``phi`` (PS3.15 Annex E) and ``tree`` (the metadata tree's levels and paths). No I/O
+beyond reading the packaged data tables.
 """

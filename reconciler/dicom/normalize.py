@@ -13,7 +13,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from reconciler.dicom.dictionary import lookup
-from reconciler.dicom.vr import NUMBER_VRS, STRING_VRS
+from reconciler.dicom.vr import NUMBER_VRS, STRING_VRS, first_vr
 
 
 def values_equal(live: Any, desired: Any, vr: str | None) -> bool:
@@ -22,16 +22,12 @@ def values_equal(live: Any, desired: Any, vr: str | None) -> bool:
     Never raises: on anything unexpected it falls back to strict equality.
     """
     try:
-        return _equal(live, desired, _first_vr(vr))
+        return _equal(live, desired, first_vr(vr))
     except Exception:  # odd input must never break a plan; strict equality is the safe answer
         try:
             return bool(live == desired)
         except Exception:
             return False
-
-
-def _first_vr(vr: str | None) -> str | None:
-    return vr.split(" or ")[0].strip() if vr else None
 
 
 def _equal(live: Any, desired: Any, vr: str | None) -> bool:
@@ -67,7 +63,7 @@ def _items_equal(live: Mapping[Any, Any], desired: Mapping[Any, Any]) -> bool:
         return False
     for key, value in live.items():
         entry = lookup(key) if isinstance(key, str) else None
-        if not _equal(value, desired[key], entry.vr.split(" or ")[0] if entry else None):
+        if not _equal(value, desired[key], first_vr(entry.vr) if entry else None):
             return False
     return True
 

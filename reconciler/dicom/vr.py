@@ -34,6 +34,19 @@ _TM_RE = re.compile(r"(\d{2})(\d{2})?(\d{2})?(\.\d{1,6})?")
 _DT_RE = re.compile(r"(\d{4})(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\d{2})?(\.\d{1,6})?([+-]\d{4})?")
 
 
+def vr_alternatives(vr: str) -> tuple[str, ...]:
+    """The VRs a dictionary VR allows: ``"US or SS"`` -> ``("US", "SS")``, ``"LO"`` -> ``("LO",)``.
+
+    PS3.6 gives some attributes a choice of VRs (PS3.5 section 6.2: e.g. ``US or SS``, ``OB or OW``).
+    """
+    return tuple(v.strip() for v in vr.split(" or ") if v.strip()) or (vr,)
+
+
+def first_vr(vr: str | None) -> str | None:
+    """The first VR of a choice (``"US or SS"`` -> ``"US"``): the one values are compared as. None stays None."""
+    return vr_alternatives(vr)[0] if vr else None
+
+
 def max_multiplicity(vm: str) -> int | None:
     """Largest number of values VM allows (``1`` -> 1, ``1-3`` -> 3, ``2-2n`` -> None: unbounded)."""
     top = vm.split("-")[-1].strip()
@@ -149,8 +162,7 @@ def check_value(vr: str, vm: str, value: Any) -> list[str]:
 
     A VR like ``US or SS`` accepts a value that fits either. ``None`` (empty element) always fits.
     """
-    alternatives = [v.strip() for v in vr.split(" or ") if v.strip()] or [vr]
-    results = [_check_vr(alt, vm, value) for alt in alternatives]
+    results = [_check_vr(alt, vm, value) for alt in vr_alternatives(vr)]
     return next((r for r in results if not r), results[0])
 
 

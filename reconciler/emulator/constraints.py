@@ -22,47 +22,17 @@ the current value, and the reconciler does).
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from dataclasses import dataclass
 from typing import Any
 
 from reconciler.dicom.constraints import force_reason, is_generated
 from reconciler.dicom.levels import level_of
+from reconciler.dicom.tree import all_attributes
 from reconciler.emulator.errors import ValidationError
-
-
-@dataclass(frozen=True)
-class Attribute:
-    """One attribute named by an update payload: where it is, its key and the value given."""
-
-    level: str  # Patient | Study | Series | Instance
-    path: tuple[str, ...]  # e.g. ("Study", "Series", S, "DICOM", "Modality")
-    key: str
-    value: Any
-    vr: str | None = None  # from the payload's DICOMVRs (private tags carry their VR there)
-
-
-def attributes(tree: dict[str, Any]) -> Iterator[Attribute]:
-    """Every ``DICOM`` attribute in a (shape-checked) update tree."""
-    yield from _level_attrs(tree.get("Patient"), "Patient", ("Patient",))
-    study = tree.get("Study") or {}
-    yield from _level_attrs(study, "Study", ("Study",))
-    for series_uid, series in (study.get("Series") or {}).items():
-        spath = ("Study", "Series", series_uid)
-        yield from _level_attrs(series, "Series", spath)
-        for instance_uid, instance in (series.get("Instances") or {}).items():
-            yield from _level_attrs(instance, "Instance", (*spath, "Instances", instance_uid))
-
-
-def _level_attrs(node: Any, level: str, path: tuple[str, ...]) -> Iterator[Attribute]:
-    vrs = (node or {}).get("DICOMVRs") or {}
-    for key, value in ((node or {}).get("DICOM") or {}).items():
-        yield Attribute(level, (*path, "DICOM", key), key, value, vrs.get(key))
 
 
 def check_request(tree: dict[str, Any], member: str, *, force: bool, removal: bool) -> None:
     """Raise ValidationError (400) for the first request-only constraint this payload breaks."""
-    for attr in attributes(tree):
+    for attr in all_attributes(tree):
         where = f"{member} {'.'.join(attr.path)}"
         if is_generated(attr.key):
             raise ValidationError(f"{where}: HealthImaging-generated attributes cannot be updated")

@@ -118,12 +118,14 @@ class _RequestHandler(BaseHTTPRequestHandler):
         self._dispatch()
 
     def handle_expect_100(self) -> bool:
-        """No "100 Continue" for a body that will be refused: the 413 comes first and nothing is sent."""
+        """No "100 Continue" for a body that will be refused: an unsigned request (its 403 comes once the
+        body is read) or one over the size limit (the 413 comes first and nothing is sent)."""
         try:
             length = int(self.headers.get("Content-Length", "0"))
         except ValueError:
             length = 0
-        if length > self.server.max_body:
+        signed = self.headers.get("Authorization", "").startswith("AWS4-HMAC-SHA256 ")
+        if length > self.server.max_body or not signed:
             return True
         return super().handle_expect_100()
 

@@ -1,7 +1,10 @@
 """Test knobs of the emulator: lock time, per-operation rate limits and injected faults.
 
-``--rate OPERATION=TPS`` answers ThrottlingException above the rate (a token bucket per operation,
-burst ``max(1, rate)``, like the documented HealthImaging quotas); ``--fault OPERATION=KIND:PROBABILITY``
+``--rate OPERATION=TPS[:BURST]`` answers ThrottlingException above the rate (a token bucket per
+operation, like the documented HealthImaging quotas). BURST defaults to ``max(1, TPS)``, a lenient
+server; ``:1`` makes it strict like the real UpdateImageSetMetadata quota (0.25 TPS, burst 1:
+https://docs.aws.amazon.com/healthimaging/latest/devguide/throttling-limits.html), where a request that
+comes a moment early is refused. ``--fault OPERATION=KIND:PROBABILITY``
 injects ``throttle`` (429), ``500`` (InternalServerException), ``drop`` (the connection closes with no
 answer) or ``update_failed`` (the update is accepted, then ends UPDATE_FAILED keeping the old content).
 OPERATION may be ``*`` for every operation.
@@ -12,6 +15,7 @@ from __future__ import annotations
 import random
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
@@ -28,6 +32,7 @@ class EmulatorConfig:
 
     lock_seconds: float = 0.0
     rates: dict[str, float] = field(default_factory=dict)
+    bursts: dict[str, float] = field(default_factory=dict)  # per key of ``rates``; default max(1, rate)
     faults: dict[str, list[Fault]] = field(default_factory=dict)
     seed: int | None = None
     access_key: str = "test"
@@ -43,18 +48,31 @@ class Knobs:
         self._buckets: dict[str, TokenBucket] = {}
         self._lock = threading.Lock()
         self._random = random.Random(config.seed)
+        self._throttled: Counter[str] = Counter()
 
     def admit(self, operation: str) -> bool:
         """True when OPERATION is within its rate (its own, else ``*``, else unlimited)."""
-        rate = self.config.rates.get(operation, self.config.rates.get("*"))
+        key = operation if operation in self.config.rates else "*"
+        rate = self.config.rates.get(key)
         if rate is None:
             return True
         # With a "*" rate every operation still gets its own bucket, as the service's quotas are per action.
         with self._lock:
             bucket = self._buckets.get(operation)
             if bucket is None:
-                bucket = self._buckets[operation] = TokenBucket(rate, max(1.0, rate), now=self._clock())
+                burst = self.config.bursts.get(key, max(1.0, rate))
+                bucket = self._buckets[operation] = TokenBucket(rate, burst, now=self._clock())
         return bucket.take(self._clock())
+
+    def count_throttle(self, operation: str) -> None:
+        """Record one ThrottlingException answered for OPERATION (over its rate, or an injected fault)."""
+        with self._lock:
+            self._throttled[operation] += 1
+
+    def throttles(self) -> dict[str, int]:
+        """ThrottlingExceptions answered so far, per operation."""
+        with self._lock:
+            return dict(self._throttled)
 
     def fault(self, operation: str) -> str | None:
         """The fault KIND to inject for this call of OPERATION, or None."""

@@ -77,6 +77,7 @@ class Service:
             if fault == "drop":
                 raise DropConnection(operation)
             if fault == "throttle" or not self.knobs.admit(operation):
+                self.knobs.count_throttle(operation)
                 raise ThrottlingError("Rate exceeded")
             if fault == "500":
                 raise InternalError("An unexpected error occurred during processing of the request.")

@@ -23,7 +23,7 @@ from typing import Any
 from reconciler.emulator.errors import ConflictError, NotFoundError
 from reconciler.emulator.records import DatastoreRow, NewVersion, VersionRow, version_row
 
-__all__ = ["DatastoreRow", "NewVersion", "Store", "VersionRow"]
+__all__ = ["DatastoreRow", "NewVersion", "Store", "VersionRow", "has_store"]
 
 DB_NAME = "emulator.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
@@ -66,10 +66,19 @@ CREATE TABLE IF NOT EXISTS versions (
 """
 
 
+def has_store(directory: str | Path) -> bool:
+    """Whether DIRECTORY holds an emulator store (its database file); never creates anything."""
+    return (Path(directory) / DB_NAME).is_file()
+
+
 class Store:
     """SQLite-backed state of one emulator. Cheap to construct; safe to share across threads/processes."""
 
     def __init__(self, directory: str | Path) -> None:
+        """Open the store in DIRECTORY, creating the directory and an empty store when there is none.
+
+        Only callers that create data may rely on that; the CLI checks ``has_store`` first elsewhere.
+        """
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / DB_NAME

@@ -24,6 +24,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reconciler.dicom.constraints import is_generated
+from reconciler.dicom.tree import PARTS, Node, attributes, delete_at, get_at, mapping_at, walk
 from reconciler.emulator.constraints import check_request
 from reconciler.emulator.errors import QuotaExceededError, ValidationError
 from reconciler.emulator.store import NewVersion
@@ -126,51 +127,39 @@ def apply_updates(document: Tree, updatable: Tree | None, removable: Tree | None
 
 
 def _remove(doc: Tree, rem: Tree) -> None:
-    for level in ("Patient", "Study"):
-        for key in (rem.get(level) or {}).get("DICOM", {}):
-            doc.get(level, {}).get("DICOM", {}).pop(key, None)
-    for suid, srem in (rem.get("Study") or {}).get("Series", {}).items():
-        all_series = doc.get("Study", {}).get("Series", {})
-        series = _existing(all_series, suid, "Series")
-        if not srem:
-            del all_series[suid]
-            continue
-        for key in srem.get("DICOM", {}):
-            series.get("DICOM", {}).pop(key, None)
-        for iuid, irem in srem.get("Instances", {}).items():
-            instances = series.get("Instances", {})
-            inst = _existing(instances, iuid, "Instance")
-            if not irem:
-                del instances[iuid]
+    for node in walk(rem):
+        if node.level in ("Series", "Instance"):
+            _existing(doc, node)
+            if not node.value:  # {} removes the whole series or instance
+                delete_at(doc, node.path)
                 continue
-            for key in [*irem.get("DICOM", {}), *irem.get("DICOMVRs", {})]:
-                inst.get("DICOM", {}).pop(key, None)
-                inst.get("DICOMVRs", {}).pop(key, None)
+        parts = _parts(node.level)
+        for attr in attributes(node, parts):
+            for part in parts:
+                held = get_at(doc, (*node.path, part), None)
+                if isinstance(held, dict):
+                    held.pop(attr.key, None)
 
 
 def _upsert(doc: Tree, upd: Tree) -> None:
-    for level in ("Patient", "Study"):
-        values = (upd.get(level) or {}).get("DICOM")
-        if values:
-            doc.setdefault(level, {}).setdefault("DICOM", {}).update(values)
-    for suid, supd in (upd.get("Study") or {}).get("Series", {}).items():
-        series = _existing(doc.get("Study", {}).get("Series", {}), suid, "Series")
-        if supd.get("DICOM"):
-            series.setdefault("DICOM", {}).update(supd["DICOM"])
-        for iuid, iupd in supd.get("Instances", {}).items():
-            inst = _existing(series.get("Instances", {}), iuid, "Instance")
-            if iupd.get("DICOM"):
-                inst.setdefault("DICOM", {}).update(iupd["DICOM"])
-            if iupd.get("DICOMVRs"):
-                inst.setdefault("DICOMVRs", {}).update(iupd["DICOMVRs"])
+    for node in walk(upd):
+        if node.level in ("Series", "Instance"):
+            _existing(doc, node)
+        for part in _parts(node.level):
+            values = node.part(part)
+            if values:
+                mapping_at(doc, (*node.path, part)).update(values)
 
 
-def _existing(nodes: Tree, uid: str, what: str) -> Tree:
+def _parts(level: str) -> tuple[str, ...]:
+    """What an update addresses at a level: DICOMVRs only at the Instance level (the payload shape)."""
+    return PARTS if level == "Instance" else ("DICOM",)
+
+
+def _existing(doc: Tree, node: Node) -> None:
     """Rule 9: updates cannot create series or instances ("associated module is not present")."""
-    node = nodes.get(uid)
-    if not isinstance(node, dict):
-        raise UpdateFailed(f"INVALID_REQUEST: {what} {uid} is not present in the image set")
-    return node
+    if not isinstance(get_at(doc, node.path, None), dict):
+        raise UpdateFailed(f"INVALID_REQUEST: {node.level} {node.path[-1]} is not present in the image set")
 
 
 def outcome(

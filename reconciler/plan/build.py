@@ -15,9 +15,10 @@ from typing import Any
 from reconciler.api import HealthImagingAPI
 from reconciler.errors import CredentialsError, EndpointError, ReconcilerError
 from reconciler.plan.diff import diff_image_set, format_path
-from reconciler.plan.fetch import Work, read_live, resolve
+from reconciler.plan.fetch import Work, read_live
 from reconciler.plan.model import Change, ImageSetPlan, Plan
 from reconciler.plan.requests import build_requests
+from reconciler.plan.targets import resolve
 from reconciler.spec.model import SpecDocument
 
 Progress = Callable[[int, int], None]
@@ -30,8 +31,13 @@ def build_plan(
     progress: Progress | None = None,
     lock_wait: float = 60.0,
 ) -> Plan:
-    """Plan every image set the documents target. Per-image-set problems become ``action: error``."""
-    works = resolve(docs, api)
+    """Plan every image set the documents target. Per-image-set problems become ``action: error``.
+
+    Targets that do not hold (an empty ``select``, documents that disagree on an image set they both
+    reach) raise ``TargetError`` before any metadata is read.
+    """
+    resolution = resolve(docs, api)
+    works = resolution.works
     results: list[ImageSetPlan | None] = [None] * len(works)
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         futures = {pool.submit(plan_image_set, api, w, lock_wait): i for i, w in enumerate(works)}
@@ -40,7 +46,10 @@ def build_plan(
             if progress is not None:
                 progress(done, len(works))
     plans = tuple(p for p in results if p is not None)
-    return Plan(plans, spec_digest=spec_digest(docs), meta={"created_at": time.time()})
+    meta: dict[str, Any] = {"created_at": time.time()}
+    if resolution.notes:
+        meta["notes"] = resolution.notes
+    return Plan(plans, spec_digest=spec_digest(docs), meta=meta)
 
 
 def spec_digest(docs: Sequence[SpecDocument]) -> str:

@@ -11,6 +11,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from reconciler.dicom import tree
+from reconciler.dicom.levels import Level
 from reconciler.plan import rules
 from reconciler.plan.model import Change, Op, Path
 from reconciler.spec.model import format_path
@@ -25,8 +27,8 @@ def diff_image_set(desired: Mapping[str, Any], live: Mapping[str, Any], force: b
     """The changes that make ``live`` satisfy ``desired``; ``force`` is the spec's ``force:`` flag."""
     out: list[Change] = []
     for key, sub in desired.items():
-        if key in ("Patient", "Study"):
-            _node(out, key, (key,), sub, live.get(key), force)
+        if key in tree.TOP_LEVELS:
+            _level(out, key, sub, live, force)
         else:
             out.append(_forbidden((key,), "only Patient and Study can be managed at the top level"))
     return tuple(out)
@@ -40,11 +42,30 @@ def _as_map(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _node(out: list[Change], level: str, path: Path, want: Any, have: Any, force: bool) -> None:
-    """One level node (Patient, Study, a series or an instance): its DICOM attributes and children."""
+def _level(out: list[Change], top: Level, want: Any, live: Mapping[str, Any], force: bool) -> None:
+    """Patient or Study and, below Study, the series and instances the spec names."""
+    stop: set[Path] = set()  # nodes whose children are not compared (removed, absent live, not a mapping)
+    for node in tree.walk_node(top, (top,), want, descend=lambda n: n.path not in stop):
+        if not _node(out, node, tree.get_at(live, node.path, None), force):
+            stop.add(node.path)
+
+
+def _node(out: list[Change], node: tree.Node, have: Any, force: bool) -> bool:
+    """One level node (Patient, Study, a series or an instance): its DICOM attributes. Series and
+    instances are keyed by UID; ``None`` removes the whole node. False: do not compare its children."""
+    level, path, want = node.level, node.path, node.value
+    if level in ("Series", "Instance"):
+        if want is None:
+            if have is not None:
+                out.append(Change("remove", path, None, None, node=True))
+            return False
+        if have is None:
+            noun = "series" if level == "Series" else "instance"
+            out.append(_forbidden(path, f"{noun} does not exist in the image set", op="add", node=True))
+            return False
     if not isinstance(want, Mapping):
         out.append(_forbidden(path, f"{level} must be a mapping"))
-        return
+        return False
     have_map = _as_map(have)
     for key in want:
         if key not in _NODE_KEYS[level]:
@@ -54,29 +75,10 @@ def _node(out: list[Change], level: str, path: Path, want: Any, have: Any, force
     if "DICOM" in want:
         _attributes(out, level, (*path, "DICOM"), _as_map(want["DICOM"]), _as_map(have_map.get("DICOM")),
                     spec_vrs, live_vrs, force)
-    if level == "Study" and "Series" in want:
-        _children(out, "Series", (*path, "Series"), want["Series"], have_map.get("Series"), force)
-    if level == "Series" and "Instances" in want:
-        _children(out, "Instance", (*path, "Instances"), want["Instances"], have_map.get("Instances"), force)
-
-
-def _children(out: list[Change], level: str, path: Path, want: Any, have: Any, force: bool) -> None:
-    """Series of a study or instances of a series: keyed by UID; ``None`` removes the whole node."""
-    if not isinstance(want, Mapping):
-        out.append(_forbidden(path, f"{path[-1]} must be a mapping keyed by UID"))
-        return
-    have_map = _as_map(have)
-    noun = "series" if level == "Series" else "instance"
-    for uid, sub in want.items():
-        child_path = (*path, str(uid))
-        live_child = have_map.get(uid)
-        if sub is None:
-            if live_child is not None:
-                out.append(Change("remove", child_path, None, None, node=True))
-        elif live_child is None:
-            out.append(_forbidden(child_path, f"{noun} does not exist in the image set", op="add", node=True))
-        else:
-            _node(out, level, child_path, sub, live_child, force)
+    children = tree.children_key(level)
+    if children is not None and children in want and not isinstance(want[children], Mapping):
+        out.append(_forbidden((*path, children), f"{children} must be a mapping keyed by UID"))
+    return True
 
 
 def _attributes(
@@ -90,7 +92,7 @@ def _attributes(
     force: bool,
 ) -> None:
     for key, after in want.items():
-        vr = spec_vrs.get(key) or live_vrs.get(key) or rules.dictionary_vr(key)
+        vr = rules.attribute_vr(key, spec_vrs.get(key), live_vrs.get(key))
         present = key in have
         op: Op
         before = have.get(key)

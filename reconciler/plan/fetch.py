@@ -1,4 +1,4 @@
-"""Reads for the plan: which image sets the specs target, and each one's live metadata at one version.
+"""Reads for the plan: each targeted image set's live metadata at one version (``plan.targets`` finds them).
 
 Per image set: ``GetImageSet`` (version and state), then ``GetImageSetMetadata`` at exactly that
 version, so the plan and its ``latestVersionId`` guard refer to the same document. ``select`` targets
@@ -8,7 +8,7 @@ take their versions from ``SearchImageSets`` (every page) and skip ``GetImageSet
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -29,31 +29,6 @@ class Work:
 
 class ReadError(ReconcilerError):
     """An image set could not be read (missing, locked, deleted): an error for that image set only."""
-
-
-def resolve(docs: Sequence[SpecDocument], api: HealthImagingAPI) -> list[Work]:
-    """Group the documents by image set, expanding ``select`` targets with SearchImageSets."""
-    order: list[tuple[str, str]] = []
-    by_key: dict[tuple[str, str], list[SpecDocument]] = {}
-    versions: dict[tuple[str, str], str] = {}
-    for doc in docs:
-        t = doc.target
-        if t.image_set_id is not None:
-            hits: list[tuple[str, str | None]] = [(t.image_set_id, None)]
-        elif t.select is not None:
-            key, value = t.select
-            hits = [(h.image_set_id, h.version) for h in api.search_image_sets(t.datastore_id, key, value)]
-        else:
-            continue
-        for image_set_id, version in hits:
-            k = (t.datastore_id, image_set_id)
-            if k not in by_key:
-                order.append(k)
-                by_key[k] = []
-            by_key[k].append(doc)
-            if version is not None:
-                versions[k] = str(version)
-    return [Work(k[0], k[1], versions.get(k), tuple(by_key[k])) for k in order]
 
 
 def read_live(

@@ -13,6 +13,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from reconciler.dicom.tree import set_at
 from reconciler.errors import ReconcilerError
 from reconciler.plan import rules
 from reconciler.plan.diff import format_path
@@ -44,10 +45,7 @@ def dumps(tree: Any) -> bytes:
 def _tree(entries: Iterable[tuple[Path, Any]]) -> dict[str, Any]:
     root: dict[str, Any] = dict(_ROOT)
     for path, value in entries:
-        node = root
-        for part in path[:-1]:
-            node = node.setdefault(part, {})
-        node[path[-1]] = value
+        set_at(root, path, value)
     return root
 
 

@@ -9,6 +9,7 @@ from typing import Any
 
 from reconciler.dicom import constraints, levels, normalize
 from reconciler.dicom.dictionary import is_private_tag, lookup
+from reconciler.dicom.vr import first_vr
 
 
 def is_private(key: str) -> bool:
@@ -17,7 +18,16 @@ def is_private(key: str) -> bool:
 
 def dictionary_vr(key: str) -> str | None:
     entry = lookup(key)
-    return entry.vr.split(" or ")[0] if entry else None
+    return first_vr(entry.vr) if entry else None
+
+
+def attribute_vr(key: str, *given: Any) -> str | None:
+    """The VR ``key`` is compared as: the first VR given (the sibling ``DICOMVRs`` entry of the spec,
+    the payload or live; private tags carry theirs there), else the dictionary's."""
+    for vr in given:
+        if vr:
+            return str(vr)
+    return dictionary_vr(key)
 
 
 def level_of(key: str) -> str:

@@ -2,7 +2,7 @@
 
 Typing rules (ARCHITECTURE section 3): every scalar stays the string it was written as, except
 - ``null``, ``~`` and an empty value -> None (the attribute must be absent);
-- the top-level ``force: true|false`` -> bool;
+- the top-level ``force: true|false`` and ``target.allowEmpty: true|false`` -> bool;
 - a plain number under a DICOM attribute whose VR is binary numeric (US, UL, SS, SL, FL, FD, ...;
   from the dictionary or the sibling ``DICOMVRs``) -> int or float.
 So ``StudyDate: 20240101``, ``SliceThickness: 1.10``, ``PatientSex: no`` and an all-digit datastore ID
@@ -18,8 +18,8 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.dicom.dictionary import lookup
-from reconciler.dicom.vr import NUMBER_VRS
-from reconciler.spec.model import Diagnostic, Path, SourcePos
+from reconciler.dicom.vr import NUMBER_VRS, vr_alternatives
+from reconciler.spec.model import Diagnostic, Path, SourcePos, nearest_position
 from reconciler.spec.yamlnodes import Node, NodeError, compose
 
 MAX_FILE_BYTES = 5 * 1024 * 1024
@@ -27,6 +27,7 @@ MAX_FILE_BYTES = 5 * 1024 * 1024
 
 _NULLS = {"", "~", "null", "Null", "NULL"}
 _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
+_BOOL_PATHS = {("force",), ("target", "allowEmpty")}
 _INT_RE = re.compile(r"[-+]?\d+")
 _FLOAT_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 
@@ -41,6 +42,10 @@ class LoadedDocument:
     value: Any
     positions: dict[Path, SourcePos] = field(default_factory=dict)
     problems: list[Diagnostic] = field(default_factory=list)  # found while loading (duplicate keys, ...)
+
+    def position(self, path: Path) -> SourcePos:
+        """The closest known source position for the full document ``path`` (walking up to the document)."""
+        return nearest_position(self.positions, path, SourcePos(self.file, self.line, 1))
 
 
 def read_text(path: str) -> tuple[str | None, list[Diagnostic]]:
@@ -149,9 +154,9 @@ class _Builder:
             return text
         if text in _NULLS:
             return None
-        if path == ("force",) and text in _BOOLS:
+        if path in _BOOL_PATHS and text in _BOOLS:
             return _BOOLS[text]
-        if vr and any(v.strip() in NUMBER_VRS for v in vr.split(" or ")):
+        if vr and any(v in NUMBER_VRS for v in vr_alternatives(vr)):
             if _INT_RE.fullmatch(text):
                 return int(text)
             if _FLOAT_RE.fullmatch(text) and math.isfinite(float(text)):

@@ -38,6 +38,21 @@ class SourcePos:
     column: int  # 1-based
 
 
+def nearest_position(positions: Mapping[Path, SourcePos], path: Path, fallback: SourcePos) -> SourcePos:
+    """The position of ``path``, else of its nearest ancestor that has one, else ``fallback``.
+
+    A finding about a value the loader holds no position for (a list item's key, an SQ item's
+    attribute written inline) points at the closest enclosing key instead.
+    """
+    p = path
+    while p:
+        pos = positions.get(p)
+        if pos is not None:
+            return pos
+        p = p[:-1]
+    return fallback
+
+
 @dataclass(frozen=True)
 class Diagnostic:
     """One finding of validation (or of planning against a spec). Never holds an attribute value."""
@@ -62,6 +77,7 @@ class Target:
     datastore_id: str
     image_set_id: str | None = None
     select: tuple[str, str] | None = None  # (KEY, VALUE), e.g. ("DICOMPatientId", "P1")
+    allow_empty: bool = False  # a ``select`` that finds no image set is fine (``target.allowEmpty``)
 
 
 @dataclass(frozen=True)
@@ -75,13 +91,14 @@ class SpecDocument:
     desired: Mapping[str, Any]
     positions: Mapping[Path, SourcePos] = field(default_factory=dict, compare=False, repr=False)
     line: int = 1  # line where the document starts
+    # positions of the ``target`` keys, keyed by target-relative path, e.g. ("select", "DICOMPatientId")
+    target_positions: Mapping[Path, SourcePos] = field(default_factory=dict, compare=False, repr=False)
 
     def position(self, path: Path) -> SourcePos:
         """The closest known source position for ``path`` (walking up to the document)."""
-        p = path
-        while p:
-            pos = self.positions.get(p)
-            if pos is not None:
-                return pos
-            p = p[:-1]
-        return SourcePos(self.file, self.line, 1)
+        return nearest_position(self.positions, path, SourcePos(self.file, self.line, 1))
+
+    def target_position(self, path: Path) -> SourcePos:
+        """The source position of a key under ``target`` (walking up to ``target``, then the document)."""
+        fallback = self.target_positions.get((), SourcePos(self.file, self.line, 1))
+        return nearest_position(self.target_positions, path, fallback)

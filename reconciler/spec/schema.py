@@ -17,7 +17,7 @@ from jsonschema import Draft202012Validator, ValidationError
 
 from reconciler.dicom.dictionary import suggest
 from reconciler.spec.loader import LoadedDocument
-from reconciler.spec.model import Diagnostic, Path, SourcePos
+from reconciler.spec.model import Diagnostic, Path
 from reconciler.spec.placement import did_you_mean, misplaced
 
 SCHEMA_RESOURCE = "schemas/spec.schema.json"
@@ -46,19 +46,10 @@ def check_schema(doc: LoadedDocument) -> list[Diagnostic]:
     out: list[Diagnostic] = []
     for where, message in found:
         if not any(where[:n] in moved for n in range(1, len(where))):
-            pos = _position(doc, where)
+            pos = doc.position(where)
             out.append(Diagnostic(doc.file, pos.line, pos.column, where, message))
     # jsonschema reports "required" once per missing key, each listing them all: keep one of each
     return sorted(dict.fromkeys(out), key=lambda d: (d.line, d.column, d.message))
-
-
-def _position(doc: LoadedDocument, path: Path) -> SourcePos:
-    p = path
-    while p:
-        if p in doc.positions:
-            return doc.positions[p]
-        p = p[:-1]
-    return SourcePos(doc.file, doc.line, 1)
 
 
 def _explain(error: ValidationError, path: Path) -> Iterator[tuple[Path, str]]:
@@ -78,6 +69,11 @@ def _explain(error: ValidationError, path: Path) -> Iterator[tuple[Path, str]]:
             if key not in known:
                 hint = did_you_mean(str(key), known) or (f" (expected: {', '.join(known)})" if known else "")
                 yield (*path, str(key)), misplaced(str(key), path) or f"unknown key `{key}`{hint}"
+    elif kind == "dependentRequired" and isinstance(instance, dict) and isinstance(rule, dict):
+        for key, needs in rule.items():
+            if key in instance:
+                missing = ", ".join(f"`{n}`" for n in needs if n not in instance)
+                yield (*path, str(key)), f"`{key}` applies only together with {missing}"
     elif path and path[-1] == "target" and kind == "oneOf" and isinstance(instance, dict):
         if any(_misspelt(key, instance, error.schema) for key in ("imageSetId", "select")):
             return  # the misspelt key's "did you mean" says it

@@ -97,12 +97,14 @@ def _spec_document(doc: LoadedDocument) -> SpecDocument:
     target = value["target"]
     select = next(iter(target["select"].items())) if "select" in target else None
     positions = {p[1:]: pos for p, pos in doc.positions.items() if p[0] == "desired" and len(p) > 1}
+    target_positions = {p[1:]: pos for p, pos in doc.positions.items() if p[0] == "target"}
     return SpecDocument(
         file=doc.file,
         index=doc.index,
-        target=Target(target["datastoreId"], target.get("imageSetId"), select),
+        target=Target(target["datastoreId"], target.get("imageSetId"), select, target.get("allowEmpty") is True),
         force=value.get("force") is True,
         desired=value["desired"],
         positions=positions,
         line=doc.line,
+        target_positions=target_positions,
     )

@@ -20,6 +20,8 @@ def emulator(tmp_path: Path) -> Iterator[Callable[..., Emulator]]:
         store = tmp_path / f"store{len(started)}"
         if setup is not None:
             setup(store)
+        else:  # no data loaded: serve an empty store, as a user starts a fresh emulator
+            flags = ("--init", *flags)
         proc, url = start_serve(store, *flags)
         started.append(proc)
         return Emulator(store, url, proc)

@@ -19,8 +19,9 @@ from reconciler.apply.waiter import WaitPolicy
 from reconciler.aws import HealthImaging
 from reconciler.emulator.inprocess import make_local_client
 from reconciler.emulator.knobs import EmulatorConfig
+from reconciler.pacing import MARGIN, SLACK
 from reconciler.plan.model import Plan
-from reconciler.ratelimit import RateLimiter, RetryPolicy
+from reconciler.ratelimit import Permit, RateLimiter, RetryPolicy
 from tests.journalcheck import check_journal
 
 IMAGE_SETS = 5
@@ -42,15 +43,15 @@ class FakeTime:
 
 
 class CountingLimiter(RateLimiter):
-    """The real limiter (default quotas), counting the tokens taken per operation."""
+    """The real limiter (default quotas), counting the send slots taken per operation."""
 
     def __init__(self, time_: FakeTime) -> None:
         super().__init__(clock=time_.clock, sleep=time_.sleep)
         self.tokens: Counter[str] = Counter()
 
-    def acquire(self, op: str, cancel: threading.Event | None = None) -> float:
+    def begin(self, op: str, cancel: threading.Event | None = None) -> Permit:
         self.tokens[op] += 1
-        return super().acquire(op, cancel)
+        return super().begin(op, cancel)
 
 
 def apply(store: Path, plan: Plan, journal_path: Path) -> tuple[dict[str, str], CountingLimiter, FakeTime]:
@@ -98,6 +99,6 @@ def test_resuming_a_partly_applied_plan_spends_tokens_only_on_the_rest(
     statuses, limiter, fake = apply(store, plan, tmp_path / "resume.jsonl")
     assert set(statuses.values()) == {"converged"}
     assert limiter.tokens["UpdateImageSetMetadata"] == IMAGE_SETS - done_first
-    # the first remaining update uses the burst, the second waits one interval of 0.25/s: 4 s in all,
-    # where a token per image set would have waited 4 x 4 s
-    assert fake.slept == pytest.approx(4.0)
+    # the first remaining update goes at once, the second one interval of 0.25/s later (4 s and the pacer's
+    # margin), where a slot per image set would have waited four intervals
+    assert fake.slept == pytest.approx((1 + MARGIN) / 0.25 + SLACK)

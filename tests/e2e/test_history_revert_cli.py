@@ -80,14 +80,15 @@ def test_revert_past_a_page_of_versions_is_verified(tmp_path: Path, long_history
     assert api.get_image_set_metadata(ds, image_set_id)["Patient"]["DICOM"]["PatientID"] == "V3"
 
 
-def test_revert_without_a_terminal_is_refused_with_nothing_sent(tmp_path: Path) -> None:
+def test_revert_without_a_terminal_is_refused_with_nothing_written(tmp_path: Path) -> None:
     store = tmp_path / "store"
     ds, (image_set_id,) = seed(store, 1)
     with http_emulator(store, EmulatorConfig()) as (url, log):
-        code, _out, err = cli("revert", "--datastore-id", ds, "--image-set-id", image_set_id, "--to-version", "1",
-                              "--endpoint-url", url)
-        assert log.getvalue() == ""
+        code, out, err = cli("revert", "--datastore-id", ds, "--image-set-id", image_set_id, "--to-version", "1",
+                             "--endpoint-url", url)
+        assert "updateImageSetMetadata" not in log.getvalue()  # read to preview, nothing written
     assert code == 1 and "--auto-approve" in err
+    assert "No changes: version 1 has the same content as version 1 (the current one)." in out
 
 
 @pytest.mark.parametrize(

@@ -2,23 +2,29 @@
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
+import boto3
 import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError
-from emuhelpers import DS, IS, error_code, metadata, update
+from emuhelpers import DS, IS, NO_RETRIES, error_code, metadata, update
 
+from reconciler.emulator.inprocess import attach
 from reconciler.emulator.knobs import EmulatorConfig, Knobs, parse_fault_options
 from reconciler.errors import UsageError
-from reconciler.ratelimit import TokenBucket, parse_rates
+from reconciler.ratelimit import TokenBucket, parse_bursts, parse_rates
 
 
-@pytest.mark.parametrize(("items", "expected"), [
-    (["UpdateImageSetMetadata=0.25"], {"UpdateImageSetMetadata": 0.25}),
-    (["*=10", "GetImageSet=2"], {"*": 10.0, "GetImageSet": 2.0}),
+@pytest.mark.parametrize(("items", "expected", "bursts"), [
+    (["UpdateImageSetMetadata=0.25"], {"UpdateImageSetMetadata": 0.25}, {}),
+    (["*=10", "GetImageSet=2"], {"*": 10.0, "GetImageSet": 2.0}, {}),
+    (["UpdateImageSetMetadata=1:1"], {"UpdateImageSetMetadata": 1.0}, {"UpdateImageSetMetadata": 1.0}),
+    (["*=10:3", "GetImageSet=2"], {"*": 10.0, "GetImageSet": 2.0}, {"*": 3.0}),
 ])
-def test_parse_rates(items: list[str], expected: dict[str, float]) -> None:
+def test_parse_rates(items: list[str], expected: dict[str, float], bursts: dict[str, float]) -> None:
     assert parse_rates(items) == expected
+    assert parse_bursts(items) == bursts
 
 
 @pytest.mark.parametrize(("items", "expected"), [
@@ -30,7 +36,9 @@ def test_parse_faults(items: list[str], expected: dict[str, list[tuple[str, floa
     assert parse_fault_options(items) == expected
 
 
-@pytest.mark.parametrize("item", ["GetImageSet", "=1", "GetImageSet=fast", "GetImageSet=0", "GetImageSet=-1"])
+@pytest.mark.parametrize("item", ["GetImageSet", "=1", "GetImageSet=fast", "GetImageSet=0", "GetImageSet=-1",
+                                  "GetImageSet=inf", "GetImageSet=1:", "GetImageSet=1:x", "GetImageSet=1:0.5",
+                                  "GetImageSet=1:nan", "GetImageSet=1:2:3"])
 def test_bad_rate_option(item: str) -> None:
     with pytest.raises(UsageError):
         parse_rates([item])
@@ -59,6 +67,28 @@ def test_star_rate_gives_each_operation_its_own_bucket() -> None:
         True, False, True]
 
 
+@pytest.mark.parametrize(("config", "admitted"), [
+    (EmulatorConfig(rates={"GetImageSet": 5}), 5),  # lenient: a burst of one second's worth
+    (EmulatorConfig(rates={"GetImageSet": 5}, bursts={"GetImageSet": 1}), 1),  # strict
+    (EmulatorConfig(rates={"*": 5}, bursts={"*": 2}), 2),
+    (EmulatorConfig(rates={"*": 5, "GetImageSet": 3}, bursts={"*": 1}), 3),  # the * burst is the * rate's
+])
+def test_burst_is_what_the_server_admits_at_once(config: EmulatorConfig, admitted: int) -> None:
+    knobs = Knobs(config, clock=lambda: 0.0)
+    assert [knobs.admit("GetImageSet") for _ in range(6)] == [True] * admitted + [False] * (6 - admitted)
+
+
+def test_a_strict_server_refuses_a_request_a_moment_early() -> None:
+    now = [0.0]
+    knobs = Knobs(EmulatorConfig(rates={"UpdateImageSetMetadata": 1}, bursts={"UpdateImageSetMetadata": 1}),
+                  clock=lambda: now[0])
+    assert knobs.admit("UpdateImageSetMetadata")
+    now[0] = 0.999
+    assert not knobs.admit("UpdateImageSetMetadata")
+    now[0] = 1.0
+    assert knobs.admit("UpdateImageSetMetadata")
+
+
 def test_seeded_faults_are_reproducible() -> None:
     config = EmulatorConfig(faults={"*": [("500", 0.5)]}, seed=7)
     knobs = [Knobs(config), Knobs(config)]
@@ -74,6 +104,17 @@ def test_rate_limit_answers_throttling(transport: Any, store_dir: Any, seeded: A
     assert error_code(err.value) == "ThrottlingException"
     assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 429
     assert metadata(client)["ImageSetID"] == IS  # other operations are not limited
+
+
+def test_throttles_are_counted_per_operation(store_dir: Any, seeded: Any) -> None:
+    client = boto3.client("medical-imaging", region_name="us-east-1", aws_access_key_id="test",
+                          aws_secret_access_key="test", config=NO_RETRIES)
+    service = attach(client, str(store_dir), EmulatorConfig(rates={"GetImageSet": 0.001},
+                                                            faults={"GetImageSetMetadata": [("throttle", 1.0)]}))
+    for call in (client.get_image_set, client.get_image_set, client.get_image_set, client.get_image_set_metadata):
+        with contextlib.suppress(ClientError):
+            call(datastoreId=DS, imageSetId=IS)
+    assert service.knobs.throttles() == {"GetImageSet": 2, "GetImageSetMetadata": 1}
 
 
 @pytest.mark.parametrize(("kind", "code", "status"), [

@@ -161,6 +161,17 @@ def test_oversized_body_gets_no_100_continue(server: EmulatorHTTPServer, standin
     assert standin.seen == []
 
 
+def test_unsigned_request_gets_no_100_continue(server: EmulatorHTTPServer, standin: StandIn) -> None:
+    """Found by the raw-HTTP fuzz test: an unsigned request is refused, so it is never invited to send."""
+    host, port = urlsplit(server.url).netloc.split(":")
+    with socket.create_connection((host, int(port)), timeout=10) as sock:
+        sock.sendall(f"GET /datastore HTTP/1.1\r\nHost: {host}\r\nContent-Length: 2\r\n"
+                     "Expect: 100-continue\r\n\r\n{}".encode())
+        first_line = sock.makefile("rb").readline()
+    assert first_line.startswith(b"HTTP/1.1 403 ")
+    assert standin.seen == []
+
+
 def test_chunked_body_is_refused(server: EmulatorHTTPServer, standin: StandIn) -> None:
     status, _, _ = _raw(server, "POST", "/datastore", {"Transfer-Encoding": "chunked"}, b"")
     assert status == 400

@@ -11,6 +11,7 @@ from awsfakes import DS, IS, Answer, ScriptedTransport, image_set
 from reconciler.aws import HealthImaging
 from reconciler.cli import build_parser
 from reconciler.commands._common import api_from_args, backend_from_args
+from reconciler.emulator.store import Store
 from reconciler.errors import CredentialsError, UsageError
 
 
@@ -107,9 +108,27 @@ def test_api_from_args_applies_rates_and_parallelism() -> None:
     assert api.client.meta.config.max_pool_connections == 20
 
 
+def test_a_rate_option_can_give_the_burst() -> None:
+    args = parse("--endpoint-url", "http://127.0.0.1:4566", "--rate", "UpdateImageSetMetadata=5:1",
+                 "--rate", "*=10:4")
+    api = api_from_args(args)  # type: ignore[arg-type]
+    assert api.limiter.limit("UpdateImageSetMetadata") == (5.0, 1.0)
+    assert api.limiter.limit("GetImageSet") == (10.0, 4.0)
+
+
 def test_local_comes_from_the_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    Store(tmp_path)
     monkeypatch.setenv("RECONCILER_LOCAL", str(tmp_path))
     assert backend_from_args(parse()).kind == "local"  # type: ignore[arg-type]
+
+
+def test_local_without_a_store_is_refused_and_nothing_is_created(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    monkeypatch.setenv("RECONCILER_LOCAL", str(tmp_path / "stroe"))
+    with pytest.raises(UsageError, match=r"no emulator store in .*stroe"):
+        backend_from_args(parse())  # type: ignore[arg-type]
+    assert not (tmp_path / "stroe").exists()
 
 
 @pytest.mark.parametrize(

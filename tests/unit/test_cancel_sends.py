@@ -11,9 +11,11 @@ import pytest
 from awsfakes import DS, IS, Answer, FakeClock, error, make_api
 
 from reconciler.errors import Cancelled
+from reconciler.pacing import MARGIN, SLACK
 from reconciler.ratelimit import RateLimiter
 
-OP = "UpdateImageSetMetadata"  # 0.25/s, burst 1: the second token waits 4 s
+OP = "UpdateImageSetMetadata"  # 0.25/s, burst 1: the next request waits one interval after the answer
+INTERVAL = (1 + MARGIN) / 0.25 + SLACK
 
 
 def test_a_set_cancel_takes_no_token() -> None:
@@ -22,8 +24,8 @@ def test_a_set_cancel_takes_no_token() -> None:
     stop = threading.Event()
     stop.set()
     with pytest.raises(Cancelled):
-        limiter.acquire(OP, stop)
-    assert limiter.acquire(OP) == 0.0  # the burst token is still there
+        limiter.begin(OP, stop)
+    assert limiter.acquire(OP) == 0.0  # the first slot is still free
     assert clock.sleeps == []
 
 
@@ -37,18 +39,28 @@ def test_a_wait_for_a_token_ends_when_cancel_is_set() -> None:
             stop.set()
 
     limiter = RateLimiter(clock=clock, sleep=sleep)
-    limiter.acquire(OP, stop)
+    limiter.begin(OP, stop).answered()
     with pytest.raises(Cancelled):
-        limiter.acquire(OP, stop)
+        limiter.begin(OP, stop)
     assert 1.0 <= clock.now < 1.1  # not the whole 4 s
+    # the cancelled wait gave its slot back: the next request does not wait forever for it
+    after = threading.Thread(target=limiter.acquire, args=(OP,), daemon=True)
+    after.start()
+    after.join(timeout=10)
+    assert not after.is_alive()
 
 
 def test_without_a_stop_the_wait_with_a_cancel_event_is_the_same_wait() -> None:
     clock = FakeClock()
     limiter = RateLimiter(clock=clock, sleep=clock.sleep)
     stop = threading.Event()
-    assert [limiter.acquire(OP, stop) for _ in range(3)] == pytest.approx([0.0, 4.0, 4.0])
-    assert clock.now == pytest.approx(8.0)
+    waits = []
+    for _ in range(3):
+        permit = limiter.begin(OP, stop)
+        permit.answered()
+        waits.append(permit.waited)
+    assert waits == pytest.approx([0.0, INTERVAL, INTERVAL])
+    assert clock.now == pytest.approx(2 * INTERVAL)
 
 
 def test_the_client_sends_no_update_once_stopped() -> None:

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import threading
+from typing import Any
 
 import pytest
 from awsfakes import FakeClock
 
+from reconciler.pacing import DECREASE
 from reconciler.ratelimit import DEFAULT_QUOTAS, RateLimiter, RetryPolicy, TokenBucket
 
 
@@ -29,60 +31,85 @@ def test_defaults_are_the_documented_quotas(op: str, rate: float, burst: float) 
     assert RateLimiter().limit(op) == (rate, burst)
 
 
+def exact(rates: dict[str, float] | None = None, **kwargs: Any) -> tuple[RateLimiter, FakeClock]:
+    """A limiter on a fake clock with no safety margin, so its waits are the bucket maths alone."""
+    clock = FakeClock()
+    return RateLimiter(rates, clock=clock, sleep=clock.sleep, margin=0.0, slack=0.0, **kwargs), clock
+
+
 @pytest.mark.parametrize(
     ("op", "rates", "expected_waits"),
     [
         # burst 1 at 0.25/s: the second update waits 4 s, the third another 4 s
         ("UpdateImageSetMetadata", {}, [0.0, 4.0, 4.0]),
-        # an override sets the burst to max(1, tps)
-        ("UpdateImageSetMetadata", {"UpdateImageSetMetadata": 2.0}, [0.0, 0.0, 0.5, 0.5]),
+        # an override's burst is max(1, tps); the client spends all of it but one token, kept in reserve
+        ("UpdateImageSetMetadata", {"UpdateImageSetMetadata": 3.0}, [0.0, 0.0, 1 / 3, 1 / 3]),
         ("UpdateImageSetMetadata", {"UpdateImageSetMetadata": 0.5}, [0.0, 2.0]),
         ("GetImageSet", {"GetImageSet": 1.0}, [0.0, 1.0, 1.0]),
         # an operation with no quota is not limited
         ("SomethingNew", {}, [0.0, 0.0, 0.0]),
-        # "*" limits every operation (each on its own bucket); a named operation still wins
+        # "*" limits every operation (each on its own pacer); a named operation still wins
         ("GetImageSet", {"*": 1.0}, [0.0, 1.0]),
         ("SomethingNew", {"*": 1.0}, [0.0, 1.0]),
-        ("GetImageSet", {"*": 1.0, "GetImageSet": 2.0}, [0.0, 0.0, 0.5]),
+        ("GetImageSet", {"*": 1.0, "GetImageSet": 3.0}, [0.0, 0.0, 1 / 3]),
     ],
 )
 def test_waits_follow_rate_and_burst(op: str, rates: dict[str, float], expected_waits: list[float]) -> None:
-    clock = FakeClock()
-    limiter = RateLimiter(rates, clock=clock, sleep=clock.sleep)
+    limiter, _ = exact(rates)
     assert [limiter.acquire(op) for _ in expected_waits] == pytest.approx(expected_waits)
 
 
+@pytest.mark.parametrize(
+    ("rates", "bursts", "expected"),
+    [
+        ({"GetImageSet": 5.0}, {"GetImageSet": 1.0}, (5.0, 1.0)),
+        ({"GetImageSet": 5.0}, {}, (5.0, 5.0)),
+        ({"*": 5.0}, {"*": 2.0}, (5.0, 2.0)),
+        ({"*": 5.0, "GetImageSet": 3.0}, {"*": 2.0}, (3.0, 3.0)),  # a burst belongs to its own option
+    ],
+)
+def test_bursts_override_the_default_burst(
+    rates: dict[str, float], bursts: dict[str, float], expected: tuple[float, float]
+) -> None:
+    assert RateLimiter(rates, bursts=bursts).limit("GetImageSet") == expected
+
+
+def test_a_burst_of_one_makes_a_fast_override_strict() -> None:
+    limiter, _ = exact({"GetImageSet": 5.0}, bursts={"GetImageSet": 1.0})
+    assert [limiter.acquire("GetImageSet") for _ in range(3)] == pytest.approx([0.0, 0.2, 0.2])
+
+
 def test_long_run_rate_is_the_quota_after_the_burst() -> None:
-    clock = FakeClock()
-    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+    limiter, clock = exact()
     for _ in range(150):
         limiter.acquire("GetImageSet")
-    # 50 from the burst, then 100 more at 25/s
-    assert clock.now == pytest.approx(100 / 25)
+    # 49 from the burst of 50 (one token stays in reserve), then 101 more at 25/s
+    assert clock.now == pytest.approx(101 / 25)
 
 
-def test_idle_time_refills_up_to_the_burst_only() -> None:
+def test_the_margin_lengthens_every_interval() -> None:
     clock = FakeClock()
-    bucket = TokenBucket(rate=1.0, burst=2.0, now=clock())
-    assert [bucket.reserve(clock()) for _ in range(2)] == [0.0, 0.0]
-    clock.now += 100.0
-    assert [bucket.reserve(clock()) for _ in range(3)] == [0.0, 0.0, 1.0]
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, margin=0.05, slack=0.01)
+    waits = [limiter.acquire("UpdateImageSetMetadata") for _ in range(3)]
+    assert waits == pytest.approx([0.0, 4 * 1.05 + 0.01, 4 * 1.05 + 0.01])
+    for _ in range(200):
+        limiter.acquire("GetImageSet")
+    assert limiter.rate("GetImageSet") == 25.0  # the margin is not a throttle: the rate stays the quota
 
 
-def test_operations_have_separate_buckets() -> None:
-    clock = FakeClock()
-    limiter = RateLimiter(clock=clock, sleep=clock.sleep)
+def test_operations_have_separate_pacers() -> None:
+    limiter, _ = exact()
     assert limiter.acquire("UpdateImageSetMetadata") == 0.0
     assert limiter.acquire("DeleteImageSet") == 0.0
     assert limiter.acquire("UpdateImageSetMetadata") == pytest.approx(4.0)
 
 
-def test_throttled_drops_the_saved_burst() -> None:
-    clock = FakeClock()
-    limiter = RateLimiter({"GetImageSet": 10.0}, clock=clock, sleep=clock.sleep)
+def test_throttled_drops_the_saved_burst_and_lowers_the_rate() -> None:
+    limiter, _ = exact({"GetImageSet": 10.0})
     assert limiter.acquire("GetImageSet") == 0.0
     limiter.throttled("GetImageSet")
-    assert limiter.acquire("GetImageSet") == pytest.approx(0.1)
+    assert limiter.rate("GetImageSet") == 10.0 * DECREASE
+    assert limiter.acquire("GetImageSet") == pytest.approx(1 / (10.0 * DECREASE))
 
 
 def test_concurrent_reservations_are_each_handed_out_once() -> None:
@@ -90,7 +117,8 @@ def test_concurrent_reservations_are_each_handed_out_once() -> None:
     frozen = 0.0
     waits: list[float] = []
     lock = threading.Lock()
-    limiter = RateLimiter({"GetImageSet": 1.0}, clock=lambda: frozen, sleep=lambda s: None)
+    limiter = RateLimiter({"GetImageSet": 1.0}, clock=lambda: frozen, sleep=lambda s: None, margin=0.0,
+                          slack=0.0)
 
     def worker() -> None:
         for _ in range(10):
@@ -112,9 +140,11 @@ def test_bucket_rejects_nonsense(rate: float, burst: float) -> None:
         TokenBucket(rate, burst, now=0.0)
 
 
-def test_limiter_rejects_non_positive_override() -> None:
+@pytest.mark.parametrize(("rates", "bursts"), [
+    ({"GetImageSet": 0.0}, {}), ({"GetImageSet": 1.0}, {"GetImageSet": 0.5})])
+def test_limiter_rejects_nonsense_overrides(rates: dict[str, float], bursts: dict[str, float]) -> None:
     with pytest.raises(ValueError):
-        RateLimiter({"GetImageSet": 0.0})
+        RateLimiter(rates, bursts=bursts)
 
 
 @pytest.mark.parametrize(

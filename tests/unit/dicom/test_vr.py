@@ -6,7 +6,8 @@ from typing import Any
 
 import pytest
 
-from reconciler.dicom.vr import check_value, max_multiplicity
+from reconciler.dicom.dictionary import lookup
+from reconciler.dicom.vr import check_value, first_vr, max_multiplicity, vr_alternatives
 
 SECRET = "ZZSECRETZZ"
 
@@ -91,3 +92,24 @@ def test_messages_never_hold_the_value(vr: str) -> None:
 @pytest.mark.parametrize(("vm", "top"), [("1", 1), ("1-3", 3), ("2", 2), ("1-n", None), ("2-2n", None)])
 def test_max_multiplicity(vm: str, top: int | None) -> None:
     assert max_multiplicity(vm) == top
+
+
+@pytest.mark.parametrize(
+    ("vr", "alternatives", "first"),
+    [("LO", ("LO",), "LO"), ("US or SS", ("US", "SS"), "US"), ("US or SS or OW", ("US", "SS", "OW"), "US"),
+     ("OB or OW", ("OB", "OW"), "OB")],
+)
+def test_vr_alternatives(vr: str, alternatives: tuple[str, ...], first: str) -> None:
+    assert vr_alternatives(vr) == alternatives
+    assert first_vr(vr) == first
+
+
+def test_first_vr_of_nothing_is_nothing() -> None:
+    assert first_vr(None) is None
+    assert first_vr("") is None
+
+
+def test_a_dictionary_choice_of_vrs_is_split() -> None:
+    entry = lookup("SmallestImagePixelValue")  # (0028,0106) US or SS in PS3.6
+    assert entry is not None and vr_alternatives(entry.vr) == ("US", "SS")
+    assert check_value(entry.vr, entry.vm, -5) == []  # fits SS though not US

@@ -134,6 +134,18 @@ def test_removed_instance_conflicts_with_attributes_under_it(tmp_path: Path) -> 
     assert len(diags) == 1 and "removes the series or instance" in diags[0].message
 
 
+def test_removing_an_instance_an_earlier_document_sets_attributes_in_conflicts(tmp_path: Path) -> None:
+    """The other order of the test above: the remover comes second and is still caught."""
+    removal = "  Study:\n    Series:\n      1.2.3:\n        Instances:\n          1.2.3.4: null\n"
+    (tmp_path / "a.yaml").write_text(_doc(INSTANCE.format("Rows: 5")))
+    (tmp_path / "b.yaml").write_text(_doc(removal))
+    _docs, diags = load_specs([str(tmp_path)])
+    assert len(diags) == 1
+    d = diags[0]
+    assert d.file.endswith("b.yaml") and d.line == 12  # the removed instance, in both files
+    assert f"{tmp_path / 'a.yaml'}:12, which sets attributes inside it for the same image set" in d.message
+
+
 @pytest.mark.parametrize(
     ("body", "path", "fragment"),
     [

@@ -5,7 +5,8 @@ from __future__ import annotations
 import pytest
 from jsonschema import Draft202012Validator
 
-from reconciler.spec.model import Diagnostic, format_path
+from reconciler.spec.loader import load_text
+from reconciler.spec.model import Diagnostic, SourcePos, format_path, nearest_position
 from reconciler.spec.schema import spec_schema
 
 
@@ -36,3 +37,21 @@ def test_format_path(path: tuple[str, ...], text: str) -> None:
 def test_render(severity: str, text: str) -> None:
     d = Diagnostic("f.yaml", 3, 5, ("force",), "must be true or false", severity)  # type: ignore[arg-type]
     assert d.render() == text
+
+
+def test_nearest_position_walks_up_to_a_known_key() -> None:
+    here, there, start = SourcePos("f", 3, 5), SourcePos("f", 7, 9), SourcePos("f", 1, 1)
+    positions = {("desired",): here, ("desired", "Study", "DICOM"): there}
+    assert nearest_position(positions, ("desired", "Study", "DICOM"), start) == there
+    assert nearest_position(positions, ("desired", "Study", "DICOM", "X", "0"), start) == there
+    assert nearest_position(positions, ("desired", "Patient"), start) == here
+    assert nearest_position(positions, ("target",), start) == start
+    assert nearest_position(positions, (), start) == start
+
+
+def test_a_loaded_document_points_at_the_closest_key() -> None:
+    text = "apiVersion: reconciler/v1\nkind: ImageSetMetadata\ndesired:\n  Study:\n    DICOM:\n      X: y\n"
+    (doc,), _ = load_text(text, "s.yaml")
+    assert doc.position(("desired", "Study", "DICOM", "X")) == SourcePos("s.yaml", 6, 7)
+    assert doc.position(("desired", "Study", "DICOM", "X", "0", "Y")) == SourcePos("s.yaml", 6, 7)
+    assert doc.position(("nowhere",)) == SourcePos("s.yaml", 1, 1)
