@@ -40,7 +40,9 @@ def seed(store_dir: str, out: TextIO) -> None:
 
     store = Store(store_dir)
     skipped: list[str] = []
-    results = import_dicom(store, DEMO_DATASTORE, [pydicom_test_files()], warn=skipped.append)
+    # Non-primary: the demo specs change Patient- and Series-level attributes, which AWS refuses on a
+    # primary image set (https://docs.aws.amazon.com/healthimaging/latest/devguide/update-image-set-metadata.html).
+    results = import_dicom(store, DEMO_DATASTORE, [pydicom_test_files()], warn=skipped.append, primary=False)
     print(f"Seeded {store_dir}: {len(results)} image sets from pydicom's bundled DICOM files "
           f"({len(skipped)} other files skipped: not DICOM images).", file=out)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import re
 from typing import Any
 
 from reconciler.commands._common import Streams, require_store
@@ -33,6 +34,17 @@ def register(sub: Any) -> None:
                        "strict like the real UpdateImageSetMetadata quota (0.25:1)")
     serve.add_argument("--fault", action="append", default=[], metavar="OPERATION=KIND:PROBABILITY",
                        help="inject faults; KIND is throttle, 500, drop or update_failed")
+    serve.add_argument("--lenient-primary", action="store_true",
+                       help="let UpdateImageSetMetadata change Patient/Series-level attributes and UIDs of primary "
+                            "image sets (AWS refuses them; default: refuse, as documented)")
+    serve.add_argument("--blob-limit", type=int, default=None, metavar="BYTES",
+                       help="maximum length of each DICOMUpdates blob (default 10,000; raise it to match a "
+                            "raised quota)")
+    serve.add_argument("--archive-after", type=float, default=None, metavar="SECONDS",
+                       help="report image sets not accessed for this long as ARCHIVE_INSTANT_ACCESS "
+                            "(default 30 days)")
+    serve.add_argument("--region", default="us-east-1",
+                       help="the region request signatures must be scoped to (default us-east-1)")
     serve.set_defaults(func=run_serve)
 
     load = esub.add_parser("load", help="create an image set (version 1) from a metadata JSON document "
@@ -40,6 +52,8 @@ def register(sub: Any) -> None:
     load.add_argument("--local", required=True, metavar="DIR")
     load.add_argument("--datastore-id", required=True, metavar="D")
     load.add_argument("--image-set-id", required=True, metavar="I")
+    load.add_argument("--non-primary", action="store_true",
+                      help="load a non-primary image set (default: primary, like a first import)")
     load.add_argument("metadata", metavar="METADATA.json")
     load.set_defaults(func=run_load)
 
@@ -47,6 +61,8 @@ def register(sub: Any) -> None:
                           "(creates the store in DIR if needed)")
     imp.add_argument("--local", required=True, metavar="DIR")
     imp.add_argument("--datastore-id", required=True, metavar="D")
+    imp.add_argument("--non-primary", action="store_true",
+                     help="create the new image sets as non-primary (default: primary, as an import does)")
     imp.add_argument("paths", nargs="+", metavar="PATH", help="DICOM files or folders")
     imp.set_defaults(func=run_import_dicom)
 
@@ -54,18 +70,31 @@ def register(sub: Any) -> None:
 def run_serve(args: argparse.Namespace, streams: Streams) -> int:
     """Serve the store over HTTP until SIGTERM/SIGINT; one log line per request on stderr."""
     from reconciler.emulator.http import serve
-    from reconciler.emulator.knobs import EmulatorConfig, parse_fault_options
+    from reconciler.emulator.knobs import ARCHIVE_AFTER_SECONDS, BLOB_LIMIT, EmulatorConfig, parse_fault_options
     from reconciler.ratelimit import parse_bursts, parse_rates
+
+    blob_limit = BLOB_LIMIT if args.blob_limit is None else args.blob_limit
+    archive_after = ARCHIVE_AFTER_SECONDS if args.archive_after is None else args.archive_after
 
     if not 0 <= args.port <= 65535:
         raise UsageError(f"--port {args.port}: must be between 0 and 65535")
     if not args.lock_seconds >= 0:
         raise UsageError(f"--lock-seconds {args.lock_seconds}: must be 0 or more")
+    if blob_limit < 1:
+        raise UsageError(f"--blob-limit {blob_limit}: must be 1 or more")
+    if not archive_after >= 0:
+        raise UsageError(f"--archive-after {archive_after}: must be 0 or more")
+    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d+", args.region):
+        raise UsageError(f"--region {args.region!r}: not a region name (e.g. us-east-1)")
     config = EmulatorConfig(
         lock_seconds=args.lock_seconds,
         rates=parse_rates(args.rate),
         bursts=parse_bursts(args.rate),
         faults=parse_fault_options(args.fault),
+        lenient_primary=args.lenient_primary,
+        blob_limit=blob_limit,
+        archive_after=archive_after,
+        region=args.region,
     )
     if not args.init:  # a mistyped DIR must not become a new, empty store that answers "not found"
         require_store(args.local, serve=True)
@@ -85,7 +114,8 @@ def run_serve(args: argparse.Namespace, streams: Streams) -> int:
 
 
 def run_load(args: argparse.Namespace, streams: Streams) -> int:
-    """Create the datastore if needed and the image set at version 1; print the IDs as one JSON line.
+    """Create the datastore if needed and the image set at version 1 (primary unless ``--non-primary``);
+    print the IDs as one JSON line.
 
     Everything is checked before the store is opened, so a bad argument leaves the store unchanged.
     """
@@ -102,12 +132,14 @@ def run_load(args: argparse.Namespace, streams: Streams) -> int:
     try:
         store = Store(args.local)
         store.ensure_datastore(args.datastore_id)
-        version = store.put_image_set(args.datastore_id, args.image_set_id, document)
+        version = store.put_image_set(args.datastore_id, args.image_set_id, document,
+                                      is_primary=not args.non_primary)
     except OSError as exc:
         raise ReconcilerError(f"cannot open the emulator store in {args.local}: {exc.strerror or exc}") from None
     except sqlite3.Error as exc:
         raise ReconcilerError(f"the emulator store in {args.local} is unusable: {exc}") from None
-    ids = {"datastoreId": args.datastore_id, "imageSetId": args.image_set_id, "versionId": str(version)}
+    ids = {"datastoreId": args.datastore_id, "imageSetId": args.image_set_id, "versionId": str(version),
+           "isPrimary": not args.non_primary}
     print(json.dumps(ids), file=streams.out)
     return 0
 
@@ -149,6 +181,6 @@ def run_import_dicom(args: argparse.Namespace, streams: Streams) -> int:
         store = Store(args.local)
     except OSError as exc:
         raise ReconcilerError(f"cannot open the emulator store in {args.local}: {exc.strerror or exc}") from None
-    results = import_dicom(store, args.datastore_id, args.paths, warn=warn)
+    results = import_dicom(store, args.datastore_id, args.paths, warn=warn, primary=not args.non_primary)
     print(json.dumps(results, indent=2), file=streams.out)
     return 0

@@ -15,9 +15,9 @@ the emulator decides by what the check needs to see:
   CopyImageSet (``COPY_FAILED``, "INVALID_REQUEST: Series of SourceImageSet and DestinationImageSet
   don't match.", list-image-set-versions CLI example). See ``updates.apply_updates``.
 
-Primary-image-set restrictions (documented but contradicted by AWS's own PatientName example) are not
-enforced. Removal values are not compared with the stored values (undocumented; clients should send
-the current value, and the reconciler does).
+The primary-image-set restrictions are enforced separately (``primary.py``). Removal values are not
+compared with the stored values (undocumented; clients should send the current value, and the
+reconciler does).
 """
 
 from __future__ import annotations

@@ -16,7 +16,6 @@ import hashlib
 import logging
 import math
 import re
-import time
 import warnings
 import zlib
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -31,7 +30,7 @@ from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 
 from reconciler.dicom.levels import level_of
-from reconciler.emulator.errors import NotFoundError
+from reconciler.emulator.import_store import store_study
 from reconciler.emulator.store import Store
 from reconciler.errors import ReconcilerError
 
@@ -56,11 +55,13 @@ def image_set_id_for(datastore_id: str, study_uid: str) -> str:
 
 
 def import_dicom(
-    store: Store, datastore_id: str, paths: Sequence[str | Path], warn: Warn | None = None
+    store: Store, datastore_id: str, paths: Sequence[str | Path], warn: Warn | None = None, *, primary: bool = True
 ) -> list[dict[str, Any]]:
     """Import the DICOM files in PATHS (files or folders) and return one summary per image set.
 
-    A re-import of unchanged files writes nothing ("unchanged"); changed content becomes a new version.
+    A re-import of unchanged files writes nothing ("unchanged"); new series or instances become a new
+    version; instances that conflict with a primary image set become a non-primary image set
+    (``import_store``). ``primary=False`` creates new image sets as non-primary.
     """
     if not _ID_RE.match(datastore_id):
         raise DicomImportError(f"datastore ID {datastore_id!r} must be 32 characters [0-9a-z]")
@@ -68,37 +69,21 @@ def import_dicom(
     if not documents:
         raise DicomImportError("no DICOM P10 files with a StudyInstanceUID were found in the given paths")
     store.ensure_datastore(datastore_id)
-    return [_store_one(store, datastore_id, image_set_id, doc) for image_set_id, doc in documents.items()]
+    return [_store_one(store, datastore_id, image_set_id, doc, primary)
+            for image_set_id, doc in documents.items()]
 
 
-def _store_one(store: Store, datastore_id: str, image_set_id: str, doc: dict[str, Any]) -> dict[str, Any]:
-    try:
-        current = store.get_document(datastore_id, image_set_id)
-    except NotFoundError:
-        current = None
-    if current is not None and _content(current) == _content(doc):
-        version, status = _latest(store, datastore_id, image_set_id), "unchanged"
-    else:
-        version = store.put_image_set(datastore_id, image_set_id, doc, replace=current is not None)
-        status = "created" if current is None else "updated"
+def _store_one(store: Store, datastore_id: str, image_set_id: str, doc: dict[str, Any], primary: bool
+               ) -> dict[str, Any]:
+    stored = store_study(store, datastore_id, image_set_id, doc, primary=primary)
     series = doc["Study"]["Series"]
     return {
         "datastoreId": datastore_id,
-        "imageSetId": image_set_id,
-        "versionId": str(version),
-        "status": status,
+        **stored,
         "studyInstanceUID": doc["Study"]["DICOM"].get("StudyInstanceUID"),
         "series": len(series),
         "instances": sum(len(s["Instances"]) for s in series.values()),
     }
-
-
-def _latest(store: Store, datastore_id: str, image_set_id: str) -> int:
-    return store.get_version(datastore_id, image_set_id, now=time.time()).latest_version
-
-
-def _content(doc: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in doc.items() if k not in ("DatastoreID", "ImageSetID", "SchemaVersion")}
 
 
 # -- reading -----------------------------------------------------------------------------------------

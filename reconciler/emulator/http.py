@@ -1,9 +1,14 @@
 """The emulator's HTTP transport: a threaded stdlib HTTP server in front of the service core.
 
 Every request is size-checked (before its body is read), SigV4-verified against the configured
-credentials, turned into a ``WireRequest`` and answered with the service's ``WireResponse`` bytes
-unchanged, so any SDK or the AWS CLI can talk to it. One log line per request (method, path, status),
+credentials, region and service, turned into a ``WireRequest`` and answered with the service's
+``WireResponse`` bytes unchanged, so any SDK or the AWS CLI can talk to it. Every answer, the server's
+own refusals included, carries an ``x-amzn-RequestId``. One log line per request (method, path, status),
 never a body: bodies hold patient data.
+
+The listen backlog is ``REQUEST_QUEUE_SIZE``, not socketserver's 5: a burst of a few hundred clients
+connecting at once (a parallel plan, a load test) would otherwise overflow the kernel's accept queue and
+wait for SYN retransmits, seconds each.
 """
 
 from __future__ import annotations
@@ -12,6 +17,7 @@ import json
 import signal
 import sys
 import threading
+import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from http import HTTPStatus
@@ -29,6 +35,7 @@ if TYPE_CHECKING:
     from reconciler.emulator.knobs import EmulatorConfig
 
 MAX_BODY_BYTES = 1024 * 1024  # far above the 10 KB update quota; anything bigger is not an API call
+REQUEST_QUEUE_SIZE = 1024  # listen() backlog; the kernel caps it at net.core.somaxconn
 Handler = Callable[[WireRequest], WireResponse]
 
 
@@ -41,6 +48,7 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
     """Serves ``handle`` over HTTP/1.1 with keep-alive; one thread per connection."""
 
     daemon_threads = True
+    request_queue_size = REQUEST_QUEUE_SIZE
 
     def __init__(
         self,
@@ -52,10 +60,12 @@ class EmulatorHTTPServer(ThreadingHTTPServer):
         max_body: int = MAX_BODY_BYTES,
         log: TextIO | None = None,
         on_close: Callable[[], None] | None = None,
+        region: str = "us-east-1",
     ) -> None:
         self.handle_wire = handle
         self.access_key = access_key
         self.secret_key = secret_key
+        self.region = region
         self.max_body = max_body
         self.log = log
         self._on_close = on_close
@@ -141,13 +151,15 @@ class _RequestHandler(BaseHTTPRequestHandler):
         try:
             body = self._read_body(headers)
             verify(RawRequest(self.command, raw_path, raw_query, headers, body),
-                   access_key=self.server.access_key, secret_key=self.server.secret_key)
+                   access_key=self.server.access_key, secret_key=self.server.secret_key,
+                   region=self.server.region)
             wire = WireRequest(
                 method=self.command,
                 path=unquote(raw_path),
                 query=dict(parse_qsl(raw_query, keep_blank_values=True)),
                 headers=headers,
                 body=body,
+                raw_path=raw_path,
             )
             response = self.server.handle_wire(wire)
         except DropConnection:
@@ -195,6 +207,8 @@ class _RequestHandler(BaseHTTPRequestHandler):
                 self.send_header(name, value)
         if "content-type" not in sent:
             self.send_header("Content-Type", "application/json")
+        if "x-amzn-requestid" not in sent:  # the server's own refusals (signature, body, request line)
+            self.send_header("x-amzn-RequestId", str(uuid.uuid4()))
         self.send_header("Content-Length", str(len(response.body)))
         if self.close_connection:
             self.send_header("Connection", "close")
@@ -251,10 +265,11 @@ def make_server(
     max_body: int = MAX_BODY_BYTES,
     log: TextIO | None = None,
     on_close: Callable[[], None] | None = None,
+    region: str = "us-east-1",
 ) -> EmulatorHTTPServer:
     """An ``EmulatorHTTPServer`` bound to ``host:port`` (0: any free port); not yet serving."""
     return EmulatorHTTPServer((host, port), handle, access_key=access_key, secret_key=secret_key,
-                              max_body=max_body, log=log, on_close=on_close)
+                              max_body=max_body, log=log, on_close=on_close, region=region)
 
 
 def open_service(
@@ -283,7 +298,7 @@ def start_server(
     ``server.shutdown(); server.server_close()``."""
     handle, close = open_service(store_dir, config, clock)
     server = make_server(handle, host, port, access_key=config.access_key, secret_key=config.secret_key,
-                         log=log, on_close=close)
+                         log=log, on_close=close, region=config.region)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, name="emulator-http",
                               daemon=True)
     thread.start()
@@ -303,7 +318,7 @@ def serve(
     handle, close = open_service(store_dir, config)
     # A failed bind closes the store itself (socketserver calls server_close, which runs on_close).
     server = make_server(handle, host, port, access_key=config.access_key,
-                         secret_key=config.secret_key, log=log, on_close=close)
+                         secret_key=config.secret_key, log=log, on_close=close, region=config.region)
 
     def stop(signum: int, frame: FrameType | None) -> None:
         threading.Thread(target=server.shutdown, daemon=True).start()

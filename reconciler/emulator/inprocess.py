@@ -54,6 +54,7 @@ def to_wire(request: AWSPreparedRequest) -> WireRequest:
         query=dict(parse_qsl(parts.query, keep_blank_values=True)),
         headers=headers,
         body=data,
+        raw_path=parts.path,
     )
 
 

@@ -1,4 +1,4 @@
-"""Test knobs of the emulator: lock time, per-operation rate limits and injected faults.
+"""Test knobs of the emulator: lock time, per-operation rate limits, injected faults and service rules.
 
 ``--rate OPERATION=TPS[:BURST]`` answers ThrottlingException above the rate (a token bucket per
 operation, like the documented HealthImaging quotas). BURST defaults to ``max(1, TPS)``, a lenient
@@ -8,6 +8,13 @@ comes a moment early is refused. ``--fault OPERATION=KIND:PROBABILITY``
 injects ``throttle`` (429), ``500`` (InternalServerException), ``drop`` (the connection closes with no
 answer) or ``update_failed`` (the update is accepted, then ends UPDATE_FAILED keeping the old content).
 OPERATION may be ``*`` for every operation.
+
+The rest are the service's documented rules made adjustable, defaults as documented:
+``lenient_primary`` lifts the primary-image-set restrictions of UpdateImageSetMetadata (in case AWS
+turns out more lenient than its page), ``blob_limit`` is the length limit of each ``DICOMUpdates``
+blob (raise it to match a raised quota), ``archive_after`` the idle time after which an image set is
+reported in the ``ARCHIVE_INSTANT_ACCESS`` tier, ``region`` the region SigV4 signatures must be
+scoped to (HTTP transport).
 """
 
 from __future__ import annotations
@@ -23,6 +30,13 @@ from reconciler.errors import UsageError
 from reconciler.ratelimit import TokenBucket
 
 FAULT_KINDS = ("throttle", "500", "drop", "update_failed")
+# DICOMUpdates: "Length Constraints: Minimum length of 1. Maximum length of 10000." for each blob
+# (https://docs.aws.amazon.com/healthimaging/latest/APIReference/API_DICOMUpdates.html); the service
+# quota behind it is adjustable (https://docs.aws.amazon.com/general/latest/gr/healthimaging.html).
+BLOB_LIMIT = 10_000
+# "HealthImaging automatically moves image sets that have not been accessed for 30 consecutive days to
+# the Archive Instant Access tier" (https://docs.aws.amazon.com/healthimaging/latest/devguide/cost-optimization.html).
+ARCHIVE_AFTER_SECONDS = 30 * 24 * 3600.0
 Fault = tuple[str, float]  # (kind, probability)
 
 
@@ -37,6 +51,10 @@ class EmulatorConfig:
     seed: int | None = None
     access_key: str = "test"
     secret_key: str = "test"
+    lenient_primary: bool = False
+    blob_limit: int = BLOB_LIMIT
+    archive_after: float = ARCHIVE_AFTER_SECONDS
+    region: str = "us-east-1"
 
 
 class Knobs:

@@ -1,7 +1,11 @@
 """The values the emulator's store hands out: datastores, image-set versions and new versions.
 
 A version's state is derived, not stored: the latest version is LOCKED/UPDATING until the image set's
-``lock_until`` time, so the lock ends by itself with no background thread.
+``lock_until`` time, so the lock ends by itself with no background thread. The storage tier is derived
+the same way, from the time since the image set was last accessed.
+
+Times are epoch seconds with millisecond precision (``ms``), as AWS answers them: a value read back
+and sent in a ``createdAt BETWEEN [t, t]`` search then finds its image set.
 """
 
 from __future__ import annotations
@@ -9,6 +13,18 @@ from __future__ import annotations
 import sqlite3
 from dataclasses import dataclass
 from typing import Any
+
+FREQUENT_ACCESS = "FREQUENT_ACCESS"
+ARCHIVE_INSTANT_ACCESS = "ARCHIVE_INSTANT_ACCESS"
+
+
+def ms(seconds: float) -> float:
+    """Epoch seconds rounded to whole milliseconds (AWS timestamps carry milliseconds, not micro).
+
+    Rounded, not truncated: ``t * 1000`` of a value that already is whole milliseconds may land a hair
+    below the integer, and flooring would then lose a millisecond.
+    """
+    return round(seconds * 1000) / 1000
 
 
 @dataclass(frozen=True)
@@ -36,6 +52,14 @@ class VersionRow:
     updated_at: float
     deleted_at: float | None
     latest_version: int
+    last_accessed_at: float = 0.0
+
+    def storage_tier(self, now: float, archive_after: float) -> str:
+        """FREQUENT_ACCESS, or ARCHIVE_INSTANT_ACCESS once not accessed for ``archive_after`` seconds.
+
+        https://docs.aws.amazon.com/healthimaging/latest/devguide/understanding-storage-tiers.html
+        """
+        return ARCHIVE_INSTANT_ACCESS if now - self.last_accessed_at >= archive_after else FREQUENT_ACCESS
 
 
 @dataclass(frozen=True)
@@ -59,7 +83,7 @@ def version_row(
     if deleted_at is not None:
         state, status, message = "DELETED", "DELETED", None
     elif locked:
-        state, status, message = "LOCKED", "UPDATING", None
+        state, status, message = "LOCKED", str(image_set["lock_status"] or "UPDATING"), None
     else:
         state, status, message = "ACTIVE", str(version["status"]), version["message"]
     return VersionRow(
@@ -75,4 +99,5 @@ def version_row(
         updated_at=float(version["updated_at"] if updated_at is None else updated_at),
         deleted_at=None if deleted_at is None else float(deleted_at),
         latest_version=latest,
+        last_accessed_at=float(image_set["last_accessed_at"] or image_set["updated_at"]),
     )

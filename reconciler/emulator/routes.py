@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import unquote
 
 from reconciler.emulator.errors import ApiError, UnknownOperationError, ValidationError
 from reconciler.emulator.wire import WireRequest, WireResponse
@@ -79,13 +80,22 @@ class Call:
 
 
 def match(request: WireRequest) -> tuple[str, dict[str, str]]:
-    """The operation and path parameters for a request, or UnknownOperationError (404)."""
-    path = request.path.rstrip("/") or "/"
+    """The operation and path parameters for a request, or UnknownOperationError (404).
+
+    Routes match the still-encoded path when the transport gives it, and each parameter is decoded after
+    matching: an ID holding an encoded "/" is then refused as an ID (400) instead of being split into
+    path segments that might name another resource (``/datastore/D%2F`` is not datastore D).
+    """
+    raw = request.raw_path is not None
+    # No trailing "/" is stripped: botocore never sends one, and "/datastore/" (an empty datastore ID)
+    # must not become "/datastore" (CreateDatastore); found by the signed-request fuzz test.
+    path = (request.raw_path if raw else request.path) or "/"
     for method, pattern, operation in ROUTES:
         found = pattern.match(path)
         if found and method == request.method.upper():
-            return operation, found.groupdict()
-    raise UnknownOperationError(f"no operation for {request.method.upper()} {path[:200]}")
+            params = found.groupdict()
+            return operation, {k: unquote(v) for k, v in params.items()} if raw else params
+    raise UnknownOperationError(f"no operation for {request.method.upper()} {request.path[:200]}")
 
 
 # -- parameter validation --------------------------------------------------------------------------
@@ -186,6 +196,6 @@ def _drop_none(value: Any) -> Any:
     return value
 
 
-def image_set_arn(datastore_id: str, image_set_id: str | None = None) -> str:
-    arn = f"arn:aws:medical-imaging:{REGION}:{ACCOUNT}:datastore/{datastore_id}"
+def image_set_arn(datastore_id: str, image_set_id: str | None = None, region: str = REGION) -> str:
+    arn = f"arn:aws:medical-imaging:{region}:{ACCOUNT}:datastore/{datastore_id}"
     return arn + (f"/imageset/{image_set_id}" if image_set_id else "")

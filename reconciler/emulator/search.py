@@ -3,7 +3,9 @@
 Model (reference section 6.1): 1-2 filters, ANDed; ``EQUAL`` takes one value of a DICOM equality key
 (or ``isPrimary``); ``BETWEEN`` takes two values (lower, upper; inclusive) of ``createdAt``,
 ``updatedAt`` or ``DICOMStudyDateAndTime``. Default sort: ``updatedAt`` DESC. Stored string values are
-compared without DICOM's trailing padding (``"1 "`` matches ``"1"``).
+compared without DICOM's trailing padding (``"1 "`` matches ``"1"``). Times are compared in whole
+milliseconds, the precision AWS answers with, so a value read back matches ``BETWEEN [t, t]`` whatever
+sub-millisecond digits a client adds.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from datetime import datetime
 from typing import Any
 
 from reconciler.emulator.errors import ValidationError
+from reconciler.emulator.records import ms
 from reconciler.emulator.store import VersionRow
 
 Doc = dict[str, Any]
@@ -110,10 +113,10 @@ def _range_value(key: str, value: Any) -> Any:
             raise ValidationError("DICOMStudyDateAndTime needs DICOMStudyDate (yyyyMMdd)")
         return _study_key(value["DICOMStudyDate"], value.get("DICOMStudyTime"))
     if isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
+        return ms(float(value))
     if isinstance(value, str):
         try:
-            return datetime.fromisoformat(value).timestamp()
+            return ms(datetime.fromisoformat(value).timestamp())
         except ValueError:
             pass
     raise ValidationError(f"{key} must be a timestamp")
@@ -122,9 +125,9 @@ def _range_value(key: str, value: Any) -> Any:
 def _sort_key(row: Row, field: str) -> Any:
     props, doc = row
     if field == "createdAt":
-        return props.created_at
+        return ms(props.created_at)
     if field == "updatedAt":
-        return props.updated_at
+        return ms(props.updated_at)
     dicom = doc.get("Study", {}).get("DICOM", {})
     date = dicom.get("StudyDate")
     return _study_key(date, dicom.get("StudyTime")) if isinstance(date, str) and date.strip() else ""
@@ -145,8 +148,8 @@ def summary(row: Row) -> dict[str, Any]:
     return {
         "imageSetId": props.image_set_id,
         "version": props.version,
-        "createdAt": props.created_at,
-        "updatedAt": props.updated_at,
+        "createdAt": ms(props.created_at),
+        "updatedAt": ms(props.updated_at),
         "isPrimary": props.is_primary,
         "DICOMTags": dicom_tags(doc),
     }

@@ -1,7 +1,8 @@
 """The emulator's service core: one ``handle(WireRequest) -> WireResponse`` behind both transports.
 
-Responses are rest-json exactly as botocore parses them (JSON bodies, epoch-second timestamps, errors
-as status + ``x-amzn-ErrorType`` + ``{"message"}``). Any unexpected exception becomes a 500
+Responses are rest-json exactly as botocore parses them (JSON bodies, epoch-second timestamps with
+millisecond precision, errors as status + ``x-amzn-ErrorType`` + ``{"message"}``), each with an
+``x-amzn-RequestId`` header as AWS sends. Any unexpected exception becomes a 500
 InternalServerException with a generic message: no traceback or document content ever leaves it.
 Locks are lazy: an update stores "LOCKED until now + lock_seconds" and every read derives the state
 from the clock, so no background thread is needed and the in-process transport behaves the same.
@@ -15,6 +16,7 @@ import logging
 import re
 import time
 import traceback
+import uuid
 from collections.abc import Callable
 from typing import Any
 
@@ -26,6 +28,8 @@ from reconciler.emulator.errors import (
     ValidationError,
 )
 from reconciler.emulator.knobs import EmulatorConfig, Knobs
+from reconciler.emulator.primary import check_primary, study_outcome
+from reconciler.emulator.records import ms
 from reconciler.emulator.routes import (
     Call,
     bool_param,
@@ -71,6 +75,11 @@ class Service:
 
     def handle(self, req: WireRequest) -> WireResponse:
         """Answer one request. Raises only DropConnection (the ``drop`` fault)."""
+        response = self._answer(req)
+        return WireResponse(response.status, {**response.headers, "x-amzn-RequestId": str(uuid.uuid4())},
+                            response.body)
+
+    def _answer(self, req: WireRequest) -> WireResponse:
         try:
             operation, params = match(req)
             fault = self.knobs.fault(operation)
@@ -81,7 +90,7 @@ class Service:
                 raise ThrottlingError("Rate exceeded")
             if fault == "500":
                 raise InternalError("An unexpected error occurred during processing of the request.")
-            return self._ops[operation](Call(operation, params, req, self.clock(), fault))
+            return self._ops[operation](Call(operation, params, req, ms(self.clock()), fault))
         except DropConnection:
             raise
         except ApiError as exc:
@@ -108,7 +117,7 @@ class Service:
 
     def get_datastore(self, call: Call) -> WireResponse:
         row = self.store.get_datastore(call.datastore_id)
-        return json_response({"datastoreProperties": _datastore(row)})
+        return json_response({"datastoreProperties": _datastore(row, self.config.region)})
 
     def list_datastores(self, call: Call) -> WireResponse:
         status = call.query("datastoreStatus")
@@ -116,7 +125,8 @@ class Service:
             raise ValidationError("datastoreStatus must be one of " + ", ".join(_DATASTORE_STATUSES))
         rows = [r for r in self.store.list_datastores() if status is None or r.status == status]
         chunk, token = page(rows, call, "datastores")
-        return json_response({"datastoreSummaries": [_datastore(r) for r in chunk], "nextToken": token})
+        return json_response({"datastoreSummaries": [_datastore(r, self.config.region) for r in chunk],
+                              "nextToken": token})
 
     # -- image sets ---------------------------------------------------------------------------------
 
@@ -129,18 +139,20 @@ class Service:
             "versionId": str(row.version),
             "imageSetState": row.state,
             "imageSetWorkflowStatus": row.workflow_status,
-            "createdAt": row.created_at,
-            "updatedAt": row.updated_at,
-            "deletedAt": row.deleted_at,
+            "createdAt": _ms(row.created_at),
+            "updatedAt": _ms(row.updated_at),
+            "deletedAt": _ms(row.deleted_at),
             "message": row.message,
-            "imageSetArn": image_set_arn(row.datastore_id, row.image_set_id),
+            "imageSetArn": image_set_arn(row.datastore_id, row.image_set_id, self.config.region),
             "overrides": {"forced": True} if row.forced else None,
             "isPrimary": row.is_primary,
+            **self._tier(row, call.now),
         })
 
     def get_image_set_metadata(self, call: Call) -> WireResponse:
         version = version_param(call.query("version"), "version")
-        doc = self.store.get_document(call.datastore_id, call.image_set_id, version)
+        # A metadata read is an access: it moves an archived image set back to FREQUENT_ACCESS.
+        doc = self.store.get_document(call.datastore_id, call.image_set_id, version, touch=call.now)
         blob = gzip.compress(json.dumps(doc, separators=(",", ":")).encode(), mtime=0)
         headers = {"Content-Type": "application/json", "Content-Encoding": "gzip", "Content-Length": str(len(blob))}
         return WireResponse(200, headers, blob)
@@ -151,29 +163,56 @@ class Service:
         if latest is None:
             raise ValidationError("latestVersion is required")
         force = bool_param(call, "force")
-        if bool_param(call, "includeStudyImageSets"):
-            raise ValidationError("includeStudyImageSets is not supported by the emulator")
+        study = bool_param(call, "includeStudyImageSets")
         body = call.json_body()
         if len(body) != 1 or not set(body) <= {"DICOMUpdates", "revertToVersionId"}:
             raise ValidationError("the body must hold exactly one of DICOMUpdates or revertToVersionId")
+        lock_until = call.now + self.config.lock_seconds
         if "revertToVersionId" in body:
+            if study:  # "not supported with revertToVersionId operations" (update-image-set-metadata page)
+                raise ValidationError("includeStudyImageSets is not supported with revertToVersionId")
             build = self._revert(call, body["revertToVersionId"], force)
         else:
-            updatable, removable = parse_dicom_updates(body["DICOMUpdates"], force=force)
-            build = outcome(updatable, removable, force=force, injected_failure=call.fault == "update_failed")
-        row = self.store.commit_update(
-            datastore_id, image_set_id, latest, build, now=call.now, lock_until=call.now + self.config.lock_seconds
-        )
-        # The answer is always the accepted, still-running update, as in the AWS examples.
+            updatable, removable = parse_dicom_updates(body["DICOMUpdates"], force=force,
+                                                       blob_limit=self.config.blob_limit)
+            target = self.store.get_version(datastore_id, image_set_id, now=call.now)
+            if target.is_primary and target.deleted_at is None and not self.config.lenient_primary:
+                check_primary(image_set_id, {"updatableAttributes": updatable, "removableAttributes": removable})
+            failed = call.fault == "update_failed"
+            if study:
+                if not target.is_primary and target.deleted_at is None:
+                    raise ValidationError(f"includeStudyImageSets: image set {image_set_id} is not a primary "
+                                          "image set")
+                rows = self.store.commit_study_update(
+                    datastore_id, image_set_id, latest,
+                    study_outcome(updatable, removable, force=force, injected_failure=failed),
+                    now=call.now, lock_until=lock_until)
+                return self._accepted(rows[0])
+            build = outcome(updatable, removable, force=force, injected_failure=failed)
+        row = self.store.commit_update(datastore_id, image_set_id, latest, build, now=call.now,
+                                       lock_until=lock_until)
+        return self._accepted(row)
+
+    @staticmethod
+    def _accepted(row: VersionRow) -> WireResponse:
+        """The answer to an accepted update: always the still-running update, as in the AWS examples."""
         return json_response({
-            "datastoreId": datastore_id,
-            "imageSetId": image_set_id,
+            "datastoreId": row.datastore_id,
+            "imageSetId": row.image_set_id,
             "latestVersionId": str(row.version),
             "imageSetState": "LOCKED",
             "imageSetWorkflowStatus": "UPDATING",
-            "createdAt": row.created_at,
-            "updatedAt": row.updated_at,
+            "createdAt": _ms(row.created_at),
+            "updatedAt": _ms(row.updated_at),
         })
+
+    def _tier(self, row: VersionRow, now: float) -> dict[str, Any]:
+        """``storageTier`` and ``lastAccessedAt`` (GetImageSet, search summaries): reading them is no access.
+
+        https://docs.aws.amazon.com/healthimaging/latest/devguide/cost-optimization.html
+        """
+        return {"storageTier": row.storage_tier(now, self.config.archive_after),
+                "lastAccessedAt": _ms(row.last_accessed_at)}
 
     def _revert(self, call: Call, target: Any, force: bool) -> Callable[[dict[str, Any]], NewVersion]:
         """revertToVersionId: a new version holding that version's document (read first: immutable)."""
@@ -202,7 +241,7 @@ class Service:
         hits, sort = search_mod.search(self.store.latest_documents(datastore_id, now=call.now), criteria)
         chunk, token = page(hits, call, search_mod.scope(criteria))
         return json_response({
-            "imageSetsMetadataSummaries": [search_mod.summary(r) for r in chunk],
+            "imageSetsMetadataSummaries": [{**search_mod.summary(r), **self._tier(r[0], call.now)} for r in chunk],
             "sort": sort,
             "nextToken": token,
         })
@@ -218,14 +257,14 @@ class Service:
         })
 
 
-def _datastore(row: Any) -> dict[str, Any]:
+def _datastore(row: Any, region: str) -> dict[str, Any]:
     return {
         "datastoreId": row.datastore_id,
         "datastoreName": row.name,
         "datastoreStatus": row.status,
-        "datastoreArn": image_set_arn(row.datastore_id),
-        "createdAt": row.created_at,
-        "updatedAt": row.updated_at,
+        "datastoreArn": image_set_arn(row.datastore_id, region=region),
+        "createdAt": _ms(row.created_at),
+        "updatedAt": _ms(row.updated_at),
     }
 
 
@@ -236,11 +275,17 @@ def _properties(row: VersionRow) -> dict[str, Any]:
         "versionId": str(row.version),
         "imageSetState": row.state,
         "ImageSetWorkflowStatus": row.workflow_status,
-        "createdAt": row.created_at,
-        "updatedAt": row.updated_at,
-        "deletedAt": row.deleted_at,
+        "createdAt": _ms(row.created_at),
+        "updatedAt": _ms(row.updated_at),
+        "deletedAt": _ms(row.deleted_at),
         "message": row.message,
         "overrides": {"forced": True} if row.forced else None,
         "isPrimary": row.is_primary,
     }
 
+
+
+def _ms(value: float | None) -> float | None:
+    """A timestamp as AWS sends it: epoch seconds with millisecond precision (stores made before this
+    version may hold microseconds)."""
+    return None if value is None else ms(value)

@@ -4,7 +4,11 @@ The server recomputes the signature from the canonical request with the configur
 way AWS does (https://docs.aws.amazon.com/IAM/latest/UserGuide/create-signed-request.html), and
 refuses what does not match. The canonical form follows botocore's signer (``botocore.auth.SigV4Auth``):
 the URI path is percent-encoded once more, query pairs are sorted, header values are trimmed.
-All refusals are 403, with the error codes the JSON services use.
+All refusals are 403, with the error codes the JSON services use. The credential scope must name the
+service's signing name (``medical-imaging``, botocore's model) and the server's region, as AWS requires
+(https://docs.aws.amazon.com/IAM/latest/UserGuide/reference_sigv-troubleshooting.html); AWS words those
+refusals "Credential should be scoped to correct service: '...'." and "Credential should be scoped to a
+valid region.".
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ from urllib.parse import quote, unquote
 from reconciler.emulator.errors import ApiError
 
 ALGORITHM = "AWS4-HMAC-SHA256"
+SERVICE = "medical-imaging"  # the model's signingName
 UNSIGNED_PAYLOAD = "UNSIGNED-PAYLOAD"
 MAX_SKEW = timedelta(minutes=15)
 _AMZ_DATE = "%Y%m%dT%H%M%SZ"
@@ -57,8 +62,11 @@ def verify(
     secret_key: str,
     now: datetime | None = None,
     max_skew: timedelta = MAX_SKEW,
+    region: str | None = None,
+    service: str = SERVICE,
 ) -> None:
-    """Raise ``AuthError`` unless ``req`` carries a valid SigV4 signature by ``access_key``."""
+    """Raise ``AuthError`` unless ``req`` carries a valid SigV4 signature by ``access_key``, scoped to
+    ``service`` and (unless None) ``region``."""
     auth = req.headers.get("authorization")
     if not auth:
         raise AuthError("Missing Authentication Token", "MissingAuthenticationTokenException")
@@ -70,10 +78,15 @@ def verify(
     if len(parts) != 5 or parts[4] != "aws4_request":
         raise AuthError("Credential should be scoped to a valid region and service",
                         "IncompleteSignatureException")
-    key_id, scope_date, region, service, _ = parts
+    key_id, scope_date, scope_region, scope_service, _ = parts
     if not hmac.compare_digest(key_id, access_key):
         raise AuthError("The security token included in the request is invalid.",
                         "UnrecognizedClientException")
+    if scope_service != service:
+        raise AuthError(f"Credential should be scoped to correct service: '{service}'. ",
+                        "InvalidSignatureException")
+    if region is not None and scope_region != region:
+        raise AuthError("Credential should be scoped to a valid region. ", "InvalidSignatureException")
     amz_date = req.headers.get("x-amz-date", "")
     _check_date(amz_date, scope_date, now or datetime.now(UTC), max_skew)
     signed = m["signed"].split(";")
@@ -82,7 +95,7 @@ def verify(
     canonical = canonical_request(req, signed)
     scope = "/".join(parts[1:])
     to_sign = "\n".join([ALGORITHM, amz_date, scope, _sha256_hex(canonical.encode())])
-    expected = _signature(secret_key, scope_date, region, service, to_sign)
+    expected = _signature(secret_key, scope_date, scope_region, scope_service, to_sign)
     if not hmac.compare_digest(expected, m["sig"]):
         raise AuthError(
             "The request signature we calculated does not match the signature you provided. "

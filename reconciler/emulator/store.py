@@ -21,49 +21,20 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.emulator.errors import ConflictError, NotFoundError
-from reconciler.emulator.records import DatastoreRow, NewVersion, VersionRow, version_row
+from reconciler.emulator.records import DatastoreRow, NewVersion, VersionRow, ms, version_row
+from reconciler.emulator.schema import create_schema
 
-__all__ = ["DatastoreRow", "NewVersion", "Store", "VersionRow", "has_store"]
+__all__ = ["DatastoreRow", "NewVersion", "Store", "VersionRow", "has_store", "study_uid"]
 
 DB_NAME = "emulator.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS datastores (
-    datastore_id TEXT PRIMARY KEY,
-    name TEXT NOT NULL,
-    status TEXT NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL
-);
-CREATE TABLE IF NOT EXISTS image_sets (
-    datastore_id TEXT NOT NULL REFERENCES datastores(datastore_id),
-    image_set_id TEXT NOT NULL,
-    latest_version INTEGER NOT NULL,
-    is_primary INTEGER NOT NULL,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    lock_until REAL NOT NULL DEFAULT 0,
-    deleted_at REAL,
-    PRIMARY KEY (datastore_id, image_set_id)
-);
-CREATE TABLE IF NOT EXISTS client_tokens (  -- CreateDatastore idempotency
-    client_token TEXT PRIMARY KEY,
-    datastore_id TEXT NOT NULL
-);
-CREATE TABLE IF NOT EXISTS versions (
-    datastore_id TEXT NOT NULL,
-    image_set_id TEXT NOT NULL,
-    version INTEGER NOT NULL,
-    document TEXT NOT NULL,
-    status TEXT NOT NULL,       -- workflow status once the lock is over: CREATED, UPDATED, UPDATE_FAILED
-    message TEXT,
-    forced INTEGER NOT NULL DEFAULT 0,
-    created_at REAL NOT NULL,
-    updated_at REAL NOT NULL,
-    PRIMARY KEY (datastore_id, image_set_id, version)
-);
-"""
+
+
+def study_uid(document: dict[str, Any]) -> str | None:
+    """The StudyInstanceUID of a metadata document, without DICOM's trailing padding (None if absent)."""
+    value = (document.get("Study") or {}).get("DICOM", {}).get("StudyInstanceUID")
+    return value.rstrip(" \x00") or None if isinstance(value, str) else None
 
 
 def has_store(directory: str | Path) -> bool:
@@ -84,7 +55,7 @@ class Store:
         self.path = self.directory / DB_NAME
         with self._connect() as conn:
             conn.execute("PRAGMA journal_mode=WAL")
-            conn.executescript(_SCHEMA)
+            create_schema(conn)
 
     # -- connections ---------------------------------------------------------------------------------
 
@@ -116,7 +87,7 @@ class Store:
 
         A repeated CLIENT_TOKEN returns the datastore it created (the API's idempotency token).
         """
-        ts = time.time() if now is None else now
+        ts = ms(time.time() if now is None else now)
         datastore_id = uuid.uuid4().hex
         with self._tx(write=True) as conn:
             if client_token is not None:
@@ -134,7 +105,7 @@ class Store:
 
     def ensure_datastore(self, datastore_id: str, name: str | None = None, now: float | None = None) -> None:
         """Create the datastore with this ID unless it exists (then nothing changes)."""
-        ts = time.time() if now is None else now
+        ts = ms(time.time() if now is None else now)
         with self._tx(write=True) as conn:
             conn.execute(
                 "INSERT OR IGNORE INTO datastores VALUES (?, ?, 'ACTIVE', ?, ?)",
@@ -171,15 +142,16 @@ class Store:
         "1.1" when missing), as the service would. An existing image set is a ConflictError unless
         ``replace``: then the document becomes a new version (what a re-import does) and that is returned.
         """
-        ts = time.time() if now is None else now
+        ts = ms(time.time() if now is None else now)
         doc = {"SchemaVersion": "1.1", **document, "DatastoreID": datastore_id, "ImageSetID": image_set_id}
         with self._tx(write=True) as conn:
             self._require_datastore(conn, datastore_id)
             row = self._image_set_row(conn, datastore_id, image_set_id)
             if row is None:
                 conn.execute(
-                    "INSERT INTO image_sets VALUES (?, ?, 1, ?, ?, ?, 0, NULL)",
-                    (datastore_id, image_set_id, int(is_primary), ts, ts),
+                    "INSERT INTO image_sets (datastore_id, image_set_id, latest_version, is_primary, created_at,"
+                    " updated_at, lock_until, deleted_at, last_accessed_at) VALUES (?, ?, 1, ?, ?, ?, 0, NULL, ?)",
+                    (datastore_id, image_set_id, int(is_primary), ts, ts, ts),
                 )
                 self._insert_version(conn, datastore_id, image_set_id, 1, NewVersion(doc, "CREATED"), ts, ts)
                 return 1
@@ -201,11 +173,23 @@ class Store:
             vrow = self._version(conn, row, version)
         return version_row(row, vrow, now)
 
-    def get_document(self, datastore_id: str, image_set_id: str, version: int | None = None) -> dict[str, Any]:
-        """The metadata document of VERSION (default: the latest) of a non-deleted image set."""
+    def get_document(
+        self, datastore_id: str, image_set_id: str, version: int | None = None, *, touch: float | None = None
+    ) -> dict[str, Any]:
+        """The metadata document of VERSION (default: the latest) of a non-deleted image set.
+
+        ``touch`` (a time) records a read that counts as access for the storage tier (GetImageSetMetadata).
+        """
         with self._tx(write=False) as conn:
             row = self._require_image_set(conn, datastore_id, image_set_id, live=True)
             vrow = self._version(conn, row, version)
+        if touch is not None:  # a short write of its own: readers never wait for one another
+            with self._tx(write=True) as conn:
+                conn.execute(
+                    "UPDATE image_sets SET last_accessed_at = max(coalesce(last_accessed_at, 0), ?)"
+                    " WHERE datastore_id = ? AND image_set_id = ?",
+                    (ms(touch), datastore_id, image_set_id),
+                )
         doc: dict[str, Any] = json.loads(vrow["document"])
         return doc
 
@@ -266,6 +250,68 @@ class Store:
                                  float(row["created_at"]), now)
         return self.get_version(datastore_id, image_set_id, latest + 1, now=now)
 
+    def commit_study_update(
+        self,
+        datastore_id: str,
+        image_set_id: str,
+        expected_version: int,
+        build: Callable[[list[dict[str, Any]]], list[NewVersion]],
+        *,
+        now: float,
+        lock_until: float,
+    ) -> list[VersionRow]:
+        """``includeStudyImageSets``: append a version to IMAGE_SET_ID and to every other live primary image
+        set whose latest document has the same StudyInstanceUID, all in one transaction.
+
+        BUILD gets the current documents (the requested image set's first) and returns their new versions.
+        ConflictError when any of them is LOCKED or the requested one is not at EXPECTED_VERSION; then
+        nothing is written. While the lock lasts the siblings show ``UPDATING_FOR_STUDY_CONSISTENCY``.
+        Returns the new versions, the requested image set's first.
+        """
+        with self._tx(write=True) as conn:
+            row = self._require_image_set(conn, datastore_id, image_set_id, live=True)
+            self._check_writable(row, now)
+            latest = int(row["latest_version"])
+            if latest != expected_version:
+                raise ConflictError(
+                    f"image set {image_set_id}: latestVersionId {expected_version} is not the latest"
+                    f" version ({latest})"
+                )
+            document = json.loads(self._version(conn, row, latest)["document"])
+            members = [(row, document), *self._study_siblings(conn, row, study_uid(document))]
+            for sibling, _doc in members[1:]:
+                self._check_writable(sibling, now)
+            new_versions = build([doc for _row, doc in members])
+            for index, ((member, _doc), new) in enumerate(zip(members, new_versions, strict=True)):
+                version = int(member["latest_version"]) + 1
+                status = "UPDATING" if index == 0 else "UPDATING_FOR_STUDY_CONSISTENCY"
+                self._swap_latest(conn, member, version, now, lock_until, status)
+                self._insert_version(conn, datastore_id, str(member["image_set_id"]), version, new,
+                                     float(member["created_at"]), now)
+            touched = [(str(m["image_set_id"]), int(m["latest_version"]) + 1) for m, _doc in members]
+        return [self.get_version(datastore_id, member_id, version, now=now) for member_id, version in touched]
+
+    @staticmethod
+    def _study_siblings(
+        conn: sqlite3.Connection, row: sqlite3.Row, study: str | None
+    ) -> list[tuple[sqlite3.Row, dict[str, Any]]]:
+        """The other live primary image sets of ROW's datastore whose latest document is of STUDY."""
+        if not study:
+            return []
+        rows = conn.execute(
+            "SELECT i.*, v.document FROM image_sets i JOIN versions v ON v.datastore_id = i.datastore_id"
+            " AND v.image_set_id = i.image_set_id AND v.version = i.latest_version"
+            " WHERE i.datastore_id = ? AND i.image_set_id != ? AND i.deleted_at IS NULL AND i.is_primary = 1"
+            " ORDER BY i.image_set_id",
+            (row["datastore_id"], row["image_set_id"]),
+        ).fetchall()
+        found = []
+        for r in rows:
+            doc = json.loads(r["document"])
+            if study_uid(doc) == study:
+                found.append((r, doc))
+        return found
+
     def delete_image_set(self, datastore_id: str, image_set_id: str, *, now: float) -> None:
         """Mark an image set deleted (ConflictError while LOCKED)."""
         with self._tx(write=True) as conn:
@@ -317,12 +363,18 @@ class Store:
             raise ConflictError(f"image set {row['image_set_id']} is LOCKED by an update in progress")
 
     @staticmethod
-    def _swap_latest(conn: sqlite3.Connection, row: sqlite3.Row, version: int, now: float, lock_until: float) -> None:
-        """Compare-and-swap the latest version; zero rows updated means someone else won the race."""
+    def _swap_latest(
+        conn: sqlite3.Connection, row: sqlite3.Row, version: int, now: float, lock_until: float,
+        lock_status: str = "UPDATING",
+    ) -> None:
+        """Compare-and-swap the latest version; zero rows updated means someone else won the race.
+
+        A write is an access for the storage tier, so it also sets ``last_accessed_at``.
+        """
         cur = conn.execute(
-            "UPDATE image_sets SET latest_version = ?, updated_at = ?, lock_until = ?"
-            " WHERE datastore_id = ? AND image_set_id = ? AND latest_version = ?",
-            (version, now, lock_until, row["datastore_id"], row["image_set_id"], version - 1),
+            "UPDATE image_sets SET latest_version = ?, updated_at = ?, lock_until = ?, lock_status = ?,"
+            " last_accessed_at = ? WHERE datastore_id = ? AND image_set_id = ? AND latest_version = ?",
+            (version, now, lock_until, lock_status, now, row["datastore_id"], row["image_set_id"], version - 1),
         )
         if cur.rowcount != 1:
             raise ConflictError(f"image set {row['image_set_id']} changed concurrently")

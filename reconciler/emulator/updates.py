@@ -8,10 +8,13 @@ request that removes and sets the same attribute leaves the new value, the natur
 Removing an attribute that is not there changes nothing; a removal's value is not compared with the
 stored one (undocumented either way; the reconciler always sends the current value).
 
-Size limits: each blob is at most 30,000 bytes (the model's ``DICOMAttribute`` max) -> 400
-ValidationException; the two decoded blobs together above the 10 KB service quota ("Maximum payload
-size limit (in KB) accepted by UpdateImageSetMetadata", L-A880A4C2, adjustable) -> 402
-ServiceQuotaExceededException, the model's error for a quota (UpdateImageSetMetadata lists it).
+Size limits: each blob, decoded, is at most ``blob_limit`` bytes (default 10,000: "Length Constraints:
+Minimum length of 1. Maximum length of 10000." for both members of ``DICOMUpdates``,
+https://docs.aws.amazon.com/healthimaging/latest/APIReference/API_DICOMUpdates.html; the botocore model
+says 30,000, the API reference and the adjustable service quota of 10 KB say less). Over the limit is a
+400 ValidationException in the words AWS uses for a length constraint. The limit is per blob, not
+summed over both, and can be raised (``EmulatorConfig.blob_limit``) to match a raised quota. The JSON
+that botocore and the reconciler send is ASCII (``json.dumps`` escapes the rest), so bytes are characters.
 """
 
 from __future__ import annotations
@@ -26,11 +29,11 @@ from typing import Any
 from reconciler.dicom.constraints import is_generated
 from reconciler.dicom.tree import PARTS, Node, attributes, delete_at, get_at, mapping_at, walk
 from reconciler.emulator.constraints import check_request
-from reconciler.emulator.errors import QuotaExceededError, ValidationError
+from reconciler.emulator.errors import ValidationError
+from reconciler.emulator.knobs import BLOB_LIMIT
+from reconciler.emulator.rekey import RekeyConflict, rekey
 from reconciler.emulator.store import NewVersion
 
-UPDATE_QUOTA_BYTES = 10 * 1024
-BLOB_MAX_BYTES = 30_000
 MEMBERS = ("updatableAttributes", "removableAttributes")
 Tree = dict[str, Any]
 
@@ -39,30 +42,34 @@ class UpdateFailed(Exception):
     """Raised while applying an accepted update: the version ends UPDATE_FAILED with this message."""
 
 
-def parse_dicom_updates(value: Any, *, force: bool) -> tuple[Tree | None, Tree | None]:
+def parse_dicom_updates(
+    value: Any, *, force: bool, blob_limit: int = BLOB_LIMIT
+) -> tuple[Tree | None, Tree | None]:
     """Decode, size-check, parse and request-check ``DICOMUpdates``; returns (updatable, removable)."""
     if not isinstance(value, dict) or not value or set(value) - set(MEMBERS):
         raise ValidationError("DICOMUpdates must hold updatableAttributes and/or removableAttributes")
-    raw = {member: _decode_blob(value[member], member) for member in MEMBERS if member in value}
-    if sum(len(b) for b in raw.values()) > UPDATE_QUOTA_BYTES:
-        raise QuotaExceededError(
-            f"update payload exceeds the {UPDATE_QUOTA_BYTES // 1024} KB quota of UpdateImageSetMetadata"
-        )
+    raw = {member: _decode_blob(value[member], member, blob_limit) for member in MEMBERS if member in value}
     trees = {member: _parse_tree(blob, member) for member, blob in raw.items()}
     for member, tree in trees.items():
         check_request(tree, member, force=force, removal=member == "removableAttributes")
     return trees.get("updatableAttributes"), trees.get("removableAttributes")
 
 
-def _decode_blob(value: Any, member: str) -> bytes:
+def _decode_blob(value: Any, member: str, limit: int) -> bytes:
     if not isinstance(value, str):
         raise ValidationError(f"{member} must be a base64-encoded blob")
     try:
         blob = base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
         raise ValidationError(f"{member} is not valid base64") from None
-    if not 1 <= len(blob) <= BLOB_MAX_BYTES:
-        raise ValidationError(f"{member} must be between 1 and {BLOB_MAX_BYTES} bytes")
+    if not blob:
+        raise ValidationError(f"1 validation error detected: Value at 'updateImageSetMetadataUpdates.DICOMUpdates."
+                              f"{member}' failed to satisfy constraint: Member must have length greater than or"
+                              " equal to 1")
+    if len(blob) > limit:
+        raise ValidationError(f"1 validation error detected: Value at 'updateImageSetMetadataUpdates.DICOMUpdates."
+                              f"{member}' failed to satisfy constraint: Member must have length less than or"
+                              f" equal to {limit}")
     return blob
 
 
@@ -123,6 +130,10 @@ def apply_updates(document: Tree, updatable: Tree | None, removable: Tree | None
         _remove(new, removable)
     if updatable:
         _upsert(new, updatable)
+        try:
+            rekey(new, updatable)  # a forced Series/SOPInstanceUID change moves the node to its new key
+        except RekeyConflict as conflict:
+            raise UpdateFailed(str(conflict)) from None
     return new
 
 

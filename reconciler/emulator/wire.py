@@ -18,6 +18,9 @@ class WireRequest:
     query: Mapping[str, str]  # query parameters (last value wins)
     headers: Mapping[str, str]  # header names lower-cased
     body: bytes = b""
+    # The path as received, still percent-encoded. Routing splits this one into segments, so that an
+    # encoded "/" (%2F) inside an ID stays inside its segment instead of making a new one.
+    raw_path: str | None = None
 
 
 @dataclass(frozen=True)

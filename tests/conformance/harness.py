@@ -71,12 +71,15 @@ class Emulator:
         return json.loads(gzip.decompress(out.read_bytes()))
 
 
-def load_fixture(store: Path, image_set_id: str, datastore_id: str = DATASTORE) -> dict[str, Any]:
+def load_fixture(
+    store: Path, image_set_id: str, datastore_id: str = DATASTORE, *, primary: bool = True
+) -> dict[str, Any]:
     """Load tests/conformance/data/imageset_<ID>.json with `reconciler emulator load`; return it."""
     path = DATA / f"imageset_{image_set_id}.json"
     err = io.StringIO()
+    flags = [] if primary else ["--non-primary"]
     code = main(["emulator", "load", "--local", str(store), "--datastore-id", datastore_id,
-                 "--image-set-id", image_set_id, str(path)], Streams(out=io.StringIO(), err=err, inp=None))
+                 "--image-set-id", image_set_id, *flags, str(path)], Streams(out=io.StringIO(), err=err, inp=None))
     assert code == 0, err.getvalue()
     doc: dict[str, Any] = json.loads(path.read_text())
     return doc

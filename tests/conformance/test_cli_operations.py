@@ -14,13 +14,15 @@ EA92 = "ea92b0d8838c72a3f25d00d13616f87e"
 D53 = "53d5fdb05ca4d46ac7ca64b06545c66e"
 PATIENT_NAME = json.dumps({"DICOMUpdates": {"updatableAttributes": json.dumps(
     {"SchemaVersion": 1.1, "Patient": {"DICOM": {"PatientName": "MX^MX"}}})}})
+STUDY_DESCRIPTION = json.dumps({"DICOMUpdates": {"updatableAttributes": json.dumps(
+    {"SchemaVersion": 1.1, "Study": {"DICOM": {"StudyDescription": "HEAD"}}})}})
 
 
 @pytest.fixture
 def emu(emulator: Callable[..., Emulator]) -> Emulator:
     def setup(store: Path) -> None:
         load_fixture(store, EA92)
-        load_fixture(store, D53)
+        load_fixture(store, D53, primary=False)  # the updates below change PatientName: not on a primary
 
     # A long lock: an update keeps its image set LOCKED for the whole test.
     return emulator("--lock-seconds", "600", setup=setup)
@@ -45,6 +47,7 @@ def test_datastore_operations(emu: Emulator) -> None:
 def test_image_set_reads_and_search(emu: Emulator) -> None:
     got = emu.aws_json("get-image-set", "--datastore-id", DATASTORE, "--image-set-id", EA92)
     assert (got["versionId"], got["imageSetState"]) == ("1", "ACTIVE")
+    assert (got["isPrimary"], got["storageTier"]) == (True, "FREQUENT_ACCESS")
 
     criteria = json.dumps({"filters": [{"operator": "EQUAL", "values": [{"DICOMPatientId": "2178309"}]}]})
     found = emu.aws_json("search-image-sets", "--datastore-id", DATASTORE, "--search-criteria", criteria)
@@ -67,7 +70,7 @@ def test_update_lock_conflicts_and_paginated_versions(emu: Emulator) -> None:
     assert "(ConflictException)" in again.stderr
 
     stale = emu.aws("update-image-set-metadata", "--datastore-id", DATASTORE, "--image-set-id", EA92,
-                    "--latest-version-id", "7", "--update-image-set-metadata-updates", PATIENT_NAME)
+                    "--latest-version-id", "7", "--update-image-set-metadata-updates", STUDY_DESCRIPTION)
     assert stale.returncode != 0
     assert "(ConflictException)" in stale.stderr
 

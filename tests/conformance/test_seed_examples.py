@@ -4,6 +4,11 @@ Each example starts from a fresh store holding the fixture image set (tests/conf
 seed's datastore and image set IDs, runs the seed's command (without --cli-binary-format, which awscli
 v1 does not have), checks the answer the seed shows, and reads the metadata back with
 get-image-set-metadata: the intended change is there and nothing else changed.
+
+The examples that change PatientName or force a new SOPInstanceUID run on a non-primary image set: the
+update page refuses both on a primary one
+(https://docs.aws.amazon.com/healthimaging/latest/devguide/update-image-set-metadata.html), which
+``test_patient_name_on_a_primary_is_refused`` shows with the same payload.
 """
 
 from __future__ import annotations
@@ -74,7 +79,10 @@ def _update_private(doc: Doc) -> None:
 
 
 def _new_sop_uid(doc: Doc) -> None:
-    doc["Study"]["Series"][S2]["Instances"][I2]["DICOM"]["SOPInstanceUID"] = I2_NEW
+    """The instance gets the new UID and then lives under it (the map is keyed by SOPInstanceUID)."""
+    instances = doc["Study"]["Series"][S2]["Instances"]
+    instances[I2]["DICOM"]["SOPInstanceUID"] = I2_NEW
+    doc["Study"]["Series"][S2]["Instances"] = {(I2_NEW if k == I2 else k): v for k, v in instances.items()}
 
 
 @dataclass(frozen=True)
@@ -87,6 +95,7 @@ class Example:
     effect: Callable[[Doc], None]
     force: bool = False
     prior_updates: int = 0  # versions to create first, so that --latest-version-id is current
+    primary: bool = True  # False: loaded with `emulator load --non-primary`
 
 
 EXAMPLES = [
@@ -94,14 +103,16 @@ EXAMPLES = [
     # new version is the guard + 1; Example 1 below runs the same payload at version 1 and gets "2").
     # Here the image set is first brought to version 4, so the seed's payload and output both hold.
     Example("manpage", EA92, "4", "file://manpage_metadata-updates.json", "5", _set_patient_name,
-            prior_updates=3),
-    Example("example1", EA92, "1", "file://example1_metadata-updates.json", "2", _set_patient_name),
+            prior_updates=3, primary=False),
+    Example("example1", EA92, "1", "file://example1_metadata-updates.json", "2", _set_patient_name,
+            primary=False),
     Example("example2", EA92, "1", "file://example2_metadata-updates.json", "2", _drop_study_description),
     Example("example3", EA92, "1", "file://example3_metadata-updates.json", "2", _drop_instance),
     Example("example4", D53, "3", '{"revertToVersionId": "1"}', "4", _unchanged, prior_updates=2),
     Example("example5", D53, "1", "file://example5_metadata-updates.json", "2", _add_private, force=True),
     Example("example6", D53, "1", "file://example6_metadata-updates.json", "2", _update_private, force=True),
-    Example("example7", D53, "1", "file://example7_metadata-updates.json", "2", _new_sop_uid, force=True),
+    Example("example7", D53, "1", "file://example7_metadata-updates.json", "2", _new_sop_uid, force=True,
+            primary=False),
 ]
 
 
@@ -110,7 +121,7 @@ def test_seed_example(emulator: Callable[..., Emulator], tmp_path: Path, ex: Exa
     fixture: Doc = {}
 
     def setup(store: Path) -> None:
-        fixture.update(load_fixture(store, ex.image_set_id))
+        fixture.update(load_fixture(store, ex.image_set_id, primary=ex.primary))
 
     emu = emulator(setup=setup)
     _bump(emu.url, ex.image_set_id, ex.prior_updates)
@@ -136,4 +147,24 @@ def test_seed_example(emulator: Callable[..., Emulator], tmp_path: Path, ex: Exa
     ex.effect(expected)
     if ex.prior_updates and ex.name != "example4":
         expected["Study"]["DICOM"]["StudyDescription"] = f"STEP {ex.prior_updates - 1}"
-    assert emu.metadata(ex.image_set_id, tmp_path) == expected
+    after = emu.metadata(ex.image_set_id, tmp_path)
+    assert after == expected
+    assert json.dumps(after) == json.dumps(expected)  # the same order too: a moved instance keeps its place
+
+
+@pytest.mark.parametrize(("updates", "force", "named"), [
+    ("file://example1_metadata-updates.json", False, "Patient level"),
+    ("file://example7_metadata-updates.json", True, "SOPInstanceUID"),
+], ids=["patient-name", "forced-sop-uid"])
+def test_seed_payload_on_a_primary_is_refused(emulator: Callable[..., Emulator], tmp_path: Path,
+                                              updates: str, force: bool, named: str) -> None:
+    image_set_id = EA92 if "example1" in updates else D53
+    emu = emulator(setup=lambda store: load_fixture(store, image_set_id))
+    refused = emu.aws("update-image-set-metadata", "--datastore-id", DATASTORE, "--image-set-id", image_set_id,
+                      "--latest-version-id", "1", *(["--force"] if force else []),
+                      "--update-image-set-metadata-updates", updates)
+    assert refused.returncode != 0
+    assert "(ValidationException)" in refused.stderr and named in refused.stderr
+    assert "MX^MX" not in refused.stderr and I2_NEW[-6:] + '"' not in refused.stderr
+    got = emu.aws_json("get-image-set", "--datastore-id", DATASTORE, "--image-set-id", image_set_id)
+    assert (got["versionId"], got["isPrimary"]) == ("1", True)

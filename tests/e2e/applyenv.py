@@ -48,7 +48,7 @@ def seed(store_dir: Path, count: int) -> tuple[str, list[str]]:
     ds = store.create_datastore("apply-tests")
     ids = [f"{n:032x}" for n in range(1, count + 1)]
     for n, image_set_id in enumerate(ids, start=1):
-        store.put_image_set(ds, image_set_id, document(n))
+        store.put_image_set(ds, image_set_id, document(n), is_primary=False)  # Patient-level changes
     getattr(store, "close", lambda: None)()
     return ds, ids
 

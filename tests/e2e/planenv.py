@@ -67,7 +67,7 @@ def seed_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A local store with one image set, an empty specs/ folder as cwd, RECONCILER_LOCAL set."""
     store = Store(tmp_path / "store")
     store.ensure_datastore(DS, "cli")
-    store.put_image_set(DS, IS, LIVE)
+    store.put_image_set(DS, IS, LIVE, is_primary=False)  # Patient-level changes: not on a primary
     (tmp_path / "specs").mkdir()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RECONCILER_LOCAL", str(tmp_path / "store"))

@@ -51,7 +51,7 @@ def store(tmp_path: Path) -> tuple[Path, str, list[str]]:
     ds = s.create_datastore("backends")
     ids = [f"{n:032x}" for n in range(1, 5)]
     for n, image_set_id in enumerate(ids, start=1):
-        s.put_image_set(ds, image_set_id, doc(n))
+        s.put_image_set(ds, image_set_id, doc(n), is_primary=False)  # Patient-level changes
     for _ in range(MANY_VERSIONS - 1):
         s.put_image_set(ds, ids[0], doc(1), replace=True)
     getattr(s, "close", lambda: None)()

@@ -32,7 +32,7 @@ def history(env: Path, edits: list[Callable[[dict[str, Any]], None] | None]) -> 
     for edit in edits:
         if edit is not None:
             edit(doc)
-        store.put_image_set(DS, IS, copy.deepcopy(doc), replace=True)
+        store.put_image_set(DS, IS, copy.deepcopy(doc), replace=True, is_primary=False)
 
 
 def describe(value: str) -> Callable[[dict[str, Any]], None]:

@@ -89,7 +89,7 @@ def yaml_spec(tmp_path: Path, desired: dict[str, Any], force: bool) -> list[Spec
 def store_dir(tmp_path: Path) -> Path:
     store = Store(tmp_path)
     store.ensure_datastore(DS, "seeds")
-    store.put_image_set(DS, IS, live())
+    store.put_image_set(DS, IS, live(), is_primary=False)  # the seeds change PatientName and UIDs
     return tmp_path
 
 
@@ -128,7 +128,7 @@ def test_exactly_one_get_image_set_and_one_metadata_read_per_image_set(tmp_path:
     store.ensure_datastore(DS, "counts")
     ids = [f"{n:032x}" for n in range(12)]
     for i in ids:
-        store.put_image_set(DS, i, live())
+        store.put_image_set(DS, i, live(), is_primary=False)
     api, _ = client(tmp_path)
     plan = build_plan([doc({"Patient": {"DICOM": {"PatientName": "MX^MX"}}}, False, i) for i in ids], api,
                       parallelism=4)
@@ -140,7 +140,7 @@ def test_select_reads_one_search_page_per_50_and_one_metadata_each(tmp_path: Pat
     store = Store(tmp_path)
     store.ensure_datastore(DS, "select")
     for n in range(120):
-        store.put_image_set(DS, f"{n:032x}", live())
+        store.put_image_set(DS, f"{n:032x}", live(), is_primary=False)
     api, _ = client(tmp_path)
     select = SpecDocument("specs/sel.yaml", 0, Target(DS, select=("DICOMPatientId", "P1")), False,
                           {"Patient": {"DICOM": {"PatientName": "OLD^NAME"}}})

@@ -50,7 +50,7 @@ def env(tmp_path: Path, endpoint: str) -> dict[str, str]:
     """A seeded local store, a spec, and the environment of a CI runner that talks to moto's S3."""
     store = Store(tmp_path / "store")
     store.ensure_datastore(DS, "s3")
-    store.put_image_set(DS, IS, LIVE)
+    store.put_image_set(DS, IS, LIVE, is_primary=False)  # Patient-level changes: not on a primary
     (tmp_path / "specs").mkdir()
     (tmp_path / "specs" / "a.yaml").write_text(SPEC)
     base = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "RECONCILER_"))}

@@ -101,9 +101,13 @@ def clock() -> FakeClock:
 
 @pytest.fixture
 def seeded(store: Store, clock: FakeClock) -> Iterator[Store]:
-    """The store with datastore DS holding image set IS (seed_examples.json) at version 1."""
+    """The store with datastore DS holding image set IS (seed_examples.json) at version 1.
+
+    IS is a non-primary image set: the AWS update examples these tests follow change Patient- and
+    Series-level attributes and UIDs, which a primary image set refuses (test_emulator_primary.py).
+    """
     store.ensure_datastore(DS, "seeds", now=clock())
-    store.put_image_set(DS, IS, load_doc("seed_examples.json"), now=clock())
+    store.put_image_set(DS, IS, load_doc("seed_examples.json"), is_primary=False, now=clock())
     yield store
 
 

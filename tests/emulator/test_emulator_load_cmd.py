@@ -31,9 +31,19 @@ def test_load_creates_datastore_and_version_1(tmp_path: Path) -> None:
     code, out, err = _run("--local", str(store_dir), "--datastore-id", DS, "--image-set-id", IS,
                           str(DATA / "grand_challenge.json"))
     assert (code, err) == (0, "")
-    assert json.loads(out) == {"datastoreId": DS, "imageSetId": IS, "versionId": "1"}
+    assert json.loads(out) == {"datastoreId": DS, "imageSetId": IS, "versionId": "1", "isPrimary": True}
     document = Store(store_dir).get_document(DS, IS)
     assert (document["ImageSetID"], document["Patient"]["DICOM"]["PatientID"]) == (IS, "NOID")
+    assert Store(store_dir).get_version(DS, IS, now=0).is_primary is True
+
+
+def test_load_non_primary(tmp_path: Path) -> None:
+    store_dir = tmp_path / "s"
+    code, out, err = _run("--local", str(store_dir), "--datastore-id", DS, "--image-set-id", IS, "--non-primary",
+                          str(DATA / "grand_challenge.json"))
+    assert (code, err) == (0, "")
+    assert json.loads(out)["isPrimary"] is False
+    assert Store(store_dir).get_version(DS, IS, now=0).is_primary is False
 
 
 def _bad_json(tmp: Path) -> str:

@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 import pytest
 from botocore.exceptions import ClientError
 from emuhelpers import DS, INSTANCE, INSTANCE7, IS, SERIES, SERIES7, error_code, load_doc, metadata, update
+
+from reconciler.emulator.knobs import EmulatorConfig
 
 SEED = load_doc("seed_examples.json")
 
@@ -134,21 +137,46 @@ def test_write_while_locked_is_a_conflict_until_the_lock_ends(
     assert update(client, {"Patient": {"DICOM": {"PatientName": "C^D"}}}, version="2")["latestVersionId"] == "3"
 
 
-def test_payload_over_the_10kb_quota(client: Any) -> None:
-    big = {"Study": {"DICOM": {"StudyDescription": "x" * 10_300}}}
+def _sized(size: int, level: str = "Study") -> dict[str, Any]:
+    """A one-attribute tree whose blob (as ``update`` encodes it) is exactly SIZE bytes."""
+    tree = {level: {"DICOM": {"StudyDescription": ""}}}
+    overhead = len(json.dumps({"SchemaVersion": 1.1, **tree}).encode())
+    tree[level]["DICOM"]["StudyDescription"] = "x" * (size - overhead)
+    return tree
+
+
+@pytest.mark.parametrize("member", ["updatableAttributes", "removableAttributes"])
+def test_blob_over_10000_is_a_validation_error_naming_the_member(client: Any, member: str) -> None:
+    tree = _sized(10_001)
     with pytest.raises(ClientError) as err:
-        update(client, big)
-    assert error_code(err.value) == "ServiceQuotaExceededException"
-    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 402
+        update(client, **{"updatable" if member == "updatableAttributes" else "removable": tree}, force=True)
+    assert error_code(err.value) == "ValidationException"
+    assert err.value.response["ResponseMetadata"]["HTTPStatusCode"] == 400
+    message = err.value.response["Error"]["Message"]
+    assert member in message and "less than or equal to 10000" in message
+    assert "xxxx" not in message  # never the value
     assert metadata(client) == SEED
 
 
-def test_payload_just_under_the_quota_is_accepted(client: Any) -> None:
-    tree = {"Study": {"DICOM": {"StudyDescription": ""}}}
-    overhead = len(b'{"SchemaVersion": 1.1, "Study": {"DICOM": {"StudyDescription": ""}}}')
-    tree["Study"]["DICOM"]["StudyDescription"] = "x" * (10 * 1024 - overhead)
+def test_blob_of_exactly_10000_is_accepted(client: Any) -> None:
     # force: a 10 KB LO value breaks the VR length rule, which is not what this test is about
-    assert update(client, tree, force=True)["latestVersionId"] == "2"
+    assert update(client, _sized(10_000), force=True)["latestVersionId"] == "2"
+
+
+def test_the_limit_is_per_blob_not_summed(client: Any) -> None:
+    """Two blobs of 9,000 bytes each (18,000 together) pass: the limit applies to each member."""
+    removable = {"Study": {"DICOM": {"StudyDescription": "CHEST"}}}
+    removable["Study"]["DICOM"]["AccessionNumber"] = "y" * 8_900  # removal values are not compared
+    assert len(json.dumps({"SchemaVersion": 1.1, **removable})) > 8_900
+    assert update(client, _sized(9_000), removable, force=True)["latestVersionId"] == "2"
+
+
+def test_blob_limit_knob_matches_a_raised_quota(transport: Any, store_dir: Any, seeded: Any, clock: Any) -> None:
+    raised = transport(store_dir, EmulatorConfig(blob_limit=20_000), clock)
+    assert update(raised, _sized(15_000), force=True)["latestVersionId"] == "2"
+    with pytest.raises(ClientError) as err:
+        update(raised, _sized(20_001), force=True, version="2")
+    assert "less than or equal to 20000" in err.value.response["Error"]["Message"]
 
 
 def test_blob_over_the_model_maximum(client: Any) -> None:
@@ -157,8 +185,43 @@ def test_blob_over_the_model_maximum(client: Any) -> None:
     assert error_code(err.value) == "ValidationException"
 
 
-def test_instance_attribute_next_to_seed_example_7(client: Any) -> None:
+def test_forced_sop_instance_uid_moves_the_instance_to_its_new_key(client: Any) -> None:
+    """Seed example 7 on a non-primary image set: the instance then lives under its new UID."""
     uid = INSTANCE7[:-1] + "9"
     tree = {"Study": {"Series": {SERIES7: {"Instances": {INSTANCE7: {"DICOM": {"SOPInstanceUID": uid}}}}}}}
     update(client, tree, force=True)
-    assert metadata(client)["Study"]["Series"][SERIES7]["Instances"][INSTANCE7]["DICOM"]["SOPInstanceUID"] == uid
+    instances = metadata(client)["Study"]["Series"][SERIES7]["Instances"]
+    assert INSTANCE7 not in instances
+    expected = copy.deepcopy(SEED["Study"]["Series"][SERIES7]["Instances"][INSTANCE7])
+    expected["DICOM"]["SOPInstanceUID"] = uid
+    assert instances[uid] == expected
+    assert list(instances) == [uid if k == INSTANCE7 else k for k in SEED["Study"]["Series"][SERIES7]["Instances"]]
+
+
+def test_forced_series_instance_uid_moves_the_series_to_its_new_key(client: Any) -> None:
+    new = SERIES7[:-1] + "7"
+    update(client, {"Study": {"Series": {SERIES7: {"DICOM": {"SeriesInstanceUID": new}}}}}, force=True)
+    series = metadata(client)["Study"]["Series"]
+    assert SERIES7 not in series
+    assert series[new]["DICOM"]["SeriesInstanceUID"] == new
+    assert series[new]["Instances"] == SEED["Study"]["Series"][SERIES7]["Instances"]
+    assert metadata(client, "2") == metadata(client)  # the answer's version holds the move
+
+
+def test_series_and_its_instance_move_in_one_update(client: Any) -> None:
+    new_series, new_instance = SERIES7[:-1] + "7", INSTANCE7[:-1] + "9"
+    tree = {"Study": {"Series": {SERIES7: {"DICOM": {"SeriesInstanceUID": new_series},
+                                           "Instances": {INSTANCE7: {"DICOM": {"SOPInstanceUID": new_instance}}}}}}}
+    update(client, tree, force=True)
+    series = metadata(client)["Study"]["Series"]
+    assert set(series[new_series]["Instances"]) >= {new_instance}
+    assert INSTANCE7 not in series[new_series]["Instances"]
+
+
+def test_move_onto_an_existing_uid_fails_and_keeps_the_content(client: Any) -> None:
+    tree = {"Study": {"Series": {SERIES7: {"DICOM": {"SeriesInstanceUID": SERIES}}}}}
+    assert update(client, tree, force=True)["latestVersionId"] == "2"
+    state = client.get_image_set(datastoreId=DS, imageSetId=IS)
+    assert state["imageSetWorkflowStatus"] == "UPDATE_FAILED"
+    assert SERIES in state["message"]
+    assert metadata(client) == SEED

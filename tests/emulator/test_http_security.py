@@ -32,7 +32,8 @@ PAYLOAD = json.dumps({"SchemaVersion": 1.1, "Patient": {"DICOM": {"PatientName":
 def store(tmp_path: Path) -> Store:
     store = Store(tmp_path / "store")
     store.ensure_datastore(DS)
-    store.put_image_set(DS, IS, json.loads(FIXTURE.read_text()))
+    # non-primary: the payload changes PatientName, which a primary image set refuses
+    store.put_image_set(DS, IS, json.loads(FIXTURE.read_text()), is_primary=False)
     return store
 
 

@@ -33,6 +33,10 @@ def _run(argv: list[str]) -> tuple[int, str, str]:
     (["--lock-seconds", "-1"], "--lock-seconds"),
     (["--lock-seconds", "soon"], "--lock-seconds"),
     (["--port", "70000"], "--port"),
+    (["--blob-limit", "0"], "--blob-limit"),
+    (["--archive-after", "-1"], "--archive-after"),
+    (["--archive-after", "nan"], "--archive-after"),
+    (["--region", "nowhere"], "--region"),
 ])
 def test_bad_flags_are_one_line_errors(tmp_path: Path, flags: list[str], mentions: str) -> None:
     code, out, err = _run(["emulator", "serve", "--local", str(tmp_path), "--port", "0", *flags])
@@ -83,3 +87,40 @@ def test_serve_refuses_a_directory_without_a_store(tmp_path: Path, missing: str)
     assert "--init" in done.stderr and "import-dicom" in done.stderr and "Traceback" not in done.stderr
     assert sorted(p.name for p in tmp_path.iterdir()) == ["empty"]
     assert list((tmp_path / "empty").iterdir()) == []
+
+
+def test_serve_knobs_reach_the_service(tmp_path: Path) -> None:
+    """--lenient-primary, --blob-limit, --archive-after and --region, through a real boto3 client."""
+    import json
+
+    import boto3
+    from botocore.config import Config
+
+    from reconciler.emulator.store import Store
+
+    ds, image_set = "1" * 32, "2" * 32
+    store = Store(tmp_path)
+    store.ensure_datastore(ds)
+    store.put_image_set(ds, image_set, {"Patient": {"DICOM": {"PatientName": "A^B"}}, "Study": {"DICOM": {}}})
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "reconciler", "emulator", "serve", "--local", str(tmp_path), "--port", "0",
+         "--lenient-primary", "--blob-limit", "20000", "--archive-after", "0", "--region", "eu-west-1"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    try:
+        assert proc.stdout is not None
+        url = proc.stdout.readline().split()[-1]
+        client = boto3.client("medical-imaging", region_name="eu-west-1", endpoint_url=url,
+                              aws_access_key_id="test", aws_secret_access_key="test",
+                              config=Config(inject_host_prefix=False, retries={"total_max_attempts": 1}))
+        assert client.get_image_set(datastoreId=ds, imageSetId=image_set)["storageTier"] == "ARCHIVE_INSTANT_ACCESS"
+        payload = json.dumps({"SchemaVersion": 1.1, "Patient": {"DICOM": {"PatientName": "C" * 15_000}}})
+        answer = client.update_image_set_metadata(  # primary, Patient level, 15,000 bytes: all allowed here
+            datastoreId=ds, imageSetId=image_set, latestVersionId="1", force=True,
+            updateImageSetMetadataUpdates={"DICOMUpdates": {"updatableAttributes": payload.encode()}})
+        assert answer["latestVersionId"] == "2"
+        assert client.get_image_set(datastoreId=ds, imageSetId=image_set)["imageSetWorkflowStatus"] == "UPDATED"
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        _out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0 and "Traceback" not in err

@@ -126,6 +126,57 @@ def test_reimport_gives_the_same_ids_and_writes_nothing(store: Store, tmp_path: 
     assert {(r["status"], r["versionId"]) for r in again} == {("unchanged", "1")}
 
 
+def _with_patient_name(path: Path, tmp_path: Path, name: str, sop_uid: str | None = None) -> Path:
+    """A copy of PATH with another PatientName (and SOPInstanceUID): the same instance, changed content."""
+    ds = pydicom.dcmread(path)
+    ds.PatientName = name
+    if sop_uid is not None:
+        ds.SOPInstanceUID = sop_uid
+        ds.file_meta.MediaStorageSOPInstanceUID = sop_uid
+    out = tmp_path / f"{name}-{path.name}"
+    ds.save_as(out)
+    return out
+
+
+def test_first_import_creates_primary_image_sets(store: Store) -> None:
+    results = import_dicom(store, DS, [CT, MR])
+    assert {r["isPrimary"] for r in results} == {True}
+    assert all(store.get_version(DS, r["imageSetId"], now=0).is_primary for r in results)
+
+
+def test_conflicting_reimport_becomes_a_non_primary_image_set(store: Store, tmp_path: Path) -> None:
+    (first,) = import_dicom(store, DS, [CT])
+    (conflict,) = import_dicom(store, DS, [_with_patient_name(CT, tmp_path, "OTHER^NAME")])
+    assert (conflict["status"], conflict["isPrimary"], conflict["versionId"]) == ("created", False, "1")
+    assert conflict["imageSetId"] != first["imageSetId"]
+    assert conflict["studyInstanceUID"] == first["studyInstanceUID"]
+    # the primary is untouched; the conflicting data is kept, durably, in the non-primary one
+    assert store.get_version(DS, first["imageSetId"], now=0).latest_version == 1
+    assert _doc(store, conflict["imageSetId"])["Patient"]["DICOM"]["PatientName"] == "OTHER^NAME"
+    assert store.get_version(DS, conflict["imageSetId"], now=0).is_primary is False
+    (again,) = import_dicom(store, DS, [_with_patient_name(CT, tmp_path, "OTHER^NAME")])
+    assert (again["imageSetId"], again["status"]) == (conflict["imageSetId"], "unchanged")
+
+
+def test_new_instances_of_a_study_are_a_new_version_of_its_primary(store: Store, tmp_path: Path) -> None:
+    (first,) = import_dicom(store, DS, [CT])
+    extra = _with_patient_name(CT, tmp_path, str(pydicom.dcmread(CT).PatientName), sop_uid="1.2.3.4.5.6.7")
+    (added,) = import_dicom(store, DS, [extra])
+    assert (added["imageSetId"], added["status"], added["versionId"], added["isPrimary"]) == (
+        first["imageSetId"], "updated", "2", True)
+    (series,) = _doc(store, first["imageSetId"])["Study"]["Series"].values()
+    assert len(series["Instances"]) == 2  # the first instance stays, the new one is added
+
+
+def test_cli_non_primary_flag(tmp_path: Path) -> None:
+    code, out, _ = _run(["emulator", "import-dicom", "--local", str(tmp_path), "--datastore-id", DS,
+                         "--non-primary", str(CT)])
+    assert code == 0
+    (result,) = json.loads(out)
+    assert result["isPrimary"] is False
+    assert Store(tmp_path).get_version(DS, result["imageSetId"], now=0).is_primary is False
+
+
 def test_folder_skips_non_dicom_files_with_a_warning(store: Store, tmp_path: Path) -> None:
     folder = tmp_path / "in"
     folder.mkdir()

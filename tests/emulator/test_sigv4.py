@@ -18,9 +18,10 @@ BODY = b'{"DICOMUpdates": {"updatableAttributes": "e30="}}'
 
 
 def _signed(url: str = URL, body: bytes = BODY, key: str = "test", secret: str = "test",
-            headers: dict[str, str] | None = None) -> RawRequest:
+            headers: dict[str, str] | None = None, service: str = "medical-imaging",
+            region: str = "us-east-1") -> RawRequest:
     req = AWSRequest(method="POST", url=url, data=body, headers=headers or {})
-    SigV4Auth(Credentials(key, secret), "medical-imaging", "us-east-1").add_auth(req)
+    SigV4Auth(Credentials(key, secret), service, region).add_auth(req)
     parts = urlsplit(url)
     hdrs = {k.lower(): v for k, v in req.headers.items()}
     hdrs["host"] = parts.netloc
@@ -111,3 +112,22 @@ def test_mismatched_payload_hash_header_is_refused() -> None:
     req = _signed(headers={"X-Amz-Content-SHA256": "0" * 64})
     with pytest.raises(AuthError, match="x-amz-content-sha256"):
         _verify(req)
+
+
+@pytest.mark.parametrize(("service", "region", "server_region", "message"), [
+    ("s3", "us-east-1", "us-east-1", "Credential should be scoped to correct service: 'medical-imaging'."),
+    ("execute-api", "us-east-1", None, "Credential should be scoped to correct service: 'medical-imaging'."),
+    ("medical-imaging", "eu-west-1", "us-east-1", "Credential should be scoped to a valid region."),
+])
+def test_credential_scope_must_name_the_service_and_region(service: str, region: str, server_region: str | None,
+                                                           message: str) -> None:
+    """A signature that is valid for its own scope is still refused when the scope is not this service's."""
+    with pytest.raises(AuthError) as err:
+        _verify(_signed(service=service, region=region), region=server_region)
+    assert (err.value.code, err.value.status) == ("InvalidSignatureException", 403)
+    assert message in err.value.message
+
+
+@pytest.mark.parametrize(("region", "server_region"), [("eu-west-1", "eu-west-1"), ("ap-south-2", None)])
+def test_matching_or_unchecked_region_is_accepted(region: str, server_region: str | None) -> None:
+    _verify(_signed(region=region), region=server_region)

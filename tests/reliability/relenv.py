@@ -51,7 +51,7 @@ def seed(store_dir: Path, count: int, name: str | None = None) -> list[str]:
     store.ensure_datastore(DS, "reliability")
     ids = [image_set_id(n) for n in range(1, count + 1)]
     for n, i in enumerate(ids, start=1):
-        store.put_image_set(DS, i, document(n, name))
+        store.put_image_set(DS, i, document(n, name), is_primary=False)  # Patient-level changes
     getattr(store, "close", lambda: None)()
     return ids
 

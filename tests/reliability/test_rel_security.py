@@ -57,7 +57,8 @@ def test_every_command_keeps_patient_values_and_secrets_out_of_what_it_prints(tm
 
     # the emulator's own commands: load a document, import a DICOM file
     (tmp_path / "live.json").write_text(json.dumps(document(7, name=live_name)))
-    cli("emulator", "load", "--local", str(store), "--datastore-id", DS, "--image-set-id", image_set, "live.json")
+    cli("emulator", "load", "--local", str(store), "--datastore-id", DS, "--image-set-id", image_set, "--non-primary",
+        "live.json")
     dicom = pydicom.dcmread(get_testdata_file("CT_small.dcm"))
     dicom.PatientName = dicom_name
     dicom.PatientID = f"ZQPID{token}"
