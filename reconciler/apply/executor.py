@@ -158,7 +158,7 @@ class Executor:
     def _supervise(self) -> None:
         """Wait for the workers; on a stop request announce it and bound the drain; on abort return."""
         deadline: float | None = None
-        while not self._idle.is_set():
+        while True:
             try:
                 if self._idle.wait(POLL) or self._crash is not None:
                     return

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import signal
+import threading
 from pathlib import Path
 
 import pytest
@@ -304,3 +306,25 @@ def test_an_image_set_found_at_a_locked_newer_version_is_judged_once_it_settles(
     report = run(api, journal, update_plan(A))
     assert report.results[0].message == "already applied (found at version 2)"
     assert not [c for c in api.calls if c[0] == "UpdateImageSetMetadata"]
+
+
+def test_without_signal_handlers_ctrl_c_is_a_stop_request_too(api: FakeAPI, journal: Journal) -> None:
+    """A library caller that installed no handler: KeyboardInterrupt in the main thread asks to stop."""
+    if threading.current_thread() is not threading.main_thread() or (
+            signal.getsignal(signal.SIGINT) is not signal.default_int_handler):
+        pytest.skip("needs Python's default SIGINT handling in the main thread")
+    options = ApplyOptions(parallelism=1, wait=WaitPolicy(initial=0.0))
+    executor = Executor(api, journal, options=options, sleep=lambda _s: None)
+    real = api.update_image_set_metadata
+
+    def update(datastore_id: str, image_set_id: str, *args, **kwargs):
+        answer = real(datastore_id, image_set_id, *args, **kwargs)
+        if image_set_id == B:  # a real Ctrl-C while B is in flight; B waits until the run has seen it
+            signal.pthread_kill(threading.main_thread().ident, signal.SIGINT)
+            assert executor.cancel.stop_sending.wait(10)
+        return answer
+
+    api.update_image_set_metadata = update  # type: ignore[method-assign]
+    report = executor.run(plan_of(update_plan(A), update_plan(B), update_plan(C)))
+    assert statuses(report) == {A: "converged", B: "converged", C: "not_started"}
+    assert report.exit_code == 130 and read_journal(journal.path)[-1]["event"] == "run_interrupted"
