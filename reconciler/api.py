@@ -9,6 +9,7 @@ All methods raise ``reconciler.errors`` exceptions, never botocore ones.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
@@ -90,8 +91,10 @@ class HealthImagingAPI(Protocol):
         updatable: bytes | None = None,
         removable: bytes | None = None,
         force: bool = False,
+        cancel: threading.Event | None = None,
     ) -> UpdateResult:
-        """Raises ``StaleVersion`` on ConflictException for a version guard."""
+        """Raises ``StaleVersion`` on ConflictException for a version guard, and ``Cancelled`` (nothing
+        sent) when CANCEL is set before the request goes out, e.g. while it waits for the rate limiter."""
         ...
 
     def revert_image_set(

@@ -75,3 +75,7 @@ class StaleVersion(ServiceError):
         super().__init__(message, code="ConflictException", status=409, hint=hint)
         self.planned_version = planned_version
         self.current_version = current_version
+
+
+class Cancelled(ReconcilerError):
+    """The run was asked to stop (a signal) before this request was sent: nothing was sent."""

@@ -16,7 +16,7 @@ import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from reconciler.errors import UsageError
+from reconciler.errors import Cancelled, UsageError
 from reconciler.pacing import MARGIN, SLACK, Pacer, TokenBucket
 
 Clock = Callable[[], float]
@@ -123,6 +123,9 @@ class Permit:
             self._pacer.end(self._clock(), throttled=throttled, answered=answered)
 
 
+CANCEL_POLL = 0.05  # seconds between looks at a cancel event while waiting to send
+
+
 class RateLimiter:
     """One ``Pacer`` per operation. ``begin(op)`` blocks until a request may be sent.
 
@@ -177,20 +180,39 @@ class RateLimiter:
                                                  slack=self._slack)
             return pacer
 
-    def begin(self, op: str) -> Permit:
+    def begin(self, op: str, cancel: threading.Event | None = None) -> Permit:
         """Wait until a request of OP may be sent. The caller must end the permit once the answer (or
-        the failure) is in: a strict operation's next request is spaced from that moment."""
+        the failure) is in: a strict operation's next request is spaced from that moment.
+
+        With CANCEL, a set event means "send nothing more": no slot is claimed once it is set, and a
+        wait for one ends (within ``CANCEL_POLL`` seconds) when it is set; both raise ``Cancelled``.
+        """
+        if cancel is not None and cancel.is_set():
+            raise Cancelled(f"{op} not sent: the run is stopping")
         pacer = self._pacer(op)
         if pacer is None:
             return Permit(None, self._clock, 0.0)
         wait = pacer.begin()
-        if wait > 0:
+        if wait > 0 or cancel is not None:
             try:
-                self._sleep(wait)
+                if cancel is None:
+                    self._sleep(wait)
+                else:
+                    self._sleep_unless(cancel, wait, op)
             except BaseException:  # interrupted: release the slot, or the next caller waits forever
                 pacer.end(self._clock(), answered=False)
                 raise
         return Permit(pacer, self._clock, wait)
+
+    def _sleep_unless(self, cancel: threading.Event, wait: float, op: str) -> None:
+        """Sleep WAIT seconds in short steps (the injected sleep, so a fake clock still works) until CANCEL."""
+        until = self._clock() + wait
+        while not cancel.is_set():
+            left = until - self._clock()
+            if left <= 0:
+                return
+            self._sleep(min(left, CANCEL_POLL))
+        raise Cancelled(f"{op} not sent: the run is stopping")
 
     def acquire(self, op: str) -> float:
         """Wait for OP's next slot as for a request answered at once; return how long this call waited."""

@@ -1,33 +1,39 @@
-"""The guarded executor: send each image set's requests in order, wait, verify, and journal every step.
+"""The executor: apply every image set of a plan on a pool of workers, journal it, and stop cleanly.
 
-Each request carries ``latestVersionId``: the first the version the plan read, each next one the version
-the previous request produced once it settled. A ConflictException (``StaleVersion``) on the first request
-marks the image set stale with nothing written; the others go on. Image sets run on a pool of
-``parallelism`` workers; the API client's limiter spaces UpdateImageSetMetadata at its rate (from the
-previous answer, as its burst is 1: ``reconciler.pacing``), so while one image set is LOCKED the next
-one's request is already out (N image sets take about N / rate + one lock).
+Image sets run on ``parallelism`` workers, each through ``GuardedApply`` (version check, guarded requests,
+wait, verify). The API client's limiter spaces UpdateImageSetMetadata at its rate (from the previous
+answer, as its burst is 1: ``reconciler.pacing``), so while one image set is LOCKED the next one's request
+is already out (N image sets take about N / rate + one lock).
+
+Stopping (``reconciler.apply.cancel``): on the first request no new update is sent (one waiting for the
+rate limiter is not sent either), the ones in flight are waited for and verified for at most
+``drain_timeout`` seconds, whatever is left is ``unfinished`` (a request was sent) or ``not_started``,
+and the journal ends with ``run_interrupted``. On a second request the run ends at once, with
+``run_aborted``. Workers are daemon threads, so a request still out does not hold up the exit; once the
+last record is written, nothing more is written to the journal.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
-from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field, replace
+from collections import deque
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from reconciler.api import HealthImagingAPI
+from reconciler.apply.cancel import Cancellation
+from reconciler.apply.guarded import GuardedApply, Stopped, Verifier, result
 from reconciler.apply.journal import Journal
 from reconciler.apply.report import ApplyReport, ImageSetResult
 from reconciler.apply.verify import converged_check
-from reconciler.apply.waiter import WaitPolicy, WaitTimeout, wait_until_settled
-from reconciler.errors import ReconcilerError, StaleVersion
-from reconciler.plan.diff import format_path
-from reconciler.plan.model import ImageSetPlan, Path, Plan
+from reconciler.apply.waiter import WaitPolicy
+from reconciler.plan.model import ImageSetPlan, Plan
 
-Verifier = Callable[[ImageSetPlan, Mapping[str, Any]], Sequence[Path]]
-"""Given the plan of one image set and its metadata after the last request: the paths that do not hold."""
+POLL = 0.1  # seconds between the main loop's looks at the cancellation while the workers run
+HALT_GRACE = 2.0  # after the drain bound: how long workers get to return from the call they are in
+NOT_SENT = "the run stopped before anything was sent"
 
 
 class Observer(Protocol):
@@ -37,22 +43,14 @@ class Observer(Protocol):
 
     def finished(self, result: ImageSetResult) -> None: ...
 
+    def interrupted(self, reason: str, in_flight: int, drain_timeout: float) -> None: ...
+
 
 @dataclass(frozen=True)
 class ApplyOptions:
     parallelism: int = 8
     wait: WaitPolicy = field(default_factory=WaitPolicy)
-
-
-class _Stopped(Exception):
-    """Internal: the run was interrupted while a worker waited."""
-
-
-class _Failed(Exception):
-    """Internal: ends one image set's run with a result already decided."""
-
-    def __init__(self, result: ImageSetResult) -> None:
-        self.result = result
+    drain_timeout: float = 25.0  # after a stop request: the longest wait for the updates in flight
 
 
 class Executor:
@@ -64,18 +62,27 @@ class Executor:
         options: ApplyOptions | None = None,
         verifier: Verifier = converged_check,
         observer: Observer | None = None,
+        cancel: Cancellation | None = None,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self.api = api
         self.journal = journal
         self.options = options or ApplyOptions()
-        self.verifier = verifier
         self.observer = observer
-        self.sleep = sleep or self._interruptible_sleep
-        self.clock = clock
-        self._lock = threading.Lock()
-        self._stop = threading.Event()
+        self.cancel = cancel or Cancellation()
+        self._lock = threading.RLock()
+        self._halt = threading.Event()  # set: waits end at once (drain bound reached, abort, stop)
+        self._idle = threading.Event()  # set: every worker has returned
+        self._queue: deque[int] = deque()
+        self._results: dict[int, ImageSetResult] = {}
+        self._sending: set[str] = set()  # image sets handed to the client for an update, with no result yet
+        self._sent: set[str] = set()  # of those, the ones whose update was answered (LOCKED, being waited for)
+        self._running = 0
+        self._over = False  # the run's last record is due: workers still out write nothing more
+        self._crash: BaseException | None = None
+        self._apply = GuardedApply(api, self._record, wait=self.options.wait, verifier=verifier,
+                                   stop_sending=self.cancel.stop_sending, sending=self._mark_sending,
+                                   sleep=sleep or self._interruptible_sleep, clock=clock)
 
     def run(self, plan: Plan) -> ApplyReport:
         """Apply every image set of ``plan``; never raises for a per-image-set problem."""
@@ -83,157 +90,143 @@ class Executor:
         sets = plan.image_sets
         self.journal.record("run_started", image_sets=len(sets), spec_digest=plan.spec_digest or None)
         for isp in sets:
-            self._journal(isp, "planned", action=isp.action, requests=len(isp.requests))
+            self._record(isp, "planned", action=isp.action, requests=len(isp.requests))
         if self.observer:
             self.observer.started(len(sets))
-        results: list[ImageSetResult | None] = [None] * len(sets)
-        workers = max(1, min(self.options.parallelism, len(sets)))
-        interrupted = False
-        pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="apply")
-        futures: list[Future[ImageSetResult]] = []
-        try:
-            futures = [pool.submit(self._one_reported, isp) for isp in sets]
-            for i, fut in enumerate(futures):
-                results[i] = fut.result()
-        except KeyboardInterrupt:
-            interrupted = True
-            self.stop()
-            pool.shutdown(wait=True, cancel_futures=True)
-            for i, fut in enumerate(futures):
-                if fut.done() and not fut.cancelled() and fut.exception() is None:
-                    results[i] = fut.result()
-        finally:
-            pool.shutdown(wait=True)
-        done = tuple(
-            r or self._fail(isp, "interrupted before it was applied", sent=0)
-            for r, isp in zip(results, sets, strict=True)
-        )
-        report = ApplyReport(done, journal=str(self.journal.path), elapsed=time.monotonic() - start,
-                             interrupted=interrupted)
-        self.journal.record("run_finished", exit_code=report.exit_code, **report.summary())
+        self._start_workers(sets)
+        self._supervise()
+        with self._lock:
+            self._over = True
+            if self._crash is not None:  # e.g. the journal cannot be written: the run has no record
+                raise self._crash
+            results = tuple(self._results.get(i) or self._left_over(isp) for i, isp in enumerate(sets))
+        signal = self.cancel.last_reason if (self.cancel.last_reason or "").startswith("SIG") else None
+        report = ApplyReport(results, journal=str(self.journal.path), elapsed=time.monotonic() - start,
+                             interrupted=self.cancel.requested, signal=signal, aborted=self.cancel.aborted)
+        fields: dict[str, Any] = {"exit_code": report.exit_code, **report.summary()}
+        if not report.interrupted:
+            self.journal.record("run_finished", **fields)
+        else:
+            self.journal.record("run_aborted" if report.aborted else "run_interrupted",
+                                reason=self.cancel.last_reason, drain_timeout=self.options.drain_timeout, **fields)
         return report
 
     def stop(self) -> None:
-        """Ask the workers to stop: no further request is sent and waits end at once (thread-safe)."""
-        self._stop.set()
+        """Stop now (thread-safe): no further request is sent and waits end at once."""
+        self.cancel.request("stop")
+        self._halt.set()
 
-    def _interruptible_sleep(self, seconds: float) -> None:
-        """Sleep between polls, but wake at once (and stop waiting) when the run is interrupted."""
-        if self._stop.wait(seconds):
-            raise _Stopped
+    # ------------------------------------------------------------------ workers and the main loop
 
-    def _one_reported(self, isp: ImageSetPlan) -> ImageSetResult:
-        result = self._one_guarded(isp)
+    def _start_workers(self, sets: Sequence[ImageSetPlan]) -> None:
+        self._queue.extend(range(len(sets)))
+        self._running = max(1, min(self.options.parallelism, len(sets)))
+        for n in range(self._running):
+            threading.Thread(target=self._work, args=(sets,), name=f"apply-{n}", daemon=True).start()
+
+    def _work(self, sets: Sequence[ImageSetPlan]) -> None:
+        try:
+            while not (self.cancel.requested or self._halt.is_set()):
+                with self._lock:
+                    if not self._queue:
+                        break
+                    index = self._queue.popleft()
+                isp = sets[index]
+                try:
+                    outcome = self._apply(isp)
+                except Stopped:  # its wait was ended: the update is in flight, its outcome unknown
+                    outcome = self._unfinished(isp)
+                with self._lock:  # the result and its record together, or neither once the run is over
+                    if self._over:
+                        break
+                    self._end(isp, outcome)
+                    self._results[index] = outcome
+                    self._sending.discard(isp.image_set_id)
+                    self._sent.discard(isp.image_set_id)
+                    if self.observer:
+                        self.observer.finished(outcome)
+        except BaseException as exc:  # handed to the main thread, which raises it
+            with self._lock:
+                self._crash = self._crash or exc
+            self._halt.set()
+        finally:
+            with self._lock:
+                self._running -= 1
+                if self._running == 0:
+                    self._idle.set()
+
+    def _supervise(self) -> None:
+        """Wait for the workers; on a stop request announce it and bound the drain; on abort return."""
+        deadline: float | None = None
+        while True:
+            try:
+                if self._idle.wait(POLL) or self._crash is not None:
+                    return
+                if self.cancel.aborted:
+                    self._halt.set()
+                    return
+                if self.cancel.requested and deadline is None:
+                    deadline = time.monotonic() + self.options.drain_timeout
+                    self._announce()
+                if deadline is not None and time.monotonic() >= deadline:
+                    self._halt.set()  # waits end now; those workers report their image set unfinished
+                    self._idle.wait(HALT_GRACE)
+                    return
+            except KeyboardInterrupt:  # no signal handler installed (a library caller): Ctrl-C asks to stop
+                self.cancel.request("SIGINT")
+
+    def _announce(self) -> None:
         with self._lock:
             if self.observer:
-                self.observer.finished(result)
-        return result
+                self.observer.interrupted(self.cancel.reason or "stop", len(self._sent),
+                                          self.options.drain_timeout)
 
-    def _one_guarded(self, isp: ImageSetPlan) -> ImageSetResult:
-        try:
-            return self._one(isp)
-        except _Failed as exc:
-            return exc.result
-        except _Stopped:
-            return self._fail(isp, "interrupted while waiting for the update to finish", sent=len(isp.requests))
-        except Exception as exc:  # a bug must not take the other image sets down, nor show a traceback
-            return self._fail(isp, f"internal error ({type(exc).__name__})", sent=0)
+    def _left_over(self, isp: ImageSetPlan) -> ImageSetResult:
+        """The result of an image set the run did not finish (called under the lock, after the run)."""
+        outcome = self._unfinished(isp) if isp.image_set_id in self._sending else result(isp, "not_started")
+        if outcome.status == "unfinished":  # the never-started ones need no record: "planned" is their last
+            self._end(isp, outcome)
+        return outcome
 
-    def _one(self, isp: ImageSetPlan) -> ImageSetResult:
-        if isp.action == "none":
-            return ImageSetResult(isp.datastore_id, isp.image_set_id, "unchanged", isp.version_id,
-                                  final_version=isp.version_id)
-        if isp.action == "error" or isp.version_id is None:
-            return self._fail(isp, f"not applied: {_first(isp.error) or 'the plan has no version for it'}", sent=0)
-        version = isp.version_id
-        total = len(isp.requests)
-        for index, request in enumerate(isp.requests):
-            if self._stop.is_set():
-                return self._fail(isp, "interrupted", sent=index)
-            self._journal(isp, "submitting", request=index + 1, of=total, guard=version)
-            try:
-                answer = self.api.update_image_set_metadata(
-                    isp.datastore_id, isp.image_set_id, version,
-                    updatable=request.updatable, removable=request.removable, force=request.force,
-                )
-            except StaleVersion as exc:
-                raise _Failed(self._stale(isp, exc, index)) from None
-            except ReconcilerError as exc:
-                return self._fail(isp, f"request {index + 1} of {total}: {exc}", sent=index)
-            new_version = answer.latest_version_id
-            self._journal(isp, "submitted", request=index + 1, of=total, guard=version, version=new_version)
-            self._settle(isp, new_version, index)
-            version = new_version
-        return self._verify(isp, version, total)
+    def _unfinished(self, isp: ImageSetPlan) -> ImageSetResult:
+        """An image set whose update was in flight (sent, or maybe sent) when its wait was ended."""
+        message = ("aborted while its update was in flight: it may have been applied; re-plan to see where it is"
+                   if self.cancel.aborted else
+                   "the run stopped while its update was in flight; re-plan to see where it is")
+        return result(isp, "unfinished", message=message)
 
-    def _settle(self, isp: ImageSetPlan, version: str, index: int) -> None:
-        try:
-            info = wait_until_settled(self.api, isp.datastore_id, isp.image_set_id, version,
-                                      self.options.wait, sleep=self.sleep, clock=self.clock)
-        except (WaitTimeout, ReconcilerError) as exc:
-            raise _Failed(self._fail(isp, str(exc), sent=index + 1, final=version)) from None
-        if info.workflow_status == "UPDATE_FAILED" or info.state != "ACTIVE":
-            why = info.message or f"state {info.state}, status {info.workflow_status}"
-            raise _Failed(self._fail(isp, f"UPDATE_FAILED on version {version}: {why}",
-                                     sent=index + 1, final=version))
-        self._journal(isp, "updated", version=version, status=info.workflow_status)
+    def _interruptible_sleep(self, seconds: float) -> None:
+        """Sleep between polls, but wake at once (and stop waiting) when the waits are halted."""
+        if self._halt.wait(seconds):
+            raise Stopped
 
-    def _verify(self, isp: ImageSetPlan, version: str, total: int) -> ImageSetResult:
-        try:
-            live = self.api.get_image_set_metadata(isp.datastore_id, isp.image_set_id, version=version)
-            unmet = tuple(format_path(p) for p in self.verifier(isp, live))
-        except ReconcilerError as exc:
-            return self._fail(isp, f"could not verify version {version}: {exc}", sent=total, final=version)
-        if unmet:
-            more = f" and {len(unmet) - 5} more" if len(unmet) > 5 else ""
-            result = self._fail(isp, f"not converged after version {version}: {', '.join(unmet[:5])}{more} "
-                                "differ from the plan", sent=total, final=version)
-            return replace(result, unmet=unmet)
-        self._journal(isp, "converged", version=version)
-        return ImageSetResult(isp.datastore_id, isp.image_set_id, "converged", isp.version_id,
-                              final_version=version, requests_sent=total, requests_total=total)
+    # ------------------------------------------------------------------ the journal
 
-    def _stale(self, isp: ImageSetPlan, exc: StaleVersion, index: int) -> ImageSetResult:
-        current = exc.current_version
-        if current is None:
-            try:
-                current = self.api.get_image_set(isp.datastore_id, isp.image_set_id).version_id
-            except ReconcilerError:
-                current = None
-        if index > 0:  # our earlier requests are in: this is a partial write, not a clean stale
-            return self._fail(isp, f"changed by another writer after request {index} of "
-                              f"{len(isp.requests)} (now version {current}); re-plan and apply",
-                              sent=index)
-        if current is not None and self._already_applied(isp, current):
-            self._journal(isp, "converged", version=current, already_applied=True)
-            return ImageSetResult(isp.datastore_id, isp.image_set_id, "converged", isp.version_id,
-                                  final_version=current, requests_total=len(isp.requests),
-                                  message=f"already applied (found at version {current})")
-        self._journal(isp, "stale", planned=isp.version_id, current=current)
-        return ImageSetResult(isp.datastore_id, isp.image_set_id, "stale", isp.version_id,
-                              current_version=current, requests_total=len(isp.requests))
+    def _mark_sending(self, isp: ImageSetPlan) -> None:
+        with self._lock:
+            self._sending.add(isp.image_set_id)
 
-    def _already_applied(self, isp: ImageSetPlan, version: str) -> bool:
-        """True when a newer version already holds everything the plan wanted (a re-run after a crash)."""
-        try:
-            live = self.api.get_image_set_metadata(isp.datastore_id, isp.image_set_id, version=version)
-            return not self.verifier(isp, live)
-        except ReconcilerError:
-            return False
+    def _end(self, isp: ImageSetPlan, outcome: ImageSetResult) -> None:
+        """The record of an image set's result (none for ``unchanged``: ``planned`` says it all)."""
+        status = outcome.status
+        if status == "converged":
+            already = outcome.requests_sent == 0  # converged with nothing sent: found already applied
+            self._write(isp, status, version=outcome.final_version, already_applied=already or None)
+        elif status == "stale":
+            self._write(isp, status, planned=isp.version_id, current=outcome.current_version)
+        elif status == "not_started":
+            self._write(isp, status, reason=NOT_SENT)
+        elif status != "unchanged":
+            self._write(isp, status, reason=outcome.message, version=outcome.final_version)
 
-    def _fail(self, isp: ImageSetPlan, message: str, *, sent: int, final: str | None = None) -> ImageSetResult:
-        self._journal(isp, "failed", reason=message, version=final)
-        return ImageSetResult(isp.datastore_id, isp.image_set_id, "failed", isp.version_id,
-                              final_version=final, requests_sent=sent, requests_total=len(isp.requests),
-                              message=message)
+    def _record(self, isp: ImageSetPlan, event: str, **fields: Any) -> None:
+        """A step of ISP (planned, submitting, submitted, updated); dropped once the run is over."""
+        with self._lock:
+            if not self._over:
+                self._write(isp, event, **fields)
+                if event == "submitted":
+                    self._sent.add(isp.image_set_id)
 
-    def _journal(self, isp: ImageSetPlan, event: str, **fields: Any) -> None:
+    def _write(self, isp: ImageSetPlan, event: str, **fields: Any) -> None:
         self.journal.record(event, datastoreId=isp.datastore_id, imageSetId=isp.image_set_id,
                             plannedVersion=isp.version_id, **fields)
-
-
-def _first(error: str | None) -> str | None:
-    """A plan error for the one-line report: its first line, and how many more the plan shows."""
-    lines = (error or "").splitlines()
-    more = f" (and {len(lines) - 1} more, listed in the plan)" if len(lines) > 1 else ""
-    return lines[0] + more if lines else None

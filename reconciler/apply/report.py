@@ -6,11 +6,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
-Status = Literal["converged", "unchanged", "stale", "failed"]
+Status = Literal["converged", "unchanged", "stale", "failed", "unfinished", "not_started"]
+"""``unfinished``: a request was sent, but the run stopped before the image set was verified (it may be
+half-way: re-plan); ``not_started``: the run stopped before anything was sent to it (it is untouched)."""
+STATUSES: tuple[Status, ...] = ("converged", "unchanged", "stale", "failed", "unfinished", "not_started")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
 EXIT_STALE = 3
+# a run stopped by a signal exits 128 + the signal's number, as a shell reports a process it killed
+EXIT_SIGNAL = {"SIGINT": 130, "SIGTERM": 143}
 
 
 @dataclass(frozen=True)
@@ -33,18 +38,21 @@ class ApplyReport:
     journal: str | None = None
     elapsed: float = 0.0
     interrupted: bool = False
+    signal: str | None = None  # what interrupted the run ("SIGINT", "SIGTERM"), when a signal did
+    aborted: bool = False  # a second signal: in-flight image sets were not waited for
 
     def count(self, status: Status) -> int:
         return sum(1 for r in self.results if r.status == status)
 
     @property
     def exit_code(self) -> int:
-        if self.interrupted or self.count("failed"):
+        if self.interrupted:
+            return EXIT_SIGNAL.get(self.signal or "", EXIT_FAILED)
+        if self.count("failed"):
             return EXIT_FAILED
         if self.count("stale"):
             return EXIT_STALE
         return EXIT_OK
 
     def summary(self) -> dict[str, int]:
-        statuses: tuple[Status, ...] = ("converged", "unchanged", "stale", "failed")
-        return {"image_sets": len(self.results)} | {s: self.count(s) for s in statuses}
+        return {"image_sets": len(self.results)} | {s: self.count(s) for s in STATUSES}

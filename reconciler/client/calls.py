@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
@@ -61,16 +62,19 @@ class Caller:
         self._rand = rand
 
     def call(
-        self, op: str, context: str, fn: Callable[[], T], trace: Trace | None = None, sent: Sequence[str] = ()
+        self, op: str, context: str, fn: Callable[[], T], trace: Trace | None = None, sent: Sequence[str] = (),
+        cancel: threading.Event | None = None,
     ) -> T:
         """Run FN (one request of OP) through the limiter, retrying what is worth retrying.
 
-        SENT are the patient values in the request, scrubbed from any service message we pass on.
+        SENT are the patient values in the request, scrubbed from any service message we pass on. Once
+        CANCEL is set the first attempt is not sent (``Cancelled``); retries of a sent one go on.
         """
         trace = trace or Trace()
         spent = 0.0  # time in attempts and backoff; waiting for a limiter token does not count
         while True:
-            permit = self.limiter.begin(op)  # ended below: a strict operation is spaced from the answer
+            # ended below: a strict operation is spaced from the answer; a retry of a sent request is not cancelled
+            permit = self.limiter.begin(op, cancel if trace.attempts == 0 else None)
             self.stats.add(op, retry=trace.attempts > 0)
             trace.attempts += 1
             began = self._clock()

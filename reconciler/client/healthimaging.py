@@ -7,6 +7,7 @@ botocore exceptions translated into ``reconciler.errors``); ``reconciler.client.
 from __future__ import annotations
 
 import random
+import threading
 import time
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -184,6 +185,7 @@ class HealthImaging:
         updatable: bytes | None = None,
         removable: bytes | None = None,
         force: bool = False,
+        cancel: threading.Event | None = None,
     ) -> UpdateResult:
         if updatable is None and removable is None:
             raise UsageError(f"an update of image set {image_set_id} needs updatable or removable attributes")
@@ -192,7 +194,8 @@ class HealthImaging:
             dicom["updatableAttributes"] = updatable
         if removable is not None:
             dicom["removableAttributes"] = removable
-        return self._update(datastore_id, image_set_id, str(latest_version), {"DICOMUpdates": dicom}, force)
+        return self._update(datastore_id, image_set_id, str(latest_version), {"DICOMUpdates": dicom}, force,
+                            cancel)
 
     def revert_image_set(
         self, datastore_id: str, image_set_id: str, latest_version: str, to_version: str
@@ -201,7 +204,8 @@ class HealthImaging:
         return self._update(datastore_id, image_set_id, str(latest_version), updates, False)
 
     def _update(
-        self, datastore_id: str, image_set_id: str, latest: str, updates: dict[str, Any], force: bool
+        self, datastore_id: str, image_set_id: str, latest: str, updates: dict[str, Any], force: bool,
+        cancel: threading.Event | None = None,
     ) -> UpdateResult:
         """One guarded UpdateImageSetMetadata.
 
@@ -226,7 +230,7 @@ class HealthImaging:
             return resp
 
         try:
-            resp = self._caller.call("UpdateImageSetMetadata", ctx, send, trace, sent=sent)
+            resp = self._caller.call("UpdateImageSetMetadata", ctx, send, trace, sent=sent, cancel=cancel)
         except ServiceError as err:
             if err.code != "ConflictException" or isinstance(err, StaleVersion):
                 raise

@@ -1,17 +1,22 @@
 """What the command modules share (and the only module they share): output streams, the options every
 command that talks to HealthImaging takes, the composition root of one run (``Context``), the
-confirmation rule, and loading and planning specs."""
+confirmation rule, loading and planning specs, and turning SIGINT/SIGTERM into a stop request."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import signal
 import sys
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from functools import cached_property
+from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
+from reconciler.apply.cancel import Cancellation
 from reconciler.client.backends import BackendOptions
 from reconciler.errors import SpecError, UsageError
 from reconciler.ratelimit import parse_limits, rate_of
@@ -247,3 +252,31 @@ def _read_progress(streams: Streams) -> Callable[[int, int], None]:
         print(f"\rread {done}/{total} image sets", end=end, file=streams.err, flush=True)
 
     return report
+
+
+# -- signals at the edge: while a block runs, SIGINT (Ctrl-C) and SIGTERM (a cancelled CI job, a pod being
+# stopped) ask a ``Cancellation`` to stop, instead of raising KeyboardInterrupt or killing the process. The
+# handler only records the request (the first stops sending, a second aborts); the executor's main loop
+# acts on it. Python runs signal handlers in the main thread only, so from any other thread (an embedding
+# program) the block runs with the process's own handling unchanged.
+# https://docs.python.org/3/library/signal.html#signals-and-threads
+
+STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+@contextlib.contextmanager
+def stop_on_signals(cancel: Cancellation) -> Iterator[None]:
+    """Route SIGINT and SIGTERM to ``cancel.request`` for the duration of the block, then restore."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def handle(signum: int, _frame: FrameType | None) -> None:
+        cancel.request(signal.Signals(signum).name)
+
+    previous = {sig: signal.signal(sig, handle) for sig in STOP_SIGNALS}
+    try:
+        yield
+    finally:
+        for sig, handler in previous.items():
+            signal.signal(sig, handler if handler is not None else signal.SIG_DFL)

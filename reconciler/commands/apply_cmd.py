@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.api import HealthImagingAPI
+from reconciler.apply.cancel import Cancellation
 from reconciler.apply.executor import ApplyOptions, Executor
 from reconciler.apply.journal import Journal, default_journal_path
 from reconciler.apply.progress import Progress
@@ -21,6 +22,7 @@ from reconciler.commands._common import (
     add_wait_option,
     confirm,
     plan_specs,
+    stop_on_signals,
 )
 from reconciler.errors import UsageError
 from reconciler.plan.model import Plan
@@ -35,7 +37,10 @@ def register(sub: Any) -> None:
         help="apply a saved plan, or plan and apply specs, with version guards",
         description="Apply a saved plan (as saved, without asking), or plan spec files/folders and apply "
         "after confirmation. Every request is guarded by the version the plan read; each image set is "
-        "waited for, verified, and journalled. Exit 0 converged, 1 any failure, 3 stale only.",
+        "waited for, verified, and journalled. Exit 0 converged, 1 any failure, 3 stale only. "
+        "A first SIGINT (Ctrl-C) or SIGTERM stops sending and waits up to --drain-timeout for the updates "
+        "in flight, then prints the summary and exits 130 (SIGINT) or 143 (SIGTERM); a second one stops "
+        "at once.",
     )
     p.add_argument("paths", nargs="+", metavar="PLANFILE|PATH", help="a saved plan, or spec files/folders")
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
@@ -48,6 +53,16 @@ def register(sub: Any) -> None:
         "written to that default local path and uploaded under the prefix when apply ends",
     )
     add_wait_option(p)
+    # Kubernetes sends SIGTERM, then SIGKILL after terminationGracePeriodSeconds (default 30):
+    # https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination
+    p.add_argument(
+        "--drain-timeout",
+        metavar="SECONDS",
+        type=float,
+        default=25.0,
+        help="after SIGINT or SIGTERM, wait at most this long for the updates in flight to finish and be "
+        "verified (default 25: inside the 30 s a Kubernetes pod gets before SIGKILL)",
+    )
     add_backend_options(p)
     add_rate_options(p)
     p.set_defaults(func=run)
@@ -68,6 +83,8 @@ def run(ctx: Context) -> int:
     args, streams = ctx.args, ctx.streams
     if args.wait_timeout <= 0:
         raise UsageError(f"--wait-timeout {args.wait_timeout:g}: must be greater than 0")
+    if not args.drain_timeout >= 0:
+        raise UsageError(f"--drain-timeout {args.drain_timeout:g}: must be 0 or more")
     if is_s3(args.journal):
         split_s3(args.journal, prefix=True)  # a bad URL fails before anything is sent
     missing = [p for p in args.paths if not is_s3(p) and not os.path.exists(p)]
@@ -97,14 +114,17 @@ def run(ctx: Context) -> int:
 
 def _execute(ctx: Context, api: HealthImagingAPI, plan: Plan) -> int:
     args, streams = ctx.args, ctx.streams
-    options = ApplyOptions(parallelism=ctx.options.parallelism, wait=WaitPolicy(timeout=args.wait_timeout))
+    options = ApplyOptions(parallelism=ctx.options.parallelism, wait=WaitPolicy(timeout=args.wait_timeout),
+                           drain_timeout=args.drain_timeout)
     progress = Progress(streams.err, live=streams.err_is_tty())
     s3_prefix = args.journal if is_s3(args.journal) else None
     local_journal = default_journal_path() if s3_prefix or not args.journal else Path(args.journal)
+    cancel = Cancellation()
     try:
-        with Journal(local_journal) as journal:
-            report = Executor(api, journal, options=options, observer=progress).run(plan)
+        with Journal(local_journal) as journal, stop_on_signals(cancel):
+            report = Executor(api, journal, options=options, observer=progress, cancel=cancel).run(plan)
     finally:
+        progress.close()  # the summary or an error starts on a line of its own
         if s3_prefix and local_journal.exists():  # also after a failure or an interrupt: CI keeps the record
             print(f"Journal uploaded to {upload_file(local_journal, s3_prefix)}", file=streams.err)
     streams.out.write(ctx.reporter.apply(report))

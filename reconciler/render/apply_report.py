@@ -41,6 +41,10 @@ def result_text(r: ImageSetResult) -> str:
             f"  stale      {who}: planned version {r.planned_version}, now {r.current_version}; "
             "nothing was written (re-plan to see the other writer's change)"
         )
+    if r.status == "not_started":
+        return f"  not started {who}: nothing was sent"
+    if r.status == "unfinished":
+        return f"  unfinished {who}: {r.message or 'the run stopped before it was verified'}"
     return f"  failed     {who}: {r.message or 'unknown error'}"
 
 
@@ -52,19 +56,31 @@ def report_json(report: ApplyReport) -> dict[str, Any]:
         "journal": report.journal,
         "elapsed_seconds": round(report.elapsed, 3),
         "interrupted": report.interrupted,
+        "signal": report.signal,
+        "aborted": report.aborted,
         "image_sets": [result_json(r) for r in report.results],
     }
 
 
 def report_lines(report: ApplyReport) -> list[str]:
-    """One line per image set that was not unchanged, the summary, and where the journal is."""
+    """One line per image set that did something (not the untouched ones), the summary, and where the
+    journal is."""
     s = report.summary()
-    head = "Apply interrupted" if report.interrupted else "Apply complete"
-    lines = [result_text(r) for r in report.results if r.status != "unchanged"]
-    lines.append(
-        f"{head}: {s['converged']} converged, {s['unchanged']} unchanged, {s['stale']} stale, "
-        f"{s['failed']} failed ({report.elapsed:.1f} s)."
-    )
+    lines = [result_text(r) for r in report.results if r.status not in ("unchanged", "not_started")]
+    counts = f"{s['converged']} converged, {s['unchanged']} unchanged, {s['stale']} stale, {s['failed']} failed"
+    if not report.interrupted:
+        lines.append(f"Apply complete: {counts} ({report.elapsed:.1f} s).")
+    else:
+        how = "aborted" if report.aborted else "interrupted"
+        by = f" by {report.signal}" if report.signal else ""
+        lines.append(f"Apply {how}{by}: {counts}, {s['unfinished']} unfinished, "
+                     f"{s['not_started']} not started ({report.elapsed:.1f} s).")
+        if s["unfinished"]:
+            lines.append("Unfinished image sets had a request sent and were not verified: re-plan to see "
+                         "where each one is.")
+        if s["not_started"] or s["unfinished"]:
+            lines.append("Apply the same plan again to continue: image sets already applied are found "
+                         "and skipped without sending anything.")
     if report.journal:
         lines.append(f"Journal: {report.journal}")
     return lines

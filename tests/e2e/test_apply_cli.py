@@ -210,3 +210,10 @@ def test_a_saved_plan_is_applied_only_to_the_backend_it_was_made_against(tmp_pat
     code, out, err = cli("apply", "p.plan", "--local", str(store_a), "--journal", "ja.jsonl", *CLI_RATES)
     assert code == 0, err
     assert patient(store_a, ds, ids[0])["PatientName"] == "NEW^1"
+
+
+def test_a_negative_drain_timeout_is_refused_before_anything_is_sent(tmp_path: Path) -> None:
+    store, ds, ids, planfile = saved_plan(tmp_path, count=1)
+    code, _out, err = cli("apply", str(planfile), "--local", str(store), "--drain-timeout", "-1")
+    assert (code, err) == (1, "error: --drain-timeout -1: must be 0 or more\n")
+    assert patient(store, ds, ids[0])["PatientName"] == "PATIENT^1"

@@ -49,7 +49,7 @@ def s3(endpoint: str) -> Any:
 def runner(tmp_path: Path, endpoint: str) -> dict[str, str]:
     """A CI runner's checkout (specs/) and environment; `reconciler` and `aws` record their calls."""
     Store(tmp_path / "store").ensure_datastore(DS, "ci")
-    Store(tmp_path / "store").put_image_set(DS, IS, LIVE, is_primary=False)  # Patient-level changes
+    Store(tmp_path / "store").put_image_set(DS, IS, LIVE, is_primary=False)  # the specs change PatientName
     (tmp_path / "specs").mkdir()
     (tmp_path / "specs" / "a.yaml").write_text(SPEC)
     bindir = tmp_path / "bin"

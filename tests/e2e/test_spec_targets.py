@@ -54,8 +54,9 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     """A store with two image sets of one patient and one of another; specs/ as the working folder."""
     store = Store(tmp_path / "store")
     store.ensure_datastore(DS, "targets")
-    for image_set_id, mrn in ((IS1, MRN), (IS2, MRN), (IS3, OTHER_MRN)):  # Patient-level changes: not on a primary
-        store.put_image_set(DS, image_set_id, live(mrn), is_primary=False)
+    store.put_image_set(DS, IS1, live(MRN), is_primary=False)  # these specs change Patient-level names
+    store.put_image_set(DS, IS2, live(MRN), is_primary=False)
+    store.put_image_set(DS, IS3, live(OTHER_MRN), is_primary=False)
     (tmp_path / "specs").mkdir()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RECONCILER_LOCAL", str(tmp_path / "store"))

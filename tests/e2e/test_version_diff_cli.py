@@ -62,7 +62,7 @@ def three_versions(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]
     store_dir = tmp_path_factory.mktemp("diff") / "store"
     store = Store(store_dir)
     ds = store.create_datastore("diff-tests")
-    store.put_image_set(ds, IMAGE_SET, document(), is_primary=False)  # Patient-level changes
+    store.put_image_set(ds, IMAGE_SET, document(), is_primary=False)  # revert restores Patient-level values
     api = client(store_dir)
     comments = instance(4000, 1)["DICOM"]["ImageComments"]
     api.update_image_set_metadata(

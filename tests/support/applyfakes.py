@@ -7,13 +7,14 @@ from __future__ import annotations
 
 import copy
 import json
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 from reconciler.api import ImageSetInfo, SearchHit, UpdateResult
 from reconciler.emulator.updates import UpdateFailed, apply_updates
-from reconciler.errors import NotFound, StaleVersion
+from reconciler.errors import Cancelled, NotFound, StaleVersion
 from reconciler.plan.model import ImageSetPlan, Plan, UpdateRequest
 
 DS = "d" * 32
@@ -69,7 +70,10 @@ class FakeAPI:
     def update_image_set_metadata(
         self, datastore_id: str, image_set_id: str, latest_version: str, *,
         updatable: bytes | None = None, removable: bytes | None = None, force: bool = False,
+        cancel: threading.Event | None = None,
     ) -> UpdateResult:
+        if cancel is not None and cancel.is_set():  # as the real client's limiter: nothing is sent
+            raise Cancelled("UpdateImageSetMetadata not sent: the run is stopping")
         self.calls.append(("UpdateImageSetMetadata", image_set_id, latest_version))
         if image_set_id in self.errors:
             raise self.errors[image_set_id]

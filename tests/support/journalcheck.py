@@ -1,4 +1,4 @@
-"""The journal invariants the kill -9 tests check after every kill (tests/e2e and tests/reliability)."""
+"""The journal invariants the kill -9 and interrupt tests check after every run (tests/e2e and tests/reliability)."""
 
 from __future__ import annotations
 
@@ -8,14 +8,18 @@ from pathlib import Path
 from reconciler.apply.journal import read_journal
 
 EVENTS = {"run_started", "planned", "submitting", "submitted", "updated", "converged", "failed", "stale",
-          "run_finished"}
+          "not_started", "unfinished", "run_finished", "run_interrupted", "run_aborted"}
 LIFECYCLE = ["planned", "submitting", "submitted", "updated", "converged"]
+BAD_ENDINGS = ("failed", "stale", "not_started", "unfinished")  # not_started/unfinished: an interrupted run
+RUN_ENDINGS = ("run_finished", "run_interrupted", "run_aborted")
 
 
 def check_journal(path: Path, *, may_end_badly: bool = True) -> int:
     """Every complete line is one JSON record with a known event; only a torn last line (no newline) may be
-    cut; each image set's events follow the lifecycle in order, ending ``failed`` or ``stale`` only when
-    MAY_END_BADLY (and never after ``converged``). Returns the number of records (0 without a file)."""
+    cut; each image set's events follow the lifecycle in order, ending ``failed``, ``stale``, ``not_started``
+    or ``unfinished`` only when MAY_END_BADLY (and never after ``converged``); an image set found already
+    applied goes from ``planned`` (or a refused ``submitting``) straight to ``converged``; a run-level end
+    record, if any, is the last one. Returns the number of records (0 without a file)."""
     if not path.exists():
         return 0
     text = path.read_text(encoding="utf-8")
@@ -26,12 +30,21 @@ def check_journal(path: Path, *, may_end_badly: bool = True) -> int:
     complete = text.count("\n")
     assert len(records) in (complete, complete + 1)  # at most the torn last line is missing
     assert all(r["event"] in EVENTS for r in records)
+    ends = [n for n, r in enumerate(records) if r["event"] in RUN_ENDINGS]
+    assert ends in ([], [len(records) - 1]), [records[n]["event"] for n in ends]
     per_set: dict[str, list[str]] = {}
     for r in records:
         if "imageSetId" in r:
             per_set.setdefault(r["imageSetId"], []).append(r["event"])
+            if r["event"] == "converged" and r.get("already_applied"):
+                before = per_set[r["imageSetId"]][:-1]
+                assert before in (["planned"], ["planned", "submitting"]), before
+                per_set[r["imageSetId"]] = ["found applied"]
     for events in per_set.values():
-        ended_badly = may_end_badly and events[-1] in ("failed", "stale")
+        if events[0] == "found applied":  # nothing of this run was written to it, and nothing follows
+            assert events == ["found applied"], events
+            continue
+        ended_badly = may_end_badly and events[-1] in BAD_ENDINGS
         done = events[:-1] if ended_badly else events
         assert done == LIFECYCLE[: len(done)], events
         assert not (ended_badly and "converged" in done), events

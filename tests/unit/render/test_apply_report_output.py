@@ -14,7 +14,8 @@ def result(status: Status, **kw: object) -> ImageSetResult:
 
 def test_json_has_summary_and_per_image_set_versions() -> None:
     doc = report_json(ApplyReport((result("stale", current_version="2"),), journal="j.jsonl"))
-    assert doc["summary"] == {"image_sets": 1, "converged": 0, "unchanged": 0, "stale": 1, "failed": 0}
+    assert doc["summary"] == {"image_sets": 1, "converged": 0, "unchanged": 0, "stale": 1, "failed": 0,
+                              "unfinished": 0, "not_started": 0}
     assert (doc["image_sets"][0]["plannedVersion"], doc["image_sets"][0]["currentVersion"]) == ("1", "2")
     assert doc["exit_code"] == 3 and doc["journal"] == "j.jsonl"
 
@@ -31,3 +32,15 @@ def test_text_lines(res: ImageSetResult, text: str) -> None:
     lines = report_lines(ApplyReport((res,)))
     assert text in lines[0]
     assert lines[-1].startswith("Apply complete: ")
+
+
+def test_the_interrupted_summary_counts_what_was_left_and_lists_only_what_was_touched() -> None:
+    results = (result("converged", final_version="2", requests_sent=1),
+               result("unfinished", message="the run stopped while its update was in flight"),
+               *[ImageSetResult("d", f"n{k}", "not_started", "1") for k in range(3)])
+    lines = report_lines(ApplyReport(results, journal="j.jsonl", elapsed=2.0, interrupted=True, signal="SIGINT"))
+    assert lines[:2] == ["  converged  d/i-converged: version 1 -> 2 (1 request, verified)",
+                         "  unfinished d/i-unfinished: the run stopped while its update was in flight"]
+    assert lines[2] == ("Apply interrupted by SIGINT: 1 converged, 0 unchanged, 0 stale, 0 failed, 1 unfinished, "
+                        "3 not started (2.0 s).")
+    assert not any("n0" in line for line in lines) and lines[-1] == "Journal: j.jsonl"

@@ -1,0 +1,233 @@
+"""A real `reconciler apply` process gets a real SIGINT or SIGTERM while its updates are in flight.
+
+Against `emulator serve --lock-seconds` (each update stays LOCKED a while) with a slow client update
+rate, so that when the signal comes some image sets are in flight and others not started. Checked: the
+exit code (130 / 143), the summary (on a line of its own after the progress bar), the journal (its last
+record, every image set's record sequence), and the store (in-flight image sets verified, the others
+untouched). A second signal ends the run at once; the drain after the first is bounded.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import pty
+import re
+import signal
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from reconciler.apply.journal import read_journal
+from tests.support.journalcheck import check_journal
+from tests.support.relenv import (
+    CLI_RATES,
+    Served,
+    cli_env,
+    history,
+    reconciler,
+    run,
+    satisfies,
+    seed,
+    serve,
+    write_specs,
+)
+
+IMAGE_SETS = 10
+SLOW_UPDATES = ["--rate", "UpdateImageSetMetadata=2", "--parallelism", "4"]  # 2/s: the rest wait their turn
+SUMMARY = re.compile(r"Apply (interrupted|aborted) by (SIG\w+): (\d+) converged, 0 unchanged, 0 stale, "
+                     r"(\d+) failed, (\d+) unfinished, (\d+) not started")
+
+
+class Applier:
+    """`reconciler apply PLANFILE` in a subprocess; its stdout and stderr collected by a reader thread."""
+
+    def __init__(self, tmp_path: Path, url: str, *flags: str, terminal: bool = False) -> None:
+        self.journal = tmp_path / "journal.jsonl"
+        argv = reconciler("apply", "plan.json", "--endpoint-url", url, "--journal", str(self.journal),
+                          *CLI_RATES, *SLOW_UPDATES, *flags)
+        self.chunks: list[bytes] = []
+        if terminal:  # stdout and stderr on one pseudo-terminal, as in an operator's shell
+            leader, follower = pty.openpty()
+            self.proc = subprocess.Popen(argv, env=cli_env(tmp_path), cwd=tmp_path, stdin=subprocess.DEVNULL,
+                                         stdout=follower, stderr=follower)
+            os.close(follower)
+            self._reader = threading.Thread(target=self._read_fd, args=(leader,), daemon=True)
+        else:
+            self.proc = subprocess.Popen(argv, env=cli_env(tmp_path), cwd=tmp_path, stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+            assert self.proc.stdout is not None
+            self._reader = threading.Thread(target=self._read_fd, args=(self.proc.stdout.fileno(),), daemon=True)
+        self._reader.start()
+
+    def _read_fd(self, fd: int) -> None:
+        while True:
+            try:
+                chunk = os.read(fd, 4096)
+            except OSError:  # EIO: the terminal's other side is closed
+                return
+            if not chunk:
+                return
+            self.chunks.append(chunk)
+
+    @property
+    def output(self) -> str:
+        return b"".join(self.chunks).decode("utf-8", "replace").replace("\r\n", "\n")
+
+    def records(self) -> list[dict[str, Any]]:
+        return read_journal(self.journal) if self.journal.exists() else []
+
+    def wait_for(self, what: str, predicate: Any, timeout: float = 60.0) -> None:
+        deadline = time.monotonic() + timeout
+        while not predicate():
+            assert self.proc.poll() is None, f"apply ended before {what}: {self.output[-2000:]}"
+            assert time.monotonic() < deadline, f"no {what} after {timeout} s: {self.output[-2000:]}"
+            time.sleep(0.02)
+
+    def wait_until_in_flight(self, count: int = 1) -> None:
+        self.wait_for(f"{count} submitted updates",
+                      lambda: sum(r["event"] == "submitted" for r in self.records()) >= count)
+
+    def finish(self, timeout: float) -> int:
+        try:
+            code = self.proc.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            raise
+        self._reader.join(timeout=10)
+        return code
+
+
+@contextmanager
+def emulator(tmp_path: Path, lock_seconds: float) -> Iterator[tuple[Served, list[str], Path]]:
+    """A seeded store served with LOCK_SECONDS per update, and a saved plan that renames every image set."""
+    store = tmp_path / "store"
+    ids = seed(store, IMAGE_SETS)
+    write_specs(tmp_path / "specs", "NEW", ids)
+    with serve(store, tmp_path, "--lock-seconds", str(lock_seconds)) as served:
+        planned = run(tmp_path, "plan", "specs", "--out", "plan.json", "--endpoint-url", served.url, *CLI_RATES)
+        assert planned.returncode == 0, planned.stderr
+        yield served, ids, store
+    assert "Traceback" not in served.log
+
+
+def last_events(records: list[dict[str, Any]]) -> dict[str, str]:
+    """Each image set's last event in the journal."""
+    return {r["imageSetId"]: r["event"] for r in records if "imageSetId" in r}
+
+
+def assert_store_matches(store: Path, ids: list[str], last: dict[str, str]) -> None:
+    """Converged image sets hold the new names; not-started ones are untouched (still only version 1)."""
+    for n, image_set in enumerate(ids, start=1):
+        docs = history(store, image_set)
+        if last[image_set] == "converged":
+            assert len(docs) == 2 and satisfies(docs[-1], "NEW", n), image_set
+        elif last[image_set] in ("planned", "not_started"):
+            assert len(docs) == 1, (image_set, last[image_set])
+
+
+@pytest.mark.slow
+def test_ctrl_c_in_a_terminal_finishes_the_updates_in_flight_and_prints_the_summary(tmp_path: Path) -> None:
+    with emulator(tmp_path, lock_seconds=1.0) as (served, ids, store):
+        applier = Applier(tmp_path, served.url, terminal=True)
+        applier.wait_until_in_flight()
+        applier.proc.send_signal(signal.SIGINT)
+        assert applier.finish(timeout=60) == 130
+    out = applier.output
+    assert "Traceback" not in out
+    # the progress bar's line is ended before the notice, and the summary starts on a line of its own
+    assert "\nInterrupted (SIGINT): sending no new requests" in out
+    assert "press Ctrl-C again to stop at once" in out
+    bar, _, after = out.partition("Interrupted (SIGINT)")
+    assert "ETA" in bar and bar.endswith("\n")
+    summary = SUMMARY.search(after)
+    assert summary is not None, after
+    assert after[summary.start() - 1] == "\n" and out.endswith("\n")
+    converged, failed, unfinished, not_started = (int(summary.group(n)) for n in (3, 4, 5, 6))
+    assert summary.group(1, 2) == ("interrupted", "SIGINT")
+    assert (failed, unfinished) == (0, 0) and converged >= 1 and not_started >= 1
+    assert converged + not_started == IMAGE_SETS
+
+    records = applier.records()
+    check_journal(applier.journal)
+    assert records[-1]["event"] == "run_interrupted"
+    assert (records[-1]["reason"], records[-1]["exit_code"]) == ("SIGINT", 130)
+    assert (records[-1]["converged"], records[-1]["not_started"]) == (converged, not_started)
+    last = last_events(records)
+    sent = {r["imageSetId"] for r in records if r["event"] == "submitted"}
+    assert sent and all(last[i] == "converged" for i in sent)  # every update in flight was verified
+    assert_store_matches(store, ids, last)
+
+
+@pytest.mark.slow
+def test_sigterm_in_ci_exits_143_with_the_json_report(tmp_path: Path) -> None:
+    with emulator(tmp_path, lock_seconds=1.0) as (served, ids, store):
+        applier = Applier(tmp_path, served.url, "--format", "json")
+        applier.wait_until_in_flight()
+        applier.proc.send_signal(signal.SIGTERM)
+        assert applier.finish(timeout=60) == 143
+    out = applier.output
+    assert "Interrupted (SIGTERM): sending no new requests" in out and "send SIGTERM again" in out
+    report = json.loads(out[out.index("{"):])
+    assert (report["interrupted"], report["signal"], report["exit_code"], report["aborted"]) == (
+        True, "SIGTERM", 143, False)
+    statuses = {r["imageSetId"]: r["status"] for r in report["image_sets"]}
+    assert set(statuses.values()) == {"converged", "not_started"}
+    records = applier.records()
+    check_journal(applier.journal)
+    assert records[-1]["event"] == "run_interrupted" and records[-1]["exit_code"] == 143
+    last = last_events(records)
+    for image_set, status in statuses.items():
+        assert (last[image_set] == "converged") is (status == "converged")
+    assert_store_matches(store, ids, last)
+
+
+@pytest.mark.slow
+def test_a_second_ctrl_c_aborts_at_once_and_still_ends_the_journal(tmp_path: Path) -> None:
+    with emulator(tmp_path, lock_seconds=60.0) as (served, ids, store):  # in flight for a minute
+        applier = Applier(tmp_path, served.url)
+        applier.wait_until_in_flight()
+        applier.proc.send_signal(signal.SIGINT)
+        applier.wait_for("the interrupt notice", lambda: "Interrupted (SIGINT)" in applier.output)
+        applier.proc.send_signal(signal.SIGINT)
+        began = time.monotonic()
+        assert applier.finish(timeout=20) == 130
+        assert time.monotonic() - began < 10  # not the 25 s drain, nor the 60 s lock
+    out = applier.output
+    summary = SUMMARY.search(out)
+    assert summary is not None and summary.group(1, 2) == ("aborted", "SIGINT"), out
+    assert int(summary.group(5)) >= 1  # the updates in flight are unfinished: they may have been applied
+    records = applier.records()
+    check_journal(applier.journal)
+    assert records[-1]["event"] == "run_aborted" and records[-1]["exit_code"] == 130
+    last = last_events(records)
+    sent = {r["imageSetId"] for r in records if r["event"] == "submitted"}
+    assert sent and all(last[i] == "unfinished" for i in sent)
+    assert_store_matches(store, ids, last)
+
+
+@pytest.mark.slow
+def test_the_drain_after_one_signal_is_bounded_by_drain_timeout(tmp_path: Path) -> None:
+    with emulator(tmp_path, lock_seconds=60.0) as (served, ids, store):
+        applier = Applier(tmp_path, served.url, "--drain-timeout", "1")
+        applier.wait_until_in_flight()
+        applier.proc.send_signal(signal.SIGTERM)
+        began = time.monotonic()
+        assert applier.finish(timeout=30) == 143
+        assert time.monotonic() - began < 15  # 1 s of drain, not the 60 s lock
+    summary = SUMMARY.search(applier.output)
+    assert summary is not None and summary.group(1, 2) == ("interrupted", "SIGTERM")
+    records = applier.records()
+    check_journal(applier.journal)
+    assert records[-1]["event"] == "run_interrupted" and records[-1]["drain_timeout"] == 1.0
+    last = last_events(records)
+    sent = {r["imageSetId"] for r in records if r["event"] == "submitted"}
+    assert sent and all(last[i] == "unfinished" for i in sent)
+    assert records[-1]["unfinished"] == len(sent)
+    assert_store_matches(store, ids, last)
