@@ -105,6 +105,45 @@ def add_rate_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+BLOB_LIMIT_ENV = "RECONCILER_BLOB_LIMIT"
+_MIN_BLOB_LIMIT = 100  # below this not even one attribute fits beside the blob's SchemaVersion
+
+
+def add_blob_limit_option(p: argparse.ArgumentParser) -> None:
+    """The largest blob a planned request may carry (each of updatableAttributes and removableAttributes)."""
+    from reconciler.plan.requests import BLOB_LIMIT
+
+    p.add_argument(
+        "--blob-limit",
+        metavar="BYTES",
+        type=int,
+        default=None,
+        help=f"split requests so that no updatableAttributes or removableAttributes blob is over BYTES "
+        f"(default {BLOB_LIMIT:,}, the documented per-blob maximum; env {BLOB_LIMIT_ENV}); raise it only "
+        "when the account's UpdateImageSetMetadata payload quota was raised",
+    )
+
+
+def blob_limit(args: argparse.Namespace) -> int:
+    """``--blob-limit``, else ``RECONCILER_BLOB_LIMIT``, else the documented 10,000 (UsageError when bad)."""
+    from reconciler.plan.requests import BLOB_LIMIT
+
+    given: int | None = getattr(args, "blob_limit", None)
+    where = "--blob-limit"
+    if given is None:
+        text = os.environ.get(BLOB_LIMIT_ENV, "").strip()
+        if not text:
+            return BLOB_LIMIT
+        where = BLOB_LIMIT_ENV
+        try:
+            given = int(text)
+        except ValueError:
+            raise UsageError(f"{BLOB_LIMIT_ENV}={text!r}: not a whole number of bytes") from None
+    if given < _MIN_BLOB_LIMIT:
+        raise UsageError(f"{where} {given}: must be at least {_MIN_BLOB_LIMIT} bytes")
+    return given
+
+
 def add_wait_option(p: argparse.ArgumentParser) -> None:
     """How long one update may keep an image set LOCKED before it is reported failed."""
     p.add_argument(
@@ -234,7 +273,8 @@ def plan_specs(ctx: Context, *, progress: bool = False) -> Plan:
     specs: list[SpecDocument] = list(docs)
     shown = _read_progress(ctx.streams) if progress and ctx.streams.err_is_tty() else None
     try:
-        plan = build_plan(specs, ctx.api, parallelism=ctx.options.parallelism, progress=shown)
+        plan = build_plan(specs, ctx.api, parallelism=ctx.options.parallelism, progress=shown,
+                          blob_limit=blob_limit(ctx.args))
     except TargetError as exc:  # the targets do not hold (e.g. an empty selector): like spec errors
         for d in exc.diagnostics:
             print(d.render(), file=ctx.streams.err)

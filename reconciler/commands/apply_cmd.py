@@ -18,6 +18,7 @@ from reconciler.client.storage import is_s3, split_s3, upload_file
 from reconciler.commands._common import (
     Context,
     add_backend_options,
+    add_blob_limit_option,
     add_rate_options,
     add_wait_option,
     confirm,
@@ -52,6 +53,7 @@ def register(sub: Any) -> None:
         "(default: .reconciler/journal/apply-<UTC time>-<pid>.jsonl); with s3://BUCKET/PREFIX/ it is "
         "written to that default local path and uploaded under the prefix when apply ends",
     )
+    add_blob_limit_option(p)
     add_wait_option(p)
     # Kubernetes sends SIGTERM, then SIGKILL after terminationGracePeriodSeconds (default 30):
     # https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination

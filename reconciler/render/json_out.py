@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from reconciler.plan.model import Change, ImageSetPlan, Plan
-from reconciler.render.common import summarize
+from reconciler.plan.rules import PRIMARY_PAGE
+from reconciler.render.common import moved_key, summarize
 from reconciler.render.redact import Redactor
 
 FORMAT_VERSION = "1"
@@ -20,6 +21,8 @@ def change_json(c: Change, redactor: Redactor) -> dict[str, Any]:
         out["reason"] = c.reason
     if c.check == "needs force":
         out["force_in_spec"] = c.force_in_spec
+    if c.check == "refused on primary":
+        out["rule"] = PRIMARY_PAGE
     return out
 
 
@@ -33,6 +36,16 @@ def image_set_json(isp: ImageSetPlan, redactor: Redactor) -> dict[str, Any]:
         "requests": len(isp.requests),
         "changes": [change_json(c, redactor) for c in isp.changes],
     }
+    if isp.is_primary is not None:
+        out["isPrimary"] = isp.is_primary
+    if isp.study_members:
+        out["studyWide"] = {"requests": isp.study_requests,
+                            "members": [{"imageSetId": m.image_set_id, "versionId": m.version_id}
+                                        for m in isp.study_members]}
+    if isp.study_owner:
+        out["studyOwner"] = isp.study_owner
+    if isp.moves:
+        out["moves"] = [{"path": list(m.spec_path), "movedTo": moved_key(m, redactor)} for m in isp.moves]
     if isp.action == "error":
         out["error"] = isp.error or "error"
     return out
