@@ -160,3 +160,20 @@ def test_an_edit_of_its_own_is_not_called_study_wide(env: Env) -> None:
     assert code == 2
     (line,) = (x for x in out.splitlines() if "live value from" in x)
     assert "live value from version 2" in line and "study-wide" not in line
+
+
+def test_a_planned_sibling_with_changes_of_its_own_follows_the_study_wide_request(env: Env) -> None:
+    """B's study-level change goes out with A's study-wide request; B's own request is then guarded by the
+    version that request gave B (2), not the one the plan read (1)."""
+    env.spec("a.yaml", head(A) + HEAD_DESC)
+    env.spec("b.yaml", head(B) + HEAD_DESC + "    Series:\n      \"1.2.840.99.2\":\n        Instances:\n"
+             "          \"1.2.840.99.2.1\":\n            DICOM:\n              InstanceNumber: 5\n")
+    code, out, err = env.cli("apply", "specs", "--auto-approve")
+    assert code == 0, out + err
+    assert [(s.image_set_id, s.query.get("includeStudyImageSets"), s.query.get("latestVersion"))
+            for s in env.sent] == [(A, "true", "1"), (B, None, "2")]
+    assert (env.version(A), env.version(B)) == ("2", "3")
+    b = env.metadata(B)
+    assert b["Study"]["DICOM"]["StudyDescription"] == "HEAD"
+    assert b["Study"]["Series"]["1.2.840.99.2"]["Instances"]["1.2.840.99.2.1"]["DICOM"]["InstanceNumber"] == "5"
+    assert env.cli("plan", "specs", "--detailed-exitcode")[0] == 0
