@@ -10,7 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.emulator.store import Store
-from tests.support.primaryenv import DS, N, Env, env, head
+from tests.support.primaryenv import DS, Env, N, env, head
 
 __all__ = ["env"]
 
@@ -63,8 +63,9 @@ def test_seed_example_7_on_a_non_primary_converges_and_replans_empty(env: Env) -
 
 def test_seed_example_7_on_a_primary_is_refused_and_nothing_is_sent(env: Env) -> None:
     _seed7(env, primary=True)
-    code, out, _ = env.cli("apply", "specs", "--auto-approve")
-    assert code == 1
+    code, out, _ = env.cli("plan", "specs")
+    assert code == 1 and "SOPInstanceUID cannot be changed on a primary image set, not even with force" in out
+    assert env.cli("apply", "specs", "--auto-approve")[0] == 1
     assert env.sent == []
     assert OLD in _instances(env)
 

@@ -33,8 +33,9 @@ def document(n: int, study: str = STUDY) -> dict[str, Any]:
         "SchemaVersion": "1.1",
         "Patient": {"DICOM": {"PatientName": SECRET, "PatientID": "P1"}},
         "Study": {"DICOM": {"StudyInstanceUID": study, "StudyDescription": "CHEST", "AccessionNumber": "A1"},
-                  "Series": {f"1.2.840.99.{n}": {"DICOM": {"Modality": "CT", "SeriesNumber": 1},
-                                                 "Instances": {f"1.2.840.99.{n}.1": {"DICOM": {"InstanceNumber": 1}}}}}},
+                  "Series": {f"1.2.840.99.{n}": {
+                      "DICOM": {"Modality": "CT", "SeriesNumber": 1},
+                      "Instances": {f"1.2.840.99.{n}.1": {"DICOM": {"InstanceNumber": 1}}}}}},
     }
 
 

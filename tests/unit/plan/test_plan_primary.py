@@ -14,7 +14,7 @@ from reconciler.plan.moves import follow, live_paths
 from reconciler.plan.requests import build_requests
 from tests.unit.plan.test_plan_diff import INST, S, inst, live_doc
 
-I = f"Study.Series[{S}].Instances[{INST}].DICOM"
+INSTANCE = f"Study.Series[{S}].Instances[{INST}].DICOM"
 NEW_INST, NEW_SERIES = "4.5.7", "1.2.4"
 
 
@@ -77,7 +77,7 @@ def test_a_moved_instance_is_compared_at_its_new_key() -> None:
                                                 ("Study", "Series", S, "Instances", NEW_INST))
     # before the move the same spec plans the UID change at the old key
     (before,) = diff_image_set(desired, live_doc(), True)
-    assert format_path(before.path) == f"{I}.SOPInstanceUID"
+    assert format_path(before.path) == f"{INSTANCE}.SOPInstanceUID"
 
 
 def test_changes_of_a_moved_instance_address_its_new_key() -> None:
