@@ -105,6 +105,18 @@ def add_rate_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_targeting_options(p: argparse.ArgumentParser) -> None:
+    """``--target`` and ``--exclude`` (plan, apply, drift), as terraform's -target and OpenTofu's -exclude."""
+    group = p.add_argument_group("targeting (applied once every select is resolved)")
+    group.add_argument("--target", action="append", default=[], metavar="IMAGE_SET_ID|FILE",
+                       help="plan only this image set, or every image set the documents of this spec file (or "
+                       "folder) target; repeatable. The plan lists what was left out")
+    group.add_argument("--exclude", action="append", default=[], metavar="IMAGE_SET_ID|FILE",
+                       help="leave this image set out, or every image set the documents of this spec file (or "
+                       "folder) target; repeatable, applied after --target. An argument that matches nothing "
+                       "is an error")
+
+
 def add_wait_option(p: argparse.ArgumentParser) -> None:
     """How long one update may keep an image set LOCKED before it is reported failed."""
     p.add_argument(
@@ -222,8 +234,9 @@ def plan_specs(ctx: Context, *, progress: bool = False) -> Plan:
     """Load the specs of ``ctx.args.paths`` and plan them with the run's client. Their findings are shown
     on stderr as ``validate`` shows them; SpecError when any is an error (nothing has been read)."""
     from reconciler.plan.build import build_plan
+    from reconciler.plan.targeting import Scope
     from reconciler.plan.targets import TargetError
-    from reconciler.spec import load_specs
+    from reconciler.spec import expand_paths, load_specs
 
     docs, diagnostics = load_specs(list(ctx.args.paths))
     for line in spec_findings(diagnostics):
@@ -233,8 +246,10 @@ def plan_specs(ctx: Context, *, progress: bool = False) -> Plan:
         raise SpecError(f"the specs are invalid ({errors} error{'s' if errors != 1 else ''}); nothing was read")
     specs: list[SpecDocument] = list(docs)
     shown = _read_progress(ctx.streams) if progress and ctx.streams.err_is_tty() else None
+    scope = Scope(tuple(getattr(ctx.args, "target", None) or ()), tuple(getattr(ctx.args, "exclude", None) or ()),
+                  tuple(expand_paths(list(ctx.args.paths))[0]))
     try:
-        plan = build_plan(specs, ctx.api, parallelism=ctx.options.parallelism, progress=shown)
+        plan = build_plan(specs, ctx.api, parallelism=ctx.options.parallelism, progress=shown, scope=scope)
     except TargetError as exc:  # the targets do not hold (e.g. an empty selector): like spec errors
         for d in exc.diagnostics:
             print(d.render(), file=ctx.streams.err)

@@ -7,7 +7,13 @@ import dataclasses
 from typing import Any
 
 from reconciler.client.storage import is_s3, split_s3
-from reconciler.commands._common import Context, add_backend_options, add_rate_options, plan_specs
+from reconciler.commands._common import (
+    Context,
+    add_backend_options,
+    add_rate_options,
+    add_targeting_options,
+    plan_specs,
+)
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import save_plan
 
@@ -27,6 +33,7 @@ def register(sub: Any) -> None:
     p.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when changes are pending")
     p.add_argument("--show-phi", action="store_true", help="show patient-identifying values (local use only)")
+    add_targeting_options(p)
     add_backend_options(p)
     add_rate_options(p)
     p.set_defaults(func=run)
