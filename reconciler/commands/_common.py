@@ -128,6 +128,14 @@ def add_wait_option(p: argparse.ArgumentParser) -> None:
     )
 
 
+def parse_select(text: str) -> tuple[str, str]:
+    """``--select KEY=VALUE`` as (KEY, VALUE); UsageError naming the option (never the value) when malformed."""
+    key, sep, value = text.partition("=")
+    if not sep or not key or not value:
+        raise UsageError("--select: expected KEY=VALUE, e.g. DICOMPatientId=P1")
+    return key, value
+
+
 def backend_from_args(args: argparse.Namespace) -> BackendOptions:
     """The validated backend and rate options of a parsed command line (UsageError when bad).
 

@@ -8,7 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.commands._common import Context, add_backend_options, add_rate_options
+from reconciler.commands._common import Context, add_backend_options, add_rate_options, parse_select
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.plan.adopt import LEVELS, Origin, build_spec, parse_levels
 from reconciler.plan.fetch import Work, read_live
@@ -40,7 +40,7 @@ def run(ctx: Context) -> int:
     levels = parse_levels(args.levels)
     if args.select and not args.out:
         raise UsageError("import --select needs --out DIR (one spec file per image set found)")
-    select = _parse_select(args.select) if args.select else None
+    select = parse_select(args.select) if args.select else None
     api = ctx.api
     if select is not None:
         works = [Work(args.datastore_id, h.image_set_id, h.version, ())
@@ -69,13 +69,6 @@ def run(ctx: Context) -> int:
         print(f"import: wrote {len(written)} spec file{'s' if len(written) != 1 else ''} to {args.out} "
               "(mode 0600: they hold patient data)", file=streams.err)
     return 0
-
-
-def _parse_select(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key or not value:
-        raise UsageError(f"--select {text!r}: expected KEY=VALUE, e.g. DICOMPatientId=P1")
-    return key, value
 
 
 def _now() -> str:

@@ -35,7 +35,8 @@ def live(mrn: str) -> dict[str, object]:
 
 
 def spec(target: str, desired: str) -> str:
-    return f"apiVersion: reconciler/v1\nkind: ImageSetMetadata\ntarget:\n  datastoreId: {DS}\n{target}desired:\n{desired}"
+    head = f"apiVersion: reconciler/v1\nkind: ImageSetMetadata\ntarget:\n  datastoreId: {DS}\n"
+    return f"{head}{target}desired:\n{desired}"
 
 
 NAME = "  Patient:\n    DICOM:\n      PatientName: NEW^NAME\n"
