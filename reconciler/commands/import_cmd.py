@@ -14,6 +14,7 @@ from reconciler.plan.adopt import LEVELS, Origin, build_spec, parse_levels
 from reconciler.plan.fetch import Work, read_live
 
 _SCHEMA = Path("schemas") / "spec.schema.json"
+SCHEMA_CONVENTION = "../schemas/spec.schema.json"  # a spec in specs/ beside the project's schemas/
 
 
 def register(sub: Any) -> None:
@@ -22,9 +23,9 @@ def register(sub: Any) -> None:
         "import", help=help_text,
         description=help_text + ". The spec manages every attribute of the chosen levels at its live value, "
         "so `reconciler plan` on it shows no changes. It holds patient data: files are written with mode 0600.")
-    p.add_argument("--datastore-id", required=True, metavar="D")
+    p.add_argument("--datastore-id", required=True, metavar="D", help="the datastore to read from")
     target = p.add_mutually_exclusive_group(required=True)
-    target.add_argument("--image-set-id", metavar="I")
+    target.add_argument("--image-set-id", metavar="I", help="the image set to write a spec for")
     target.add_argument("--select", metavar="KEY=VALUE", help="a SearchImageSets equality key, e.g. DICOMPatientId=P1")
     p.add_argument("--levels", default=",".join(LEVELS),
                    help="which levels to include, comma-separated (default: patient,study,series,instance)")
@@ -76,12 +77,14 @@ def _now() -> str:
 
 
 def _schema_ref(target: Path | None) -> str:
-    """The schema path editors resolve: relative to the spec when the project has schemas/, else packaged."""
+    """The ``$schema`` path of a written spec: never an absolute path of this machine, which would be wrong
+    on every other one the spec is committed for. For a file under ``--out DIR``, relative from DIR to the
+    working folder's ``schemas/spec.schema.json`` when it has one; otherwise, and on stdout (whose
+    destination is unknown), the layout the spec reference shows: spec folders beside ``schemas/``."""
     local = Path.cwd() / _SCHEMA
-    if local.is_file():
-        base = (target.parent if target else Path.cwd()).resolve()
-        return Path(os.path.relpath(local, base)).as_posix()
-    return (Path(__file__).resolve().parents[1] / "schemas" / "spec.schema.json").as_posix()
+    if target is not None and local.is_file():
+        return Path(os.path.relpath(local, target.parent.resolve())).as_posix()
+    return SCHEMA_CONVENTION
 
 
 def _write_private(path: Path, text: str) -> None:
