@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import FrameType
@@ -57,6 +57,13 @@ def isatty(stream: TextIO) -> bool:
         return stream.isatty()
     except (AttributeError, ValueError):
         return False
+
+
+def use_colour(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """Colour on a terminal only, and never when ``NO_COLOR`` is set to anything but the empty string,
+    as https://no-color.org asks (a terminal included)."""
+    env = os.environ if environ is None else environ
+    return isatty(stream) and not env.get("NO_COLOR")
 
 
 def add_backend_options(parser: argparse.ArgumentParser) -> None:
@@ -208,12 +215,12 @@ class Context:
     def reporter(self) -> TextReporter:
         """The reporter of ``--format`` (text when the command has none), for standard output."""
         redactor = Redactor(show_phi=bool(getattr(self.args, "show_phi", False)))
-        style = Style(redactor, colour=self.streams.out_is_tty(), rate=self.update_rate)
+        style = Style(redactor, colour=use_colour(self.streams.out), rate=self.update_rate)
         return reporter(getattr(self.args, "format", None) or "text", style)
 
     def text_reporter(self, stream: TextIO) -> TextReporter:
         """A text reporter for STREAM (apply shows its plan as text, on stderr with --format json)."""
-        return reporter("text", Style(Redactor(), colour=isatty(stream), rate=self.update_rate))
+        return reporter("text", Style(Redactor(), colour=use_colour(stream), rate=self.update_rate))
 
 
 def confirm(

@@ -45,7 +45,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument("paths", nargs="+", metavar="PLANFILE|PATH", help="a saved plan, or spec files/folders")
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--format", choices=["text", "json"], default="text",
+                   help="output format of the apply report (default text; with json the plan is shown on stderr)")
     p.add_argument(
         "--journal",
         metavar="PATH",
