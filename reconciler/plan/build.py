@@ -22,6 +22,7 @@ from reconciler.plan.model import Change, ImageSetPlan, Move, Plan
 from reconciler.plan.moves import follow
 from reconciler.plan.requests import BLOB_LIMIT, build_requests
 from reconciler.plan.study import is_study_level, plan_studies
+from reconciler.plan.targeting import Scope, narrow
 from reconciler.plan.targets import resolve
 from reconciler.spec.model import SpecDocument
 
@@ -34,16 +35,18 @@ def build_plan(
     parallelism: int = 8,
     progress: Progress | None = None,
     lock_wait: float = 60.0,
+    scope: Scope | None = None,
     blob_limit: int = BLOB_LIMIT,
 ) -> Plan:
-    """Plan every image set the documents target. Per-image-set problems become ``action: error``.
+    """Plan every image set the documents target (narrowed by ``scope``: ``--target``/``--exclude``, once
+    selectors are resolved). Per-image-set problems become ``action: error``.
 
     Targets that do not hold (an empty ``select``, documents that disagree on an image set they both
-    reach) raise ``TargetError`` before any metadata is read. No request blob is over ``blob_limit``
-    bytes.
+    reach) raise ``TargetError``, and a ``scope`` argument that matches nothing ``UsageError``, before
+    any metadata is read. No request blob is over ``blob_limit`` bytes.
     """
     resolution = resolve(docs, api)
-    works = resolution.works
+    works, targeting = narrow(resolution.works, scope or Scope())
     results: list[ImageSetPlan | None] = [None] * len(works)
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         futures = {pool.submit(plan_image_set, api, w, lock_wait, blob_limit): i for i, w in enumerate(works)}
@@ -55,7 +58,7 @@ def build_plan(
     meta: dict[str, Any] = {"created_at": time.time()}
     if resolution.notes:
         meta["notes"] = resolution.notes
-    return Plan(plans, spec_digest=spec_digest(docs), meta=meta)
+    return Plan(plans, spec_digest=spec_digest(docs), meta=meta, targeting=targeting)
 
 
 def spec_digest(docs: Sequence[SpecDocument]) -> str:

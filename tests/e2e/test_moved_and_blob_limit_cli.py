@@ -106,3 +106,11 @@ def test_one_attribute_too_large_for_any_request_is_a_plan_error(env: Env, monke
     assert code == 1 and env.sent == []
     code, _, err = env.cli("plan", "specs", "--blob-limit", "10")
     assert code == 1 and "--blob-limit 10: must be at least 100 bytes" in err
+
+
+def test_a_saved_plan_is_applied_as_split(env: Env) -> None:
+    env.spec("n.yaml", head(N) + "  Study:\n    DICOM:\n      StudyDescription: HEAD\n")
+    assert env.cli("plan", "specs", "--out", "p.plan")[0] == 0
+    code, _, err = env.cli("apply", "p.plan", "--blob-limit", "5000")
+    assert code == 1 and "--blob-limit splits the requests of a plan as it is made" in err
+    assert env.sent == []
