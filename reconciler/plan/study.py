@@ -18,6 +18,8 @@ study-wide request per study:
   their own (``study_owner`` names the owner; apply runs them after it); a study-level change the
   owner's request does not make in the same way, or a planned primary whose spec holds another value
   than the request sets, is a plan error for the image sets concerned: one request cannot satisfy both;
+- when a planned primary of the study has plan errors, nothing may be sent to it, and a study-wide
+  request would change it: the image sets with study-level changes of that study are plan errors too;
 - a document with ``studyWide: false`` opts out: its image set's study-level changes go to it alone,
   as an ordinary request (a primary accepts study-level changes; only its Patient and Series levels and
   the UIDs are refused), and the other primaries of the study keep their values.
@@ -74,6 +76,12 @@ def _one_study(out: list[ImageSetPlan], first: int, found: dict[str, str], limit
         for i in sorted({first, *(i for i, _ in clashes)}):
             paths = sorted({path for j, path in clashes if j == i or i == first})
             out[i] = _error(out[i], owner.image_set_id, paths)
+        return
+    broken = [out[i].image_set_id for i in in_study if i != first and out[i].action == "error"]
+    if broken:  # nothing may be sent to an image set with plan errors, not even by a sibling's request
+        for i in in_study:
+            if i == first or (out[i].action == "update" and any(map(is_study_level, out[i].changes))):
+                out[i] = _blocked(out[i], broken)
         return
     read = {out[i].image_set_id: str(out[i].version_id) for i in in_study}
     versions = {**found, **read}  # the plan's own read where it has one
@@ -135,4 +143,12 @@ def _error(p: ImageSetPlan, owner: str, paths: list[Path]) -> ImageSetPlan:
                f"update (includeStudyImageSets, planned for image set {owner}), and the specs ask for different "
                "values on image sets of the study; give them the same values, or set `studyWide: false` "
                f"({rules.PRIMARY_PAGE})")
+    return dataclasses.replace(p, action="error", requests=(), error=message)
+
+
+def _blocked(p: ImageSetPlan, broken: list[str]) -> ImageSetPlan:
+    names = ", ".join(broken)
+    message = (f"its study-level changes need a study-wide update (includeStudyImageSets), which would also change "
+               f"image set{'s' if len(broken) != 1 else ''} {names} of the same study; that has plan errors, so "
+               f"nothing may be written to it: fix them first, or set `studyWide: false` ({rules.PRIMARY_PAGE})")
     return dataclasses.replace(p, action="error", requests=(), error=message)

@@ -177,3 +177,20 @@ def test_a_planned_sibling_with_changes_of_its_own_follows_the_study_wide_reques
     assert b["Study"]["DICOM"]["StudyDescription"] == "HEAD"
     assert b["Study"]["Series"]["1.2.840.99.2"]["Instances"]["1.2.840.99.2.1"]["DICOM"]["InstanceNumber"] == "5"
     assert env.cli("plan", "specs", "--detailed-exitcode")[0] == 0
+
+
+def test_no_study_wide_request_reaches_a_sibling_with_plan_errors(env: Env) -> None:
+    """A's Patient-level change is refused, so nothing may be written to A: B's study-wide request, which would
+    change A too, is a plan error as well, and nothing is sent."""
+    env.spec("a.yaml", head(A) + PATIENT)
+    env.spec("b.yaml", head(B) + HEAD_DESC)
+    code, out, _ = env.cli("plan", "specs", "--format", "json")
+    assert code == 1
+    plans = {p["imageSetId"]: p for p in json.loads(out)["image_sets"]}
+    assert plans[A]["action"] == plans[B]["action"] == "error"
+    assert f"would also change image set {A} of the same study" in plans[B]["error"]
+    assert env.cli("apply", "specs", "--auto-approve")[0] == 1
+    assert env.sent == []
+    env.spec("b.yaml", head(B, "studyWide: false\n") + HEAD_DESC)  # B alone: A is not touched
+    assert env.cli("apply", "specs", "--auto-approve")[0] == 1  # A still fails
+    assert [(s.image_set_id, s.query.get("includeStudyImageSets")) for s in env.sent] == [(B, None)]
