@@ -222,7 +222,7 @@ class Service:
         latest = self.store.get_version(call.datastore_id, call.image_set_id, now=call.now).latest_version
         if wanted is None or not 1 <= wanted <= latest:
             raise ValidationError(f"revertToVersionId must name an existing version (1-{latest})")
-        document = self.store.get_document(call.datastore_id, call.image_set_id, wanted)
+        document = self.store.get_document(call.datastore_id, call.image_set_id, wanted, now=call.now)
         failed = call.fault == "update_failed"
         if failed:
             return outcome(None, None, force=force, injected_failure=True)
