@@ -130,11 +130,12 @@ def parse_copiable(text: Any) -> Subset:
         raise ValidationError(f"{where}: Study must name at least one series under Series")
     subset: Subset = {}
     for series_uid, series in study["Series"].items():
+        path = f"{where}: Study.Series.{series_uid[:80]}"  # a key is the client's text: never echo much of it
         if not isinstance(series, dict) or set(series) - {"Instances"}:
-            raise ValidationError(f"{where}: Study.Series.{series_uid} may only hold Instances")
+            raise ValidationError(f"{path} may only hold Instances")
         instances = series.get("Instances", {})
         if not isinstance(instances, dict) or any(v != {} for v in instances.values()):
-            raise ValidationError(f"{where}: Study.Series.{series_uid}.Instances must map SOP Instance UIDs to {{}}")
+            raise ValidationError(f"{path}.Instances must map SOP Instance UIDs to {{}}")
         subset[series_uid] = frozenset(instances) or None
     return subset
 
@@ -189,12 +190,13 @@ def select(source: Tree, subset: Subset | None) -> Tree:
     for series_uid, instance_uids in subset.items():
         series = held.get(series_uid)
         if not isinstance(series, dict):
-            raise CopyFailed(f"INVALID_REQUEST: Series {series_uid} is not present in the SourceImageSet")
+            raise CopyFailed(f"INVALID_REQUEST: Series {series_uid[:80]} is not present in the SourceImageSet")
         if instance_uids is not None:
             instances = series.get("Instances") or {}
             missing = sorted(uid for uid in instance_uids if uid not in instances)
             if missing:
-                raise CopyFailed(f"INVALID_REQUEST: SOP Instance {missing[0]} is not present in the SourceImageSet")
+                raise CopyFailed(f"INVALID_REQUEST: SOP Instance {missing[0][:80]} is not present in the "
+                                 "SourceImageSet")
             series["Instances"] = {uid: inst for uid, inst in instances.items() if uid in instance_uids}
         chosen[series_uid] = series
     taken.setdefault("Study", {})["Series"] = chosen
