@@ -10,6 +10,7 @@ import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import replace
 from typing import Any
 
 from reconciler.api import HealthImagingAPI
@@ -97,14 +98,14 @@ def plan_image_set(api: HealthImagingAPI, work: Work, lock_wait: float = 60.0) -
     except (CredentialsError, EndpointError):
         raise
     except ReconcilerError as exc:
-        return ImageSetPlan(version_id=work.version, action="error", error=str(exc), **base)
+        return ImageSetPlan(version_id=work.version, action="error", error=_from_specs(str(exc), work), **base)
     try:
         changes, origin = _diff_all(work.docs, live)
         base["study"] = _study_uid(live)
     except Exception as exc:  # a document shape we did not foresee: fail this image set, not the run
         # the exception text may quote a value (patient data): only its type is reported
         return ImageSetPlan(version_id=version, action="error",
-                            error=f"internal error while diffing ({type(exc).__name__})", **base)
+                            error=_from_specs(f"internal error while diffing ({type(exc).__name__})", work), **base)
     finally:
         del live  # the live document is the big thing: never keep it
     problems = [_problem(c, origin[c.path]) for c in changes if blocks(c)]
@@ -113,7 +114,8 @@ def plan_image_set(api: HealthImagingAPI, work: Work, lock_wait: float = 60.0) -
     try:
         requests = build_requests(changes)
     except ReconcilerError as exc:
-        return ImageSetPlan(version_id=version, action="error", changes=changes, error=str(exc), **base)
+        return ImageSetPlan(version_id=version, action="error", changes=changes, error=_from_specs(str(exc), work),
+                            **base)
     return ImageSetPlan(version_id=version, action="update" if requests else "none",
                         force=any(r.force for r in requests), changes=changes, requests=requests, **base)
 
@@ -125,8 +127,15 @@ def _diff_all(docs: Sequence[SpecDocument], live: Mapping[str, Any]) -> tuple[tu
         for c in diff_image_set(doc.desired, live, doc.force):
             if c.path not in origin:
                 origin[c.path] = doc
-                changes.append(c)
+                pos = doc.position(c.path)
+                changes.append(replace(c, source=f"{pos.file}:{pos.line}"))
     return tuple(changes), origin
+
+
+def _from_specs(message: str, work: Work) -> str:
+    """An image set's error, naming the spec documents that target it (``file:line``)."""
+    where = ", ".join(f"{d.file}:{d.line}" for d in work.docs)
+    return f"{message} (spec{'s' if len(work.docs) > 1 else ''} {where})" if where else message
 
 
 def _study_uid(live: Mapping[str, Any]) -> str | None:

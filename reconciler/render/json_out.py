@@ -6,7 +6,7 @@ import json
 from typing import Any
 
 from reconciler.plan.model import Change, ImageSetPlan, Plan
-from reconciler.render.common import summarize
+from reconciler.render.common import error_lines, summarize
 from reconciler.render.redact import Redactor
 
 FORMAT_VERSION = "1"
@@ -14,12 +14,14 @@ FORMAT_VERSION = "1"
 
 def change_json(c: Change, redactor: Redactor) -> dict[str, Any]:
     key = c.path[-1]
-    out: dict[str, Any] = {"op": c.op, "path": list(c.path), "before": redactor.value(key, c.before),
+    out: dict[str, Any] = {"op": c.op, "path": list(redactor.path(c.path)), "before": redactor.value(key, c.before),
                            "after": redactor.value(key, c.after), "check": c.check}
     if c.reason:
         out["reason"] = c.reason
     if c.check == "needs force":
         out["force_in_spec"] = c.force_in_spec
+    if c.source:
+        out["source"] = c.source
     return out
 
 
@@ -31,10 +33,11 @@ def image_set_json(isp: ImageSetPlan, redactor: Redactor) -> dict[str, Any]:
         "action": isp.action,
         "force": isp.force,
         "requests": len(isp.requests),
+        "sources": list(isp.sources),
         "changes": [change_json(c, redactor) for c in isp.changes],
     }
     if isp.action == "error":
-        out["error"] = isp.error or "error"
+        out["error"] = "\n".join(error_lines(isp, redactor))
     return out
 
 
@@ -48,3 +51,13 @@ def plan_json(plan: Plan, redactor: Redactor) -> dict[str, Any]:
 
 def render_json(plan: Plan, redactor: Redactor) -> str:
     return json.dumps(plan_json(plan, redactor), indent=2, ensure_ascii=False) + "\n"
+
+
+def plan_fingerprints(plan: Plan, redactor: Redactor) -> dict[str, str]:
+    """The fingerprint every value of PLAN is (or would be) shown with, by the digest of the value: what
+    a saved plan keeps, so that ``show`` and ``apply PLANFILE`` print the plan's own. Never the key."""
+    probe = redactor.probe()
+    plan_json(plan, probe)  # every path, value and error of every image set
+    for isp in plan.image_sets:
+        probe.label("StudyInstanceUID", isp.study)
+    return probe.touched()

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from reconciler.plan.build import blocks
 from reconciler.plan.model import ImageSetPlan, Plan
-from reconciler.render.common import DEFAULT_UPDATE_RATE, change_line, eta_line, plural, summarize
+from reconciler.render.common import DEFAULT_UPDATE_RATE, change_line, error_lines, eta_line, plural, summarize
 from reconciler.render.redact import Redactor
 
 _COLOURS = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "!": "\033[1;31m"}
@@ -24,7 +24,7 @@ def image_set_block(isp: ImageSetPlan, redactor: Redactor) -> list[str]:
     head = f"# image set {isp.image_set_id} (datastore {isp.datastore_id}, version {isp.version_id or '?'})"
     if isp.action == "error":
         # one error per line, each once: a change an error line is about is listed without its reason
-        lines = [f"{head}: error", *(f"!   {e}" for e in (isp.error or "error").splitlines())]
+        lines = [f"{head}: error", *(f"!   {e}" for e in error_lines(isp, redactor))]
         lines += [f"    {change_line(c, redactor, note=not blocks(c))}" for c in isp.changes]
         return lines
     force = ", force" if isp.force else ""
