@@ -22,7 +22,7 @@ from reconciler.errors import SpecError, UsageError
 from reconciler.ratelimit import parse_limits, rate_of
 from reconciler.render.common import DEFAULT_UPDATE_RATE
 from reconciler.render.diagnostics import plan_notes, spec_findings
-from reconciler.render.redact import Redactor
+from reconciler.render.redact import ENV_KEY, Redactor
 from reconciler.render.reporters import Style, TextReporter, reporter
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from reconciler.spec.model import SpecDocument
 
 PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted."
+ALLOW_SHARED_PHI = "--allow-phi-in-shared-output"
 
 
 @dataclass
@@ -158,12 +159,46 @@ def require_store(directory: str, *, serve: bool = False) -> None:
     )
 
 
+def add_phi_options(parser: argparse.ArgumentParser, when: str = "") -> None:
+    """``--show-phi`` and the flag it needs where output is usually shared (``check_phi_output``)."""
+    parser.add_argument("--show-phi", action="store_true",
+                        help=f"{when}show patient-identifying values and UIDs instead of fingerprints (local use only)")
+    parser.add_argument(ALLOW_SHARED_PHI, action="store_true",
+                        help="with --show-phi: allow it with --format markdown or in CI (CI=true), where output "
+                        "usually becomes a pull-request comment or a job log that others read")
+
+
+def in_ci() -> bool:
+    """Whether this runs in CI: GitHub Actions and GitLab CI/CD (and most others) set CI=true."""
+    return (os.environ.get("CI") or "").strip().lower() in ("true", "1", "yes")
+
+
+def check_phi_output(args: argparse.Namespace) -> None:
+    """Refuse --show-phi where output is usually shared (markdown: a pull-request comment; CI: a job log),
+    unless --allow-phi-in-shared-output says so too. Raised before anything is read."""
+    if not getattr(args, "show_phi", False) or getattr(args, "allow_phi_in_shared_output", False):
+        return
+    if getattr(args, "format", None) == "markdown":
+        where = "--format markdown would put patient data in output made for a pull-request comment"
+    elif in_ci():
+        where = "in CI (CI=true) it would put patient data in a job log or a pull-request comment"
+    else:
+        return
+    raise UsageError(f"--show-phi refused: {where}",
+                     hint=f"leave out --show-phi, or add {ALLOW_SHARED_PHI} if this output stays private")
+
+
+UNKEYED_NOTE = (f"note: fingerprints (<redacted:HASH>, uid:HASH) use a key made for this run: they will not match "
+                f"those of another run; set {ENV_KEY} to make them stable (see the README)")
+
+
 class Context:
     """The composition root of one command run, built once by ``reconciler.cli``: the parsed arguments
     and streams, and (each built on first use, then kept) the validated backend options, the client,
-    and the reporter of the command's ``--format``."""
+    the redactor and the reporter of the command's ``--format``."""
 
     def __init__(self, args: argparse.Namespace, streams: Streams) -> None:
+        check_phi_output(args)  # before anything is read or built
         self.args = args
         self.streams = streams
 
@@ -185,15 +220,21 @@ class Context:
         return rate_of("UpdateImageSetMetadata", self.options.rates) or DEFAULT_UPDATE_RATE
 
     @cached_property
+    def redactor(self) -> Redactor:
+        """The one redactor of this run, so a value has one fingerprint in everything it prints (the plan,
+        the prompt, the report). Without RECONCILER_REDACTION_KEY it says so once, on stderr."""
+        return Redactor(show_phi=bool(getattr(self.args, "show_phi", False)),
+                        on_unkeyed=lambda: print(UNKEYED_NOTE, file=self.streams.err))
+
+    @cached_property
     def reporter(self) -> TextReporter:
         """The reporter of ``--format`` (text when the command has none), for standard output."""
-        redactor = Redactor(show_phi=bool(getattr(self.args, "show_phi", False)))
-        style = Style(redactor, colour=self.streams.out_is_tty(), rate=self.update_rate)
+        style = Style(self.redactor, colour=self.streams.out_is_tty(), rate=self.update_rate)
         return reporter(getattr(self.args, "format", None) or "text", style)
 
     def text_reporter(self, stream: TextIO) -> TextReporter:
         """A text reporter for STREAM (apply shows its plan as text, on stderr with --format json)."""
-        return reporter("text", Style(Redactor(), colour=isatty(stream), rate=self.update_rate))
+        return reporter("text", Style(self.redactor, colour=isatty(stream), rate=self.update_rate))
 
 
 def confirm(

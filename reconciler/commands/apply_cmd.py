@@ -18,6 +18,7 @@ from reconciler.client.storage import is_s3, split_s3, upload_file
 from reconciler.commands._common import (
     Context,
     add_backend_options,
+    add_phi_options,
     add_rate_options,
     add_wait_option,
     confirm,
@@ -45,6 +46,7 @@ def register(sub: Any) -> None:
     p.add_argument("paths", nargs="+", metavar="PLANFILE|PATH", help="a saved plan, or spec files/folders")
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     p.add_argument("--format", choices=["text", "json"], default="text")
+    add_phi_options(p, "in the plan shown before applying: ")
     p.add_argument(
         "--journal",
         metavar="PATH",
@@ -91,13 +93,15 @@ def run(ctx: Context) -> int:
     if missing:  # before the confirmation rule, which would otherwise be the first thing said
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
     planfile = saved_plan_path(args.paths)
+    # JSON output stays one document on stdout: the plan (and the prompt) then go to stderr
+    shown = streams.out if args.format == "text" else streams.err
     if planfile is not None:
         plan = _load_saved(ctx, planfile)  # a tampered plan, or one for another backend, raises here
+        ctx.redactor.learn(plan.fingerprints)  # its values as the plan showed them (the PR comment's)
+        shown.write(ctx.text_reporter(shown).plan(plan))
     else:
         confirm(streams, args.auto_approve, "apply")
         plan = plan_specs(ctx)  # with the client the apply will use (one limiter)
-        # JSON output stays one document on stdout: the plan (and the prompt) then go to stderr
-        shown = streams.out if args.format == "text" else streams.err
         if args.format == "text" or not args.auto_approve:
             shown.write(ctx.text_reporter(shown).plan(plan))
         if not plan.has_changes and not plan.has_errors:  # nothing to send: no prompt, no journal

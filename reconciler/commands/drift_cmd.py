@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reconciler.commands._common import Context, add_backend_options, add_rate_options, plan_specs
+from reconciler.commands._common import Context, add_backend_options, add_phi_options, add_rate_options, plan_specs
 
 
 def register(sub: Any) -> None:
@@ -19,7 +19,7 @@ def register(sub: Any) -> None:
     p.add_argument("--blame", action="store_true",
                    help="name the version that introduced each drifted value (text and JSON; bisects the "
                    "image set's versions: about 2 x log2(versions) metadata reads per drifted image set)")
-    p.add_argument("--show-phi", action="store_true", help="show patient-identifying values (local use only)")
+    add_phi_options(p)
     add_backend_options(p)
     add_rate_options(p)
     p.set_defaults(func=run)
