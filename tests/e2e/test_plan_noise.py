@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from reconciler.emulator.store import Store
-from tests.support.planenv import DS, HEAD, IS, run
+from reconciler.render.redact import ENV_KEY
+from tests.support.planenv import DS, HEAD, IS, KEY, run
 
 INSTANCES = 50
 PRIVATE = "00091001"
@@ -37,6 +38,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     store.put_image_set(DS, IS, _live())
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RECONCILER_LOCAL", str(tmp_path / "store"))
+    monkeypatch.setenv(ENV_KEY, KEY)  # stable fingerprints: no note that they are not
     return tmp_path
 
 
