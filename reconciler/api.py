@@ -29,6 +29,7 @@ class ImageSetInfo:
     updated_at: float | None = None
     forced: bool = False
     is_primary: bool | None = None
+    storage_tier: str | None = None  # FREQUENT_ACCESS | ARCHIVE_INSTANT_ACCESS (GetImageSet only)
 
 
 @dataclass(frozen=True)

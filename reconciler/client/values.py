@@ -86,6 +86,7 @@ def image_set_info(item: Mapping[str, Any], datastore_id: str) -> ImageSetInfo:
         updated_at=epoch(item.get("updatedAt")),
         forced=bool(overrides.get("forced", False)),
         is_primary=item.get("isPrimary"),
+        storage_tier=item.get("storageTier"),
     )
 
 

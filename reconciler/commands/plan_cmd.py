@@ -7,7 +7,14 @@ import dataclasses
 from typing import Any
 
 from reconciler.client.storage import is_s3, split_s3
-from reconciler.commands._common import Context, add_backend_options, add_phi_options, add_rate_options, plan_specs
+from reconciler.commands._common import (
+    Context,
+    add_backend_options,
+    add_phi_options,
+    add_rate_options,
+    add_targeting_options,
+    plan_specs,
+)
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import save_plan
 from reconciler.render.json_out import plan_fingerprints
@@ -25,9 +32,12 @@ def register(sub: Any) -> None:
     p.add_argument("--out", metavar="PLANFILE",
                    help="save the plan: a local file (mode 0600) or s3://BUCKET/KEY (server-side encrypted; "
                    "RECONCILER_S3_SSE=AES256|aws:kms)")
-    p.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    p.add_argument("--format", choices=["text", "json", "markdown"], default="text",
+                   help="output format (default text; json as schemas/plan.schema.json; markdown for a pull-request "
+                   "comment)")
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when changes are pending")
     add_phi_options(p)
+    add_targeting_options(p)
     add_backend_options(p)
     add_rate_options(p)
     p.set_defaults(func=run)

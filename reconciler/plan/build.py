@@ -19,6 +19,7 @@ from reconciler.plan.diff import diff_image_set, format_path
 from reconciler.plan.fetch import Work, read_live
 from reconciler.plan.model import Change, ImageSetPlan, Plan
 from reconciler.plan.requests import build_requests
+from reconciler.plan.targeting import Scope, narrow
 from reconciler.plan.targets import resolve
 from reconciler.spec.model import SpecDocument
 
@@ -31,14 +32,17 @@ def build_plan(
     parallelism: int = 8,
     progress: Progress | None = None,
     lock_wait: float = 60.0,
+    scope: Scope | None = None,
 ) -> Plan:
-    """Plan every image set the documents target. Per-image-set problems become ``action: error``.
+    """Plan every image set the documents target (narrowed by ``scope``: ``--target``/``--exclude``, once
+    selectors are resolved). Per-image-set problems become ``action: error``.
 
     Targets that do not hold (an empty ``select``, documents that disagree on an image set they both
-    reach) raise ``TargetError`` before any metadata is read.
+    reach) raise ``TargetError``, and a ``scope`` argument that matches nothing ``UsageError``, before
+    any metadata is read.
     """
     resolution = resolve(docs, api)
-    works = resolution.works
+    works, targeting = narrow(resolution.works, scope or Scope())
     results: list[ImageSetPlan | None] = [None] * len(works)
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
         futures = {pool.submit(plan_image_set, api, w, lock_wait): i for i, w in enumerate(works)}
@@ -50,7 +54,7 @@ def build_plan(
     meta: dict[str, Any] = {"created_at": time.time()}
     if resolution.notes:
         meta["notes"] = resolution.notes
-    return Plan(plans, spec_digest=spec_digest(docs), meta=meta)
+    return Plan(plans, spec_digest=spec_digest(docs), meta=meta, targeting=targeting)
 
 
 def spec_digest(docs: Sequence[SpecDocument]) -> str:

@@ -8,6 +8,7 @@ from typing import Any
 from reconciler.plan.model import Change, ImageSetPlan, Plan
 from reconciler.render.common import error_lines, summarize
 from reconciler.render.redact import Redactor
+from reconciler.render.targeting import targeting_json
 
 FORMAT_VERSION = "1"
 
@@ -42,11 +43,14 @@ def image_set_json(isp: ImageSetPlan, redactor: Redactor) -> dict[str, Any]:
 
 
 def plan_json(plan: Plan, redactor: Redactor) -> dict[str, Any]:
-    return {
+    doc: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "summary": summarize(plan).as_dict(),
         "image_sets": [image_set_json(p, redactor) for p in plan.image_sets],
     }
+    if plan.targeting is not None:  # only with --target/--exclude: what they left out
+        doc["left_out"] = targeting_json(plan.targeting)
+    return doc
 
 
 def render_json(plan: Plan, redactor: Redactor) -> str:

@@ -10,6 +10,7 @@ from collections import defaultdict
 from reconciler.plan.model import ImageSetPlan, Plan
 from reconciler.render.common import DEFAULT_UPDATE_RATE, eta_line, plural, summarize
 from reconciler.render.redact import Redactor
+from reconciler.render.targeting import targeting_markdown
 from reconciler.render.text import image_set_block
 
 LIMIT = 60_000
@@ -77,6 +78,7 @@ def render_markdown(
         f"**{s.add} to add, {s.change} to change, {s.remove} to remove** in {plural(s.image_sets, 'image set')}"
         + (f"; {eta_line(s.requests, rate)}" if s.requests else ""),
         "",
+        *targeting_markdown(plan.targeting),
     ]
     if plan.image_sets:
         head += [*_rollup(plan, redactor), ""]

@@ -7,6 +7,7 @@ from reconciler.plan.build import blocks
 from reconciler.plan.model import ImageSetPlan, Plan
 from reconciler.render.common import DEFAULT_UPDATE_RATE, change_line, error_lines, eta_line, plural, summarize
 from reconciler.render.redact import Redactor
+from reconciler.render.targeting import targeting_lines
 
 _COLOURS = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "!": "\033[1;31m"}
 _RESET = "\033[0m"
@@ -52,4 +53,5 @@ def render_text(
     out.append(summary.line())
     if summary.requests:
         out.append(eta_line(summary.requests, rate))
+    out += targeting_lines(plan.targeting)
     return "\n".join(out) + "\n"
