@@ -22,7 +22,7 @@ from reconciler.errors import SpecError, UsageError
 from reconciler.ratelimit import parse_limits, rate_of
 from reconciler.render.common import DEFAULT_UPDATE_RATE
 from reconciler.render.diagnostics import plan_notes, spec_findings
-from reconciler.render.redact import ENV_KEY, Redactor
+from reconciler.render.redact import UNKEYED_NOTE, Redactor, shared_output
 from reconciler.render.reporters import Style, TextReporter, reporter
 
 if TYPE_CHECKING:
@@ -195,28 +195,14 @@ def add_phi_options(parser: argparse.ArgumentParser, when: str = "", *, what: st
                         "usually becomes a pull-request comment or a job log that others read")
 
 
-def in_ci() -> bool:
-    """Whether this runs in CI: GitHub Actions and GitLab CI/CD (and most others) set CI=true."""
-    return (os.environ.get("CI") or "").strip().lower() in ("true", "1", "yes")
-
-
 def check_phi_output(args: argparse.Namespace) -> None:
-    """Refuse --show-phi where output is usually shared (markdown: a pull-request comment; CI: a job log),
-    unless --allow-phi-in-shared-output says so too. Raised before anything is read."""
-    if not getattr(args, "show_phi", False) or getattr(args, "allow_phi_in_shared_output", False):
-        return
-    if getattr(args, "format", None) == "markdown":
-        where = "--format markdown would put patient data in output made for a pull-request comment"
-    elif in_ci():
-        where = "in CI (CI=true) it would put patient data in a job log or a pull-request comment"
-    else:
-        return
-    raise UsageError(f"--show-phi refused: {where}",
-                     hint=f"leave out --show-phi, or add {ALLOW_SHARED_PHI} if this output stays private")
-
-
-UNKEYED_NOTE = (f"note: fingerprints (<redacted:HASH>, uid:HASH) use a key made for this run: they will not match "
-                f"those of another run; set {ENV_KEY} to make them stable (see the README)")
+    """Refuse --show-phi where output is usually shared, unless --allow-phi-in-shared-output says so too.
+    Raised before anything is read."""
+    if getattr(args, "show_phi", False) and not getattr(args, "allow_phi_in_shared_output", False):
+        where = shared_output(getattr(args, "format", None))
+        if where is not None:
+            raise UsageError(f"--show-phi refused: {where}",
+                             hint=f"leave out --show-phi, or add {ALLOW_SHARED_PHI} if this output stays private")
 
 
 class Context:

@@ -37,6 +37,20 @@ _UID_SLOTS = ((2, "Series"), (4, "Instances"))
 _BRACKETED_UID = re.compile(r"\b(Series|Instances)\[([^\]\s]+)\]")
 
 
+UNKEYED_NOTE = (f"note: fingerprints (<redacted:HASH>, uid:HASH) use a key made for this run: they will not match "
+                f"those of another run; set {ENV_KEY} to make them stable (see the README)")
+
+
+def shared_output(fmt: str | None) -> str | None:
+    """Why output in format FMT would usually be read by others, or None: markdown is made for a
+    pull-request comment, and CI (``CI=true``: GitHub Actions, GitLab CI/CD) keeps job logs."""
+    if fmt == "markdown":
+        return "--format markdown would put patient data in output made for a pull-request comment"
+    if (os.environ.get("CI") or "").strip().lower() in ("true", "1", "yes"):
+        return "in CI (CI=true) it would put patient data in a job log or a pull-request comment"
+    return None
+
+
 def env_key() -> bytes | None:
     """The operator's key from the environment, or None. A key too short to keep secret is refused."""
     text = os.environ.get(ENV_KEY)
