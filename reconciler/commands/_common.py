@@ -274,7 +274,8 @@ def confirm(
 
 def plan_specs(ctx: Context, *, progress: bool = False) -> Plan:
     """Load the specs of ``ctx.args.paths`` and plan them with the run's client. Their findings are shown
-    on stderr as ``validate`` shows them; SpecError when any is an error (nothing has been read)."""
+    on stderr as ``validate`` shows them (series and instance UIDs in paths redacted, as in the plan);
+    SpecError when any is an error (nothing has been read)."""
     from reconciler.plan.build import build_plan
     from reconciler.plan.targeting import Scope
     from reconciler.plan.targets import TargetError
@@ -282,7 +283,7 @@ def plan_specs(ctx: Context, *, progress: bool = False) -> Plan:
 
     docs, diagnostics = load_specs(list(ctx.args.paths))
     for line in spec_findings(diagnostics):
-        print(line, file=ctx.streams.err)
+        print(ctx.redactor.text(line), file=ctx.streams.err)
     errors = sum(d.severity == "error" for d in diagnostics)
     if errors:
         raise SpecError(f"the specs are invalid ({errors} error{'s' if errors != 1 else ''}); nothing was read")
@@ -294,12 +295,12 @@ def plan_specs(ctx: Context, *, progress: bool = False) -> Plan:
         plan = build_plan(specs, ctx.api, parallelism=ctx.options.parallelism, progress=shown, scope=scope)
     except TargetError as exc:  # the targets do not hold (e.g. an empty selector): like spec errors
         for d in exc.diagnostics:
-            print(d.render(), file=ctx.streams.err)
+            print(ctx.redactor.text(d.render()), file=ctx.streams.err)
         errors = len(exc.diagnostics)
         raise SpecError(f"the spec targets do not hold ({errors} error{'s' if errors != 1 else ''}); "
                         "nothing was planned or written") from None
     for line in plan_notes(plan):
-        print(line, file=ctx.streams.err)
+        print(ctx.redactor.text(line), file=ctx.streams.err)
     return plan
 
 

@@ -11,7 +11,7 @@ import pytest
 
 from reconciler.emulator.store import Store
 from reconciler.render.redact import ENV_KEY
-from tests.support.planenv import DS, HEAD, IS, KEY, run
+from tests.support.planenv import DS, HEAD, IS, KEY, run, uid
 
 INSTANCES = 50
 PRIVATE = "00091001"
@@ -102,6 +102,8 @@ def test_a_single_warning_is_printed_as_validate_does(env: Path) -> None:
     code, _out, err = run("plan", str(spec))
     assert code == 0
     assert err.splitlines() == [
-        f"{spec}:15:15: desired.Study.Series[1.2.3.1].Instances[1.2.3.1.0].DICOM.{PRIVATE}: warning: needs "
+        # as validate prints it, with the UIDs of the path as the plan shows them (uid:HASH)
+        f"{spec}:15:15: desired.Study.Series[{uid('1.2.3.1')}].Instances[{uid('1.2.3.1.0')}].DICOM.{PRIVATE}: "
+        "warning: needs "
         "`force: true` (it is a private attribute); without it, plan fails if this differs from live",
     ]

@@ -256,3 +256,17 @@ def test_a_select_on_a_wrong_datastore_names_the_spec_line(env: Path) -> None:
     code, out, err = run("plan", spec)
     assert code == 1 and out == ""
     assert "specs/a.yaml:4:" in err and f"datastore {MISSING_DS} does not exist" in err
+
+
+def test_spec_warnings_on_plan_redact_uids_as_the_plan_does(env: Path) -> None:
+    """A spec finding printed by plan (it may end in a CI log) follows the same rule; `validate`, which
+    describes the spec file itself, names the keys as written."""
+    spec = write(env, HEAD + 'desired:\n  Study:\n    Series:\n      "1.1":\n        DICOM:\n'
+                             '          SeriesInstanceUID: "1.1"\n')  # a UID change: warned (needs force)
+    code, out, err = run("plan", spec)
+    assert code == 1 and "needs force" in out  # no force: true in the spec
+    assert "1.1" not in err and f"desired.Study.Series[{uid('1.1')}].DICOM.SeriesInstanceUID: warning" in err
+    # the UID as a value and as the series key: one fingerprint (one rule for keys and values)
+    assert f'+ Study.Series[{uid("1.1")}].DICOM.SeriesInstanceUID: "{uid("1.1")}"' in out
+    code, out, _ = run("validate", spec)
+    assert code == 0 and "Series[1.1]" in out
