@@ -45,6 +45,16 @@ class UpdateResult:
 
 
 @dataclass(frozen=True)
+class CopyResult:
+    """The answer to CopyImageSet: the source (at its version) and the destination (a new image set at
+    version 1, or the destination's new version), both normally LOCKED while the copy runs."""
+
+    datastore_id: str
+    source: ImageSetInfo  # version_id: the source's latestVersionId
+    destination: ImageSetInfo  # version_id: the destination's latestVersionId
+
+
+@dataclass(frozen=True)
 class SearchHit:
     """One SearchImageSets summary."""
 

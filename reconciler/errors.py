@@ -77,5 +77,10 @@ class StaleVersion(ServiceError):
         self.current_version = current_version
 
 
+class OutcomeUnknown(ServiceError):
+    """A write that is not safe to send twice failed after it may have reached the service (the connection
+    dropped, a timeout, a 5xx): whether it happened must be read from the live state before resending."""
+
+
 class Cancelled(ReconcilerError):
     """The run was asked to stop (a signal) before this request was sent: nothing was sent."""

@@ -1,8 +1,11 @@
-"""Wait for an asynchronous update to finish: poll GetImageSet with backoff until the image set leaves LOCKED.
+"""Wait for an asynchronous write to finish: poll GetImageSet with backoff until the image set leaves LOCKED.
 
 HealthImaging answers UpdateImageSetMetadata at once with the new version LOCKED/UPDATING; the outcome
 (ACTIVE + UPDATED or UPDATE_FAILED with a message) is only visible by polling, as AWS's own sample does.
 https://docs.aws.amazon.com/healthimaging/latest/devguide/update-image-set-metadata.html
+CopyImageSet is the same for both image sets (LOCKED/COPYING and COPYING_WITH_READ_ONLY_ACCESS, then
+COPIED or COPY_FAILED: https://docs.aws.amazon.com/healthimaging/latest/devguide/copy-image-set.html),
+DeleteImageSet too (LOCKED/DELETING, then DELETED): ``wait_until_deleted``.
 """
 
 from __future__ import annotations
@@ -12,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from reconciler.api import HealthImagingAPI, ImageSetInfo
-from reconciler.errors import ReconcilerError
+from reconciler.errors import NotFound, ReconcilerError
 
 
 class WaitTimeout(ReconcilerError):
@@ -67,5 +70,41 @@ def wait_until_settled(
             raise WaitTimeout(
                 f"image set {image_set_id} still LOCKED after {policy.timeout:g} s (version {version})",
                 hint="raise --wait-timeout, then re-run apply: converged image sets plan to nothing",
+            )
+        sleep(min(next_interval(), remaining))
+
+
+def wait_until_deleted(
+    api: HealthImagingAPI,
+    datastore_id: str,
+    image_set_id: str,
+    policy: WaitPolicy,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> ImageSetInfo:
+    """Poll until a deletion is over and return the image set's state: DELETED (an image set no longer
+    found counts as DELETED). Raises WaitTimeout while it stays LOCKED, and ReconcilerError when it settles
+    in any other state (its deletion did not happen)."""
+    deadline = clock() + policy.timeout
+    next_interval = policy.intervals()
+    while True:
+        try:
+            info = api.get_image_set(datastore_id, image_set_id)
+        except NotFound:
+            return ImageSetInfo(datastore_id, image_set_id, "", "DELETED", "DELETED")
+        if info.state == "DELETED":
+            return info
+        if info.state != "LOCKED":
+            raise ReconcilerError(
+                f"image set {image_set_id} is {info.state} ({info.workflow_status}) at version {info.version_id}:"
+                " it was not deleted",
+                hint="delete it again",
+            )
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise WaitTimeout(
+                f"image set {image_set_id} still LOCKED ({info.workflow_status}) after {policy.timeout:g} s",
+                hint="raise --wait-timeout, then re-run",
             )
         sleep(min(next_interval(), remaining))

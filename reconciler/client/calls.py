@@ -63,12 +63,14 @@ class Caller:
 
     def call(
         self, op: str, context: str, fn: Callable[[], T], trace: Trace | None = None, sent: Sequence[str] = (),
-        cancel: threading.Event | None = None,
+        cancel: threading.Event | None = None, resend_ambiguous: bool = True,
     ) -> T:
         """Run FN (one request of OP) through the limiter, retrying what is worth retrying.
 
         SENT are the patient values in the request, scrubbed from any service message we pass on. Once
-        CANCEL is set the first attempt is not sent (``Cancelled``); retries of a sent one go on.
+        CANCEL is set the first attempt is not sent (``Cancelled``); retries of a sent one go on. Without
+        RESEND_AMBIGUOUS a request that may have reached the service is not sent again (a write that is
+        not idempotent); throttled and unsent ones still are.
         """
         trace = trace or Trace()
         spent = 0.0  # time in attempts and backoff; waiting for a limiter token does not count
@@ -90,6 +92,7 @@ class Caller:
                     trace.ambiguous = True
                 delay = None
                 refused = kind == errs.UNSENT and trace.attempts >= UNREACHABLE_ATTEMPTS
+                refused = refused or (kind == errs.AMBIGUOUS and not resend_ambiguous)
                 if kind is not None and not refused:
                     delay = self.retry.next_delay(trace.attempts, spent, self._rand)
                 if delay is None:

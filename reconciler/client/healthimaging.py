@@ -15,6 +15,7 @@ from typing import Any
 from reconciler.api import BackendIdentity, HealthImagingAPI, ImageSetInfo, SearchHit, UpdateResult
 from reconciler.client import errors as errs
 from reconciler.client.calls import Caller, Trace
+from reconciler.client.copying import CopyAndDelete, read_quietly
 from reconciler.client.identity import endpoint_identity
 from reconciler.client.values import (
     CallStats,
@@ -25,7 +26,7 @@ from reconciler.client.values import (
     image_set_info,
     next_version,
 )
-from reconciler.errors import ReconcilerError, ServiceError, StaleVersion, UsageError
+from reconciler.errors import ServiceError, StaleVersion, UsageError
 from reconciler.ratelimit import Clock, RateLimiter, RetryPolicy, Sleep
 
 SEARCH_KEYS = (
@@ -37,7 +38,7 @@ SEARCH_KEYS = (
 )
 
 
-class HealthImaging:
+class HealthImaging(CopyAndDelete):
     """HealthImagingAPI over boto3, with pacing, retries and error translation. Thread-safe."""
 
     def __init__(
@@ -169,21 +170,6 @@ class HealthImaging:
         )
         return str(resp["datastoreId"])
 
-    def delete_image_set(self, datastore_id: str, image_set_id: str) -> ImageSetInfo:
-        ctx = describe(datastore_id, image_set_id)
-        resp = self._caller.call(
-            "DeleteImageSet",
-            ctx,
-            lambda: self.client.delete_image_set(datastoreId=datastore_id, imageSetId=image_set_id),
-        )
-        return ImageSetInfo(
-            datastore_id=datastore_id,
-            image_set_id=image_set_id,
-            version_id="",
-            state=str(resp.get("imageSetState", "")),
-            workflow_status=resp.get("imageSetWorkflowStatus"),
-        )
-
     def update_image_set_metadata(
         self,
         datastore_id: str,
@@ -256,10 +242,7 @@ class HealthImaging:
         self, datastore_id: str, image_set_id: str, latest: str, err: ServiceError, trace: Trace
     ) -> UpdateResult:
         """Turn a ConflictException on a guarded update into StaleVersion (or our own landed write)."""
-        try:
-            current: ImageSetInfo | None = self.get_image_set(datastore_id, image_set_id)
-        except ReconcilerError:
-            current = None  # best effort: the conflict is reported without the current version
+        current = read_quietly(self, datastore_id, image_set_id)  # None: reported without the current version
         if current is not None and trace.ambiguous and current.version_id == next_version(latest):
             return UpdateResult(
                 datastore_id=datastore_id,

@@ -32,13 +32,17 @@ def register(sub: Any) -> None:
     serve.add_argument("--port", type=int, default=4566,
                        help="the TCP port to listen on (default 4566; 0: any free port)")
     serve.add_argument("--lock-seconds", type=float, default=0.0, metavar="S",
-                       help="how long an update keeps the image set LOCKED (default 0)")
+                       help="how long an update, a copy or a deletion keeps its image sets LOCKED "
+                            "(default 0: each completes at once)")
     serve.add_argument("--rate", action="append", default=[], metavar="OPERATION=TPS[:BURST]",
                        help="answer ThrottlingException above this rate, repeatable; BURST is how many "
                        "requests may come at once (default: one second's worth, at least 1); :1 is "
                        "strict like the real UpdateImageSetMetadata quota (0.25:1)")
+    serve.add_argument("--documented-quotas", action="store_true",
+                       help="enforce every documented throttling quota (UpdateImageSetMetadata, CopyImageSet and "
+                            "DeleteImageSet 0.25/s with a burst of 1, reads at theirs); --rate overrides one")
     serve.add_argument("--fault", action="append", default=[], metavar="OPERATION=KIND:PROBABILITY",
-                       help="inject faults; KIND is throttle, 500, drop or update_failed")
+                       help="inject faults; KIND is throttle, 500, drop, update_failed or copy_failed")
     serve.add_argument("--lenient-primary", action="store_true",
                        help="let UpdateImageSetMetadata change Patient/Series-level attributes and UIDs of primary "
                             "image sets (AWS refuses them; default: refuse, as documented)")
@@ -78,7 +82,13 @@ def register(sub: Any) -> None:
 def run_serve(ctx: Context) -> int:
     """Serve the store over HTTP until SIGTERM/SIGINT; one log line per request on stderr."""
     from reconciler.emulator.http import serve
-    from reconciler.emulator.knobs import ARCHIVE_AFTER_SECONDS, BLOB_LIMIT, EmulatorConfig, parse_fault_options
+    from reconciler.emulator.knobs import (
+        ARCHIVE_AFTER_SECONDS,
+        BLOB_LIMIT,
+        EmulatorConfig,
+        documented_limits,
+        parse_fault_options,
+    )
     from reconciler.ratelimit import parse_bursts, parse_rates
 
     args, streams = ctx.args, ctx.streams
@@ -95,10 +105,13 @@ def run_serve(ctx: Context) -> int:
         raise UsageError(f"--archive-after {archive_after}: must be 0 or more")
     if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d+", args.region):
         raise UsageError(f"--region {args.region!r}: not a region name (e.g. us-east-1)")
+    rates, bursts = parse_rates(args.rate), parse_bursts(args.rate)
+    if args.documented_quotas:
+        rates, bursts = documented_limits(rates, bursts)
     config = EmulatorConfig(
         lock_seconds=args.lock_seconds,
-        rates=parse_rates(args.rate),
-        bursts=parse_bursts(args.rate),
+        rates=rates,
+        bursts=bursts,
         faults=parse_fault_options(args.fault),
         lenient_primary=args.lenient_primary,
         blob_limit=blob_limit,

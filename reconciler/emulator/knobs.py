@@ -6,8 +6,9 @@ server; ``:1`` makes it strict like the real UpdateImageSetMetadata quota (0.25 
 https://docs.aws.amazon.com/healthimaging/latest/devguide/throttling-limits.html), where a request that
 comes a moment early is refused. ``--fault OPERATION=KIND:PROBABILITY``
 injects ``throttle`` (429), ``500`` (InternalServerException), ``drop`` (the connection closes with no
-answer) or ``update_failed`` (the update is accepted, then ends UPDATE_FAILED keeping the old content).
-OPERATION may be ``*`` for every operation.
+answer), ``update_failed`` (the update is accepted, then ends UPDATE_FAILED keeping the old content) or
+``copy_failed`` (the copy is accepted, then ends COPY_FAILED). OPERATION may be ``*`` for every operation.
+``documented_limits`` is every documented throttling quota as a rate table, for ``serve --documented-quotas``.
 
 The rest are the service's documented rules made adjustable, defaults as documented:
 ``lenient_primary`` lifts the primary-image-set restrictions of UpdateImageSetMetadata (in case AWS
@@ -27,9 +28,9 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 
 from reconciler.errors import UsageError
-from reconciler.ratelimit import TokenBucket
+from reconciler.ratelimit import DEFAULT_QUOTAS, TokenBucket
 
-FAULT_KINDS = ("throttle", "500", "drop", "update_failed")
+FAULT_KINDS = ("throttle", "500", "drop", "update_failed", "copy_failed")
 # DICOMUpdates: "Length Constraints: Minimum length of 1. Maximum length of 10000." for each blob
 # (https://docs.aws.amazon.com/healthimaging/latest/APIReference/API_DICOMUpdates.html); the service
 # quota behind it is adjustable (https://docs.aws.amazon.com/general/latest/gr/healthimaging.html).
@@ -101,6 +102,18 @@ class Knobs:
             if roll < probability:
                 return kind
         return None
+
+
+def documented_limits(overrides: dict[str, float], override_bursts: dict[str, float]) -> tuple[
+    dict[str, float], dict[str, float]
+]:
+    """(rates, bursts) of every documented HealthImaging throttling quota, each OVERRIDES entry (and its
+    burst from OVERRIDE_BURSTS, else the default) in place of the documented one. UpdateImageSetMetadata,
+    CopyImageSet and DeleteImageSet are 0.25 TPS with a burst of 1
+    (https://docs.aws.amazon.com/healthimaging/latest/devguide/throttling-limits.html)."""
+    rates = {op: rate for op, (rate, _burst) in DEFAULT_QUOTAS.items()} | overrides
+    bursts = {op: burst for op, (_rate, burst) in DEFAULT_QUOTAS.items() if op not in overrides}
+    return rates, bursts | override_bursts
 
 
 def parse_fault_options(items: list[str]) -> dict[str, list[Fault]]:

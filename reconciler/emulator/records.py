@@ -1,7 +1,9 @@
 """The values the emulator's store hands out: datastores, image-set versions and new versions.
 
-A version's state is derived, not stored: the latest version is LOCKED/UPDATING until the image set's
-``lock_until`` time, so the lock ends by itself with no background thread. The storage tier is derived
+A version's state is derived, not stored: the latest version is LOCKED (with the workflow status of
+what holds the lock: ``UPDATING``, ``COPYING``, ``DELETING``...) until the image set's ``lock_until``
+time, so the lock ends by itself with no background thread. A deletion is the same: the image set is
+LOCKED/DELETING until its ``deleted_at`` time, DELETED from then on. The storage tier is derived
 the same way, from the time since the image set was last accessed.
 
 Times are epoch seconds with millisecond precision (``ms``), as AWS answers them: a value read back
@@ -67,7 +69,7 @@ class NewVersion:
     """What an update computed from the current document: stored as version N+1."""
 
     document: dict[str, Any]
-    status: str  # UPDATED or UPDATE_FAILED (the latter keeps the previous content)
+    status: str  # UPDATED, COPIED; or UPDATE_FAILED, COPY_FAILED (these keep the previous content)
     message: str | None = None
     forced: bool = False
 
@@ -75,10 +77,13 @@ class NewVersion:
 def version_row(
     image_set: sqlite3.Row, version: sqlite3.Row, now: float, updated_at: float | None = None
 ) -> VersionRow:
-    """Derive the state of one version: the latest one is LOCKED/UPDATING until lock_until."""
+    """Derive the state of one version: the latest one is LOCKED until lock_until, and every one is
+    DELETED once the image set's deletion is over (``deleted_at``, reported only from then on)."""
     number = int(version["version"])
     latest = int(image_set["latest_version"])
     deleted_at = image_set["deleted_at"]
+    if deleted_at is not None and now < float(deleted_at):
+        deleted_at = None  # still DELETING: the lock says so
     locked = number == latest and now < float(image_set["lock_until"])
     if deleted_at is not None:
         state, status, message = "DELETED", "DELETED", None

@@ -1,7 +1,7 @@
 """Routing and the rest-json plumbing shared by the emulator's operations.
 
 Paths, methods and parameter names are the ``medical-imaging`` 2023-07-19 service model's (see
-botocore's ``service-2.json.gz``); only the nine operations the project uses are routed. Parameters
+botocore's ``service-2.json.gz``); only the ten operations the project uses are routed. Parameters
 botocore does not check client-side (ID patterns, maxResults range, version digits, token shape) are
 validated here and answered with 400 ValidationException, as the service does.
 """
@@ -40,6 +40,8 @@ ROUTES: tuple[tuple[str, re.Pattern[str], str], ...] = tuple(
         ("POST", _IMAGE_SET + "/updateImageSetMetadata", "UpdateImageSetMetadata"),
         ("POST", _IMAGE_SET + "/listImageSetVersions", "ListImageSetVersions"),
         ("POST", _IMAGE_SET + "/deleteImageSet", "DeleteImageSet"),
+        ("POST", "/datastore/" + _SEG.format("datastoreId") + "/imageSet/" + _SEG.format("sourceImageSetId")
+         + "/copyImageSet", "CopyImageSet"),
         ("POST", "/datastore/" + _SEG.format("datastoreId") + "/searchImageSets", "SearchImageSets"),
     )
 )

@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reconciler.emulator import search as search_mod
+from reconciler.emulator.copy_op import copy_image_set
 from reconciler.emulator.errors import (
     ApiError,
     InternalError,
@@ -71,6 +72,7 @@ class Service:
             "ListImageSetVersions": self.list_image_set_versions,
             "SearchImageSets": self.search_image_sets,
             "DeleteImageSet": self.delete_image_set,
+            "CopyImageSet": lambda call: copy_image_set(self.store, self.config, call),
         }
 
     def handle(self, req: WireRequest) -> WireResponse:
@@ -220,7 +222,7 @@ class Service:
         latest = self.store.get_version(call.datastore_id, call.image_set_id, now=call.now).latest_version
         if wanted is None or not 1 <= wanted <= latest:
             raise ValidationError(f"revertToVersionId must name an existing version (1-{latest})")
-        document = self.store.get_document(call.datastore_id, call.image_set_id, wanted)
+        document = self.store.get_document(call.datastore_id, call.image_set_id, wanted, now=call.now)
         failed = call.fault == "update_failed"
         if failed:
             return outcome(None, None, force=force, injected_failure=True)
@@ -247,8 +249,12 @@ class Service:
         })
 
     def delete_image_set(self, call: Call) -> WireResponse:
-        self.store.delete_image_set(call.datastore_id, call.image_set_id, now=call.now)
-        # As in the AWS CLI example the answer says LOCKED/DELETING; reads afterwards see it gone.
+        """Asynchronous, as the AWS CLI example answers (LOCKED/DELETING): the image set stays LOCKED
+        (readable, not writable) for ``lock_seconds``, then GetImageSet shows it DELETED with ``deletedAt``
+        and every other operation answers ResourceNotFoundException.
+        https://docs.aws.amazon.com/healthimaging/latest/devguide/delete-image-set.html"""
+        self.store.delete_image_set(call.datastore_id, call.image_set_id, now=call.now,
+                                    lock_until=call.now + self.config.lock_seconds)
         return json_response({
             "datastoreId": call.datastore_id,
             "imageSetId": call.image_set_id,

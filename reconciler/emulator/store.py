@@ -23,6 +23,8 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.emulator import tables
+from reconciler.emulator.copies import CopyRequest
+from reconciler.emulator.copy_store import Build, commit_copy
 from reconciler.emulator.errors import ConflictError, NotFoundError
 from reconciler.emulator.records import DatastoreRow, NewVersion, VersionRow, ms, version_row
 from reconciler.emulator.tables import DB_NAME, study_uid
@@ -145,14 +147,17 @@ class Store:
         return version_row(row, vrow, now)
 
     def get_document(
-        self, datastore_id: str, image_set_id: str, version: int | None = None, *, touch: float | None = None
+        self, datastore_id: str, image_set_id: str, version: int | None = None, *, touch: float | None = None,
+        now: float | None = None,
     ) -> dict[str, Any]:
-        """The metadata document of VERSION (default: the latest) of a non-deleted image set.
+        """The metadata document of VERSION (default: the latest) of an image set not DELETED by ``now``
+        (default: ``touch``, else the present time).
 
         ``touch`` (a time) records a read that counts as access for the storage tier (GetImageSetMetadata).
         """
+        at = now if now is not None else touch if touch is not None else time.time()
         with self._tx(write=False) as conn:
-            row = tables.require_image_set(conn, datastore_id, image_set_id, live=True)
+            row = tables.require_image_set(conn, datastore_id, image_set_id, live_at=at)
             vrow = tables.version_of(conn, row, version)
         if touch is not None:  # a short write of its own: readers never wait for one another
             with self._tx(write=True) as conn:
@@ -165,9 +170,9 @@ class Store:
         return doc
 
     def list_versions(self, datastore_id: str, image_set_id: str, *, now: float) -> list[VersionRow]:
-        """Every version of a non-deleted image set, newest first."""
+        """Every version of an image set not DELETED by ``now``, newest first."""
         with self._tx(write=False) as conn:
-            row = tables.require_image_set(conn, datastore_id, image_set_id, live=True)
+            row = tables.require_image_set(conn, datastore_id, image_set_id, live_at=now)
             vrows = conn.execute(
                 "SELECT * FROM versions WHERE datastore_id = ? AND image_set_id = ? ORDER BY version DESC",
                 (datastore_id, image_set_id),
@@ -175,7 +180,8 @@ class Store:
         return [version_row(row, v, now) for v in vrows]
 
     def latest_documents(self, datastore_id: str, *, now: float) -> list[tuple[VersionRow, dict[str, Any]]]:
-        """The latest version and document of every non-deleted image set in a datastore (for search)."""
+        """The latest version and document of every image set of a datastore not DELETED by ``now`` (for
+        search; one still DELETING is found, LOCKED)."""
         with self._tx(write=False) as conn:
             tables.require_datastore(conn, datastore_id)
             rows = conn.execute(
@@ -183,8 +189,8 @@ class Store:
                 " v.updated_at AS v_updated_at FROM image_sets i JOIN versions v"
                 " ON v.datastore_id = i.datastore_id AND v.image_set_id = i.image_set_id"
                 " AND v.version = i.latest_version"
-                " WHERE i.datastore_id = ? AND i.deleted_at IS NULL",
-                (datastore_id,),
+                f" WHERE i.datastore_id = ? AND {tables.LIVE}",
+                (datastore_id, now),
             ).fetchall()
         out = []
         for r in rows:
@@ -207,14 +213,10 @@ class Store:
         BUILD runs inside the transaction on exactly that document; if it raises, nothing is written.
         """
         with self._tx(write=True) as conn:
-            row = tables.require_image_set(conn, datastore_id, image_set_id, live=True)
+            row = tables.require_image_set(conn, datastore_id, image_set_id, live_at=now)
             tables.check_writable(row, now)
+            tables.check_version(row, expected_version)
             latest = int(row["latest_version"])
-            if latest != expected_version:
-                raise ConflictError(
-                    f"image set {image_set_id}: latestVersionId {expected_version} is not the latest"
-                    f" version ({latest})"
-                )
             new = build(json.loads(tables.version_of(conn, row, latest)["document"]))
             tables.swap_latest(conn, row, latest + 1, now, lock_until)
             tables.insert_version(conn, datastore_id, image_set_id, latest + 1, new,
@@ -240,16 +242,12 @@ class Store:
         Returns the new versions, the requested image set's first.
         """
         with self._tx(write=True) as conn:
-            row = tables.require_image_set(conn, datastore_id, image_set_id, live=True)
+            row = tables.require_image_set(conn, datastore_id, image_set_id, live_at=now)
             tables.check_writable(row, now)
+            tables.check_version(row, expected_version)
             latest = int(row["latest_version"])
-            if latest != expected_version:
-                raise ConflictError(
-                    f"image set {image_set_id}: latestVersionId {expected_version} is not the latest"
-                    f" version ({latest})"
-                )
             document = json.loads(tables.version_of(conn, row, latest)["document"])
-            members = [(row, document), *tables.study_siblings(conn, row, study_uid(document))]
+            members = [(row, document), *tables.study_siblings(conn, row, study_uid(document), now)]
             for sibling, _doc in members[1:]:
                 tables.check_writable(sibling, now)
             new_versions = build([doc for _row, doc in members])
@@ -262,12 +260,31 @@ class Store:
             touched = [(str(m["image_set_id"]), int(m["latest_version"]) + 1) for m, _doc in members]
         return [self.get_version(datastore_id, member_id, version, now=now) for member_id, version in touched]
 
-    def delete_image_set(self, datastore_id: str, image_set_id: str, *, now: float) -> None:
-        """Mark an image set deleted (ConflictError while LOCKED)."""
+    def commit_copy(
+        self, datastore_id: str, request: CopyRequest, build: Build, *, new_id: str | None, now: float,
+        lock_until: float,
+    ) -> tuple[VersionRow, VersionRow]:
+        """CopyImageSet in one transaction (``reconciler.emulator.copy_store``): the source's and the
+        destination's properties as of NOW (the destination is NEW_ID when the request names none)."""
         with self._tx(write=True) as conn:
-            row = tables.require_image_set(conn, datastore_id, image_set_id, live=True)
+            source_version, destination, version = commit_copy(conn, datastore_id, request, new_id, build,
+                                                               now=now, lock_until=lock_until)
+        return (self.get_version(datastore_id, request.source_id, source_version, now=now),
+                self.get_version(datastore_id, destination, version, now=now))
+
+    def delete_image_set(
+        self, datastore_id: str, image_set_id: str, *, now: float, lock_until: float | None = None
+    ) -> VersionRow:
+        """Delete an image set: LOCKED/DELETING until ``lock_until`` (default: at once), DELETED from then on.
+        ConflictError while it is LOCKED (a deletion already under way included); returns its state at NOW.
+        """
+        ends = now if lock_until is None else max(now, lock_until)
+        with self._tx(write=True) as conn:
+            row = tables.require_image_set(conn, datastore_id, image_set_id, live_at=now)
             tables.check_writable(row, now)
             conn.execute(
-                "UPDATE image_sets SET deleted_at = ?, updated_at = ? WHERE datastore_id = ? AND image_set_id = ?",
-                (now, now, datastore_id, image_set_id),
+                "UPDATE image_sets SET deleted_at = ?, lock_until = ?, lock_status = 'DELETING', updated_at = ?"
+                " WHERE datastore_id = ? AND image_set_id = ?",
+                (ends, ends, now, datastore_id, image_set_id),
             )
+        return self.get_version(datastore_id, image_set_id, now=now)

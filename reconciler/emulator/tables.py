@@ -75,13 +75,24 @@ def image_set_row(conn: sqlite3.Connection, datastore_id: str, image_set_id: str
 
 
 def require_image_set(
-    conn: sqlite3.Connection, datastore_id: str, image_set_id: str, live: bool = False
+    conn: sqlite3.Connection, datastore_id: str, image_set_id: str, live_at: float | None = None
 ) -> sqlite3.Row:
+    """The image set's row; NotFoundError when there is none, or (with ``live_at``) when its deletion
+    was over by that time. An image set still DELETING is there: LOCKED, but readable."""
     require_datastore(conn, datastore_id)
     row = image_set_row(conn, datastore_id, image_set_id)
-    if row is None or (live and row["deleted_at"] is not None):
+    if row is None or (live_at is not None and is_deleted(row, live_at)):
         raise NotFoundError(f"image set {image_set_id} does not exist in datastore {datastore_id}")
     return row
+
+
+def is_deleted(row: sqlite3.Row, now: float) -> bool:
+    """Whether the image set in ROW was DELETED by NOW (a deletion ends at ``deleted_at``)."""
+    return row["deleted_at"] is not None and now >= float(row["deleted_at"])
+
+
+LIVE = "(i.deleted_at IS NULL OR i.deleted_at > ?)"
+"""SQL: image set ``i`` is not DELETED at the time bound to the ``?``."""
 
 
 def version_of(conn: sqlite3.Connection, row: sqlite3.Row, version: int | None) -> sqlite3.Row:
@@ -97,8 +108,19 @@ def version_of(conn: sqlite3.Connection, row: sqlite3.Row, version: int | None) 
 
 
 def check_writable(row: sqlite3.Row, now: float) -> None:
+    """ConflictError while the image set is LOCKED: "Other write operations cannot be performed on a
+    locked image set" (https://docs.aws.amazon.com/healthimaging/latest/devguide/copy-image-set.html)."""
     if now < float(row["lock_until"]):
-        raise ConflictError(f"image set {row['image_set_id']} is LOCKED by an update in progress")
+        raise ConflictError(f"image set {row['image_set_id']} is LOCKED ({row['lock_status']} in progress)")
+
+
+def check_version(row: sqlite3.Row, expected: int) -> None:
+    """The version guard: ConflictError when the image set's latest version is not EXPECTED."""
+    latest = int(row["latest_version"])
+    if latest != expected:
+        raise ConflictError(
+            f"image set {row['image_set_id']}: latestVersionId {expected} is not the latest version ({latest})"
+        )
 
 
 def swap_latest(
@@ -130,21 +152,25 @@ def insert_version(
 
 
 def study_siblings(
-    conn: sqlite3.Connection, row: sqlite3.Row, study: str | None
+    conn: sqlite3.Connection, row: sqlite3.Row, study: str | None, now: float
 ) -> list[tuple[sqlite3.Row, dict[str, Any]]]:
     """The other live primary image sets of ROW's datastore whose latest document is of STUDY."""
     if not study:
         return []
+    return [(r, doc) for r, doc in primaries(conn, str(row["datastore_id"]), now, str(row["image_set_id"]))
+            if study_uid(doc) == study]
+
+
+def primaries(
+    conn: sqlite3.Connection, datastore_id: str, now: float, exclude: str = ""
+) -> list[tuple[sqlite3.Row, dict[str, Any]]]:
+    """Every primary image set of the datastore not DELETED by NOW (one still DELETING included), with
+    its latest document; EXCLUDE names one to leave out."""
     rows = conn.execute(
         "SELECT i.*, v.document FROM image_sets i JOIN versions v ON v.datastore_id = i.datastore_id"
         " AND v.image_set_id = i.image_set_id AND v.version = i.latest_version"
-        " WHERE i.datastore_id = ? AND i.image_set_id != ? AND i.deleted_at IS NULL AND i.is_primary = 1"
+        f" WHERE i.datastore_id = ? AND i.image_set_id != ? AND {LIVE} AND i.is_primary = 1"
         " ORDER BY i.image_set_id",
-        (row["datastore_id"], row["image_set_id"]),
+        (datastore_id, exclude, now),
     ).fetchall()
-    found = []
-    for r in rows:
-        doc = json.loads(r["document"])
-        if study_uid(doc) == study:
-            found.append((r, doc))
-    return found
+    return [(r, json.loads(r["document"])) for r in rows]

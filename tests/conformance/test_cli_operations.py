@@ -1,4 +1,4 @@
-"""Every implemented operation once through the real AWS CLI against `reconciler emulator serve`."""
+"""Every implemented operation through the real AWS CLI (v1) against `reconciler emulator serve`."""
 
 from __future__ import annotations
 
@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness import DATASTORE, Emulator, load_fixture
+from tests.support.harness import DATA, DATASTORE, Emulator, load_fixture
 
 EA92 = "ea92b0d8838c72a3f25d00d13616f87e"
 D53 = "53d5fdb05ca4d46ac7ca64b06545c66e"
@@ -87,6 +87,79 @@ def test_delete_image_set(emu: Emulator) -> None:
     deleted = emu.aws_json("delete-image-set", *base)
     assert (deleted["imageSetId"], deleted["imageSetState"]) == (EA92, "LOCKED")
     assert deleted["imageSetWorkflowStatus"] == "DELETING"
-    gone = emu.aws("get-image-set-metadata", *base, "/dev/null")
-    assert gone.returncode != 0
-    assert "(ResourceNotFoundException)" in gone.stderr
+    # asynchronous, with this emulator's 600 s lock: DELETING for the whole test, and a second delete conflicts
+    got = emu.aws_json("get-image-set", *base)
+    assert (got["imageSetState"], got["imageSetWorkflowStatus"]) == ("LOCKED", "DELETING")
+    again = emu.aws("delete-image-set", *base)
+    assert again.returncode != 0
+    assert "(ConflictException)" in again.stderr
+
+
+def _copy_information(version: str, *, subset: dict[str, list[str]] | None = None,
+                      destination: tuple[str, str] | None = None) -> str:
+    """--copy-image-set-information as the CLI takes it (copiableAttributes is a string, not a blob)."""
+    source: dict[str, object] = {"latestVersionId": version}
+    if subset is not None:
+        series = {s: {"Instances": {i: {} for i in instances}} for s, instances in subset.items()}
+        source["DICOMCopies"] = {"copiableAttributes": json.dumps({"SchemaVersion": "1.1",
+                                                                   "Study": {"Series": series}})}
+    info: dict[str, object] = {"sourceImageSet": source}
+    if destination is not None:
+        info["destinationImageSet"] = {"imageSetId": destination[0], "latestVersionId": destination[1]}
+    return json.dumps(info)
+
+
+def test_copy_image_set_then_promote_after_the_primary_is_deleted(emulator: Callable[..., Emulator],
+                                                                   tmp_path: Path) -> None:
+    """The documented way to change what a primary image set refuses: copy, delete the primary, promote."""
+    emu = emulator(setup=lambda store: (load_fixture(store, EA92), load_fixture(store, D53, primary=False)))
+    ds = ["--datastore-id", DATASTORE]
+    copied = emu.aws_json("copy-image-set", *ds, "--source-image-set-id", EA92,
+                          "--copy-image-set-information", _copy_information("1"))
+    source, dest = copied["sourceImageSetProperties"], copied["destinationImageSetProperties"]
+    assert (source["imageSetId"], source["imageSetWorkflowStatus"]) == (EA92, "COPYING_WITH_READ_ONLY_ACCESS")
+    assert (dest["latestVersionId"], dest["imageSetState"], dest["imageSetWorkflowStatus"]) == (
+        "1", "LOCKED", "COPYING")
+    copy_id = dest["imageSetId"]
+    got = emu.aws_json("get-image-set", *ds, "--image-set-id", copy_id)
+    assert (got["imageSetWorkflowStatus"], got["isPrimary"]) == ("COPIED", False)
+
+    promote = ["copy-image-set", *ds, "--source-image-set-id", copy_id, "--promote-to-primary",
+               "--copy-image-set-information", _copy_information("1")]
+    refused = emu.aws(*promote)
+    assert refused.returncode != 0
+    assert "(ConflictException)" in refused.stderr and EA92 in refused.stderr
+
+    emu.aws_json("delete-image-set", *ds, "--image-set-id", EA92)
+    promoted = emu.aws_json(*promote)["destinationImageSetProperties"]["imageSetId"]
+    assert promoted not in (EA92, copy_id)
+    got = emu.aws_json("get-image-set", *ds, "--image-set-id", promoted)
+    assert (got["imageSetWorkflowStatus"], got["isPrimary"], got["versionId"]) == ("COPIED", True, "1")
+    original = json.loads((DATA / f"imageset_{EA92}.json").read_text())
+    assert emu.metadata(promoted, tmp_path)["Study"] == original["Study"]
+
+
+def test_copy_a_subset_into_a_destination_with_force(emu: Emulator, tmp_path: Path) -> None:
+    series = "1.1.1.1.1.1.12345.123456789012.123.12345678901234.1"
+    instance = "1.1.1.1.1.1.12345.123456789012.123.12345678901234.2"
+    info = _copy_information("1", subset={series: [instance]}, destination=(D53, "1"))
+    base = ["copy-image-set", "--datastore-id", DATASTORE, "--source-image-set-id", EA92,
+            "--copy-image-set-information", info]
+    copied = emu.aws_json(*base, "--force")["destinationImageSetProperties"]
+    assert (copied["imageSetId"], copied["latestVersionId"]) == (D53, "2")
+    doc = emu.metadata(D53, tmp_path, "2")
+    assert instance in doc["Study"]["Series"][series]["Instances"]
+    assert doc["Patient"]["DICOM"]["PatientName"] == "ROE^RICHARD"  # forced: the destination's Patient stays
+    again = emu.aws(*base)  # D53 is at version 2 now, and LOCKED by the copy (this emulator locks for 600 s)
+    assert again.returncode != 0
+    assert "(ConflictException)" in again.stderr
+
+
+def test_documented_quotas_throttle_a_second_copy(emulator: Callable[..., Emulator]) -> None:
+    emu = emulator("--documented-quotas", setup=lambda store: load_fixture(store, D53, primary=False))
+    argv = ["copy-image-set", "--datastore-id", DATASTORE, "--source-image-set-id", D53,
+            "--copy-image-set-information", _copy_information("1")]
+    emu.aws_json(*argv)
+    throttled = emu.aws(*argv)
+    assert throttled.returncode != 0
+    assert "(ThrottlingException)" in throttled.stderr

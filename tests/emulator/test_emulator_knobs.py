@@ -31,6 +31,7 @@ def test_parse_rates(items: list[str], expected: dict[str, float], bursts: dict[
     (["*=500:0.1"], {"*": [("500", 0.1)]}),
     (["GetImageSet=drop:1", "GetImageSet=throttle:0.5"], {"GetImageSet": [("drop", 1.0), ("throttle", 0.5)]}),
     (["UpdateImageSetMetadata=update_failed:1"], {"UpdateImageSetMetadata": [("update_failed", 1.0)]}),
+    (["CopyImageSet=copy_failed:0.5"], {"CopyImageSet": [("copy_failed", 0.5)]}),
 ])
 def test_parse_faults(items: list[str], expected: dict[str, list[tuple[str, float]]]) -> None:
     assert parse_fault_options(items) == expected

@@ -149,8 +149,9 @@ def baseline(tmp_path_factory: pytest.TempPathFactory) -> Counter[str]:
     return counts + more
 
 
+# copy_failed only touches CopyImageSet, which apply does not send
 CASES = [(op, kind, p) for op in (*APPLY_OPS, "ListImageSetVersions") for kind in FAULT_KINDS
-         for p in (0.1, 0.3, 0.6, 1.0)]
+         if kind != "copy_failed" for p in (0.1, 0.3, 0.6, 1.0)]
 
 
 @pytest.mark.parametrize(("op", "kind", "probability"), CASES, ids=[f"{o}-{k}-{p}" for o, k, p in CASES])

@@ -62,3 +62,37 @@ def load_doc(name: str) -> dict[str, Any]:
     """A fixture document from data/ (see data/README.md)."""
     data: dict[str, Any] = json.loads((DATA / name).read_text())
     return data
+
+
+def copy(
+    client: Any,
+    source: str = IS,
+    version: str = "1",
+    *,
+    destination: tuple[str, str] | None = None,
+    subset: dict[str, list[str]] | None = None,
+    force: bool = False,
+    promote: bool = False,
+) -> dict[str, Any]:
+    """CopyImageSet of SOURCE at VERSION: into a new image set, or DESTINATION (image set ID, version);
+    SUBSET (series UID -> SOP instance UIDs, [] for the whole series) becomes ``copiableAttributes``."""
+    source_info: dict[str, Any] = {"latestVersionId": version}
+    if subset is not None:
+        series = {s: ({"Instances": {i: {} for i in chosen}} if chosen else {}) for s, chosen in subset.items()}
+        source_info["DICOMCopies"] = {"copiableAttributes": json.dumps(
+            {"SchemaVersion": "1.1", "Study": {"Series": series}})}
+    information: dict[str, Any] = {"sourceImageSet": source_info}
+    if destination is not None:
+        information["destinationImageSet"] = {"imageSetId": destination[0], "latestVersionId": destination[1]}
+    result: dict[str, Any] = client.copy_image_set(
+        datastoreId=DS, sourceImageSetId=source, copyImageSetInformation=information, force=force,
+        promoteToPrimary=promote,
+    )
+    return result
+
+
+def state(client: Any, image_set_id: str = IS, version: str | None = None) -> tuple[str, str, str]:
+    """(versionId, imageSetState, imageSetWorkflowStatus) from GetImageSet."""
+    kwargs = {"versionId": version} if version else {}
+    got = client.get_image_set(datastoreId=DS, imageSetId=image_set_id, **kwargs)
+    return str(got["versionId"]), str(got["imageSetState"]), str(got["imageSetWorkflowStatus"])
