@@ -16,6 +16,7 @@ from reconciler.commands import (
     ls_cmd,
     plan_cmd,
     revert_cmd,
+    show_cmd,
     validate_cmd,
 )
 from reconciler.commands._common import Context, Streams
@@ -29,7 +30,8 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
 
 
-COMMANDS = (validate_cmd, plan_cmd, apply_cmd, drift_cmd, import_cmd, history_cmd, revert_cmd, ls_cmd, emulator_cmd)
+COMMANDS = (validate_cmd, plan_cmd, apply_cmd, drift_cmd, show_cmd, import_cmd, history_cmd, revert_cmd, ls_cmd,
+            emulator_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

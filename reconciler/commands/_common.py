@@ -22,7 +22,7 @@ from reconciler.errors import SpecError, UsageError
 from reconciler.ratelimit import parse_limits, rate_of
 from reconciler.render.common import DEFAULT_UPDATE_RATE
 from reconciler.render.diagnostics import plan_notes, spec_findings
-from reconciler.render.redact import Redactor
+from reconciler.render.redact import UNKEYED_NOTE, Redactor, shared_output
 from reconciler.render.reporters import Style, TextReporter, reporter
 
 if TYPE_CHECKING:
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from reconciler.spec.model import SpecDocument
 
 PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted."
+ALLOW_SHARED_PHI = "--allow-phi-in-shared-output"
 
 
 @dataclass
@@ -224,12 +225,32 @@ def require_store(directory: str, *, serve: bool = False) -> None:
     )
 
 
+def add_phi_options(parser: argparse.ArgumentParser, when: str = "", *, what: str | None = None) -> None:
+    """``--show-phi`` and the flag it needs where output is usually shared (``check_phi_output``)."""
+    parser.add_argument("--show-phi", action="store_true", help=what or f"{when}show patient-identifying values "
+                        "and UIDs instead of fingerprints (local use only)")
+    parser.add_argument(ALLOW_SHARED_PHI, action="store_true",
+                        help="with --show-phi: allow it with --format markdown or in CI (CI=true), where output "
+                        "usually becomes a pull-request comment or a job log that others read")
+
+
+def check_phi_output(args: argparse.Namespace) -> None:
+    """Refuse --show-phi where output is usually shared, unless --allow-phi-in-shared-output says so too.
+    Raised before anything is read."""
+    if getattr(args, "show_phi", False) and not getattr(args, "allow_phi_in_shared_output", False):
+        where = shared_output(getattr(args, "format", None))
+        if where is not None:
+            raise UsageError(f"--show-phi refused: {where}",
+                             hint=f"leave out --show-phi, or add {ALLOW_SHARED_PHI} if this output stays private")
+
+
 class Context:
     """The composition root of one command run, built once by ``reconciler.cli``: the parsed arguments
     and streams, and (each built on first use, then kept) the validated backend options, the client,
-    and the reporter of the command's ``--format``."""
+    the redactor and the reporter of the command's ``--format``."""
 
     def __init__(self, args: argparse.Namespace, streams: Streams) -> None:
+        check_phi_output(args)  # before anything is read or built
         self.args = args
         self.streams = streams
 
@@ -251,15 +272,21 @@ class Context:
         return rate_of("UpdateImageSetMetadata", self.options.rates) or DEFAULT_UPDATE_RATE
 
     @cached_property
+    def redactor(self) -> Redactor:
+        """The one redactor of this run, so a value has one fingerprint in everything it prints (the plan,
+        the prompt, the report). Without RECONCILER_REDACTION_KEY it says so once, on stderr."""
+        return Redactor(show_phi=bool(getattr(self.args, "show_phi", False)),
+                        on_unkeyed=lambda: print(UNKEYED_NOTE, file=self.streams.err))
+
+    @cached_property
     def reporter(self) -> TextReporter:
         """The reporter of ``--format`` (text when the command has none), for standard output."""
-        redactor = Redactor(show_phi=bool(getattr(self.args, "show_phi", False)))
-        style = Style(redactor, colour=use_colour(self.streams.out), rate=self.update_rate)
+        style = Style(self.redactor, colour=use_colour(self.streams.out), rate=self.update_rate)
         return reporter(getattr(self.args, "format", None) or "text", style)
 
     def text_reporter(self, stream: TextIO) -> TextReporter:
         """A text reporter for STREAM (apply shows its plan as text, on stderr with --format json)."""
-        return reporter("text", Style(Redactor(), colour=use_colour(stream), rate=self.update_rate))
+        return reporter("text", Style(self.redactor, colour=use_colour(stream), rate=self.update_rate))
 
 
 def confirm(
@@ -286,7 +313,8 @@ def confirm(
 
 def plan_specs(ctx: Context, *, progress: bool = False) -> Plan:
     """Load the specs of ``ctx.args.paths`` and plan them with the run's client. Their findings are shown
-    on stderr as ``validate`` shows them; SpecError when any is an error (nothing has been read)."""
+    on stderr as ``validate`` shows them (series and instance UIDs in paths redacted, as in the plan);
+    SpecError when any is an error (nothing has been read)."""
     from reconciler.plan.build import build_plan
     from reconciler.plan.targeting import Scope
     from reconciler.plan.targets import TargetError
@@ -294,7 +322,7 @@ def plan_specs(ctx: Context, *, progress: bool = False) -> Plan:
 
     docs, diagnostics = load_specs(list(ctx.args.paths))
     for line in spec_findings(diagnostics):
-        print(line, file=ctx.streams.err)
+        print(ctx.redactor.text(line), file=ctx.streams.err)
     errors = sum(d.severity == "error" for d in diagnostics)
     if errors:
         raise SpecError(f"the specs are invalid ({errors} error{'s' if errors != 1 else ''}); nothing was read")
@@ -307,12 +335,12 @@ def plan_specs(ctx: Context, *, progress: bool = False) -> Plan:
                           blob_limit=blob_limit(ctx.args))
     except TargetError as exc:  # the targets do not hold (e.g. an empty selector): like spec errors
         for d in exc.diagnostics:
-            print(d.render(), file=ctx.streams.err)
+            print(ctx.redactor.text(d.render()), file=ctx.streams.err)
         errors = len(exc.diagnostics)
         raise SpecError(f"the spec targets do not hold ({errors} error{'s' if errors != 1 else ''}); "
                         "nothing was planned or written") from None
     for line in plan_notes(plan):
-        print(line, file=ctx.streams.err)
+        print(ctx.redactor.text(line), file=ctx.streams.err)
     return plan
 
 

@@ -19,6 +19,7 @@ from reconciler.commands._common import (
     Context,
     add_backend_options,
     add_blob_limit_option,
+    add_phi_options,
     add_rate_options,
     add_targeting_options,
     add_wait_option,
@@ -48,6 +49,7 @@ def register(sub: Any) -> None:
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     p.add_argument("--format", choices=["text", "json"], default="text",
                    help="output format of the apply report (default text; with json the plan is shown on stderr)")
+    add_phi_options(p, "in the plan shown before applying: ")
     p.add_argument(
         "--journal",
         metavar="PATH",
@@ -104,13 +106,15 @@ def run(ctx: Context) -> int:
         raise UsageError(f"--blob-limit splits the requests of a plan as it is made; the saved plan {planfile} is "
                          "applied as saved", hint="plan again with it (`reconciler plan ... --blob-limit BYTES --out "
                          "PLANFILE`) and apply that plan")
+    # JSON output stays one document on stdout: the plan (and the prompt) then go to stderr
+    shown = streams.out if args.format == "text" else streams.err
     if planfile is not None:
         plan = _load_saved(ctx, planfile)  # a tampered plan, or one for another backend, raises here
+        ctx.redactor.learn(plan.fingerprints)  # its values as the plan showed them (the PR comment's)
+        shown.write(ctx.text_reporter(shown).plan(plan))
     else:
         confirm(streams, args.auto_approve, "apply")
         plan = plan_specs(ctx)  # with the client the apply will use (one limiter)
-        # JSON output stays one document on stdout: the plan (and the prompt) then go to stderr
-        shown = streams.out if args.format == "text" else streams.err
         if args.format == "text" or not args.auto_approve:
             shown.write(ctx.text_reporter(shown).plan(plan))
         if not plan.has_changes and not plan.has_errors:  # nothing to send: no prompt, no journal

@@ -8,6 +8,7 @@ from typing import Any
 from reconciler.commands._common import (
     Context,
     add_backend_options,
+    add_phi_options,
     add_rate_options,
     add_targeting_options,
     plan_specs,
@@ -28,7 +29,7 @@ def register(sub: Any) -> None:
                    help="name the version that introduced each drifted value (in every --format: text, json and "
                    "markdown; bisects the image set's versions: about 2 x log2(versions) metadata reads per drifted "
                    "image set)")
-    p.add_argument("--show-phi", action="store_true", help="show patient-identifying values (local use only)")
+    add_phi_options(p)
     add_targeting_options(p)
     add_backend_options(p)
     add_rate_options(p)

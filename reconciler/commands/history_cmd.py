@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reconciler.commands._common import Context, add_backend_options, add_rate_options
+from reconciler.commands._common import Context, add_backend_options, add_phi_options, add_rate_options
 from reconciler.plan.versiondiff import diff_history
 
 
@@ -22,8 +22,7 @@ def register(sub: Any) -> None:
     p.add_argument("--format", choices=["text", "json"], default="text", help="output format (default text)")
     p.add_argument("--diff", action="store_true",
                    help="show what each version changed compared with the one before (reads every version)")
-    p.add_argument("--show-phi", action="store_true",
-                   help="with --diff: show patient-identifying values (local use only)")
+    add_phi_options(p, "with --diff: ")
     add_backend_options(p)
     add_rate_options(p)
     p.set_defaults(func=run)

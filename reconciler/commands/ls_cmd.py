@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reconciler.commands._common import Context, add_backend_options, add_rate_options, parse_select
+from reconciler.commands._common import Context, add_backend_options, add_phi_options, add_rate_options, parse_select
 from reconciler.plan.inventory import inventory
 
 ARCHIVE = "ARCHIVE_INSTANT_ACCESS"
@@ -24,8 +24,7 @@ def register(sub: Any) -> None:
     p.add_argument("--counts", action="store_true",
                    help="count series and instances in each image set's metadata instead of taking the search "
                    "summary's counts; reading metadata moves archived image sets back to Frequent Access")
-    p.add_argument("--show-phi", action="store_true",
-                   help="add the patient ID and name (text) and show tag values unredacted (JSON); local use only")
+    add_phi_options(p, what="add the patient ID and name (text) and show tag values unredacted (JSON); local use only")
     add_backend_options(p)
     add_rate_options(p)
     p.set_defaults(func=run)

@@ -11,12 +11,14 @@ from reconciler.commands._common import (
     Context,
     add_backend_options,
     add_blob_limit_option,
+    add_phi_options,
     add_rate_options,
     add_targeting_options,
     plan_specs,
 )
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import save_plan
+from reconciler.render.json_out import plan_fingerprints
 
 
 def register(sub: Any) -> None:
@@ -35,7 +37,7 @@ def register(sub: Any) -> None:
                    help="output format (default text; json as schemas/plan.schema.json; markdown for a pull-request "
                    "comment)")
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when changes are pending")
-    p.add_argument("--show-phi", action="store_true", help="show patient-identifying values (local use only)")
+    add_phi_options(p)
     add_targeting_options(p)
     add_blob_limit_option(p)
     add_backend_options(p)
@@ -61,7 +63,10 @@ def run(ctx: Context) -> int:
 
 
 def _save(ctx: Context, plan: Plan, out: str) -> None:
-    """Save the plan with the backend it was made against (for real AWS: one STS call, made only here)."""
-    etag = save_plan(dataclasses.replace(plan, backend=ctx.api.backend_identity()), out)
+    """Save the plan with the backend it was made against (for real AWS: one STS call, made only here) and
+    the fingerprints its values were shown with, so that `show` and `apply` print the same ones."""
+    saved = dataclasses.replace(plan, backend=ctx.api.backend_identity(),
+                                fingerprints=plan_fingerprints(plan, ctx.redactor))
+    etag = save_plan(saved, out)
     where = f"{out} (ETag {etag})" if etag is not None else out
     print(f"Saved the plan to {where}; apply it with `reconciler apply {out}`.", file=ctx.streams.err)

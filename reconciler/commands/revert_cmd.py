@@ -7,7 +7,14 @@ from typing import Any
 
 from reconciler.apply.revert import plan_revert, run_revert
 from reconciler.apply.waiter import WaitPolicy
-from reconciler.commands._common import Context, add_backend_options, add_rate_options, add_wait_option, confirm
+from reconciler.commands._common import (
+    Context,
+    add_backend_options,
+    add_phi_options,
+    add_rate_options,
+    add_wait_option,
+    confirm,
+)
 from reconciler.plan.versiondiff import diff_versions
 
 
@@ -24,7 +31,7 @@ def register(sub: Any) -> None:
     p.add_argument("--to-version", required=True, metavar="N",
                    help="the version to restore (see `reconciler history`); it becomes a new version")
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--show-phi", action="store_true", help="show patient-identifying values (local use only)")
+    add_phi_options(p, "in the preview: ")
     add_wait_option(p)
     add_backend_options(p)
     add_rate_options(p)

@@ -11,6 +11,7 @@ import hashlib
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import replace
 from typing import Any
 
 from reconciler.api import HealthImagingAPI
@@ -18,7 +19,7 @@ from reconciler.errors import CredentialsError, EndpointError, ReconcilerError
 from reconciler.plan import rules
 from reconciler.plan.diff import diff_with_moves, format_path
 from reconciler.plan.fetch import Work, read_image_set
-from reconciler.plan.model import Change, ImageSetPlan, Move, Plan
+from reconciler.plan.model import Change, ImageSetPlan, Move, Path, Plan
 from reconciler.plan.moves import follow
 from reconciler.plan.requests import BLOB_LIMIT, build_requests
 from reconciler.plan.study import is_study_level, plan_studies
@@ -108,7 +109,7 @@ def plan_image_set(
     except (CredentialsError, EndpointError):
         raise
     except ReconcilerError as exc:
-        return ImageSetPlan(version_id=work.version, action="error", error=str(exc), **base)
+        return ImageSetPlan(version_id=work.version, action="error", error=_from_specs(str(exc), work), **base)
     version, live = found.version, found.document
     base["is_primary"] = found.is_primary
     try:
@@ -119,7 +120,7 @@ def plan_image_set(
     except Exception as exc:  # a document shape we did not foresee: fail this image set, not the run
         # the exception text may quote a value (patient data): only its type is reported
         return ImageSetPlan(version_id=version, action="error",
-                            error=f"internal error while diffing ({type(exc).__name__})", **base)
+                            error=_from_specs(f"internal error while diffing ({type(exc).__name__})", work), **base)
     finally:
         del live  # the live document is the big thing: never keep it
     problems = [_problem(c, origin[c.path], moves) for c in changes if blocks(c)]
@@ -128,7 +129,8 @@ def plan_image_set(
     try:
         requests = build_requests(changes, blob_limit)
     except ReconcilerError as exc:
-        return ImageSetPlan(version_id=version, action="error", changes=changes, error=str(exc), **base)
+        return ImageSetPlan(version_id=version, action="error", changes=changes, error=_from_specs(str(exc), work),
+                            **base)
     return ImageSetPlan(version_id=version, action="update" if requests else "none",
                         force=any(r.force for r in requests), changes=changes, requests=requests, **base)
 
@@ -144,10 +146,22 @@ def _diff_all(
         for c in found:
             if c.path not in origin:
                 origin[c.path] = doc
-                changes.append(c)
+                pos = doc.position(_spec_path(c.path, moved))
+                changes.append(replace(c, source=f"{pos.file}:{pos.line}"))
         for m in moved:
             moves.setdefault(m.spec_path, m)
     return tuple(changes), origin, tuple(moves.values())
+
+
+def _spec_path(path: Path, moves: Sequence[Move]) -> Path:
+    """PATH as the spec writes it: a moved node's changes address its new key, the spec its old one."""
+    return follow(path, {m.live_path: m.spec_path for m in moves})
+
+
+def _from_specs(message: str, work: Work) -> str:
+    """An image set's error, naming the spec documents that target it (``file:line``)."""
+    where = ", ".join(f"{d.file}:{d.line}" for d in work.docs)
+    return f"{message} (spec{'s' if len(work.docs) > 1 else ''} {where})" if where else message
 
 
 def _study_uid(live: Mapping[str, Any]) -> str | None:
@@ -164,8 +178,7 @@ def blocks(c: Change) -> bool:
 
 
 def _problem(c: Change, doc: SpecDocument, moves: Sequence[Move]) -> str:
-    back = {m.live_path: m.spec_path for m in moves}  # a moved node's changes: the spec's line of it
-    pos = doc.position(follow(c.path, back))
+    pos = doc.position(_spec_path(c.path, moves))  # a moved node's changes: the spec's line of it
     where = f"{format_path(c.path)} ({pos.file}:{pos.line})"
     if c.check == "forbidden":
         return f"{where}: forbidden: {c.reason}"

@@ -82,8 +82,22 @@ def read_image_set(
             version, primary = info.version_id, info.is_primary
         return Live(version, primary, api.get_image_set_metadata(ds, iset, version=version))
     except NotFound:
-        raise ReadError(f"image set {iset} was not found in datastore {ds}") from None
+        raise ReadError(not_found(api, ds, iset)) from None
     except ServiceError as exc:
         if exc.code in ("ConflictException",):
             raise ReadError(f"image set {iset} could not be read: {exc.code}") from None
         raise
+
+
+def not_found(api: HealthImagingAPI, datastore_id: str, image_set_id: str) -> str:
+    """Why an image set cannot be found: its datastore does not exist (one ``GetDatastore``), or it does
+    not. HealthImaging answers ResourceNotFoundException for both."""
+    get_datastore = getattr(api, "get_datastore", None)  # not in the protocol: a test double may lack it
+    if get_datastore is not None:
+        try:
+            get_datastore(datastore_id)
+        except NotFound:
+            return f"datastore {datastore_id} does not exist (so image set {image_set_id} cannot be read)"
+        except ReconcilerError:  # e.g. not allowed to call GetDatastore: say what is known
+            pass
+    return f"image set {image_set_id} was not found in datastore {datastore_id}"

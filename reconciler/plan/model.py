@@ -33,6 +33,7 @@ class Change:
     force_in_spec: bool = False  # for "needs force": whether the spec that asks for it has force: true
     node: bool = False  # True when the change removes a whole series or instance (removable ``{}``)
     vr: str | None = None  # the VR used to compare (and, for a new private tag, sent in DICOMVRs)
+    source: str | None = None  # "file:line" of the spec line that asks for it (None: not from a spec)
 
 
 @dataclass(frozen=True)
@@ -118,6 +119,9 @@ class Plan:
     # the backend it was made against: recorded when the plan is saved, checked when it is applied
     backend: BackendIdentity | None = None
     targeting: Targeting | None = None  # None: every image set the specs target was planned
+    # the fingerprints its values were shown with (sha256 of a value -> HASH), kept in a saved plan so
+    # that `show` and `apply PLANFILE` print the plan's own; never the key that made them
+    fingerprints: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
 
     @property
     def request_count(self) -> int:

@@ -6,8 +6,10 @@ It holds, per image set, the observed versionId, whether it is primary, the exac
 they were read at, the nodes live holds under a new UID, the changes and the merged desired tree (so
 apply can verify without the specs), a sha256 digest of the spec files, the backend the plan was made
 against (a local store, an endpoint, or an AWS account and region: apply refuses to send it anywhere
-else), and a digest of the plan itself, checked on load so a tampered or truncated plan is refused. It
-holds patient data: a local file is created with ``os.open(..., 0o600)``.
+else), the fingerprints its values were shown with (the sha256 of a value -> its 8-digit keyed hash;
+never the key), so that ``show`` and ``apply PLANFILE`` print the ones the plan printed, and a digest
+of the plan itself, checked on load so a tampered or truncated plan is refused. It holds patient data:
+a local file is created with ``os.open(..., 0o600)``.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ import base64
 import hashlib
 import json
 import os
+import re
 from typing import TYPE_CHECKING, Any
 
 from reconciler.api import BackendIdentity
@@ -27,7 +30,11 @@ if TYPE_CHECKING:
     from reconciler.client.s3 import S3
 
 FORMAT = "reconciler-plan"
-FORMAT_VERSION = 3  # 2: the backend is recorded; 3: primary image sets, study-wide requests, moved nodes
+# 2: the backend is recorded (and, optional, the fingerprints and each change's source);
+# 3: primary image sets, study-wide requests, moved nodes
+FORMAT_VERSION = 3
+_HEX64 = re.compile(r"[0-9a-f]{64}")
+_HEX8 = re.compile(r"[0-9a-f]{8}")
 _BACKEND_KINDS = ("local", "endpoint", "aws")
 
 
@@ -41,7 +48,7 @@ def _unb64(text: str | None) -> bytes | None:
 
 def _change(c: Change) -> dict[str, Any]:
     return {"op": c.op, "path": list(c.path), "before": c.before, "after": c.after, "check": c.check,
-            "reason": c.reason, "force_in_spec": c.force_in_spec, "node": c.node, "vr": c.vr}
+            "reason": c.reason, "force_in_spec": c.force_in_spec, "node": c.node, "vr": c.vr, "source": c.source}
 
 
 def _image_set(p: ImageSetPlan) -> dict[str, Any]:
@@ -74,6 +81,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "created_at": plan.meta.get("created_at"),
         "spec_digest": plan.spec_digest,
         "backend": _backend(plan.backend),
+        "fingerprints": dict(sorted(plan.fingerprints.items())),
         "image_sets": [_image_set(p) for p in plan.image_sets],
     }
     if plan.targeting is not None:  # what --target/--exclude left out, for whoever shows the plan later
@@ -151,10 +159,11 @@ def plan_from_dict(raw: Any, path: str = "<plan>") -> Plan:
         sets = tuple(_image_set_from(d) for d in raw["image_sets"])
         backend = _backend_from(raw.get("backend"))
         targeting = _targeting_from(raw.get("targeting"))
+        fingerprints = _fingerprints_from(raw.get("fingerprints"))
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanFileError(f"{path}: malformed plan ({type(exc).__name__})") from None
     return Plan(sets, spec_digest=str(raw.get("spec_digest", "")), meta={"created_at": raw.get("created_at")},
-                backend=backend, targeting=targeting)
+                backend=backend, targeting=targeting, fingerprints=fingerprints)
 
 
 def _targeting_from(d: Any) -> Targeting | None:
@@ -162,6 +171,16 @@ def _targeting_from(d: Any) -> Targeting | None:
         return None
     left = tuple((str(ds), str(image_set)) for ds, image_set in d["left_out"])
     return Targeting(tuple(map(str, d["target"])), tuple(map(str, d["exclude"])), left)
+
+
+def _fingerprints_from(d: Any) -> dict[str, str]:
+    """sha256 of a value (64 hex digits) -> its fingerprint (8); absent in a plan saved before they were kept."""
+    if d is None:
+        return {}
+    if not isinstance(d, dict) or not all(_HEX64.fullmatch(str(k)) and isinstance(v, str) and _HEX8.fullmatch(v)
+                                          for k, v in d.items()):
+        raise ValueError("fingerprints")
+    return dict(d)
 
 
 def _backend_from(d: Any) -> BackendIdentity | None:
@@ -182,7 +201,7 @@ def _image_set_from(d: dict[str, Any]) -> ImageSetPlan:
         study_owner=None if d.get("studyOwner") is None else str(d["studyOwner"]),
         moves=tuple(Move(tuple(m["specPath"]), tuple(m["livePath"])) for m in d["moves"]),
         changes=tuple(Change(c["op"], tuple(c["path"]), c["before"], c["after"], c["check"], c.get("reason"),
-                             bool(c.get("force_in_spec")), bool(c.get("node")), c.get("vr"))
+                             bool(c.get("force_in_spec")), bool(c.get("node")), c.get("vr"), c.get("source"))
                       for c in d["changes"]),
         requests=tuple(UpdateRequest(_unb64(r["updatable"]), _unb64(r["removable"]), bool(r["force"]),
                                      r["study"] is True)

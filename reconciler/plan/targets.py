@@ -19,7 +19,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from reconciler.api import HealthImagingAPI
-from reconciler.errors import SpecError
+from reconciler.errors import NotFound, SpecError
 from reconciler.plan.fetch import Work
 from reconciler.spec.crossdoc import check_conflicts
 from reconciler.spec.model import Diagnostic, SpecDocument, format_path
@@ -57,8 +57,14 @@ def resolve(docs: Sequence[SpecDocument], api: HealthImagingAPI) -> Resolution:
             hits: list[tuple[str, str | None, bool | None]] = [(t.image_set_id, None, None)]
         elif t.select is not None:
             key, value = t.select
-            hits = [(h.image_set_id, h.version, h.is_primary)
-                    for h in api.search_image_sets(t.datastore_id, key, value)]
+            try:
+                hits = [(h.image_set_id, h.version, h.is_primary)
+                        for h in api.search_image_sets(t.datastore_id, key, value)]
+            except NotFound:  # SearchImageSets answers ResourceNotFoundException for a datastore that is not there
+                pos = doc.target_position(("datastoreId",))
+                errors.append(Diagnostic(pos.file, pos.line, pos.column, ("target", "datastoreId"),
+                                         f"datastore {t.datastore_id} does not exist"))
+                continue
             if not hits:
                 empty = _empty_select(doc, key)
                 if t.allow_empty:

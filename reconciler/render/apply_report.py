@@ -1,15 +1,26 @@
-"""The apply report as text and as JSON: IDs, versions, counts and messages, never attribute values."""
+"""The apply report as text and as JSON: IDs, versions, counts and messages, never attribute values
+(and the series and instance UIDs of the paths they name redacted, as everywhere: ``redact``)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from reconciler.apply.report import ApplyReport, ImageSetResult
+from reconciler.render.redact import Redactor
 
 FORMAT_VERSION = "1"
 
 
-def result_json(r: ImageSetResult) -> dict[str, Any]:
+def _shown(r: ImageSetResult, redactor: Redactor | None) -> ImageSetResult:
+    """R with its message and unmet paths as they may be shown (redacted by default)."""
+    redactor = redactor or Redactor()
+    return replace(r, message=None if r.message is None else redactor.text(r.message),
+                   unmet=tuple(redactor.text(p) for p in r.unmet))
+
+
+def result_json(r: ImageSetResult, redactor: Redactor | None = None) -> dict[str, Any]:
+    r = _shown(r, redactor)
     out: dict[str, Any] = {
         "datastoreId": r.datastore_id,
         "imageSetId": r.image_set_id,
@@ -26,7 +37,8 @@ def result_json(r: ImageSetResult) -> dict[str, Any]:
     return out
 
 
-def result_text(r: ImageSetResult) -> str:
+def result_text(r: ImageSetResult, redactor: Redactor | None = None) -> str:
+    r = _shown(r, redactor)
     who = f"{r.datastore_id}/{r.image_set_id}"
     if r.status == "converged":
         n = r.requests_sent
@@ -50,7 +62,7 @@ def result_text(r: ImageSetResult) -> str:
     return f"  failed     {who}: {r.message or 'unknown error'}"
 
 
-def report_json(report: ApplyReport) -> dict[str, Any]:
+def report_json(report: ApplyReport, redactor: Redactor | None = None) -> dict[str, Any]:
     return {
         "format_version": FORMAT_VERSION,
         "summary": report.summary(),
@@ -60,15 +72,15 @@ def report_json(report: ApplyReport) -> dict[str, Any]:
         "interrupted": report.interrupted,
         "signal": report.signal,
         "aborted": report.aborted,
-        "image_sets": [result_json(r) for r in report.results],
+        "image_sets": [result_json(r, redactor) for r in report.results],
     }
 
 
-def report_lines(report: ApplyReport) -> list[str]:
+def report_lines(report: ApplyReport, redactor: Redactor | None = None) -> list[str]:
     """One line per image set that did something (not the untouched ones), the summary, and where the
     journal is."""
     s = report.summary()
-    lines = [result_text(r) for r in report.results if r.status not in ("unchanged", "not_started")]
+    lines = [result_text(r, redactor) for r in report.results if r.status not in ("unchanged", "not_started")]
     counts = f"{s['converged']} converged, {s['unchanged']} unchanged, {s['stale']} stale, {s['failed']} failed"
     if not report.interrupted:
         lines.append(f"Apply complete: {counts} ({report.elapsed:.1f} s).")

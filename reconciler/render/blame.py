@@ -9,6 +9,7 @@ from typing import Any
 from reconciler.plan.blame import Blame, ImageSetBlame
 from reconciler.plan.model import Plan
 from reconciler.render.history import iso
+from reconciler.render.redact import Redactor
 from reconciler.spec.model import format_path
 
 _MAX_MARKDOWN_ROWS = 50
@@ -18,15 +19,19 @@ def _when(epoch: float | None) -> str:
     return iso(epoch) or "time unknown"
 
 
-def blame_json(doc: dict[str, Any], blames: Mapping[tuple[str, str], ImageSetBlame]) -> dict[str, Any]:
-    """The drift JSON (``plan_json``) with ``blame`` on each change and ``blameReads`` per image set."""
+def blame_json(
+    doc: dict[str, Any], blames: Mapping[tuple[str, str], ImageSetBlame], redactor: Redactor
+) -> dict[str, Any]:
+    """The drift JSON (``plan_json`` with REDACTOR, whose paths these are matched by) with ``blame`` on each change and
+    ``blameReads`` per image set."""
     for item in doc.get("image_sets", []):
         found = blames.get((item["datastoreId"], item["imageSetId"]))
         if found is None:
             continue
         item["blameReads"] = found.reads
+        shown = {redactor.path(path): b for path, b in found.blames.items()}
         for change in item.get("changes", []):
-            b = found.blames.get(tuple(change["path"]))
+            b = shown.get(tuple(change["path"]))
             if b is not None:
                 change["blame"] = {"version": b.version, "updatedAt": iso(b.updated_at),
                                    "sinceFirstVersion": b.since_first}
@@ -48,8 +53,13 @@ def _study(b: Blame) -> str:
             f"set{'s' if len(b.study.members) != 1 else ''} {others}")
 
 
-def blame_text(blames: Mapping[tuple[str, str], ImageSetBlame], plan: Plan, *, markdown: bool = False) -> str:
-    """Lines naming, per drifted attribute, the version that introduced its live value (never the value)."""
+def blame_text(
+    blames: Mapping[tuple[str, str], ImageSetBlame], plan: Plan, redactor: Redactor | None = None, *,
+    markdown: bool = False,
+) -> str:
+    """Lines naming, per drifted attribute, the version that introduced its live value (never the value;
+    paths redacted by REDACTOR, by default a new one)."""
+    redactor = redactor or Redactor()
     rows: list[str] = []
     for isp in plan.image_sets:
         found = blames.get((isp.datastore_id, isp.image_set_id))
@@ -57,7 +67,8 @@ def blame_text(blames: Mapping[tuple[str, str], ImageSetBlame], plan: Plan, *, m
             continue
         for b in found.blames.values():
             since = " (since the first version)" if b.since_first else ""
-            rows.append(f"{isp.image_set_id} {format_path(b.path)}: live value from version {b.version}, "
+            where = format_path(redactor.path(b.path))
+            rows.append(f"{isp.image_set_id} {where}: live value from version {b.version}, "
                         f"{_when(b.updated_at)}{since}{_study(b)}")
     if not rows:
         return ""

@@ -46,8 +46,8 @@ def summarize(plan: Plan) -> Summary:
                    ops["add"], ops["change"], ops["remove"], plan.request_count)
 
 
-def plural(n: int, word: str) -> str:
-    return f"{n} {word}" if n == 1 else f"{n} {word}s"
+def plural(n: int, word: str, many: str | None = None) -> str:
+    return f"{n} {word}" if n == 1 else f"{n} {many or word + 's'}"
 
 
 def duration(seconds: float) -> str:
@@ -68,9 +68,10 @@ def show(value: Any) -> str:
 
 
 def change_line(c: Change, redactor: Redactor, *, note: bool = True) -> str:
-    """``~ Patient.DICOM.PatientName: "<redacted:..>" -> "<redacted:..>"`` (no colour, no indent);
-    ``note``: append why the change needs force or is forbidden (False when an error line says it)."""
-    where = format_path(c.path)
+    """``~ Patient.DICOM.PatientName: "<redacted:..>" -> "<redacted:..>"  (specs/a.yaml:12)`` (no colour,
+    no indent), ending with the spec line that asks for it; ``note``: append why the change needs force
+    or is forbidden (False when an error line says it)."""
+    where = format_path(redactor.path(c.path))
     key = c.path[-1]
     if c.node:
         noun = "series" if c.path[-2] == "Series" else "instance"
@@ -81,28 +82,31 @@ def change_line(c: Change, redactor: Redactor, *, note: bool = True) -> str:
         text = f"- {where}: {show(redactor.value(key, c.before))}"
     else:
         text = f"~ {where}: {show(redactor.value(key, c.before))} -> {show(redactor.value(key, c.after))}"
-    if not note:
-        return text
-    if c.check == "needs force":
+    if note and c.check == "needs force":
         text += f"  [needs force: {c.reason}; spec {'has' if c.force_in_spec else 'lacks'} force: true]"
-    elif c.check == "forbidden":
+    elif note and c.check == "forbidden":
         text += f"  [forbidden: {c.reason}]"
-    elif c.check == "refused on primary":
+    elif note and c.check == "refused on primary":
         text += f"  [refused on primary: {c.reason}]"
-    return text
+    return text + (f"  ({c.source})" if c.source else "")
+
+
+def error_lines(isp: ImageSetPlan, redactor: Redactor) -> list[str]:
+    """An image set's error, one line each, with series and instance UIDs in paths redacted."""
+    return [redactor.text(line) for line in (isp.error or "error").splitlines()]
 
 
 def moved_key(m: Move, redactor: Redactor) -> str:
-    """The UID live keys a moved node by, as it may be shown (a UID is redacted like its attribute)."""
-    key = "SOPInstanceUID" if m.level == "Instance" else "SeriesInstanceUID"
-    return str(redactor.label(key, m.live_path[-1]))
+    """The UID live keys a moved node by, as it may be shown (``uid:HASH``, as every UID in a path)."""
+    return redactor.uid(m.live_path[-1])
 
 
 def move_line(m: Move, redactor: Redactor) -> str:
-    """``> Study.Series[S].Instances[I]: moved to Instances[<redacted:..>]`` (like terraform's ``moved``)."""
+    """``> Study.Series[uid:..].Instances[uid:..]: moved to Instances[uid:..]`` (like terraform's ``moved``)."""
     container = m.live_path[-2]
-    return (f"> {format_path(m.spec_path)}: moved to {container}[{moved_key(m, redactor)}] (live holds it under "
-            f"the new {'SOPInstanceUID' if m.level == 'Instance' else 'SeriesInstanceUID'} the spec sets)")
+    return (f"> {format_path(redactor.path(m.spec_path))}: moved to {container}[{moved_key(m, redactor)}] (live "
+            f"holds it under the new {'SOPInstanceUID' if m.level == 'Instance' else 'SeriesInstanceUID'} the "
+            "spec sets)")
 
 
 def study_lines(isp: ImageSetPlan) -> list[str]:

@@ -7,7 +7,7 @@ from typing import Any
 
 from reconciler.plan.model import Change, ImageSetPlan, Plan
 from reconciler.plan.rules import PRIMARY_PAGE
-from reconciler.render.common import moved_key, summarize
+from reconciler.render.common import error_lines, moved_key, summarize
 from reconciler.render.redact import Redactor
 from reconciler.render.targeting import targeting_json
 
@@ -16,7 +16,7 @@ FORMAT_VERSION = "1"
 
 def change_json(c: Change, redactor: Redactor) -> dict[str, Any]:
     key = c.path[-1]
-    out: dict[str, Any] = {"op": c.op, "path": list(c.path), "before": redactor.value(key, c.before),
+    out: dict[str, Any] = {"op": c.op, "path": list(redactor.path(c.path)), "before": redactor.value(key, c.before),
                            "after": redactor.value(key, c.after), "check": c.check}
     if c.reason:
         out["reason"] = c.reason
@@ -24,6 +24,8 @@ def change_json(c: Change, redactor: Redactor) -> dict[str, Any]:
         out["force_in_spec"] = c.force_in_spec
     if c.check == "refused on primary":
         out["rule"] = PRIMARY_PAGE
+    if c.source:
+        out["source"] = c.source
     return out
 
 
@@ -35,6 +37,7 @@ def image_set_json(isp: ImageSetPlan, redactor: Redactor) -> dict[str, Any]:
         "action": isp.action,
         "force": isp.force,
         "requests": len(isp.requests),
+        "sources": list(isp.sources),
         "changes": [change_json(c, redactor) for c in isp.changes],
     }
     if isp.is_primary is not None:
@@ -46,9 +49,10 @@ def image_set_json(isp: ImageSetPlan, redactor: Redactor) -> dict[str, Any]:
     if isp.study_owner:
         out["studyOwner"] = isp.study_owner
     if isp.moves:
-        out["moves"] = [{"path": list(m.spec_path), "movedTo": moved_key(m, redactor)} for m in isp.moves]
+        out["moves"] = [{"path": list(redactor.path(m.spec_path)), "movedTo": moved_key(m, redactor)}
+                        for m in isp.moves]
     if isp.action == "error":
-        out["error"] = isp.error or "error"
+        out["error"] = "\n".join(error_lines(isp, redactor))
     return out
 
 
@@ -65,3 +69,13 @@ def plan_json(plan: Plan, redactor: Redactor) -> dict[str, Any]:
 
 def render_json(plan: Plan, redactor: Redactor) -> str:
     return json.dumps(plan_json(plan, redactor), indent=2, ensure_ascii=False) + "\n"
+
+
+def plan_fingerprints(plan: Plan, redactor: Redactor) -> dict[str, str]:
+    """The fingerprint every value of PLAN is (or would be) shown with, by the digest of the value: what
+    a saved plan keeps, so that ``show`` and ``apply PLANFILE`` print the plan's own. Never the key."""
+    probe = redactor.probe()
+    plan_json(plan, probe)  # every path, value and error of every image set
+    for isp in plan.image_sets:
+        probe.label("StudyInstanceUID", isp.study)
+    return probe.touched()

@@ -1,6 +1,6 @@
-"""The plan as markdown for a pull-request comment: the summary first, totals per study, then the
-details until the comment would pass 60,000 characters (GitHub's limit is 65,536), and a line
-saying what was left out."""
+"""The plan as markdown for a pull-request comment: the summary first, counts per action (the studies
+only in a collapsed block), then the details until the comment would pass 60,000 characters (GitHub's
+limit is 65,536), and a line saying what was left out. Redacted as every output is (``redact``)."""
 
 from __future__ import annotations
 
@@ -18,7 +18,26 @@ _MAX_STUDY_ROWS = 50
 _FOOTER_RESERVE = 300
 
 
-def _study_table(plan: Plan, redactor: Redactor) -> list[str]:
+_ACTIONS = (("update", "to update"), ("error", "with errors"), ("none", "unchanged"))
+_OPS = ("add", "change", "remove")
+
+
+def _rollup(plan: Plan, redactor: Redactor) -> list[str]:
+    """Counts per action, then the studies, only inside a collapsed block: fifty studies are one table
+    of three rows, not fifty rows of fingerprints."""
+    out = ["| action | image sets | studies | add | change | remove | requests |", "|---|---|---|---|---|---|---|"]
+    for action, label in _ACTIONS:
+        sets = [p for p in plan.image_sets if p.action == action]
+        if not sets:
+            continue
+        ops: list[str] = [c.op for p in sets for c in p.changes]
+        studies = len({p.study for p in sets})
+        out.append(f"| {label} | {len(sets)} | {studies} | "
+                   + " | ".join(str(ops.count(op)) for op in _OPS) + f" | {sum(len(p.requests) for p in sets)} |")
+    return [*out, "", *_study_details(plan, redactor)]
+
+
+def _study_details(plan: Plan, redactor: Redactor) -> list[str]:
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
     for isp in plan.image_sets:
         row = totals[redactor.label("StudyInstanceUID", isp.study) or "(unknown study)"]
@@ -26,13 +45,14 @@ def _study_table(plan: Plan, redactor: Redactor) -> list[str]:
         row[1] += isp.action == "update"
         row[2] += isp.action == "error"
         for c in isp.changes:
-            row[3 + ("add", "change", "remove").index(c.op)] += 1
+            row[3 + _OPS.index(c.op)] += 1
     rows = sorted(totals.items(), key=lambda kv: (-(kv[1][1] + kv[1][2]), kv[0]))
-    out = ["| study | image sets | to update | errors | add | change | remove |", "|---|---|---|---|---|---|---|"]
+    out = [f"<details><summary>{plural(len(rows), 'study', 'studies')}</summary>", "",
+           "| study | image sets | to update | errors | add | change | remove |", "|---|---|---|---|---|---|---|"]
     out += [f"| `{study}` | " + " | ".join(str(n) for n in row) + " |" for study, row in rows[:_MAX_STUDY_ROWS]]
     if len(rows) > _MAX_STUDY_ROWS:
         out.append(f"| … {len(rows) - _MAX_STUDY_ROWS} more studies | | | | | | |")
-    return out
+    return [*out, "", "</details>"]
 
 
 def _details(isp: ImageSetPlan, redactor: Redactor) -> str:
@@ -61,7 +81,7 @@ def render_markdown(
         *targeting_markdown(plan.targeting),
     ]
     if plan.image_sets:
-        head += [*_study_table(plan, redactor), ""]
+        head += [*_rollup(plan, redactor), ""]
     out = "\n".join(head) + "\n"
     shown = [p for p in plan.image_sets if p.action != "none"]
     left = 0

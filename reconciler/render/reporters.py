@@ -51,10 +51,10 @@ class TextReporter:
     def plan(self, plan: Plan, *, drift: bool = False, blames: Blames | None = None) -> str:
         s = self.style
         out = render_text(plan, s.redactor, colour=s.colour, rate=s.rate, drift=drift)
-        return out + blame_text(blames, plan) if blames is not None else out
+        return out + blame_text(blames, plan, s.redactor) if blames is not None else out
 
     def apply(self, report: ApplyReport) -> str:
-        return _lines(report_lines(report))
+        return _lines(report_lines(report, self.style.redactor))
 
     def history(
         self, datastore_id: str, image_set_id: str, versions: Sequence[ImageSetInfo], diffs: Diffs | None = None
@@ -86,11 +86,11 @@ class JsonReporter(TextReporter):
     def plan(self, plan: Plan, *, drift: bool = False, blames: Blames | None = None) -> str:
         doc = plan_json(plan, self.style.redactor)
         if blames is not None:
-            doc = blame_json(doc, blames)
+            doc = blame_json(doc, blames, self.style.redactor)
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
     def apply(self, report: ApplyReport) -> str:
-        return _json(report_json(report))
+        return _json(report_json(report, self.style.redactor))
 
     def history(
         self, datastore_id: str, image_set_id: str, versions: Sequence[ImageSetInfo], diffs: Diffs | None = None
@@ -113,7 +113,7 @@ class MarkdownReporter(TextReporter):
 
     def plan(self, plan: Plan, *, drift: bool = False, blames: Blames | None = None) -> str:
         s = self.style
-        section = blame_text(blames, plan, markdown=True) if blames is not None else ""
+        section = blame_text(blames, plan, s.redactor, markdown=True) if blames is not None else ""
         # the blame section counts against the comment's size limit
         return render_markdown(plan, s.redactor, rate=s.rate, limit=LIMIT - len(section), drift=drift) + section
 

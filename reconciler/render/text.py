@@ -8,6 +8,7 @@ from reconciler.plan.model import ImageSetPlan, Plan
 from reconciler.render.common import (
     DEFAULT_UPDATE_RATE,
     change_line,
+    error_lines,
     eta_line,
     move_line,
     plural,
@@ -36,7 +37,7 @@ def image_set_block(isp: ImageSetPlan, redactor: Redactor) -> list[str]:
     moved = [f"    {move_line(m, redactor)}" for m in isp.moves]
     if isp.action == "error":
         # one error per line, each once: a change an error line is about is listed without its reason
-        lines = [f"{head}: error", *(f"!   {e}" for e in (isp.error or "error").splitlines())]
+        lines = [f"{head}: error", *(f"!   {e}" for e in error_lines(isp, redactor))]
         lines += [f"    {change_line(c, redactor, note=not blocks(c))}" for c in isp.changes]
         return lines + moved
     if isp.action == "none":

@@ -15,7 +15,7 @@ import pytest
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.plan.planfile import load_plan
 from tests.support.backends import start_server
-from tests.support.planenv import CHANGE, FORBIDDEN, HEAD, IN_SYNC, ROOT, SECRET, run, seed_env, write
+from tests.support.planenv import CHANGE, FORBIDDEN, HEAD, IN_SYNC, ROOT, SECRET, run, seed_env, uid, write
 
 
 @pytest.fixture
@@ -41,8 +41,8 @@ def test_plan_exit_codes(env: Path, spec: str, flags: list[str], code: int) -> N
 def test_text_plan_reads_like_terraform(env: Path) -> None:
     code, out, _ = run("plan", write(env, CHANGE))
     assert code == 0
-    assert '+ Study.Series[1.1].DICOM.BodyPartExamined: "CHEST"' in out
-    assert "- Study.Series[1.1].Instances[2.2] (instance)" in out
+    assert f'+ Study.Series[{uid("1.1")}].DICOM.BodyPartExamined: "CHEST"  (specs/a.yaml:16)' in out
+    assert f"- Study.Series[{uid('1.1')}].Instances[{uid('2.2')}] (instance)  (specs/a.yaml:18)" in out
     assert "Plan: 1 to update, 0 unchanged, 0 with errors (1 to add, 1 to change, 2 to remove); 1 request." in out
     assert "1 request, about 4 s at 0.25/s" in out
 
@@ -50,7 +50,7 @@ def test_text_plan_reads_like_terraform(env: Path) -> None:
 def test_forbidden_change_names_path_and_spec_line(env: Path) -> None:
     code, out, _ = run("plan", write(env, FORBIDDEN))
     assert code == 1
-    assert "Study.Series[9.9] (specs/a.yaml:" in out and "series does not exist" in out
+    assert f"Study.Series[{uid('9.9')}] (specs/a.yaml:" in out and "series does not exist" in out
 
 
 def test_invalid_spec_is_reported_like_validate(env: Path) -> None:
@@ -91,7 +91,8 @@ def test_no_patient_name_in_any_output_or_log_without_show_phi(
     assert code == 0
     assert SECRET not in out + err + caplog.text
     assert "<redacted:" in out
-    code, out, _ = run("plan", write(env, CHANGE), "--format", fmt, "--show-phi")
+    shared = ["--allow-phi-in-shared-output"] if fmt == "markdown" else []  # a PR comment: asked twice
+    code, out, _ = run("plan", write(env, CHANGE), "--format", fmt, "--show-phi", *shared)
     assert SECRET in out
 
 

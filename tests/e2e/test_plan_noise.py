@@ -10,7 +10,8 @@ from typing import Any
 import pytest
 
 from reconciler.emulator.store import Store
-from tests.support.planenv import DS, HEAD, IS, run
+from reconciler.render.redact import ENV_KEY
+from tests.support.planenv import DS, HEAD, IS, KEY, run, uid
 
 INSTANCES = 50
 PRIVATE = "00091001"
@@ -37,6 +38,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     store.put_image_set(DS, IS, _live())
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RECONCILER_LOCAL", str(tmp_path / "store"))
+    monkeypatch.setenv(ENV_KEY, KEY)  # stable fingerprints: no note that they are not
     return tmp_path
 
 
@@ -100,6 +102,8 @@ def test_a_single_warning_is_printed_as_validate_does(env: Path) -> None:
     code, _out, err = run("plan", str(spec))
     assert code == 0
     assert err.splitlines() == [
-        f"{spec}:15:15: desired.Study.Series[1.2.3.1].Instances[1.2.3.1.0].DICOM.{PRIVATE}: warning: needs "
+        # as validate prints it, with the UIDs of the path as the plan shows them (uid:HASH)
+        f"{spec}:15:15: desired.Study.Series[{uid('1.2.3.1')}].Instances[{uid('1.2.3.1.0')}].DICOM.{PRIVATE}: "
+        "warning: needs "
         "`force: true` (it is a private attribute); without it, plan fails if this differs from live",
     ]

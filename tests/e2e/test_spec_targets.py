@@ -21,6 +21,8 @@ import pytest
 from reconciler.cli import main
 from reconciler.commands._common import Streams
 from reconciler.emulator.store import Store
+from reconciler.render.redact import ENV_KEY
+from tests.support.planenv import KEY
 
 DS = "1234567890abcdef1234567890abcdef"
 IS1, IS2, IS3 = "a" * 32, "b" * 32, "c" * 32
@@ -60,6 +62,7 @@ def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "specs").mkdir()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RECONCILER_LOCAL", str(tmp_path / "store"))
+    monkeypatch.setenv(ENV_KEY, KEY)  # stable fingerprints: stderr starts with the finding, not a note
     return tmp_path
 
 

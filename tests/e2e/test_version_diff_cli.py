@@ -18,7 +18,7 @@ from reconciler.emulator.store import Store
 from reconciler.render.redact import ENV_KEY, Redactor
 from tests.support.applyenv import CLI_RATES, client
 
-KEY = "diff-test-key"
+KEY = "diff-test-key-of-at-least-32-characters"
 S1, S2 = "1.2.826.0.1.3680043.8.498.1", "1.2.826.0.1.3680043.8.498.2"
 I10, I4000, ILAST = f"{S1}.10", f"{S1}.4000", f"{S1}.4989"
 IMAGE_SET = "1" * 32
@@ -26,6 +26,11 @@ IMAGE_SET = "1" * 32
 
 def token(value: Any) -> str:
     return Redactor(key=KEY.encode()).token(value)
+
+
+def uid(value: str) -> str:
+    """A series or instance UID as a path shows it without --show-phi (PS3.15 Annex E: action U)."""
+    return Redactor(key=KEY.encode()).uid(value)
 
 
 def document() -> dict[str, Any]:
@@ -89,9 +94,9 @@ def version2_lines() -> list[str]:
     return [
         "    changes from version 1: 0 to add, 2 to change, 2 to remove",
         f'    ~ Patient.DICOM.PatientName: "{token("FIRST^PATIENT")}" -> "{token("OTHER^PATIENT")}"',
-        f'    ~ Study.Series[{S1}].Instances[{I10}].DICOM.KVP: "120 " -> "100"',
-        f"    - Study.Series[{S1}].Instances[{I4000}].DICOM.ImageComments: \"{comments}\"",
-        f"    - Study.Series[{S2}] (series)",
+        f'    ~ Study.Series[{uid(S1)}].Instances[{uid(I10)}].DICOM.KVP: "120 " -> "100"',
+        f"    - Study.Series[{uid(S1)}].Instances[{uid(I4000)}].DICOM.ImageComments: \"{comments}\"",
+        f"    - Study.Series[{uid(S2)}] (series)",
     ]
 
 
@@ -100,10 +105,10 @@ def revert_lines() -> list[str]:
     return [
         "Changes from version 3 (the current one) to the new version: 3 to add, 2 to change, 0 to remove",
         f'    ~ Patient.DICOM.PatientName: "{token("OTHER^PATIENT")}" -> "{token("FIRST^PATIENT")}"',
-        f'    ~ Study.Series[{S1}].Instances[{I10}].DICOM.KVP: "100" -> "120 "',
-        f"    + Study.Series[{S1}].Instances[{I4000}].DICOM.ImageComments: \"{comments}\"",
-        f"    + Study.Series[{S1}].Instances[{ILAST}] (instance)",
-        f"    + Study.Series[{S2}] (series)",
+        f'    ~ Study.Series[{uid(S1)}].Instances[{uid(I10)}].DICOM.KVP: "100" -> "120 "',
+        f"    + Study.Series[{uid(S1)}].Instances[{uid(I4000)}].DICOM.ImageComments: \"{comments}\"",
+        f"    + Study.Series[{uid(S1)}].Instances[{uid(ILAST)}] (instance)",
+        f"    + Study.Series[{uid(S2)}] (series)",
     ]
 
 
@@ -126,10 +131,11 @@ def test_history_diff_text_lists_each_versions_changes_redacted(three_versions: 
     lines = out.splitlines()
     assert lines[0].endswith("3 versions, newest first")
     assert block_after(lines, "3 ") == ["    changes from version 2: 0 to add, 0 to change, 1 to remove",
-                                        f"    - Study.Series[{S1}].Instances[{ILAST}] (instance)"]
+                                        f"    - Study.Series[{uid(S1)}].Instances[{uid(ILAST)}] (instance)"]
     assert block_after(lines, "2 ") == version2_lines()
     assert block_after(lines, "1 ") == []  # nothing before the first version
     assert "PATIENT" not in out  # names only as fingerprints
+    assert S1 not in out and S2 not in out  # and UIDs too
 
 
 def test_history_diff_json_with_and_without_phi(three_versions: tuple[Path, str]) -> None:
@@ -145,8 +151,9 @@ def test_history_diff_json_with_and_without_phi(three_versions: tuple[Path, str]
     name = diff["changes"][0]
     assert (name["op"], name["path"], name["before"], name["after"]) == (
         "change", ["Patient", "DICOM", "PatientName"], token("FIRST^PATIENT"), token("OTHER^PATIENT"))
-    assert [c["path"][-1] for c in diff["changes"]] == ["PatientName", "KVP", "ImageComments", S2]
-    assert rows["3"]["diff"]["changes"] == [{"op": "remove", "path": ["Study", "Series", S1, "Instances", ILAST],
+    assert [c["path"][-1] for c in diff["changes"]] == ["PatientName", "KVP", "ImageComments", uid(S2)]
+    assert rows["3"]["diff"]["changes"] == [{"op": "remove",
+                                             "path": ["Study", "Series", uid(S1), "Instances", uid(ILAST)],
                                              "before": None, "after": None, "check": "ok"}]
     code, out, err = cli(*base, "--show-phi")
     assert code == 0, err

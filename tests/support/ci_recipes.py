@@ -19,6 +19,8 @@ GITHUB_APPLY = EXAMPLES / "ci" / "github" / "reconciler-apply.yml"
 GITLAB = EXAMPLES / "ci" / "gitlab" / "gitlab-ci.yml"
 RECIPES = ("github", "gitlab")
 PR_EXPRESSION = "${{ steps.pr.outputs.number }}"
+KEY_EXPRESSION = "${{ secrets.RECONCILER_REDACTION_KEY }}"
+SECRET_KEY = "0123456789abcdef" * 4  # what GitHub would put there: the repository secret
 
 
 @dataclass(frozen=True)
@@ -36,7 +38,7 @@ def apply_step(recipe: str, number: str) -> Step:
         job = doc["jobs"]["apply"]
         (step,) = [s for s in job["steps"] if "reconciler apply" in s.get("run", "")]
         env = {**doc.get("env", {}), **job.get("env", {}), **step.get("env", {})}
-        env = {k: str(v).replace(PR_EXPRESSION, number) for k, v in env.items()}
+        env = {k: str(v).replace(PR_EXPRESSION, number).replace(KEY_EXPRESSION, SECRET_KEY) for k, v in env.items()}
         assert not [v for v in env.values() if "${{" in v], env
         return Step(["bash", "-e", "-c"], step["run"], env, f"plans/pr-{number}/plan.json")
     doc = yaml.safe_load(GITLAB.read_text(encoding="utf-8"))

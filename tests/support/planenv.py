@@ -10,11 +10,13 @@ import pytest
 from reconciler.cli import main
 from reconciler.commands._common import Streams
 from reconciler.emulator.store import Store
+from reconciler.render.redact import ENV_KEY, Redactor
 
 ROOT = Path(__file__).resolve().parents[2]
 DS = "12345678901234567890123456789012"
 IS = "ea92b0d8838c72a3f25d00d13616f87e"
 SECRET = "QQUNIQUE^ZZPATIENTNAME"
+KEY = "plan-tests-redaction-key-0123456789abcdef"
 LIVE = {
     "Patient": {"DICOM": {"PatientName": SECRET, "PatientID": "P1", "PatientBirthDate": "19700101"}},
     "Study": {"DICOM": {"StudyDescription": "CHEST ", "StudyInstanceUID": "1.2.3"},
@@ -63,14 +65,27 @@ FORBIDDEN = HEAD + """desired:
 """
 
 
+def uid(value: str) -> str:
+    """A UID as the plan shows it without --show-phi, under the tests' RECONCILER_REDACTION_KEY."""
+    return Redactor(key=KEY.encode()).uid(value)
+
+
+def token(value: object) -> str:
+    """A patient value as the plan shows it without --show-phi, under the tests' key."""
+    return Redactor(key=KEY.encode()).token(value)
+
+
 def seed_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
-    """A local store with one image set, an empty specs/ folder as cwd, RECONCILER_LOCAL set."""
+    """A local store with one image set, an empty specs/ folder as cwd, RECONCILER_LOCAL set, and
+    RECONCILER_REDACTION_KEY (fingerprints a test can compute, as an operator with a CI secret has)."""
     store = Store(tmp_path / "store")
     store.ensure_datastore(DS, "cli")
     store.put_image_set(DS, IS, LIVE, is_primary=False)  # Patient-level changes: not on a primary
     (tmp_path / "specs").mkdir()
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RECONCILER_LOCAL", str(tmp_path / "store"))
+    monkeypatch.setenv(ENV_KEY, KEY)
+    monkeypatch.delenv("CI", raising=False)
     return tmp_path
 
 

@@ -150,6 +150,19 @@ def test_the_recipes_install_the_project_from_a_pinned_git_tag() -> None:
     assert not gitlab[".reconciler"]["image"].endswith("-slim")  # pip needs git for a git+https URL
 
 
+def test_the_recipes_pass_the_redaction_key_from_a_secret() -> None:
+    """The PR comment, the apply log and the drift report show the same fingerprints only with one key
+    in every job: GitHub passes the repository secret to each workflow; GitLab exports the CI/CD
+    variable the recipe asks for (it is never written in the file)."""
+    for path in (EXAMPLES / "ci" / "github").glob("*.yml"):
+        env = yaml.safe_load(path.read_text(encoding="utf-8"))["env"]
+        assert env["RECONCILER_REDACTION_KEY"] == "${{ secrets.RECONCILER_REDACTION_KEY }}", path
+    gitlab = (EXAMPLES / "ci" / "gitlab" / "gitlab-ci.yml").read_text(encoding="utf-8")
+    header = gitlab.split("\n\n", 1)[0]
+    assert "RECONCILER_REDACTION_KEY (masked, not protected" in header.replace("\n# ", " ")
+    assert "RECONCILER_REDACTION_KEY:" not in gitlab  # never a value in the repository
+
+
 BUCKET = "my-reconciler-plans"
 SAVED = "reconciler apply s3://{bucket}/{key} --journal s3://{bucket}/journals/"
 CHECK = "aws s3api list-objects-v2 --bucket {bucket} --prefix {key} --no-paginate --query KeyCount --output text"

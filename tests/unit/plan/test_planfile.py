@@ -153,3 +153,50 @@ def test_a_version_1_plan_is_refused_with_a_hint(tmp_path: Path) -> None:
     with pytest.raises(PlanFileError, match="format version 1 is not supported") as err:
         load_plan(str(path))
     assert "plan --out" in str(err.value)
+
+
+FINGERPRINTS = {hashlib.sha256(b'"A^B"').hexdigest(): "1a2b3c4d", hashlib.sha256(b'"C^D"').hexdigest(): "5e6f7a8b"}
+
+
+def test_the_fingerprints_and_each_changes_source_are_kept(tmp_path: Path) -> None:
+    path = str(tmp_path / "p.plan")
+    (isp,) = sample_plan().image_sets
+    sourced = dataclasses.replace(isp, changes=(dataclasses.replace(isp.changes[0], source="specs/a.yaml:9"),))
+    save_plan(dataclasses.replace(sample_plan(), image_sets=(sourced,), fingerprints=FINGERPRINTS), path)
+    loaded = load_plan(path)
+    assert loaded.fingerprints == FINGERPRINTS
+    assert loaded.image_sets[0].changes[0].source == "specs/a.yaml:9"
+
+
+def test_changed_fingerprints_fail_the_digest(tmp_path: Path) -> None:
+    path = tmp_path / "p.plan"
+    save_plan(dataclasses.replace(sample_plan(), fingerprints=FINGERPRINTS), str(path))
+    raw = json.loads(path.read_text())
+    raw["fingerprints"][next(iter(FINGERPRINTS))] = "00000000"  # a reviewer shown other hashes than saved
+    path.write_text(json.dumps(raw))
+    with pytest.raises(PlanFileError, match="digest does not match"):
+        load_plan(str(path))
+
+
+@pytest.mark.parametrize("bad", [["1a2b3c4d"], {"not-a-digest": "1a2b3c4d"}, {"0" * 64: "<redacted:1a2b3c4d>"}])
+def test_malformed_fingerprints_are_refused(tmp_path: Path, bad: Any) -> None:
+    path = tmp_path / "p.plan"
+    save_plan(sample_plan(), str(path))
+    raw = json.loads(path.read_text())
+    raw.pop("plan_digest")
+    raw["fingerprints"] = bad
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    path.write_text(json.dumps({**raw, "plan_digest": hashlib.sha256(canonical).hexdigest()}))
+    with pytest.raises(PlanFileError, match="malformed plan"):
+        load_plan(str(path))
+
+
+def test_a_plan_saved_without_fingerprints_still_loads(tmp_path: Path) -> None:
+    path = tmp_path / "p.plan"
+    save_plan(sample_plan(), str(path))
+    raw = json.loads(path.read_text())
+    raw.pop("plan_digest")
+    raw.pop("fingerprints")
+    canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    path.write_text(json.dumps({**raw, "plan_digest": hashlib.sha256(canonical).hexdigest()}))
+    assert load_plan(str(path)).fingerprints == {}
