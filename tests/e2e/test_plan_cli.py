@@ -122,14 +122,14 @@ def test_a_warning_is_labelled_once(env: Path) -> None:
 def test_one_run_builds_one_client_and_parses_rates_once(env: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """The composition root: `drift --blame` reads the history with the plan's client (one limiter),
     and --rate is parsed once however many outputs need the update rate."""
-    import reconciler.commands._common as common
+    import reconciler.commands._options as options
     import reconciler.local as local
 
     built: list[object] = []
     parsed: list[object] = []
-    real_connect, real_parse = local.connect, common.parse_limits
+    real_connect, real_parse = local.connect, options.parse_limits
     monkeypatch.setattr(local, "connect", lambda options: built.append(options) or real_connect(options))
-    monkeypatch.setattr(common, "parse_limits", lambda items: parsed.append(items) or real_parse(items))
+    monkeypatch.setattr(options, "parse_limits", lambda items: parsed.append(items) or real_parse(items))
     code, out, _ = run("drift", write(env, CHANGE), "--blame", "--format", "markdown",
                        "--rate", "UpdateImageSetMetadata=2")
     assert code == 2 and "Blame:" in out and "at 2/s" in out
