@@ -38,7 +38,8 @@ from reconciler.errors import SpecError, UsageError
 __all__ = [
     "ALLOW_SHARED_PHI", "PROMPT", "Context", "Streams", "add_backend_options", "add_blob_limit_option",
     "add_phi_options", "add_rate_options", "add_targeting_options", "add_wait_option", "backend_from_args",
-    "blob_limit", "check_phi_output", "confirm", "isatty", "parse_select", "plan_specs", "require_store", "stop_on_signals", "use_colour",
+    "blob_limit", "check_phi_output", "confirm", "isatty", "parse_select", "plan_specs", "require_store",
+    "stop_on_signals", "use_colour",
 ]
 from reconciler.ratelimit import rate_of
 from reconciler.render.common import DEFAULT_UPDATE_RATE
