@@ -27,6 +27,7 @@ from reconciler.render.reporters import Style, TextReporter, reporter
 
 if TYPE_CHECKING:
     from reconciler.client.healthimaging import HealthImaging
+    from reconciler.plan.incremental import Incremental
     from reconciler.plan.model import Plan
     from reconciler.spec.model import SpecDocument
 
@@ -218,9 +219,10 @@ def confirm(
     return streams.inp.readline().strip() == "yes"
 
 
-def plan_specs(ctx: Context, *, progress: bool = False) -> Plan:
-    """Load the specs of ``ctx.args.paths`` and plan them with the run's client. Their findings are shown
-    on stderr as ``validate`` shows them; SpecError when any is an error (nothing has been read)."""
+def plan_specs(ctx: Context, *, progress: bool = False, incremental: Incremental | None = None) -> Plan:
+    """Load the specs of ``ctx.args.paths`` and plan them with the run's client (with INCREMENTAL: a drift
+    state, or --no-archive-reads). Their findings are shown on stderr as ``validate`` shows them;
+    SpecError when any is an error (nothing has been read)."""
     from reconciler.plan.build import build_plan
     from reconciler.plan.targets import TargetError
     from reconciler.spec import load_specs
@@ -234,7 +236,8 @@ def plan_specs(ctx: Context, *, progress: bool = False) -> Plan:
     specs: list[SpecDocument] = list(docs)
     shown = _read_progress(ctx.streams) if progress and ctx.streams.err_is_tty() else None
     try:
-        plan = build_plan(specs, ctx.api, parallelism=ctx.options.parallelism, progress=shown)
+        plan = build_plan(specs, ctx.api, parallelism=ctx.options.parallelism, progress=shown,
+                          incremental=incremental)
     except TargetError as exc:  # the targets do not hold (e.g. an empty selector): like spec errors
         for d in exc.diagnostics:
             print(d.render(), file=ctx.streams.err)

@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from reconciler.commands._common import Context, add_backend_options, add_rate_options, plan_specs
+from reconciler.commands._state import add_state_options, open_state, run_cost, save_state
 
 
 def register(sub: Any) -> None:
@@ -20,19 +21,26 @@ def register(sub: Any) -> None:
                    help="name the version that introduced each drifted value (text and JSON; bisects the "
                    "image set's versions: about 2 x log2(versions) metadata reads per drifted image set)")
     p.add_argument("--show-phi", action="store_true", help="show patient-identifying values (local use only)")
+    add_state_options(p, drift=True)
     add_backend_options(p)
     add_rate_options(p)
     p.set_defaults(func=run)
 
 
 def run(ctx: Context) -> int:
-    plan = plan_specs(ctx, progress=True)
+    incremental, state = open_state(ctx)
+    plan = plan_specs(ctx, progress=True, incremental=incremental)
     blames = None
     if ctx.args.blame and any(p.changes for p in plan.image_sets):
         from reconciler.plan.blame import blame_plan
 
         blames = blame_plan(plan, ctx.api)  # the same client, so the same limiter, as the plan
-    ctx.streams.out.write(ctx.reporter.plan(plan, drift=True, blames=blames))
+    if state is not None:
+        plan.meta["state"] = state.info(plan)
+    ctx.streams.out.write(ctx.reporter.plan(plan, drift=True, blames=blames, cost=run_cost(ctx, plan)))
+    ctx.streams.out.flush()
+    if state is not None:
+        save_state(ctx, state, plan)
     if plan.has_errors:
         return 1
-    return 2 if plan.has_changes else 0
+    return 2 if plan.has_drift else 0

@@ -8,6 +8,7 @@ from typing import Any
 
 from reconciler.client.storage import is_s3, split_s3
 from reconciler.commands._common import Context, add_backend_options, add_rate_options, plan_specs
+from reconciler.commands._state import add_state_options, open_state, run_cost, save_state
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import save_plan
 
@@ -27,6 +28,7 @@ def register(sub: Any) -> None:
     p.add_argument("--format", choices=["text", "json", "markdown"], default="text")
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when changes are pending")
     p.add_argument("--show-phi", action="store_true", help="show patient-identifying values (local use only)")
+    add_state_options(p)
     add_backend_options(p)
     add_rate_options(p)
     p.set_defaults(func=run)
@@ -36,9 +38,14 @@ def run(ctx: Context) -> int:
     args, streams = ctx.args, ctx.streams
     if is_s3(args.out):
         split_s3(args.out)  # a bad URL fails before anything is read
-    plan = plan_specs(ctx, progress=True)
-    streams.out.write(ctx.reporter.plan(plan))
+    incremental, state = open_state(ctx)
+    plan = plan_specs(ctx, progress=True, incremental=incremental)
+    if state is not None:
+        plan.meta["state"] = state.info(plan)
+    streams.out.write(ctx.reporter.plan(plan, cost=run_cost(ctx, plan)))
     streams.out.flush()
+    if state is not None:
+        save_state(ctx, state, plan)
     if args.out:
         if plan.has_errors:
             print(f"error: the plan was not saved to {args.out}: some image sets have errors", file=streams.err)

@@ -15,8 +15,10 @@ from typing import Any
 from reconciler.api import HealthImagingAPI
 from reconciler.errors import CredentialsError, EndpointError, ReconcilerError
 from reconciler.plan.diff import diff_image_set, format_path
-from reconciler.plan.fetch import Work, read_live
-from reconciler.plan.model import Change, ImageSetPlan, Plan
+from reconciler.plan.fetch import Work, read_live, unread
+from reconciler.plan.incremental import Incremental, prepare, selectors
+from reconciler.plan.incremental import membership as changed_members
+from reconciler.plan.model import Change, ImageSetPlan, Membership, Plan, Unread
 from reconciler.plan.requests import build_requests
 from reconciler.plan.targets import resolve
 from reconciler.spec.model import SpecDocument
@@ -30,26 +32,44 @@ def build_plan(
     parallelism: int = 8,
     progress: Progress | None = None,
     lock_wait: float = 60.0,
+    incremental: Incremental | None = None,
 ) -> Plan:
     """Plan every image set the documents target. Per-image-set problems become ``action: error``.
 
     Targets that do not hold (an empty ``select``, documents that disagree on an image set they both
-    reach) raise ``TargetError`` before any metadata is read.
+    reach) raise ``TargetError`` before any metadata is read. With INCREMENTAL (a drift state, or
+    ``--no-archive-reads``) image sets that need no read are planned as unchanged without a request.
     """
     resolution = resolve(docs, api)
+    started = incremental.clock() if incremental is not None else time.time()
     works = resolution.works
+    meta: dict[str, Any] = {"started_at": started}
+    membership: tuple[Membership, ...] = ()
+    if incremental is not None:
+        meta["incremental"] = True
+        works = prepare(works, api, incremental, started, lambda w: merge_desired(w.docs))
+        membership = changed_members(resolution.selections, incremental, api)
+        if incremental.key is not None:
+            meta["selectors"] = selectors(resolution.selections, incremental.key)
     results: list[ImageSetPlan | None] = [None] * len(works)
+    todo = []
+    for i, w in enumerate(works):
+        skip = unread(w, w.version, w.tier)  # decided without a request: no thread, no future
+        if skip is None:
+            todo.append(i)
+        else:
+            results[i] = unread_plan(w, skip)
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        futures = {pool.submit(plan_image_set, api, w, lock_wait): i for i, w in enumerate(works)}
+        futures = {pool.submit(plan_image_set, api, works[i], lock_wait): i for i in todo}
         for done, fut in enumerate(as_completed(futures), start=1):
             results[futures[fut]] = fut.result()
             if progress is not None:
-                progress(done, len(works))
+                progress(done, len(todo))
     plans = tuple(p for p in results if p is not None)
-    meta: dict[str, Any] = {"created_at": time.time()}
+    meta["created_at"] = time.time()
     if resolution.notes:
         meta["notes"] = resolution.notes
-    return Plan(plans, spec_digest=spec_digest(docs), meta=meta)
+    return Plan(plans, spec_digest=spec_digest(docs), meta=meta, membership=membership)
 
 
 def spec_digest(docs: Sequence[SpecDocument]) -> str:
@@ -84,20 +104,34 @@ def _merge(into: dict[str, Any], tree: Mapping[str, Any]) -> None:
             into[key] = value
 
 
-def plan_image_set(api: HealthImagingAPI, work: Work, lock_wait: float = 60.0) -> ImageSetPlan:
-    """Read, diff and build requests for one image set."""
-    base: dict[str, Any] = {
+def _base(work: Work) -> dict[str, Any]:
+    return {
         "datastore_id": work.datastore_id,
         "image_set_id": work.image_set_id,
         "sources": tuple(f"{d.file}:{d.line}" for d in work.docs),
         "desired": merge_desired(work.docs),
     }
+
+
+def unread_plan(work: Work, why: Unread) -> ImageSetPlan:
+    """An image set left unread: nothing to do, and the reason (it is not listed as a change)."""
+    return ImageSetPlan(version_id=why.version, action="none", unread=why, **_base(work))
+
+
+def plan_image_set(api: HealthImagingAPI, work: Work, lock_wait: float = 60.0) -> ImageSetPlan:
+    """Read, diff and build requests for one image set."""
+    base = _base(work)
     try:
-        version, live = read_live(api, work, lock_wait=lock_wait)
+        read = read_live(api, work, lock_wait=lock_wait)
     except (CredentialsError, EndpointError):
         raise
     except ReconcilerError as exc:
         return ImageSetPlan(version_id=work.version, action="error", error=str(exc), **base)
+    if read.document is None:
+        return ImageSetPlan(version_id=read.version, action="none", unread=read.unread, **base)
+    version, live = read.version, read.document
+    base["tier_before"] = read.tier
+    del read  # only ``live`` holds the document now, and it is dropped once diffed
     try:
         changes, origin = _diff_all(work.docs, live)
         base["study"] = _study_uid(live)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from reconciler.apply.report import ApplyReport, ImageSetResult
+from reconciler.render.common import cost_line
 
 FORMAT_VERSION = "1"
 
@@ -59,6 +60,7 @@ def report_json(report: ApplyReport) -> dict[str, Any]:
         "signal": report.signal,
         "aborted": report.aborted,
         "image_sets": [result_json(r) for r in report.results],
+        **({"cost": report.cost.as_dict()} if report.cost is not None else {}),
     }
 
 
@@ -81,6 +83,8 @@ def report_lines(report: ApplyReport) -> list[str]:
         if s["not_started"] or s["unfinished"]:
             lines.append("Apply the same plan again to continue: image sets already applied are found "
                          "and skipped without sending anything.")
+    if report.cost is not None:
+        lines.append(cost_line(report.cost))
     if report.journal:
         lines.append(f"Journal: {report.journal}")
     return lines

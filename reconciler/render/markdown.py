@@ -7,8 +7,9 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
+from reconciler.plan.cost import Cost
 from reconciler.plan.model import ImageSetPlan, Plan
-from reconciler.render.common import DEFAULT_UPDATE_RATE, eta_line, plural, summarize
+from reconciler.render.common import DEFAULT_UPDATE_RATE, cost_line, eta_line, membership_lines, plural, summarize
 from reconciler.render.redact import Redactor
 from reconciler.render.text import image_set_block
 
@@ -20,6 +21,8 @@ _FOOTER_RESERVE = 300
 def _study_table(plan: Plan, redactor: Redactor) -> list[str]:
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
     for isp in plan.image_sets:
+        if isp.unread is not None:  # not read: its study is not known (counted apart, above the table)
+            continue
         row = totals[redactor.label("StudyInstanceUID", isp.study) or "(unknown study)"]
         row[0] += 1
         row[1] += isp.action == "update"
@@ -47,7 +50,8 @@ def _longest_backtick_run(text: str) -> int:
 
 
 def render_markdown(
-    plan: Plan, redactor: Redactor, *, rate: float = DEFAULT_UPDATE_RATE, limit: int = LIMIT, drift: bool = False
+    plan: Plan, redactor: Redactor, *, rate: float = DEFAULT_UPDATE_RATE, limit: int = LIMIT, drift: bool = False,
+    cost: Cost | None = None,
 ) -> str:
     s = summarize(plan)
     title = "Drift report" if drift else "Reconciler plan"
@@ -58,7 +62,15 @@ def render_markdown(
         + (f"; {eta_line(s.requests, rate)}" if s.requests else ""),
         "",
     ]
-    if plan.image_sets:
+    if s.unchanged_from_state or s.skipped_archived:
+        head += [f"Not read: **{s.unchanged_from_state} unchanged since the drift state verified them**, "
+                 f"**{s.skipped_archived} in the archive tier** (not verified, `--no-archive-reads`).", ""]
+    if cost is not None:
+        head += [cost_line(cost), ""]
+    if plan.membership:
+        head += ["Selectors that lost or gained image sets since the drift state:", "",
+                 *(f"- `{line[2:]}`" for line in membership_lines(plan)), ""]
+    if any(p.unread is None for p in plan.image_sets):
         head += [*_study_table(plan, redactor), ""]
     out = "\n".join(head) + "\n"
     shown = [p for p in plan.image_sets if p.action != "none"]

@@ -47,14 +47,15 @@ def work(version: str | None = None) -> Work:
 
 def test_metadata_is_read_at_exactly_the_version_get_image_set_saw() -> None:
     api = FakeAPI(["ACTIVE"])
-    assert read_live(api, work()) == ("7", DOC)  # type: ignore[arg-type]
+    read = read_live(api, work())  # type: ignore[arg-type]
+    assert (read.version, read.document, read.unread) == ("7", DOC, None)
     assert api.calls == [("GetImageSet", None), ("GetImageSetMetadata", "7")]
 
 
 def test_a_locked_image_set_is_waited_for() -> None:
     api = FakeAPI(["LOCKED", "LOCKED", "ACTIVE"])
     slept: list[float] = []
-    assert read_live(api, work(), lock_wait=10, poll=1, sleep=slept.append)[0] == "7"  # type: ignore[arg-type]
+    assert read_live(api, work(), lock_wait=10, poll=1, sleep=slept.append).version == "7"  # type: ignore[arg-type]
     assert slept == [1, 1]
 
 
