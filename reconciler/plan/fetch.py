@@ -85,7 +85,7 @@ def read_live(
     ds, iset = work.datastore_id, work.image_set_id
     try:
         version, tier = work.version, work.tier
-        if version is None:
+        if version is None or tier is None:  # the tier is known before the metadata read (GetImageSet keeps it)
             info = api.get_image_set(ds, iset)
             waited = 0.0
             while info.state == "LOCKED" and waited < lock_wait:

@@ -23,6 +23,7 @@ rows, and last ``["mac", hex]`` over every byte before it. Locally it is written
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import hmac
 import io
@@ -277,5 +278,6 @@ def save(state: DriftState, location: str, key: StateKey, *, s3: S3 | None = Non
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError as exc:
-        tmp.unlink(missing_ok=True)
+        with contextlib.suppress(OSError):
+            tmp.unlink()
         raise PlanFileError(f"{location}: cannot write the drift state ({exc.strerror})") from None

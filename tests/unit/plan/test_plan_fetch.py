@@ -37,8 +37,8 @@ class FakeAPI:
         return DOC
 
     def search_image_sets(self, datastore_id: str, key: str, value: str) -> Iterator[SearchHit]:
-        yield SearchHit("1" * 32, "3")
-        yield SearchHit("2" * 32, "4")
+        yield SearchHit("1" * 32, "3", storage_tier="FREQUENT_ACCESS")  # summaries carry the tier
+        yield SearchHit("2" * 32, "4", storage_tier="ARCHIVE_INSTANT_ACCESS")
 
 
 def work(version: str | None = None) -> Work:
@@ -75,6 +75,7 @@ def test_select_versions_come_from_search_without_get_image_set() -> None:
     assert [(p.image_set_id, p.version_id, p.action) for p in plan.image_sets] == [
         ("1" * 32, "3", "update"), ("2" * 32, "4", "update")]
     assert sorted(api.calls) == [("GetImageSetMetadata", "3"), ("GetImageSetMetadata", "4")]
+    assert [p.tier_before for p in plan.image_sets] == ["FREQUENT_ACCESS", "ARCHIVE_INSTANT_ACCESS"]
 
 
 def test_documents_for_the_same_image_set_are_merged_into_one_request() -> None:
