@@ -17,14 +17,16 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from reconciler.emulator import tables
+from reconciler.emulator import search_sql, tables
 from reconciler.emulator.errors import ConflictError, NotFoundError
 from reconciler.emulator.records import DatastoreRow, NewVersion, VersionRow, ms, version_row
+from reconciler.emulator.search import Query
+from reconciler.emulator.search_sql import Hit
 from reconciler.emulator.tables import DB_NAME, study_uid
 
 __all__ = ["DatastoreRow", "NewVersion", "Store", "VersionRow", "has_store", "study_uid"]
@@ -47,6 +49,11 @@ class Store:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / DB_NAME
         tables.create(self.path)
+        # Held open, never used: while one connection is open, closing the per-transaction ones does not
+        # checkpoint and delete the WAL file each time (https://www.sqlite.org/wal.html#the_wal_file),
+        # which would otherwise cost a few fsyncs per request.
+        self._keep_open = sqlite3.connect(self.path, check_same_thread=False)
+        self._keep_open.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the WAL
 
     def _tx(self, write: bool) -> AbstractContextManager[sqlite3.Connection]:
         return tables.transaction(self.path, write)
@@ -114,17 +121,12 @@ class Store:
         ``replace``: then the document becomes a new version (what a re-import does) and that is returned.
         """
         ts = ms(time.time() if now is None else now)
-        doc = {"SchemaVersion": "1.1", **document, "DatastoreID": datastore_id, "ImageSetID": image_set_id}
+        doc = tables.as_stored(datastore_id, image_set_id, document)
         with self._tx(write=True) as conn:
             tables.require_datastore(conn, datastore_id)
             row = tables.image_set_row(conn, datastore_id, image_set_id)
             if row is None:
-                conn.execute(
-                    "INSERT INTO image_sets (datastore_id, image_set_id, latest_version, is_primary, created_at,"
-                    " updated_at, lock_until, deleted_at, last_accessed_at) VALUES (?, ?, 1, ?, ?, ?, 0, NULL, ?)",
-                    (datastore_id, image_set_id, int(is_primary), ts, ts, ts),
-                )
-                tables.insert_version(conn, datastore_id, image_set_id, 1, NewVersion(doc, "CREATED"), ts, ts)
+                tables.insert_new(conn, datastore_id, image_set_id, doc, is_primary, ts, ts)
                 return 1
             if not replace:
                 raise ConflictError(f"image set {image_set_id} already exists in datastore {datastore_id}")
@@ -134,6 +136,20 @@ class Store:
             tables.insert_version(conn, datastore_id, image_set_id, version, NewVersion(doc, "IMPORTED"),
                                  float(row["created_at"]), ts)
             return version
+
+    def put_many(
+        self, datastore_id: str, items: Iterable[tuple[str, dict[str, Any], float, float]], *, is_primary: bool = True
+    ) -> int:
+        """Store many new image sets in one transaction, for seeding a large store fast: each item is (image
+        set ID, document, created at, last accessed at), stored as ``put_image_set`` would. Returns the count."""
+        count = 0
+        with self._tx(write=True) as conn:
+            tables.require_datastore(conn, datastore_id)
+            for image_set_id, document, created, accessed in items:
+                doc = tables.as_stored(datastore_id, image_set_id, document)
+                tables.insert_new(conn, datastore_id, image_set_id, doc, is_primary, ms(created), ms(accessed))
+                count += 1
+        return count
 
     def get_version(
         self, datastore_id: str, image_set_id: str, version: int | None = None, *, now: float
@@ -190,6 +206,14 @@ class Store:
         for r in rows:
             out.append((version_row(r, r, now, r["v_updated_at"]), json.loads(r["document"])))
         return out
+
+    def search_page(
+        self, datastore_id: str, query: Query, after: tuple[Any, str] | None, limit: int
+    ) -> list[Hit]:
+        """Up to LIMIT live image sets matching QUERY, in its order, after the row AFTER (sort value, ID)."""
+        with self._tx(write=False) as conn:
+            tables.require_datastore(conn, datastore_id)
+            return search_sql.page(conn, datastore_id, query, after, limit)
 
     def commit_update(
         self,

@@ -15,7 +15,7 @@ from typing import Any
 
 from reconciler.emulator.errors import ConflictError, NotFoundError
 from reconciler.emulator.records import NewVersion
-from reconciler.emulator.schema import create_schema
+from reconciler.emulator.schema import create_schema, index_document
 
 DB_NAME = "emulator.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
@@ -40,6 +40,11 @@ def create(path: Path) -> None:
 def connect(path: Path) -> sqlite3.Connection:
     conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
+    # WAL with synchronous=NORMAL: a commit is atomic and seen by every other connection at once, and
+    # survives the process being killed; only a power cut may lose the last commits
+    # (https://www.sqlite.org/pragma.html#pragma_synchronous). An emulator needs no more, and a metadata
+    # read's access-time write then costs no fsync.
+    conn.execute("PRAGMA synchronous=NORMAL")
     conn.row_factory = sqlite3.Row
     return conn
 
@@ -118,15 +123,33 @@ def swap_latest(
         raise ConflictError(f"image set {row['image_set_id']} changed concurrently")
 
 
+def as_stored(datastore_id: str, image_set_id: str, document: dict[str, Any]) -> dict[str, Any]:
+    """DOCUMENT as the service stores it: with its own IDs, and ``SchemaVersion`` "1.1" when missing."""
+    return {"SchemaVersion": "1.1", **document, "DatastoreID": datastore_id, "ImageSetID": image_set_id}
+
+
+def insert_new(conn: sqlite3.Connection, datastore_id: str, image_set_id: str, document: dict[str, Any],
+               is_primary: bool, created_at: float, accessed_at: float) -> None:
+    """A new image set at version 1 (IntegrityError if it exists)."""
+    conn.execute(
+        "INSERT INTO image_sets (datastore_id, image_set_id, latest_version, is_primary, created_at,"
+        " updated_at, lock_until, deleted_at, last_accessed_at) VALUES (?, ?, 1, ?, ?, ?, 0, NULL, ?)",
+        (datastore_id, image_set_id, int(is_primary), created_at, created_at, accessed_at),
+    )
+    insert_version(conn, datastore_id, image_set_id, 1, NewVersion(document, "CREATED"), created_at, created_at)
+
+
 def insert_version(
     conn: sqlite3.Connection, datastore_id: str, image_set_id: str, version: int, new: NewVersion,
     created_at: float, updated_at: float,
 ) -> None:
+    """Insert the row of VERSION, the image set's new latest version, and index it for search."""
     conn.execute(
         "INSERT INTO versions VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         (datastore_id, image_set_id, version, json.dumps(new.document, separators=(",", ":")),
          new.status, new.message, int(new.forced), created_at, updated_at),
     )
+    index_document(conn, datastore_id, image_set_id, new.document)
 
 
 def study_siblings(
@@ -135,12 +158,13 @@ def study_siblings(
     """The other live primary image sets of ROW's datastore whose latest document is of STUDY."""
     if not study:
         return []
-    rows = conn.execute(
-        "SELECT i.*, v.document FROM image_sets i JOIN versions v ON v.datastore_id = i.datastore_id"
+    rows = conn.execute(  # from the search index of the latest versions: no scan of the datastore
+        "SELECT i.*, v.document FROM search_values k CROSS JOIN image_sets i ON i.datastore_id = k.datastore_id"
+        " AND i.image_set_id = k.image_set_id JOIN versions v ON v.datastore_id = i.datastore_id"
         " AND v.image_set_id = i.image_set_id AND v.version = i.latest_version"
-        " WHERE i.datastore_id = ? AND i.image_set_id != ? AND i.deleted_at IS NULL AND i.is_primary = 1"
-        " ORDER BY i.image_set_id",
-        (row["datastore_id"], row["image_set_id"]),
+        " WHERE k.datastore_id = ? AND k.key = 'DICOMStudyInstanceUID' AND k.value = ? AND i.image_set_id != ?"
+        " AND i.deleted_at IS NULL AND i.is_primary = 1 ORDER BY i.image_set_id",
+        (row["datastore_id"], study, row["image_set_id"]),
     ).fetchall()
     found = []
     for r in rows:
