@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import dataclasses
 import time
-from collections import defaultdict
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -66,42 +65,40 @@ def selector_digest(key: StateKey, datastore_id: str, select: tuple[str, str]) -
     return key.digest(["select", datastore_id, *select])
 
 
-def prepare(works: Sequence[Work], api: HealthImagingAPI, inc: Incremental, now: float,
+def prepare(works: list[Work], api: HealthImagingAPI, inc: Incremental, now: float,
             merged: Callable[[Work], Any]) -> list[Work]:
-    """WORKS with what the state and the ``updatedAt`` search tell filled in (version, tier, ``since``)."""
-    flagged = [dataclasses.replace(w, skip_archived=True) for w in works] if inc.skip_archived else list(works)
+    """WORKS, each filled in place with what the state and the ``updatedAt`` search tell (version, tier,
+    ``since``): in place, so a fleet's works are not held twice."""
+    if inc.skip_archived:
+        for i, w in enumerate(works):
+            works[i] = dataclasses.replace(w, skip_archived=True)
     state, key = inc.state, inc.key
     if state is None or key is None or inc.refresh:
-        return flagged
-    by_ds: dict[str, list[int]] = defaultdict(list)
-    for i, w in enumerate(flagged):
-        by_ds[w.datastore_id].append(i)
-    for ds, indexes in by_ds.items():
-        filled = _prepare_datastore(ds, [flagged[i] for i in indexes], api, inc, state, key, now, merged)
-        for i, w in zip(indexes, filled, strict=True):
-            flagged[i] = w
-    return flagged
+        return works
+    for ds in sorted({w.datastore_id for w in works}):
+        _prepare_datastore(ds, works, api, inc, state, key, now, merged)
+    return works
 
 
 def _prepare_datastore(ds: str, works: list[Work], api: HealthImagingAPI, inc: Incremental, state: DriftState,
-                       key: StateKey, now: float, merged: Callable[[Work], Any]) -> list[Work]:
-    entries = [state.entries.get((ds, w.image_set_id)) for w in works]
-    checked = [state.checked_at(ds, e) for e in entries if e is not None]
-    if not checked:
-        return works  # nothing known here: everything is read
-    low = min(checked) - inc.margin
-    named = {w.image_set_id for w in works}
+                       key: StateKey, now: float, merged: Callable[[Work], Any]) -> None:
+    known = (state.entries.get((ds, w.image_set_id)) for w in works if w.datastore_id == ds)
+    oldest = min((state.checked_at(ds, e) for e in known if e is not None), default=None)
+    if oldest is None:
+        return  # nothing known here: everything is read
+    low = oldest - inc.margin
     hits: dict[str, SearchHit] = {}
     new_studies: set[str] = set()
     for hit in api.search_updated(ds, low, now + inc.margin):
-        if hit.image_set_id in named:
-            hits[hit.image_set_id] = hit
-        elif hit.created_at is not None and hit.created_at >= low:
-            digest = study_digest(key, hit.study)
-            if digest is not None:
-                new_studies.add(digest)
-    return [_fill(w, e, hits.get(w.image_set_id), new_studies, key, merged)
-            for w, e in zip(works, entries, strict=True)]
+        hits[hit.image_set_id] = hit
+        new = hit.created_at is not None and hit.created_at >= low and (ds, hit.image_set_id) not in state.entries
+        digest = study_digest(key, hit.study) if new else None
+        if digest is not None:
+            new_studies.add(digest)
+    for i, w in enumerate(works):
+        if w.datastore_id == ds:
+            works[i] = _fill(w, state.entries.get((ds, w.image_set_id)), hits.get(w.image_set_id), new_studies,
+                             key, merged)
 
 
 def _fill(w: Work, e: Entry | None, hit: SearchHit | None, new_studies: set[str], key: StateKey,

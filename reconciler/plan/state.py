@@ -29,6 +29,7 @@ import hmac
 import io
 import json
 import os
+import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -211,7 +212,7 @@ def _add(state: DriftState, row: list[Any]) -> None:
         if not all(isinstance(v, str) for v in (ds, iset, version, digest)) or not (
                 study is None or isinstance(study, str)):
             raise ValueError("entry")
-        state.entries[(ds, iset)] = Entry(version, digest, float(verified),
+        state.entries[(sys.intern(ds), iset)] = Entry(version, digest, float(verified),
                                           None if checked is None else float(checked), study)
     elif kind == "s":
         state.selectors[str(row[1])] = (str(row[2]), frozenset(str(i) for i in row[3]))
