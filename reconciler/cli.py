@@ -13,6 +13,7 @@ from reconciler.commands import (
     emulator_cmd,
     history_cmd,
     import_cmd,
+    ls_cmd,
     plan_cmd,
     revert_cmd,
     validate_cmd,
@@ -28,7 +29,7 @@ class _Parser(argparse.ArgumentParser):
         raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
 
 
-COMMANDS = (validate_cmd, plan_cmd, apply_cmd, drift_cmd, import_cmd, history_cmd, revert_cmd, emulator_cmd)
+COMMANDS = (validate_cmd, plan_cmd, apply_cmd, drift_cmd, import_cmd, history_cmd, revert_cmd, ls_cmd, emulator_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

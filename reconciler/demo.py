@@ -10,14 +10,12 @@ from __future__ import annotations
 
 import os
 import sys
-import time
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, TextIO
+from typing import TextIO
 
 DEMO_DATASTORE = "demo0000000000000000000000000000"
 DEFAULT_STORE = ".demo/store"
-SHOWN = ("Modality", "Manufacturer", "BodyPartExamined")  # series attributes that identify nobody
 
 
 def pydicom_test_files() -> Path:
@@ -47,25 +45,9 @@ def seed(store_dir: str, out: TextIO) -> None:
           f"({len(skipped)} other files skipped: not DICOM images).", file=out)
 
 
-def show(store_dir: str, out: TextIO) -> None:
-    """One line per image set: ID, version, state, counts and a few non-identifying attributes."""
-    from reconciler.emulator.store import Store
-
-    rows = Store(store_dir).latest_documents(DEMO_DATASTORE, now=time.time())
-    print(f"\nDatastore {DEMO_DATASTORE}: {len(rows)} image sets\n", file=out)
-    print(f"  {'image set ID':32}  {'ver':>3}  {'state':6}  {'series':>6}  {'inst':>4}  attributes", file=out)
-    for row, doc in sorted(rows, key=lambda r: r[0].image_set_id):
-        series = doc.get("Study", {}).get("Series", {})
-        instances = sum(len(s.get("Instances", {})) for s in series.values())
-        print(f"  {row.image_set_id}  {row.version:>3}  {row.state:6}  {len(series):>6}  {instances:>4}  "
-              f"{_attributes(series)}", file=out)
-
-
-def _attributes(series: dict[str, Any]) -> str:
-    first_series: dict[str, Any] = next(iter(series.values()), {})
-    first: dict[str, Any] = first_series.get("DICOM", {})
-    shown = {k: first.get(k) for k in SHOWN if first.get(k) not in (None, "")}
-    return ", ".join(f"{k}={str(v).strip()}" for k, v in shown.items())
+def show(store_dir: str, out: TextIO, err: TextIO) -> int:
+    """The seeded image sets, as `reconciler ls` lists them (one renderer for both; no patient values)."""
+    return run_cli(["ls", "--datastore-id", DEMO_DATASTORE, "--local", store_dir], out, err)
 
 
 def run_cli(argv: list[str], out: TextIO, err: TextIO) -> int:
@@ -112,9 +94,10 @@ def main(argv: Sequence[str] | None = None, out: TextIO | None = None, err: Text
     try:
         reset(store_dir)
         seed(store_dir, out)
-        show(store_dir, out)
     except (ReconcilerError, ApiError, OSError) as exc:
         print(f"error: {exc}", file=err)
+        return 1
+    if show(store_dir, out, err) != 0:
         return 1
     return tour(store_dir, specs, out, err)
 

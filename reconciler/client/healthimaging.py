@@ -135,7 +135,15 @@ class HealthImaging:
         criteria = {"filters": [{"operator": "EQUAL", "values": [{key: value}]}]}
         ctx = f"datastore {datastore_id} (search by {key})"
         params = {"datastoreId": datastore_id, "searchCriteria": criteria}
-        for page in self._caller.pages("SearchImageSets", ctx, self.client.search_image_sets, params, sent=[value]):
+        return self._search(ctx, params, [value])
+
+    def list_image_sets(self, datastore_id: str) -> Iterator[SearchHit]:
+        """Every image set of the datastore, every page: SearchImageSets without filters (they are optional,
+        https://docs.aws.amazon.com/healthimaging/latest/APIReference/API_SearchImageSets.html)."""
+        return self._search(f"datastore {datastore_id}", {"datastoreId": datastore_id}, [])
+
+    def _search(self, ctx: str, params: dict[str, Any], sent: list[str]) -> Iterator[SearchHit]:
+        for page in self._caller.pages("SearchImageSets", ctx, self.client.search_image_sets, params, sent=sent):
             for item in page.get("imageSetsMetadataSummaries", []):
                 yield search_hit(item)
 
@@ -145,10 +153,7 @@ class HealthImaging:
         criteria = {"filters": [{"operator": "BETWEEN", "values": [{"updatedAt": low}, {"updatedAt": high}]}],
                     "sort": {"sortField": "updatedAt", "sortOrder": "ASC"}}
         ctx = f"datastore {datastore_id} (search by updatedAt)"
-        params = {"datastoreId": datastore_id, "searchCriteria": criteria}
-        for page in self._caller.pages("SearchImageSets", ctx, self.client.search_image_sets, params):
-            for item in page.get("imageSetsMetadataSummaries", []):
-                yield search_hit(item)
+        return self._search(ctx, {"datastoreId": datastore_id, "searchCriteria": criteria}, [])
 
     def get_datastore(self, datastore_id: str) -> DatastoreInfo:
         ctx = f"datastore {datastore_id}"

@@ -10,7 +10,7 @@ import os
 import signal
 import sys
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from types import FrameType
@@ -60,6 +60,13 @@ def isatty(stream: TextIO) -> bool:
         return False
 
 
+def use_colour(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool:
+    """Colour on a terminal only, and never when ``NO_COLOR`` is set to anything but the empty string,
+    as https://no-color.org asks (a terminal included)."""
+    env = os.environ if environ is None else environ
+    return isatty(stream) and not env.get("NO_COLOR")
+
+
 def add_backend_options(parser: argparse.ArgumentParser) -> None:
     """Where requests go (real AWS, an endpoint URL, or the embedded emulator), on every command that
     talks to HealthImaging."""
@@ -106,6 +113,18 @@ def add_rate_options(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def add_targeting_options(p: argparse.ArgumentParser) -> None:
+    """``--target`` and ``--exclude`` (plan, apply, drift), as terraform's -target and OpenTofu's -exclude."""
+    group = p.add_argument_group("targeting (applied once every select is resolved)")
+    group.add_argument("--target", action="append", default=[], metavar="IMAGE_SET_ID|FILE",
+                       help="plan only this image set, or every image set the documents of this spec file (or "
+                       "folder) target; repeatable. The plan lists what was left out")
+    group.add_argument("--exclude", action="append", default=[], metavar="IMAGE_SET_ID|FILE",
+                       help="leave this image set out, or every image set the documents of this spec file (or "
+                       "folder) target; repeatable, applied after --target. An argument that matches nothing "
+                       "is an error")
+
+
 def add_wait_option(p: argparse.ArgumentParser) -> None:
     """How long one update may keep an image set LOCKED before it is reported failed."""
     p.add_argument(
@@ -115,6 +134,14 @@ def add_wait_option(p: argparse.ArgumentParser) -> None:
         default=900.0,
         help="give up waiting for one update to leave LOCKED after this long (default 900)",
     )
+
+
+def parse_select(text: str) -> tuple[str, str]:
+    """``--select KEY=VALUE`` as (KEY, VALUE); UsageError naming the option (never the value) when malformed."""
+    key, sep, value = text.partition("=")
+    if not sep or not key or not value:
+        raise UsageError("--select: expected KEY=VALUE, e.g. DICOMPatientId=P1")
+    return key, value
 
 
 def backend_from_args(args: argparse.Namespace) -> BackendOptions:
@@ -189,12 +216,12 @@ class Context:
     def reporter(self) -> TextReporter:
         """The reporter of ``--format`` (text when the command has none), for standard output."""
         redactor = Redactor(show_phi=bool(getattr(self.args, "show_phi", False)))
-        style = Style(redactor, colour=self.streams.out_is_tty(), rate=self.update_rate)
+        style = Style(redactor, colour=use_colour(self.streams.out), rate=self.update_rate)
         return reporter(getattr(self.args, "format", None) or "text", style)
 
     def text_reporter(self, stream: TextIO) -> TextReporter:
         """A text reporter for STREAM (apply shows its plan as text, on stderr with --format json)."""
-        return reporter("text", Style(Redactor(), colour=isatty(stream), rate=self.update_rate))
+        return reporter("text", Style(Redactor(), colour=use_colour(stream), rate=self.update_rate))
 
 
 def confirm(
@@ -224,8 +251,9 @@ def plan_specs(ctx: Context, *, progress: bool = False, incremental: Incremental
     state, or --no-archive-reads). Their findings are shown on stderr as ``validate`` shows them;
     SpecError when any is an error (nothing has been read)."""
     from reconciler.plan.build import build_plan
+    from reconciler.plan.targeting import Scope
     from reconciler.plan.targets import TargetError
-    from reconciler.spec import load_specs
+    from reconciler.spec import expand_paths, load_specs
 
     docs, diagnostics = load_specs(list(ctx.args.paths))
     for line in spec_findings(diagnostics):
@@ -235,8 +263,10 @@ def plan_specs(ctx: Context, *, progress: bool = False, incremental: Incremental
         raise SpecError(f"the specs are invalid ({errors} error{'s' if errors != 1 else ''}); nothing was read")
     specs: list[SpecDocument] = list(docs)
     shown = _read_progress(ctx.streams) if progress and ctx.streams.err_is_tty() else None
+    scope = Scope(tuple(getattr(ctx.args, "target", None) or ()), tuple(getattr(ctx.args, "exclude", None) or ()),
+                  tuple(expand_paths(list(ctx.args.paths))[0]))
     try:
-        plan = build_plan(specs, ctx.api, parallelism=ctx.options.parallelism, progress=shown,
+        plan = build_plan(specs, ctx.api, parallelism=ctx.options.parallelism, progress=shown, scope=scope,
                           incremental=incremental)
     except TargetError as exc:  # the targets do not hold (e.g. an empty selector): like spec errors
         for d in exc.diagnostics:

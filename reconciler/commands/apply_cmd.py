@@ -20,6 +20,7 @@ from reconciler.commands._common import (
     Context,
     add_backend_options,
     add_rate_options,
+    add_targeting_options,
     add_wait_option,
     confirm,
     plan_specs,
@@ -47,7 +48,8 @@ def register(sub: Any) -> None:
     )
     p.add_argument("paths", nargs="+", metavar="PLANFILE|PATH", help="a saved plan, or spec files/folders")
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--format", choices=["text", "json"], default="text",
+                   help="output format of the apply report (default text; with json the plan is shown on stderr)")
     p.add_argument(
         "--journal",
         metavar="PATH",
@@ -66,6 +68,7 @@ def register(sub: Any) -> None:
         help="after SIGINT or SIGTERM, wait at most this long for the updates in flight to finish and be "
         "verified (default 25: inside the 30 s a Kubernetes pod gets before SIGKILL)",
     )
+    add_targeting_options(p)
     add_state_options(p)
     add_backend_options(p)
     add_rate_options(p)
@@ -95,6 +98,10 @@ def run(ctx: Context) -> int:
     if missing:  # before the confirmation rule, which would otherwise be the first thing said
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
     planfile = saved_plan_path(args.paths)
+    if planfile is not None and (args.target or args.exclude):
+        raise UsageError(f"--target and --exclude narrow a plan as it is made; the saved plan {planfile} is "
+                         "applied as saved", hint="plan again with them (`reconciler plan ... --target ... "
+                         "--out PLANFILE`) and apply that plan")
     if planfile is not None:
         plan = _load_saved(ctx, planfile)  # a tampered plan, or one for another backend, raises here
         incremental, state = open_state(ctx)  # a state for another backend, too

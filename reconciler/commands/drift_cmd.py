@@ -5,7 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reconciler.commands._common import Context, add_backend_options, add_rate_options, plan_specs
+from reconciler.commands._common import (
+    Context,
+    add_backend_options,
+    add_rate_options,
+    add_targeting_options,
+    plan_specs,
+)
 from reconciler.commands._state import add_state_options, open_state, run_cost, save_state
 
 
@@ -16,11 +22,15 @@ def register(sub: Any) -> None:
         description="A read-only plan: exit 0 when live matches the specs, 2 when it drifted, 1 on error.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders")
-    p.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    p.add_argument("--format", choices=["text", "json", "markdown"], default="text",
+                   help="output format (default text; json as schemas/plan.schema.json; markdown for a pull-request "
+                   "comment or an issue)")
     p.add_argument("--blame", action="store_true",
-                   help="name the version that introduced each drifted value (text and JSON; bisects the "
-                   "image set's versions: about 2 x log2(versions) metadata reads per drifted image set)")
+                   help="name the version that introduced each drifted value (in every --format: text, json and "
+                   "markdown; bisects the image set's versions: about 2 x log2(versions) metadata reads per drifted "
+                   "image set)")
     p.add_argument("--show-phi", action="store_true", help="show patient-identifying values (local use only)")
+    add_targeting_options(p)
     add_state_options(p, drift=True)
     add_backend_options(p)
     add_rate_options(p)

@@ -26,8 +26,11 @@ def register(sub: Any) -> None:
                        help="the emulator store (must exist, unless --init)")
     serve.add_argument("--init", action="store_true",
                        help="create an empty store in DIR when it has none (a store already there is kept)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=4566)
+    serve.add_argument("--host", default="127.0.0.1",
+                       help="the address to listen on (default 127.0.0.1: this machine only; the store holds "
+                       "patient data)")
+    serve.add_argument("--port", type=int, default=4566,
+                       help="the TCP port to listen on (default 4566; 0: any free port)")
     serve.add_argument("--lock-seconds", type=float, default=0.0, metavar="S",
                        help="how long an update keeps the image set LOCKED (default 0)")
     serve.add_argument("--rate", action="append", default=[], metavar="OPERATION=TPS[:BURST]",
@@ -51,18 +54,21 @@ def register(sub: Any) -> None:
 
     load = esub.add_parser("load", help="create an image set (version 1) from a metadata JSON document "
                            "(creates the store in DIR if needed)")
-    load.add_argument("--local", required=True, metavar="DIR")
-    load.add_argument("--datastore-id", required=True, metavar="D")
-    load.add_argument("--image-set-id", required=True, metavar="I")
+    load.add_argument("--local", required=True, metavar="DIR", help="the emulator store (created if DIR has none)")
+    load.add_argument("--datastore-id", required=True, metavar="D",
+                      help="the datastore to create it in (created if needed)")
+    load.add_argument("--image-set-id", required=True, metavar="I", help="the ID of the new image set")
     load.add_argument("--non-primary", action="store_true",
                       help="load a non-primary image set (default: primary, like a first import)")
-    load.add_argument("metadata", metavar="METADATA.json")
+    load.add_argument("metadata", metavar="METADATA.json",
+                      help="an image set metadata document, as GetImageSetMetadata returns it (gunzipped)")
     load.set_defaults(func=run_load)
 
     imp = esub.add_parser("import-dicom", help="turn DICOM P10 files into image sets, one per study "
                           "(creates the store in DIR if needed)")
-    imp.add_argument("--local", required=True, metavar="DIR")
-    imp.add_argument("--datastore-id", required=True, metavar="D")
+    imp.add_argument("--local", required=True, metavar="DIR", help="the emulator store (created if DIR has none)")
+    imp.add_argument("--datastore-id", required=True, metavar="D",
+                     help="the datastore to import into (created if needed)")
     imp.add_argument("--non-primary", action="store_true",
                      help="create the new image sets as non-primary (default: primary, as an import does)")
     imp.add_argument("paths", nargs="+", metavar="PATH", help="DICOM files or folders")

@@ -17,9 +17,9 @@ def register(sub: Any) -> None:
         "status, times, message and whether it was forced; with --diff, what each version changed compared "
         "with the one before, in plan form (redacted unless --show-phi).",
     )
-    p.add_argument("--datastore-id", required=True, metavar="D")
-    p.add_argument("--image-set-id", required=True, metavar="I")
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--datastore-id", required=True, metavar="D", help="the datastore that holds the image set")
+    p.add_argument("--image-set-id", required=True, metavar="I", help="the image set whose versions to list")
+    p.add_argument("--format", choices=["text", "json"], default="text", help="output format (default text)")
     p.add_argument("--diff", action="store_true",
                    help="show what each version changed compared with the one before (reads every version)")
     p.add_argument("--show-phi", action="store_true",

@@ -8,12 +8,13 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.commands._common import Context, add_backend_options, add_rate_options
+from reconciler.commands._common import Context, add_backend_options, add_rate_options, parse_select
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.plan.adopt import LEVELS, Origin, build_spec, parse_levels
 from reconciler.plan.fetch import Work, read_live
 
 _SCHEMA = Path("schemas") / "spec.schema.json"
+SCHEMA_CONVENTION = "../schemas/spec.schema.json"  # a spec in specs/ beside the project's schemas/
 
 
 def register(sub: Any) -> None:
@@ -22,9 +23,9 @@ def register(sub: Any) -> None:
         "import", help=help_text,
         description=help_text + ". The spec manages every attribute of the chosen levels at its live value, "
         "so `reconciler plan` on it shows no changes. It holds patient data: files are written with mode 0600.")
-    p.add_argument("--datastore-id", required=True, metavar="D")
+    p.add_argument("--datastore-id", required=True, metavar="D", help="the datastore to read from")
     target = p.add_mutually_exclusive_group(required=True)
-    target.add_argument("--image-set-id", metavar="I")
+    target.add_argument("--image-set-id", metavar="I", help="the image set to write a spec for")
     target.add_argument("--select", metavar="KEY=VALUE", help="a SearchImageSets equality key, e.g. DICOMPatientId=P1")
     p.add_argument("--levels", default=",".join(LEVELS),
                    help="which levels to include, comma-separated (default: patient,study,series,instance)")
@@ -40,7 +41,7 @@ def run(ctx: Context) -> int:
     levels = parse_levels(args.levels)
     if args.select and not args.out:
         raise UsageError("import --select needs --out DIR (one spec file per image set found)")
-    select = _parse_select(args.select) if args.select else None
+    select = parse_select(args.select) if args.select else None
     api = ctx.api
     if select is not None:
         works = [Work(args.datastore_id, h.image_set_id, h.version, ())
@@ -72,24 +73,19 @@ def run(ctx: Context) -> int:
     return 0
 
 
-def _parse_select(text: str) -> tuple[str, str]:
-    key, sep, value = text.partition("=")
-    if not sep or not key or not value:
-        raise UsageError(f"--select {text!r}: expected KEY=VALUE, e.g. DICOMPatientId=P1")
-    return key, value
-
-
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _schema_ref(target: Path | None) -> str:
-    """The schema path editors resolve: relative to the spec when the project has schemas/, else packaged."""
+    """The ``$schema`` path of a written spec: never an absolute path of this machine, which would be wrong
+    on every other one the spec is committed for. For a file under ``--out DIR``, relative from DIR to the
+    working folder's ``schemas/spec.schema.json`` when it has one; otherwise, and on stdout (whose
+    destination is unknown), the layout the spec reference shows: spec folders beside ``schemas/``."""
     local = Path.cwd() / _SCHEMA
-    if local.is_file():
-        base = (target.parent if target else Path.cwd()).resolve()
-        return Path(os.path.relpath(local, base)).as_posix()
-    return (Path(__file__).resolve().parents[1] / "schemas" / "spec.schema.json").as_posix()
+    if target is not None and local.is_file():
+        return Path(os.path.relpath(local, target.parent.resolve())).as_posix()
+    return SCHEMA_CONVENTION
 
 
 def _write_private(path: Path, text: str) -> None:

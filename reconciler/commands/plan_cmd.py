@@ -7,7 +7,13 @@ import dataclasses
 from typing import Any
 
 from reconciler.client.storage import is_s3, split_s3
-from reconciler.commands._common import Context, add_backend_options, add_rate_options, plan_specs
+from reconciler.commands._common import (
+    Context,
+    add_backend_options,
+    add_rate_options,
+    add_targeting_options,
+    plan_specs,
+)
 from reconciler.commands._state import add_state_options, open_state, run_cost, save_state
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import save_plan
@@ -25,9 +31,12 @@ def register(sub: Any) -> None:
     p.add_argument("--out", metavar="PLANFILE",
                    help="save the plan: a local file (mode 0600) or s3://BUCKET/KEY (server-side encrypted; "
                    "RECONCILER_S3_SSE=AES256|aws:kms)")
-    p.add_argument("--format", choices=["text", "json", "markdown"], default="text")
+    p.add_argument("--format", choices=["text", "json", "markdown"], default="text",
+                   help="output format (default text; json as schemas/plan.schema.json; markdown for a pull-request "
+                   "comment)")
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when changes are pending")
     p.add_argument("--show-phi", action="store_true", help="show patient-identifying values (local use only)")
+    add_targeting_options(p)
     add_state_options(p)
     add_backend_options(p)
     add_rate_options(p)

@@ -19,9 +19,10 @@ def register(sub: Any) -> None:
         "--show-phi), then, once confirmed, send revertToVersionId guarded by the current version, wait until "
         "the image set is ACTIVE again, and verify that its metadata equals the chosen version's.",
     )
-    p.add_argument("--datastore-id", required=True, metavar="D")
-    p.add_argument("--image-set-id", required=True, metavar="I")
-    p.add_argument("--to-version", required=True, metavar="N")
+    p.add_argument("--datastore-id", required=True, metavar="D", help="the datastore that holds the image set")
+    p.add_argument("--image-set-id", required=True, metavar="I", help="the image set to revert")
+    p.add_argument("--to-version", required=True, metavar="N",
+                   help="the version to restore (see `reconciler history`); it becomes a new version")
     p.add_argument("--auto-approve", action="store_true", help="do not ask for confirmation")
     p.add_argument("--show-phi", action="store_true", help="show patient-identifying values (local use only)")
     add_wait_option(p)

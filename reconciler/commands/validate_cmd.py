@@ -13,7 +13,8 @@ def register(sub: Any) -> None:
     help_text = "check spec files offline: YAML, schema and DICOM rules"
     p: argparse.ArgumentParser = sub.add_parser("validate", help=help_text, description=help_text)
     p.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders (*.yaml, *.yml)")
-    p.add_argument("--format", choices=["text", "json"], default="text")
+    p.add_argument("--format", choices=["text", "json"], default="text",
+                   help="output format (default text: FILE:LINE:COLUMN: PATH: message; json: a list of findings)")
     p.set_defaults(func=run)
 
 

@@ -20,6 +20,7 @@ from reconciler.plan.incremental import Incremental, prepare, selectors
 from reconciler.plan.incremental import membership as changed_members
 from reconciler.plan.model import Change, ImageSetPlan, Membership, Plan, Unread
 from reconciler.plan.requests import build_requests
+from reconciler.plan.targeting import Scope, narrow
 from reconciler.plan.targets import resolve
 from reconciler.spec.model import SpecDocument
 
@@ -32,17 +33,20 @@ def build_plan(
     parallelism: int = 8,
     progress: Progress | None = None,
     lock_wait: float = 60.0,
+    scope: Scope | None = None,
     incremental: Incremental | None = None,
 ) -> Plan:
-    """Plan every image set the documents target. Per-image-set problems become ``action: error``.
+    """Plan every image set the documents target (narrowed by ``scope``: ``--target``/``--exclude``, once
+    selectors are resolved). Per-image-set problems become ``action: error``.
 
     Targets that do not hold (an empty ``select``, documents that disagree on an image set they both
-    reach) raise ``TargetError`` before any metadata is read. With INCREMENTAL (a drift state, or
-    ``--no-archive-reads``) image sets that need no read are planned as unchanged without a request.
+    reach) raise ``TargetError``, and a ``scope`` argument that matches nothing ``UsageError``, before
+    any metadata is read. With INCREMENTAL (a drift state, or ``--no-archive-reads``) image sets that need
+    no read are planned as unchanged without a request.
     """
     resolution = resolve(docs, api)
+    works, targeting = narrow(resolution.works, scope or Scope())
     started = incremental.clock() if incremental is not None else time.time()
-    works = resolution.works
     meta: dict[str, Any] = {"started_at": started}
     membership: tuple[Membership, ...] = ()
     if incremental is not None:
@@ -69,7 +73,7 @@ def build_plan(
     meta["created_at"] = time.time()
     if resolution.notes:
         meta["notes"] = resolution.notes
-    return Plan(plans, spec_digest=spec_digest(docs), meta=meta, membership=membership)
+    return Plan(plans, spec_digest=spec_digest(docs), meta=meta, targeting=targeting, membership=membership)
 
 
 def spec_digest(docs: Sequence[SpecDocument]) -> str:

@@ -162,7 +162,8 @@ def _fate(api: HealthImagingAPI, datastore_id: str, image_set_id: str) -> str:
 def next_state(old: DriftState | None, plan: Plan, key: StateKey, backend: BackendIdentity) -> DriftState:
     """The state after a plan or drift run: every image set it found in sync (read now, or unchanged since
     the state verified it), as of the run's start. Drifted, failed and no longer named image sets are left
-    out, so the next run reads them; the selectors are the ones of this run."""
+    out, so the next run reads them; image sets left out by ``--target``/``--exclude`` keep their entries; the
+    selectors are the ones of this run."""
     started = float(plan.meta["started_at"])
     entries: dict[tuple[str, str], Entry] = {}
     checked: dict[str, float] = {}
@@ -173,6 +174,10 @@ def next_state(old: DriftState | None, plan: Plan, key: StateKey, backend: Backe
         entry = _entry(p, known.get(k), key, started)
         if entry is not None:
             entries[k] = entry
+    for k in plan.targeting.left_out if plan.targeting is not None and old is not None else ():
+        left = known.get(k)  # left out by --target/--exclude: kept, as of when it was last checked
+        if left is not None and old is not None:
+            entries[k] = dataclasses.replace(left, checked_at=old.checked_at(k[0], left))
     return DriftState(backend, entries, checked, dict(plan.meta.get("selectors", {})), written_at=time.time())
 
 

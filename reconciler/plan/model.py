@@ -85,12 +85,23 @@ class ImageSetPlan:
 
 
 @dataclass(frozen=True)
+class Targeting:
+    """What ``--target``/``--exclude`` left out of a plan: the arguments as given, and the image sets
+    (datastoreId, imageSetId) the specs target that were neither read nor planned."""
+
+    targets: tuple[str, ...] = ()
+    excludes: tuple[str, ...] = ()
+    left_out: tuple[tuple[str, str], ...] = ()
+
+
+@dataclass(frozen=True)
 class Plan:
     image_sets: tuple[ImageSetPlan, ...]
     spec_digest: str = ""  # sha256 over the spec files it came from
     meta: dict[str, Any] = field(default_factory=dict, compare=False)
     # the backend it was made against: recorded when the plan is saved, checked when it is applied
     backend: BackendIdentity | None = None
+    targeting: Targeting | None = None  # None: every image set the specs target was planned
     membership: tuple[Membership, ...] = ()  # selectors that lost or gained image sets since the drift state
 
     @property

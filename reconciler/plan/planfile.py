@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 from reconciler.api import BackendIdentity
 from reconciler.client import storage
 from reconciler.errors import PlanFileError
-from reconciler.plan.model import Change, ImageSetPlan, Plan, UpdateRequest
+from reconciler.plan.model import Change, ImageSetPlan, Plan, Targeting, UpdateRequest
 
 if TYPE_CHECKING:
     from reconciler.client.s3 import S3
@@ -72,6 +72,10 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "backend": _backend(plan.backend),
         "image_sets": [_image_set(p) for p in plan.image_sets],
     }
+    if plan.targeting is not None:  # what --target/--exclude left out, for whoever shows the plan later
+        t = plan.targeting
+        body["targeting"] = {"target": list(t.targets), "exclude": list(t.excludes),
+                             "left_out": [list(k) for k in t.left_out]}
     return {**body, "plan_digest": _digest(body)}
 
 
@@ -142,10 +146,18 @@ def plan_from_dict(raw: Any, path: str = "<plan>") -> Plan:
     try:
         sets = tuple(_image_set_from(d) for d in raw["image_sets"])
         backend = _backend_from(raw.get("backend"))
+        targeting = _targeting_from(raw.get("targeting"))
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanFileError(f"{path}: malformed plan ({type(exc).__name__})") from None
     return Plan(sets, spec_digest=str(raw.get("spec_digest", "")), meta={"created_at": raw.get("created_at")},
-                backend=backend)
+                backend=backend, targeting=targeting)
+
+
+def _targeting_from(d: Any) -> Targeting | None:
+    if d is None:
+        return None
+    left = tuple((str(ds), str(image_set)) for ds, image_set in d["left_out"])
+    return Targeting(tuple(map(str, d["target"])), tuple(map(str, d["exclude"])), left)
 
 
 def _backend_from(d: Any) -> BackendIdentity | None:

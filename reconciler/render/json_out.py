@@ -9,6 +9,7 @@ from reconciler.plan.cost import Cost
 from reconciler.plan.model import Change, ImageSetPlan, Membership, Plan
 from reconciler.render.common import stamp, summarize
 from reconciler.render.redact import Redactor
+from reconciler.render.targeting import targeting_json
 
 FORMAT_VERSION = "1"
 
@@ -53,18 +54,20 @@ def plan_json(plan: Plan, redactor: Redactor, cost: Cost | None = None) -> dict[
     summary = summarize(plan).as_dict()
     if not plan.meta.get("incremental"):  # counted apart only where image sets can be left unread
         del summary["unchanged_from_state"], summary["skipped_archived"]
-    out: dict[str, Any] = {
+    doc: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "summary": summary,
         "image_sets": [image_set_json(p, redactor) for p in plan.image_sets],
     }
+    if plan.targeting is not None:  # only with --target/--exclude: what they left out
+        doc["left_out"] = targeting_json(plan.targeting)
     if plan.membership:
-        out["membership"] = [membership_json(m) for m in plan.membership]
+        doc["membership"] = [membership_json(m) for m in plan.membership]
     if "state" in plan.meta:
-        out["state"] = plan.meta["state"]
+        doc["state"] = plan.meta["state"]
     if cost is not None:
-        out["cost"] = cost.as_dict()
-    return out
+        doc["cost"] = cost.as_dict()
+    return doc
 
 
 def render_json(plan: Plan, redactor: Redactor, cost: Cost | None = None) -> str:

@@ -11,6 +11,7 @@ from reconciler.plan.cost import Cost
 from reconciler.plan.model import ImageSetPlan, Plan
 from reconciler.render.common import DEFAULT_UPDATE_RATE, cost_line, eta_line, membership_lines, plural, summarize
 from reconciler.render.redact import Redactor
+from reconciler.render.targeting import targeting_markdown
 from reconciler.render.text import image_set_block
 
 LIMIT = 60_000
@@ -61,6 +62,7 @@ def render_markdown(
         f"**{s.add} to add, {s.change} to change, {s.remove} to remove** in {plural(s.image_sets, 'image set')}"
         + (f"; {eta_line(s.requests, rate)}" if s.requests else ""),
         "",
+        *targeting_markdown(plan.targeting),
     ]
     if s.unchanged_from_state or s.skipped_archived:
         head += [f"Not read: **{s.unchanged_from_state} unchanged since the drift state verified them**, "

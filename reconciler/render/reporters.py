@@ -15,6 +15,7 @@ from reconciler.apply.report import ApplyReport
 from reconciler.apply.revert import RevertPlan, RevertResult
 from reconciler.plan.blame import ImageSetBlame
 from reconciler.plan.cost import Cost
+from reconciler.plan.inventory import ImageSetRow
 from reconciler.plan.model import Change, Plan
 from reconciler.render.apply_report import report_json, report_lines
 from reconciler.render.blame import blame_json, blame_text
@@ -22,6 +23,7 @@ from reconciler.render.common import DEFAULT_UPDATE_RATE
 from reconciler.render.diagnostics import diagnostic_json, validate_lines
 from reconciler.render.history import history_json, history_text
 from reconciler.render.json_out import plan_json
+from reconciler.render.listing import listing_json, listing_lines
 from reconciler.render.markdown import LIMIT, render_markdown
 from reconciler.render.redact import Redactor
 from reconciler.render.revert import revert_heading, revert_text
@@ -75,6 +77,10 @@ class TextReporter:
     def revert(self, result: RevertResult) -> str:
         return revert_text(result) + "\n"
 
+    def listing(self, datastore_id: str, rows: Sequence[ImageSetRow], *, counted: bool = False) -> str:
+        """``reconciler ls``: a datastore's image sets as a table (COUNTED: counts read from the metadata)."""
+        return _lines(listing_lines(datastore_id, rows, self.style.redactor, counted=counted))
+
 
 class JsonReporter(TextReporter):
     """One JSON document per run, for machines (the plan: ``schemas/plan.schema.json``)."""
@@ -98,6 +104,10 @@ class JsonReporter(TextReporter):
 
     def validation(self, diags: Sequence[Diagnostic], files: int) -> str:
         return _json([diagnostic_json(d) for d in diags])
+
+    def listing(self, datastore_id: str, rows: Sequence[ImageSetRow], *, counted: bool = False) -> str:
+        doc = listing_json(datastore_id, rows, self.style.redactor, counted=counted)
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
 class MarkdownReporter(TextReporter):

@@ -17,6 +17,7 @@ from reconciler.render.common import (
     unread_lines,
 )
 from reconciler.render.redact import Redactor
+from reconciler.render.targeting import targeting_lines
 
 _COLOURS = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "!": "\033[1;31m"}
 _RESET = "\033[0m"
@@ -68,6 +69,7 @@ def render_text(
     out.append(summary.line())
     if summary.requests:
         out.append(eta_line(summary.requests, rate))
+    out += targeting_lines(plan.targeting)
     out += unread_lines(plan)
     if cost is not None:
         out.append(cost_line(cost))

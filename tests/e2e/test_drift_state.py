@@ -156,6 +156,16 @@ def test_apply_updates_the_state_so_drift_reads_nothing_it_verified(env: Path) -
     assert statuses(after) == {A: "none/state", B: "none/state", C: "none/state"}
 
 
+def test_image_sets_left_out_by_target_keep_their_entries(env: Path) -> None:
+    drift("--state", "st.jsonl")
+    change_outside(env, B)
+    code, report, _ = drift("--state", "st.jsonl", "--target", A)
+    assert code == 0 and statuses(report) == {A: "none/state"}
+    code, report, _ = drift("--state", "st.jsonl")  # B's change is still found: its entry kept its old check
+    assert code == 2 and statuses(report) == {A: "none/state", B: "update", C: "none/state"}
+    assert report["cost"]["metadata_reads"] == 1
+
+
 def test_plan_keeps_a_state_too(env: Path) -> None:
     assert run("plan", "specs", "--state", "st.jsonl")[0] == 0
     code, out, _ = run("plan", "specs", "--state", "st.jsonl", "--format", "json")

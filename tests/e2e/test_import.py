@@ -105,3 +105,31 @@ def test_import_usage_errors(store: tuple[str, list[str]], extra: tuple[str, ...
 def test_import_of_a_missing_image_set_is_an_error_naming_it(store: tuple[str, list[str]]) -> None:
     code, _, err = run("import", "--local", store[0], "--datastore-id", DS, "--image-set-id", "0" * 32)
     assert code == 1 and "0" * 32 in err
+
+
+def test_the_schema_line_is_never_an_absolute_path_of_this_machine(
+    store: tuple[str, list[str]], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On stdout the spec reference's layout (specs/ beside schemas/); in --out DIR the path from DIR to the
+    working folder's schemas/spec.schema.json when there is one, else the same layout."""
+    local, ids = store
+    project = tmp_path / "project"
+    project.mkdir()
+    monkeypatch.chdir(project)
+    args = ("import", "--local", local, "--datastore-id", DS, "--image-set-id", ids[0])
+
+    def schema_line(text: str) -> str:
+        first = text.splitlines()[0]
+        assert first.startswith("# yaml-language-server: $schema=")
+        return first.split("=", 1)[1]
+
+    assert schema_line(run(*args)[1]) == "../schemas/spec.schema.json"  # no schemas/ here
+    assert run(*args, "--out", "specs/a")[0] == 0
+    assert schema_line((project / f"specs/a/{ids[0]}.yaml").read_text()) == "../schemas/spec.schema.json"
+    (project / "schemas").mkdir()
+    (project / "schemas" / "spec.schema.json").write_text("{}")
+    assert schema_line(run(*args)[1]) == "../schemas/spec.schema.json"  # stdout: where it goes is unknown
+    assert run(*args, "--out", "specs/deep/er")[0] == 0
+    written = (project / f"specs/deep/er/{ids[0]}.yaml").read_text()
+    assert schema_line(written) == "../../../schemas/spec.schema.json"
+    assert (project / "specs/deep/er" / schema_line(written)).resolve() == (project / "schemas/spec.schema.json")

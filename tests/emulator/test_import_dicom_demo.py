@@ -24,8 +24,13 @@ def test_demo_without_specs_seeds_and_shows(tmp_path: Path, monkeypatch: pytest.
     code, out, err = _run(tmp_path / "store", tmp_path / "empty", monkeypatch)
     assert (code, err) == (0, "")
     assert out.startswith("Seeded ")
-    assert f"Datastore {demo.DEMO_DATASTORE}" in out
-    assert "Modality=CT" in out
+    # the table `reconciler ls` prints (one renderer for both), with non-identifying columns only
+    assert f"$ reconciler ls --datastore-id {demo.DEMO_DATASTORE}" in out
+    assert f"Datastore {demo.DEMO_DATASTORE}: 29 image sets" in out
+    header = next(line for line in out.splitlines() if "image set ID" in line)
+    assert header.split() == ["image", "set", "ID", "version", "state", "primary", "storage", "tier", "series",
+                              "instances", "modality", "body", "part"]
+    assert "  28845c224e27535cc95af026baac871b        1  ACTIVE  no       FREQUENT_ACCESS       1          4  CT" in out
     assert "nothing to plan" in out
 
 

@@ -32,7 +32,7 @@ def format_choices() -> dict[str, list[str]]:
 
 def test_every_format_a_command_offers_is_a_reporter() -> None:
     choices = format_choices()
-    assert set(choices) == {"validate", "plan", "apply", "drift", "history"}
+    assert set(choices) == {"validate", "plan", "apply", "drift", "history", "ls"}
     assert {c for cs in choices.values() for c in cs} <= set(REPORTERS)
 
 
