@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from reconciler.api import BackendIdentity
@@ -68,6 +69,9 @@ def open_state(ctx: Context) -> tuple[Incremental | None, StateRun | None]:
         return (Incremental(None, skip_archived=True) if skip else None), None
     if is_s3(location):
         split_s3(location)  # a bad URL fails before anything is read
+    elif not Path(location).resolve().parent.is_dir():
+        raise UsageError(f"--state {location}: the folder {Path(location).parent} does not exist",
+                         hint="create it, or name a state file in an existing folder")
     key = key_from_env()
     backend = ctx.api.backend_identity()
     try:

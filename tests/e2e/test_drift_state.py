@@ -211,6 +211,11 @@ def test_a_state_of_another_backend_is_refused_unless_refreshed(env: Path, tmp_p
     assert code == 0 and "it is replaced" in err
 
 
+def test_a_state_in_a_folder_that_does_not_exist_is_refused_before_anything_is_read(env: Path) -> None:
+    code, out, err = run("drift", "specs", "--state", "nowhere/st.jsonl", "--format", "json")
+    assert code == 1 and out == "" and "--state nowhere/st.jsonl: the folder nowhere does not exist" in err
+
+
 @pytest.mark.parametrize(("key", "message"), [("", "needs a secret key in RECONCILER_STATE_KEY"),
                                               ("short", "shorter than 16 characters")])
 def test_a_state_needs_a_long_enough_secret(env: Path, monkeypatch: pytest.MonkeyPatch, key: str,
