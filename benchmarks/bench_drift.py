@@ -3,7 +3,7 @@
 N image sets (default 100,000), imported three months ago and in the archive tier, each named by one spec
 document and in sync. The documented read quotas (GetImageSet and SearchImageSets 25/s, GetImageSetMetadata
 50/s) are enforced by the emulator and paced by the client, all scaled by one factor (BENCH_DRIFT_SCALE,
-default 12: fast enough to fit in minutes, slow enough that the quota, not this machine, is the wall).
+default 10: fast enough to fit in minutes, slow enough that the quota, not this machine, is the wall).
 
 1. A full drift run writes the state. A month passes (every image set is back in the archive tier), and
    0.1 % of the image sets are changed outside the tool. An incremental run follows, then a --refresh run.
@@ -49,7 +49,7 @@ from tests.support.backends import make_local_client
 DS = "d" * 32
 N = int(os.environ.get("BENCH_DRIFT_N", "100000"))
 SMALL = int(os.environ.get("BENCH_DRIFT_SMALL", "25000"))
-SCALE = float(os.environ.get("BENCH_DRIFT_SCALE", "12"))
+SCALE = float(os.environ.get("BENCH_DRIFT_SCALE", "10"))
 QUOTAS = {"GetImageSet": 25.0, "GetImageSetMetadata": 50.0, "SearchImageSets": 25.0}
 DAY = 86400.0
 KEY = StateKey(b"bench_drift: the secret that keys the state")
@@ -77,8 +77,9 @@ def seed(root: Path, count: int) -> Store:
 
 
 def specs(count: int) -> list[SpecDocument]:
-    return [SpecDocument(f"specs/{n // 1000}.yaml", n % 1000, Target(DS, i), False, DESIRED)
-            for n, i in enumerate(ids(count))]
+    """One document per image set, each with its own desired tree, as loading YAML makes them."""
+    return [SpecDocument(f"specs/{n // 1000}.yaml", n % 1000, Target(DS, i), False,
+                         {"Study": {"DICOM": dict(DESIRED["Study"]["DICOM"])}}) for n, i in enumerate(ids(count))]
 
 
 def client(root: Path, scale: float) -> HealthImaging:

@@ -115,7 +115,7 @@ def _base(work: Work) -> dict[str, Any]:
     return {
         "datastore_id": work.datastore_id,
         "image_set_id": work.image_set_id,
-        "sources": tuple(f"{d.file}:{d.line}" for d in work.docs),
+        "sources": tuple([f"{d.file}:{d.line}" for d in work.docs]),
         "desired": merge_desired(work.docs),
     }
 

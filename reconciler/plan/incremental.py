@@ -106,13 +106,14 @@ def _fill(w: Work, e: Entry | None, hit: SearchHit | None, new_studies: set[str]
     version, tier = w.version, w.tier
     if hit is not None:
         version, tier = version or hit.version, tier or hit.storage_tier
-    if e is None:
-        return dataclasses.replace(w, version=version, tier=tier)
-    replaced = hit is None and e.study is not None and e.study in new_studies
-    if version is None and not replaced:
-        version = e.version  # not updated since it was checked, or the search would have returned it
-    since = Since(e.version, e.verified_at, desired_digest(key, merged(w)) == e.digest)
-    return dataclasses.replace(w, version=version, tier=tier, since=since)
+    since = None
+    if e is not None:
+        replaced = hit is None and e.study is not None and e.study in new_studies
+        if version is None and not replaced:
+            version = e.version  # not updated since it was checked, or the search would have returned it
+        since = Since(e.version, e.verified_at, desired_digest(key, merged(w)) == e.digest)
+    # built directly, not with dataclasses.replace: this runs once per image set of the fleet
+    return Work(w.datastore_id, w.image_set_id, version, w.docs, tier, since, w.skip_archived)
 
 
 def selectors(selections: Iterable[Selection], key: StateKey) -> Selectors:

@@ -7,12 +7,12 @@ study may be its replacement under a new ID). Per datastore it keeps the time as
 were known to be the latest: the next run asks the service what changed since then. Per ``select``
 target it keeps the image sets the selector found, so that one it loses or gains is reported.
 
-Nothing in it can be checked against a guessed patient value: every digest is an HMAC under a secret
-that is not stored in the state (``RECONCILER_STATE_KEY``, else ``RECONCILER_REDACTION_KEY``; at least
-16 characters). A digest salted with a value kept in the state would not do: whoever reads the state
-could test guesses of a patient name against it. A MAC over the whole file under the same secret makes
-an edited state (say, a version raised to hide drift) unusable, and a check value of the key tells a
-state written under another key apart from a corrupt one.
+Nothing in it can be checked against a guessed patient value: every digest is keyed (BLAKE2b's keyed
+mode, a MAC) with a secret that is not stored in the state (``RECONCILER_STATE_KEY``, else
+``RECONCILER_REDACTION_KEY``; at least 16 characters). A digest salted with a value kept in the state
+would not do: whoever reads the state could test guesses of a patient name against it. A MAC over the
+whole file under the same secret makes an edited state (say, a version raised to hide drift) unusable,
+and a check value of the key tells a state written under another key apart from a corrupt one.
 
 The file is JSON lines, read one line at a time (memory grows with the entries kept, not with the file):
 a header object, then ``["d", datastore, checked_at]``, ``["i", datastore, image set, version, digest,
@@ -52,6 +52,10 @@ _DOMAIN = b"reconciler drift state v1"
 _DIGEST_HEX = 32  # 128 bits: collisions are out of reach, and 100,000 entries stay small
 
 
+_CANONICAL = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)  # built once: a fleet
+_ROW = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False)  # of 100,000 is encoded per run
+
+
 class StateKey:
     """The secret behind every digest in a state. Never stored, never logged."""
 
@@ -59,9 +63,10 @@ class StateKey:
         self._key = hmac.new(secret, _DOMAIN, hashlib.sha256).digest()  # apart from redaction tokens
 
     def digest(self, value: Any) -> str:
-        """A keyed digest of a JSON value (canonical form: sorted keys, no spaces)."""
-        data = json.dumps(value, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
-        return hmac.new(self._key, data, hashlib.sha256).hexdigest()[:_DIGEST_HEX]
+        """A keyed digest of a JSON value (canonical form: sorted keys, no spaces): BLAKE2b in its keyed mode,
+        a MAC by design (https://www.blake2.net/blake2.pdf, section 2.9) and fast enough for a fleet."""
+        data = _CANONICAL.encode(value).encode()
+        return hashlib.blake2b(data, key=self._key, digest_size=_DIGEST_HEX // 2).hexdigest()
 
     def mac(self) -> Any:
         """A fresh MAC object for a whole file (``update`` line by line, ``hexdigest`` at the end)."""
@@ -139,7 +144,7 @@ def lines(state: DriftState, key: StateKey) -> Iterator[bytes]:
               "written_at": state.written_at, "key_check": key.check,
               "backend": {"kind": b.kind, "location": b.location, "account": b.account}}
     for row in _with_header(header, _rows(state)):
-        line = json.dumps(row, separators=(",", ":"), ensure_ascii=False).encode() + b"\n"
+        line = _ROW.encode(row).encode() + b"\n"
         mac.update(line)
         yield line
     yield json.dumps(["mac", mac.hexdigest()]).encode() + b"\n"
@@ -179,7 +184,7 @@ def parse(stream: IO[bytes], key: StateKey, location: str) -> tuple[DriftState |
     try:
         state = DriftState(_backend(header["backend"]), written_at=header.get("written_at"))
         for line in stream:
-            row = json.loads(line)
+            row = json.loads(line.decode())  # a str: no encoding detection per line
             if row[0] == "mac":
                 if not hmac.compare_digest(str(row[1]), mac.hexdigest()) or stream.read(1):
                     return None, f"{location} was modified after it was written (its MAC does not match)"
