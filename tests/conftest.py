@@ -12,3 +12,17 @@ import pytest
 
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
+# Variables a CI runner or a developer's shell may carry that change what the commands do: CI=true
+# refuses --show-phi, an endpoint or profile redirects the client, RECONCILER_* picks a store or a key.
+# Each test starts without them; a test that needs one sets it with monkeypatch.
+_AMBIENT = ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "NO_COLOR", "FORCE_COLOR",
+            "AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_MEDICAL_IMAGING", "AWS_ENDPOINT_URL_S3",
+            "RECONCILER_LOCAL", "RECONCILER_REDACTION_KEY", "RECONCILER_DEMO_STORE")
+
+
+@pytest.fixture(autouse=True)
+def _neutral_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    for name in _AMBIENT:
+        monkeypatch.delenv(name, raising=False)
