@@ -62,6 +62,7 @@ class SearchHit:
     version: str  # the model has an integer; we keep versions as strings everywhere
     updated_at: float | None = None
     dicom_tags: Mapping[str, Any] | None = None
+    is_primary: bool | None = None  # None when the service does not say (before primary image sets)
 
 
 @dataclass(frozen=True)
@@ -103,9 +104,12 @@ class HealthImagingAPI(Protocol):
         removable: bytes | None = None,
         force: bool = False,
         cancel: threading.Event | None = None,
+        include_study: bool = False,
     ) -> UpdateResult:
         """Raises ``StaleVersion`` on ConflictException for a version guard, and ``Cancelled`` (nothing
-        sent) when CANCEL is set before the request goes out, e.g. while it waits for the rate limiter."""
+        sent) when CANCEL is set before the request goes out, e.g. while it waits for the rate limiter.
+        ``include_study``: ``includeStudyImageSets``, one atomic update of every primary image set of the
+        study (https://docs.aws.amazon.com/healthimaging/latest/devguide/update-image-set-metadata.html)."""
         ...
 
     def revert_image_set(

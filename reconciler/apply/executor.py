@@ -1,9 +1,13 @@
 """The executor: apply every image set of a plan on a pool of workers, journal it, and stop cleanly.
 
 Image sets run on ``parallelism`` workers, each through ``GuardedApply`` (version check, guarded requests,
-wait, verify). The API client's limiter spaces UpdateImageSetMetadata at its rate (from the previous
-answer, as its burst is 1: ``reconciler.pacing``), so while one image set is LOCKED the next one's request
-is already out (N image sets take about N / rate + one lock).
+wait, verify). The image sets of one study-wide request run on one worker, in order: the image set the
+request goes to first, then the planned image sets whose study-level changes it carries (``study_owner``),
+each from the versions that request made; if it did not converge they are not sent anything.
+
+The API client's limiter spaces UpdateImageSetMetadata at its rate (from the previous answer, as its
+burst is 1: ``reconciler.pacing``), so while one image set is LOCKED the next one's request is already
+out (N image sets take about N / rate + one lock).
 
 Stopping (``reconciler.apply.cancel``): on the first request no new update is sent (one waiting for the
 rate limiter is not sent either), the ones in flight are waited for and verified for at most
@@ -73,7 +77,7 @@ class Executor:
         self._lock = threading.RLock()
         self._halt = threading.Event()  # set: waits end at once (drain bound reached, abort, stop)
         self._idle = threading.Event()  # set: every worker has returned
-        self._queue: deque[int] = deque()
+        self._queue: deque[list[int]] = deque()  # groups of image sets (plan indices), each run in order
         self._results: dict[int, ImageSetResult] = {}
         self._sending: set[str] = set()  # image sets handed to the client for an update, with no result yet
         self._sent: set[str] = set()  # of those, the ones whose update was answered (LOCKED, being waited for)
@@ -119,8 +123,8 @@ class Executor:
     # ------------------------------------------------------------------ workers and the main loop
 
     def _start_workers(self, sets: Sequence[ImageSetPlan]) -> None:
-        self._queue.extend(range(len(sets)))
-        self._running = max(1, min(self.options.parallelism, len(sets)))
+        self._queue.extend(_groups(sets))
+        self._running = max(1, min(self.options.parallelism, len(self._queue)))
         for n in range(self._running):
             threading.Thread(target=self._work, args=(sets,), name=f"apply-{n}", daemon=True).start()
 
@@ -130,21 +134,15 @@ class Executor:
                 with self._lock:
                     if not self._queue:
                         break
-                    index = self._queue.popleft()
-                isp = sets[index]
-                try:
-                    outcome = self._apply(isp)
-                except Stopped:  # its wait was ended: the update is in flight, its outcome unknown
-                    outcome = self._unfinished(isp)
-                with self._lock:  # the result and its record together, or neither once the run is over
-                    if self._over:
-                        break
-                    self._end(isp, outcome)
-                    self._results[index] = outcome
-                    self._sending.discard(isp.image_set_id)
-                    self._sent.discard(isp.image_set_id)
-                    if self.observer:
-                        self.observer.finished(outcome)
+                    group = self._queue.popleft()
+                owner: ImageSetResult | None = None
+                for n, index in enumerate(group):
+                    if n and (self.cancel.requested or self._halt.is_set()):
+                        break  # the rest of the group is left over: not started
+                    outcome = self._run_one(sets, index, owner)
+                    if outcome is None:
+                        return
+                    owner = owner or outcome
         except BaseException as exc:  # handed to the main thread, which raises it
             with self._lock:
                 self._crash = self._crash or exc
@@ -154,6 +152,30 @@ class Executor:
                 self._running -= 1
                 if self._running == 0:
                     self._idle.set()
+
+    def _run_one(self, sets: Sequence[ImageSetPlan], index: int, owner: ImageSetResult | None) -> ImageSetResult | None:
+        """Apply one image set and record its result; None when the run is over (nothing recorded).
+
+        OWNER: the result of the study-wide request this image set follows (None for the first of a group).
+        """
+        isp = sets[index]
+        try:
+            if owner is None:
+                outcome = self._apply(isp)
+            else:
+                outcome = _after_owner(isp, owner, sets) or self._apply(isp, after=_study_sent(owner, sets))
+        except Stopped:  # its wait was ended: the update is in flight, its outcome unknown
+            outcome = self._unfinished(isp)
+        with self._lock:  # the result and its record together, or neither once the run is over
+            if self._over:
+                return None
+            self._end(isp, outcome)
+            self._results[index] = outcome
+            self._sending.discard(isp.image_set_id)
+            self._sent.discard(isp.image_set_id)
+            if self.observer:
+                self.observer.finished(outcome)
+        return outcome
 
     def _supervise(self) -> None:
         """Wait for the workers; on a stop request announce it and bound the drain; on abort return."""
@@ -213,7 +235,8 @@ class Executor:
             already = outcome.requests_sent == 0  # converged with nothing sent: found already applied
             self._write(isp, status, version=outcome.final_version, already_applied=already or None)
         elif status == "stale":
-            self._write(isp, status, planned=isp.version_id, current=outcome.current_version)
+            self._write(isp, status, planned=isp.version_id, current=outcome.current_version,
+                        reason=outcome.message)
         elif status == "not_started":
             self._write(isp, status, reason=NOT_SENT)
         elif status != "unchanged":
@@ -230,3 +253,35 @@ class Executor:
     def _write(self, isp: ImageSetPlan, event: str, **fields: Any) -> None:
         self.journal.record(event, datastoreId=isp.datastore_id, imageSetId=isp.image_set_id,
                             plannedVersion=isp.version_id, **fields)
+
+
+def _groups(sets: Sequence[ImageSetPlan]) -> list[list[int]]:
+    """Plan indices in run units: each image set alone, except that the image sets following a study-wide
+    request (``study_owner``) join the group of the image set that request goes to, after it."""
+    owners = {(p.datastore_id, p.image_set_id): i for i, p in enumerate(sets) if p.study_members}
+    groups: dict[int, list[int]] = {}
+    for i, p in enumerate(sets):
+        lead = owners.get((p.datastore_id, p.study_owner or "")) if p.study_owner else None
+        groups.setdefault(i if lead is None else lead, []).append(i)
+    for lead, members in groups.items():  # the owner first, whatever its place in the plan
+        members.sort(key=lambda i: i != lead)
+    return sorted(groups.values(), key=lambda g: min(g))
+
+
+def _study_sent(owner: ImageSetResult, sets: Sequence[ImageSetPlan]) -> int:
+    """How many study-wide requests of OWNER were sent (they come first among its requests)."""
+    plan = next(p for p in sets if p.image_set_id == owner.image_set_id and p.datastore_id == owner.datastore_id)
+    return min(owner.requests_sent, plan.study_requests)
+
+
+def _after_owner(isp: ImageSetPlan, owner: ImageSetResult, sets: Sequence[ImageSetPlan]) -> ImageSetResult | None:
+    """The result of ISP when the study-wide request it follows did not converge (nothing is sent), else None."""
+    if owner.status == "converged" or isp.action != "update":
+        return None
+    why = f"not applied: its study-level changes go out with the study-wide update of image set {owner.image_set_id}"
+    if owner.status == "stale":
+        return result(isp, "stale", current_version=isp.version_id,
+                      message=f"{why}, which found the study changed since the plan; nothing was written")
+    if owner.status in ("not_started", "unfinished"):
+        return result(isp, "not_started")
+    return result(isp, "failed", message=f"{why}, which did not converge")

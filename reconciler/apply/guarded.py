@@ -7,6 +7,11 @@ image set is still at the planned version; if not, nothing is sent, so no Update
 re-run after an interrupt), any other one is stale. A ConflictException (``StaleVersion``) on the first
 request (a writer in between) is stale too. Records of the steps go to ``record``; the result itself is
 journalled by the caller (``reconciler.apply.executor``), which decides when the run is over.
+
+A study-wide request (``includeStudyImageSets``) also changes the other primary image sets of the study:
+they are checked before it is sent, waited for and verified after it (``reconciler.apply.study``). An
+image set whose study-level changes went out with another image set's study-wide request starts from the
+versions that request made (``bumped``).
 """
 
 from __future__ import annotations
@@ -19,6 +24,7 @@ from typing import Any, Protocol
 
 from reconciler.api import HealthImagingAPI
 from reconciler.apply.report import ImageSetResult, Status
+from reconciler.apply.study import StudyApply, bumped
 from reconciler.apply.verify import converged_check
 from reconciler.apply.waiter import WaitPolicy, WaitTimeout, wait_until_settled
 from reconciler.errors import Cancelled, ReconcilerError, StaleVersion
@@ -61,11 +67,16 @@ class GuardedApply:
         self.sending = sending  # called before a request is handed to the client
         self.sleep = sleep
         self.clock = clock
+        self.study = StudyApply(api, wait, sleep, clock)
 
-    def __call__(self, isp: ImageSetPlan) -> ImageSetResult:
-        """The result of ISP; never raises for a per-image-set problem (``Stopped`` ends a wait)."""
+    def __call__(self, isp: ImageSetPlan, *, after: int = 0) -> ImageSetResult:
+        """The result of ISP; never raises for a per-image-set problem (``Stopped`` ends a wait).
+
+        AFTER: how many versions another image set's study-wide requests added to ISP since the plan read it.
+        """
         try:
-            return self._one(isp)
+            start = bumped(isp.version_id, after) if after and isp.version_id is not None else isp.version_id
+            return self._one(isp, start)
         except _Failed as exc:
             return exc.result
         except Stopped:
@@ -73,25 +84,32 @@ class GuardedApply:
         except Exception as exc:  # a bug must not take the other image sets down, nor show a traceback
             return failed(isp, f"internal error ({type(exc).__name__})", sent=0)
 
-    def _one(self, isp: ImageSetPlan) -> ImageSetResult:
+    def _one(self, isp: ImageSetPlan, start: str | None) -> ImageSetResult:
         if isp.action == "none":
             return result(isp, "unchanged", final_version=isp.version_id)
-        if isp.action == "error" or isp.version_id is None:
+        if isp.action == "error" or start is None:
             return failed(isp, f"not applied: {_first(isp.error) or 'the plan has no version for it'}", sent=0)
-        moved = self._moved_since_plan(isp)
+        moved = self._moved_since_plan(isp, start)
         if moved is not None:
             return moved
-        version = isp.version_id
+        if isp.study_members:
+            why = self.study.changed(isp)
+            if why is not None:
+                return result(isp, "stale", current_version=start, message=why)
+        version = start
         total = len(isp.requests)
         for index, request in enumerate(isp.requests):
             if self.stop_sending.is_set():
                 return interrupted(isp, index, version)
             self.sending(isp)
-            self.record(isp, "submitting", request=index + 1, of=total, guard=version)
+            study: dict[str, Any] = {"study": True} if request.study else {}
+            members = {"members": [m.image_set_id for m in isp.study_members]} if request.study else {}
+            self.record(isp, "submitting", request=index + 1, of=total, guard=version, **study, **members)
             try:
                 answer = self.api.update_image_set_metadata(
                     isp.datastore_id, isp.image_set_id, version, updatable=request.updatable,
                     removable=request.removable, force=request.force, cancel=self.stop_sending,
+                    include_study=request.study,
                 )
             except Cancelled:  # the stop came while the request waited for the rate limiter: not sent
                 return interrupted(isp, index, version)
@@ -100,12 +118,16 @@ class GuardedApply:
             except ReconcilerError as exc:
                 return failed(isp, f"request {index + 1} of {total}: {exc}", sent=index)
             new_version = answer.latest_version_id
-            self.record(isp, "submitted", request=index + 1, of=total, guard=version, version=new_version)
+            self.record(isp, "submitted", request=index + 1, of=total, guard=version, version=new_version, **study)
             self._settle(isp, new_version, index)
+            if request.study:
+                why = self.study.settle(isp, sum(r.study for r in isp.requests[: index + 1]))
+                if why is not None:
+                    return failed(isp, why, sent=index + 1, final=new_version)
             version = new_version
         return self._verify(isp, version, total)
 
-    def _moved_since_plan(self, isp: ImageSetPlan) -> ImageSetResult | None:
+    def _moved_since_plan(self, isp: ImageSetPlan, start: str) -> ImageSetResult | None:
         """None when the image set is still at the planned version; else its result, with nothing sent.
 
         One GetImageSet (25/s by default) instead of a guarded update that is bound to be refused: an
@@ -113,7 +135,7 @@ class GuardedApply:
         """
         try:
             info = self.api.get_image_set(isp.datastore_id, isp.image_set_id)
-            if info.version_id == isp.version_id:
+            if info.version_id == start:
                 return None
             if info.state == "LOCKED":  # e.g. the update of an interrupted run: judge the version it makes
                 info = wait_until_settled(self.api, isp.datastore_id, isp.image_set_id, info.version_id,
@@ -145,6 +167,10 @@ class GuardedApply:
             more = f" and {len(unmet) - 5} more" if len(unmet) > 5 else ""
             message = f"not converged after version {version}: {', '.join(unmet[:5])}{more} differ from the plan"
             return replace(failed(isp, message, sent=total, final=version), unmet=unmet)
+        if isp.study_members:
+            why = self.study.unconverged(isp, isp.study_requests)
+            if why is not None:
+                return failed(isp, why, sent=total, final=version)
         return result(isp, "converged", final_version=version, sent=total)
 
     def _stale(self, isp: ImageSetPlan, exc: StaleVersion, index: int) -> ImageSetResult:

@@ -6,30 +6,33 @@ node in ``removableAttributes`` must be absent. Values are compared by the plann
 ``dicom.normalize.values_equal`` with the attribute's VR (padding, DS/IS as numbers, PN without
 trailing empty components; PS3.5 section 6.2), so verify never disagrees with plan or drift. On top,
 the plan's merged desired subtree (kept in the plan and in a saved plan) is re-diffed with the
-planner's own diff: the image set must plan to nothing.
+planner's own diff: the image set must plan to nothing. Both follow a series or instance that a forced
+UID change moved to its new key (``reconciler.plan.moves``): it is checked where live now holds it.
 """
 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from reconciler.dicom.normalize import values_equal
 from reconciler.dicom.tree import MISSING, PARTS, Attribute, attributes, get_at, has_at, walk
 from reconciler.plan import rules
 from reconciler.plan.diff import diff_image_set
-from reconciler.plan.model import ImageSetPlan, Path
+from reconciler.plan.model import ImageSetPlan, Path, UpdateRequest
+from reconciler.plan.moves import follow, live_paths
 
 
-def _holds(live: Mapping[str, Any], attr: Attribute) -> bool:
-    """Whether live has the payload's value at ``attr.path``, by the planner's equality and VR."""
-    current = get_at(live, attr.path)
+def _holds(live: Mapping[str, Any], attr: Attribute, path: Path) -> bool:
+    """Whether live has the payload's value of ``attr`` at ``path`` (where live holds it), by the
+    planner's equality and VR."""
+    current = get_at(live, path)
     if current is MISSING:
         return False
     vr = None
     if attr.part == "DICOM":
-        live_vr = get_at(live, (*attr.path[:-2], "DICOMVRs", attr.key), None)
+        live_vr = get_at(live, (*path[:-2], "DICOMVRs", attr.key), None)
         vr = rules.attribute_vr(attr.key, attr.vr, live_vr)
     return values_equal(current, attr.value, vr)
 
@@ -51,11 +54,20 @@ def _load(blob: bytes | None) -> Mapping[str, Any]:
 
 def unmet_paths(plan: ImageSetPlan, live: Mapping[str, Any]) -> tuple[Path, ...]:
     """Paths of the plan's requests that do not hold in ``live`` (empty: the image set converged)."""
+    return requests_unmet(plan.requests, live)
+
+
+def requests_unmet(requests: Sequence[UpdateRequest], live: Mapping[str, Any]) -> tuple[Path, ...]:
+    """Paths of REQUESTS' payloads that do not hold in ``live`` (e.g. a study-wide request's on a member)."""
     unmet: list[Path] = []
-    for request in plan.requests:
-        for node in walk(_load(request.updatable)):
-            unmet.extend(a.path for a in attributes(node, PARTS) if not _holds(live, a))
-        unmet.extend(path for path in _removed(_load(request.removable)) if has_at(live, path))
+    for request in requests:
+        updatable = _load(request.updatable)
+        moved = live_paths(updatable, live)
+        for node in walk(updatable):
+            unmet.extend(a.path for a in attributes(node, PARTS) if not _holds(live, a, follow(a.path, moved)))
+        removable = _load(request.removable)
+        moved = live_paths(removable, live)
+        unmet.extend(path for path in _removed(removable) if has_at(live, follow(path, moved)))
     return tuple(unmet)
 
 

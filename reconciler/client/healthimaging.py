@@ -149,6 +149,7 @@ class HealthImaging(CopyAndDelete):
                     version=str(item["version"]),
                     updated_at=epoch(item.get("updatedAt")),
                     dicom_tags=item.get("DICOMTags"),
+                    is_primary=item.get("isPrimary"),
                 )
 
     def get_datastore(self, datastore_id: str) -> DatastoreInfo:
@@ -180,6 +181,7 @@ class HealthImaging(CopyAndDelete):
         removable: bytes | None = None,
         force: bool = False,
         cancel: threading.Event | None = None,
+        include_study: bool = False,
     ) -> UpdateResult:
         if updatable is None and removable is None:
             raise UsageError(f"an update of image set {image_set_id} needs updatable or removable attributes")
@@ -189,7 +191,7 @@ class HealthImaging(CopyAndDelete):
         if removable is not None:
             dicom["removableAttributes"] = removable
         return self._update(datastore_id, image_set_id, str(latest_version), {"DICOMUpdates": dicom}, force,
-                            cancel)
+                            cancel, include_study)
 
     def revert_image_set(
         self, datastore_id: str, image_set_id: str, latest_version: str, to_version: str
@@ -199,7 +201,7 @@ class HealthImaging(CopyAndDelete):
 
     def _update(
         self, datastore_id: str, image_set_id: str, latest: str, updates: dict[str, Any], force: bool,
-        cancel: threading.Event | None = None,
+        cancel: threading.Event | None = None, include_study: bool = False,
     ) -> UpdateResult:
         """One guarded UpdateImageSetMetadata.
 
@@ -213,6 +215,10 @@ class HealthImaging(CopyAndDelete):
         dicom = updates.get("DICOMUpdates", {})
         sent = errs.sent_values(dicom.get("updatableAttributes"), dicom.get("removableAttributes"))
 
+        # includeStudyImageSets only when asked for: a service (or botocore) from before study-wide
+        # updates then sees exactly the request it knows
+        study = {"includeStudyImageSets": True} if include_study else {}
+
         def send() -> dict[str, Any]:
             resp: dict[str, Any] = self.client.update_image_set_metadata(
                 datastoreId=datastore_id,
@@ -220,6 +226,7 @@ class HealthImaging(CopyAndDelete):
                 latestVersionId=latest,
                 force=force,
                 updateImageSetMetadataUpdates=updates,
+                **study,
             )
             return resp
 

@@ -22,11 +22,13 @@ from reconciler.client.backends import BackendOptions
 from reconciler.commands._options import (
     ALLOW_SHARED_PHI,
     add_backend_options,
+    add_blob_limit_option,
     add_phi_options,
     add_rate_options,
     add_targeting_options,
     add_wait_option,
     backend_from_args,
+    blob_limit,
     check_phi_output,
     parse_select,
     require_store,
@@ -34,9 +36,10 @@ from reconciler.commands._options import (
 from reconciler.errors import SpecError, UsageError
 
 __all__ = [
-    "ALLOW_SHARED_PHI", "PROMPT", "Context", "Streams", "add_backend_options", "add_phi_options", "add_rate_options",
-    "add_targeting_options", "add_wait_option", "backend_from_args", "check_phi_output", "confirm", "isatty",
-    "parse_select", "plan_specs", "require_store", "stop_on_signals", "use_colour",
+    "ALLOW_SHARED_PHI", "PROMPT", "Context", "Streams", "add_backend_options", "add_blob_limit_option",
+    "add_phi_options", "add_rate_options", "add_targeting_options", "add_wait_option", "backend_from_args",
+    "blob_limit", "check_phi_output", "confirm", "isatty", "parse_select", "plan_specs", "require_store",
+    "stop_on_signals", "use_colour",
 ]
 from reconciler.ratelimit import rate_of
 from reconciler.render.common import DEFAULT_UPDATE_RATE
@@ -172,7 +175,8 @@ def plan_specs(ctx: Context, *, progress: bool = False) -> Plan:
     scope = Scope(tuple(getattr(ctx.args, "target", None) or ()), tuple(getattr(ctx.args, "exclude", None) or ()),
                   tuple(expand_paths(list(ctx.args.paths))[0]))
     try:
-        plan = build_plan(specs, ctx.api, parallelism=ctx.options.parallelism, progress=shown, scope=scope)
+        plan = build_plan(specs, ctx.api, parallelism=ctx.options.parallelism, progress=shown, scope=scope,
+                          blob_limit=blob_limit(ctx.args))
     except TargetError as exc:  # the targets do not hold (e.g. an empty selector): like spec errors
         for d in exc.diagnostics:
             print(ctx.redactor.text(d.render()), file=ctx.streams.err)

@@ -1,4 +1,4 @@
-"""The command-line options that the commands share (backend, rate, targeting, wait, patient data) and
+"""The command-line options that the commands share (backend, rate, targeting, wait, patient data, blob limit) and
 turning them into validated values. Re-exported by ``commands._common``, the one module commands share."""
 
 from __future__ import annotations
@@ -70,6 +70,45 @@ def add_targeting_options(p: argparse.ArgumentParser) -> None:
                        help="leave this image set out, or every image set the documents of this spec file (or "
                        "folder) target; repeatable, applied after --target. An argument that matches nothing "
                        "is an error")
+
+
+BLOB_LIMIT_ENV = "RECONCILER_BLOB_LIMIT"
+_MIN_BLOB_LIMIT = 100  # below this not even one attribute fits beside the blob's SchemaVersion
+
+
+def add_blob_limit_option(p: argparse.ArgumentParser) -> None:
+    """The largest blob a planned request may carry (each of updatableAttributes and removableAttributes)."""
+    from reconciler.plan.requests import BLOB_LIMIT
+
+    p.add_argument(
+        "--blob-limit",
+        metavar="BYTES",
+        type=int,
+        default=None,
+        help=f"split requests so that no updatableAttributes or removableAttributes blob is over BYTES "
+        f"(default {BLOB_LIMIT:,}, the documented per-blob maximum; env {BLOB_LIMIT_ENV}); raise it only "
+        "when the account's UpdateImageSetMetadata payload quota was raised",
+    )
+
+
+def blob_limit(args: argparse.Namespace) -> int:
+    """``--blob-limit``, else ``RECONCILER_BLOB_LIMIT``, else the documented 10,000 (UsageError when bad)."""
+    from reconciler.plan.requests import BLOB_LIMIT
+
+    given: int | None = getattr(args, "blob_limit", None)
+    where = "--blob-limit"
+    if given is None:
+        text = os.environ.get(BLOB_LIMIT_ENV, "").strip()
+        if not text:
+            return BLOB_LIMIT
+        where = BLOB_LIMIT_ENV
+        try:
+            given = int(text)
+        except ValueError:
+            raise UsageError(f"{BLOB_LIMIT_ENV}={text!r}: not a whole number of bytes") from None
+    if given < _MIN_BLOB_LIMIT:
+        raise UsageError(f"{where} {given}: must be at least {_MIN_BLOB_LIMIT} bytes")
+    return given
 
 
 def add_wait_option(p: argparse.ArgumentParser) -> None:

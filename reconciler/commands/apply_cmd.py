@@ -18,6 +18,7 @@ from reconciler.client.storage import is_s3, split_s3, upload_file
 from reconciler.commands._common import (
     Context,
     add_backend_options,
+    add_blob_limit_option,
     add_phi_options,
     add_rate_options,
     add_targeting_options,
@@ -56,6 +57,7 @@ def register(sub: Any) -> None:
         "(default: .reconciler/journal/apply-<UTC time>-<pid>.jsonl); with s3://BUCKET/PREFIX/ it is "
         "written to that default local path and uploaded under the prefix when apply ends",
     )
+    add_blob_limit_option(p)
     add_wait_option(p)
     # Kubernetes sends SIGTERM, then SIGKILL after terminationGracePeriodSeconds (default 30):
     # https://kubernetes.io/docs/concepts/workloads/pods/pod-lifecycle/#pod-termination
@@ -100,6 +102,10 @@ def run(ctx: Context) -> int:
         raise UsageError(f"--target and --exclude narrow a plan as it is made; the saved plan {planfile} is "
                          "applied as saved", hint="plan again with them (`reconciler plan ... --target ... "
                          "--out PLANFILE`) and apply that plan")
+    if planfile is not None and args.blob_limit is not None:
+        raise UsageError(f"--blob-limit splits the requests of a plan as it is made; the saved plan {planfile} is "
+                         "applied as saved", hint="plan again with it (`reconciler plan ... --blob-limit BYTES --out "
+                         "PLANFILE`) and apply that plan")
     # JSON output stays one document on stdout: the plan (and the prompt) then go to stderr
     shown = streams.out if args.format == "text" else streams.err
     if planfile is not None:

@@ -10,6 +10,7 @@ from reconciler.client.storage import is_s3, split_s3
 from reconciler.commands._common import (
     Context,
     add_backend_options,
+    add_blob_limit_option,
     add_phi_options,
     add_rate_options,
     add_targeting_options,
@@ -38,6 +39,7 @@ def register(sub: Any) -> None:
     p.add_argument("--detailed-exitcode", action="store_true", help="exit 2 when changes are pending")
     add_phi_options(p)
     add_targeting_options(p)
+    add_blob_limit_option(p)
     add_backend_options(p)
     add_rate_options(p)
     p.set_defaults(func=run)

@@ -23,7 +23,8 @@ GENERATED_KEYS = frozenset({
 FORCE_KEYS = frozenset({"StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID", "StudyID"})
 """Identifying attributes that only change with ``force`` (constraint 3)."""
 
-_FORCE_TAGS = frozenset({"0020000D", "0020000E", "00080018", "00200010"})
+FORCE_TAGS = frozenset({"0020000D", "0020000E", "00080018", "00200010"})
+"""``FORCE_KEYS`` by tag: StudyInstanceUID, SeriesInstanceUID, SOPInstanceUID, StudyID."""
 
 
 def is_generated(key: str) -> bool:
@@ -38,7 +39,7 @@ def force_reason(key: str, vr: str | None, new_value: Any) -> str | None:
     (a removal) only checks the key-based rules: identifying UIDs and private tags.
     """
     entry = lookup(key)
-    if key in FORCE_KEYS or key.upper() in _FORCE_TAGS:
+    if key in FORCE_KEYS or key.upper() in FORCE_TAGS:
         return f"{entry.keyword if entry else key} is an identifying attribute (constraint 3)"
     if is_private_tag(key):
         return "it is a private attribute"

@@ -13,6 +13,10 @@ is exactly that change, however many later versions did not touch the attribute.
 changed back and forth (A, B, A), k is the latest change into the live value that the probes can
 see: every probed version after k holds the live value; a flip away and back again that falls
 entirely between two probes is not seen (``reconciler history`` lists every version).
+
+A version made by a study-wide update requested on another primary image set of the study is no edit of
+this image set: ``Blame.study`` says so, with the other image sets that update changed
+(``reconciler.plan.studyblame``).
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ from reconciler.api import HealthImagingAPI
 from reconciler.dicom.normalize import values_equal
 from reconciler.dicom.tree import MISSING, get_at
 from reconciler.plan.model import Change, ImageSetPlan, Plan
+from reconciler.plan.studyblame import StudyBlame, StudyWide
 
 Path = tuple[str, ...]
 
@@ -37,6 +42,7 @@ class Blame:
     version: str | None
     updated_at: float | None = None
     since_first: bool = False
+    study: StudyWide | None = None  # the version came from a study-wide update (not an edit of its own)
 
 
 @dataclass(frozen=True)
@@ -65,12 +71,14 @@ def blame_image_set(isp: ImageSetPlan, api: HealthImagingAPI) -> ImageSetBlame:
     if not versions or versions[-1] != planned:
         versions.append(planned)
     reader = _VersionReader(api, isp, [c.path for c in isp.changes])
+    study = StudyBlame(api, isp)
     blames: dict[Path, Blame] = {}
     for change in isp.changes:
         found, first = find_introduction(versions, _holds_live_value(change, reader))
         info = infos.get(found)
-        blames[change.path] = Blame(change.path, str(found), info.updated_at if info else None, first)
-    return ImageSetBlame(isp.image_set_id, blames, reader.reads)
+        origin = None if first else study.origin(change, info)
+        blames[change.path] = Blame(change.path, str(found), info.updated_at if info else None, first, origin)
+    return ImageSetBlame(isp.image_set_id, blames, reader.reads + study.reads)
 
 
 def find_introduction(versions: Sequence[int], holds: Callable[[int], bool]) -> tuple[int, bool]:

@@ -1,4 +1,5 @@
-"""Build a Plan: resolve targets, read each image set, diff, build its requests, in a thread pool.
+"""Build a Plan: resolve targets, read each image set, diff, build its requests, in a thread pool; then
+turn the study-level changes of primary image sets into study-wide requests (``reconciler.plan.study``).
 
 Memory stays flat with the number of image sets: each worker holds one live document at a time and
 drops it once diffed; only the (small) changes and request payloads are kept.
@@ -15,10 +16,13 @@ from typing import Any
 
 from reconciler.api import HealthImagingAPI
 from reconciler.errors import CredentialsError, EndpointError, ReconcilerError
-from reconciler.plan.diff import diff_image_set, format_path
-from reconciler.plan.fetch import Work, read_live
-from reconciler.plan.model import Change, ImageSetPlan, Plan
-from reconciler.plan.requests import build_requests
+from reconciler.plan import rules
+from reconciler.plan.diff import diff_with_moves, format_path
+from reconciler.plan.fetch import Work, read_image_set
+from reconciler.plan.model import Change, ImageSetPlan, Move, Path, Plan
+from reconciler.plan.moves import follow
+from reconciler.plan.requests import BLOB_LIMIT, build_requests
+from reconciler.plan.study import is_study_level, plan_studies
 from reconciler.plan.targeting import Scope, narrow
 from reconciler.plan.targets import resolve
 from reconciler.spec.model import SpecDocument
@@ -33,24 +37,25 @@ def build_plan(
     progress: Progress | None = None,
     lock_wait: float = 60.0,
     scope: Scope | None = None,
+    blob_limit: int = BLOB_LIMIT,
 ) -> Plan:
     """Plan every image set the documents target (narrowed by ``scope``: ``--target``/``--exclude``, once
     selectors are resolved). Per-image-set problems become ``action: error``.
 
     Targets that do not hold (an empty ``select``, documents that disagree on an image set they both
     reach) raise ``TargetError``, and a ``scope`` argument that matches nothing ``UsageError``, before
-    any metadata is read.
+    any metadata is read. No request blob is over ``blob_limit`` bytes.
     """
     resolution = resolve(docs, api)
     works, targeting = narrow(resolution.works, scope or Scope())
     results: list[ImageSetPlan | None] = [None] * len(works)
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        futures = {pool.submit(plan_image_set, api, w, lock_wait): i for i, w in enumerate(works)}
+        futures = {pool.submit(plan_image_set, api, w, lock_wait, blob_limit): i for i, w in enumerate(works)}
         for done, fut in enumerate(as_completed(futures), start=1):
             results[futures[fut]] = fut.result()
             if progress is not None:
                 progress(done, len(works))
-    plans = tuple(p for p in results if p is not None)
+    plans = plan_studies([p for p in results if p is not None], api, blob_limit)
     meta: dict[str, Any] = {"created_at": time.time()}
     if resolution.notes:
         meta["notes"] = resolution.notes
@@ -89,8 +94,10 @@ def _merge(into: dict[str, Any], tree: Mapping[str, Any]) -> None:
             into[key] = value
 
 
-def plan_image_set(api: HealthImagingAPI, work: Work, lock_wait: float = 60.0) -> ImageSetPlan:
-    """Read, diff and build requests for one image set."""
+def plan_image_set(
+    api: HealthImagingAPI, work: Work, lock_wait: float = 60.0, blob_limit: int = BLOB_LIMIT
+) -> ImageSetPlan:
+    """Read, diff and build requests for one image set (study-wide requests come after: ``plan_studies``)."""
     base: dict[str, Any] = {
         "datastore_id": work.datastore_id,
         "image_set_id": work.image_set_id,
@@ -98,25 +105,29 @@ def plan_image_set(api: HealthImagingAPI, work: Work, lock_wait: float = 60.0) -
         "desired": merge_desired(work.docs),
     }
     try:
-        version, live = read_live(api, work, lock_wait=lock_wait)
+        found = read_image_set(api, work, lock_wait=lock_wait)
     except (CredentialsError, EndpointError):
         raise
     except ReconcilerError as exc:
         return ImageSetPlan(version_id=work.version, action="error", error=_from_specs(str(exc), work), **base)
+    version, live = found.version, found.document
+    base["is_primary"] = found.is_primary
     try:
-        changes, origin = _diff_all(work.docs, live)
+        changes, origin, moves = _diff_all(work.docs, live, bool(found.is_primary))
         base["study"] = _study_uid(live)
+        base["moves"] = moves
+        base["study_wide"] = all(origin[c.path].study_wide for c in changes if is_study_level(c))
     except Exception as exc:  # a document shape we did not foresee: fail this image set, not the run
         # the exception text may quote a value (patient data): only its type is reported
         return ImageSetPlan(version_id=version, action="error",
                             error=_from_specs(f"internal error while diffing ({type(exc).__name__})", work), **base)
     finally:
         del live  # the live document is the big thing: never keep it
-    problems = [_problem(c, origin[c.path]) for c in changes if blocks(c)]
+    problems = [_problem(c, origin[c.path], moves) for c in changes if blocks(c)]
     if problems:  # one line each: renderers show them one per line (and the changes without the reason)
         return ImageSetPlan(version_id=version, action="error", changes=changes, error="\n".join(problems), **base)
     try:
-        requests = build_requests(changes)
+        requests = build_requests(changes, blob_limit)
     except ReconcilerError as exc:
         return ImageSetPlan(version_id=version, action="error", changes=changes, error=_from_specs(str(exc), work),
                             **base)
@@ -124,16 +135,27 @@ def plan_image_set(api: HealthImagingAPI, work: Work, lock_wait: float = 60.0) -
                         force=any(r.force for r in requests), changes=changes, requests=requests, **base)
 
 
-def _diff_all(docs: Sequence[SpecDocument], live: Mapping[str, Any]) -> tuple[tuple[Change, ...], dict[Any, Any]]:
+def _diff_all(
+    docs: Sequence[SpecDocument], live: Mapping[str, Any], primary: bool
+) -> tuple[tuple[Change, ...], dict[Any, SpecDocument], tuple[Move, ...]]:
     changes: list[Change] = []
     origin: dict[Any, SpecDocument] = {}
+    moves: dict[Any, Move] = {}
     for doc in docs:
-        for c in diff_image_set(doc.desired, live, doc.force):
+        found, moved = diff_with_moves(doc.desired, live, doc.force, primary=primary)
+        for c in found:
             if c.path not in origin:
                 origin[c.path] = doc
-                pos = doc.position(c.path)
+                pos = doc.position(_spec_path(c.path, moved))
                 changes.append(replace(c, source=f"{pos.file}:{pos.line}"))
-    return tuple(changes), origin
+        for m in moved:
+            moves.setdefault(m.spec_path, m)
+    return tuple(changes), origin, tuple(moves.values())
+
+
+def _spec_path(path: Path, moves: Sequence[Move]) -> Path:
+    """PATH as the spec writes it: a moved node's changes address its new key, the spec its old one."""
+    return follow(path, {m.live_path: m.spec_path for m in moves})
 
 
 def _from_specs(message: str, work: Work) -> str:
@@ -150,13 +172,17 @@ def _study_uid(live: Mapping[str, Any]) -> str | None:
 
 
 def blocks(c: Change) -> bool:
-    """Whether ``c`` makes its image set an error (forbidden, or needs force the spec does not give)."""
-    return c.check == "forbidden" or (c.check == "needs force" and not c.force_in_spec)
+    """Whether ``c`` makes its image set an error (forbidden, refused by a primary image set, or needs
+    force the spec does not give)."""
+    return c.check in ("forbidden", "refused on primary") or (c.check == "needs force" and not c.force_in_spec)
 
 
-def _problem(c: Change, doc: SpecDocument) -> str:
-    pos = doc.position(c.path)
+def _problem(c: Change, doc: SpecDocument, moves: Sequence[Move]) -> str:
+    pos = doc.position(_spec_path(c.path, moves))  # a moved node's changes: the spec's line of it
     where = f"{format_path(c.path)} ({pos.file}:{pos.line})"
     if c.check == "forbidden":
         return f"{where}: forbidden: {c.reason}"
+    if c.check == "refused on primary":
+        return (f"{where}: refused on primary: {c.reason}; the image set is a primary image set, and nothing "
+                f"is sent to it ({rules.PRIMARY_PAGE})")
     return f"{where}: needs force: {c.reason}; set `force: true` in the spec to allow it"

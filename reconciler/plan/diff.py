@@ -1,6 +1,10 @@
 """The diff: walk the spec (never the whole live document) and list the changes that make live
 satisfy it. Pure: no I/O, no API. Attributes the spec does not name are never touched.
 
+A series or instance the spec names by an old UID that live holds under the new UID the spec sets is
+compared at its new key (``reconciler.plan.moves``), and its changes address it there. On a primary
+image set, every change is also classified against what a primary refuses (``rules.primary_reason``).
+
 Why hand-written rather than deepdiff: the cost must grow with the spec, not with the live document
 (a whole-document deepdiff of a 5,000-instance image set takes seconds), and equality must be DICOM
 equality (padding, DS/IS numbers), which a generic diff does not know.
@@ -13,25 +17,36 @@ from typing import Any
 
 from reconciler.dicom import tree
 from reconciler.dicom.levels import Level
-from reconciler.plan import rules
-from reconciler.plan.model import Change, Op, Path
+from reconciler.plan import moves, rules
+from reconciler.plan.model import Change, Move, Op, Path
 from reconciler.spec.model import format_path
 
-__all__ = ["diff_image_set", "format_path"]
+__all__ = ["diff_image_set", "diff_with_moves", "format_path"]
 
 _NODE_KEYS = {"Patient": ("DICOM", "DICOMVRs"), "Study": ("DICOM", "DICOMVRs", "Series"),
               "Series": ("DICOM", "DICOMVRs", "Instances"), "Instance": ("DICOM", "DICOMVRs")}
 
 
-def diff_image_set(desired: Mapping[str, Any], live: Mapping[str, Any], force: bool) -> tuple[Change, ...]:
-    """The changes that make ``live`` satisfy ``desired``; ``force`` is the spec's ``force:`` flag."""
+def diff_image_set(
+    desired: Mapping[str, Any], live: Mapping[str, Any], force: bool, *, primary: bool = False
+) -> tuple[Change, ...]:
+    """The changes that make ``live`` satisfy ``desired``; ``force`` is the spec's ``force:`` flag,
+    ``primary`` whether the image set is a primary image set."""
+    return diff_with_moves(desired, live, force, primary=primary)[0]
+
+
+def diff_with_moves(
+    desired: Mapping[str, Any], live: Mapping[str, Any], force: bool, *, primary: bool = False
+) -> tuple[tuple[Change, ...], tuple[Move, ...]]:
+    """The changes (see ``diff_image_set``), and the spec's nodes that live holds under a new UID."""
     out: list[Change] = []
+    moved: list[Move] = []
     for key, sub in desired.items():
         if key in tree.TOP_LEVELS:
-            _level(out, key, sub, live, force)
+            _level(out, moved, key, sub, live, (force, primary))
         else:
             out.append(_forbidden((key,), "only Patient and Study can be managed at the top level"))
-    return tuple(out)
+    return tuple(out), tuple(moved)
 
 
 def _forbidden(path: Path, reason: str, op: Op = "change", node: bool = False) -> Change:
@@ -42,15 +57,29 @@ def _as_map(value: Any) -> Mapping[str, Any]:
     return value if isinstance(value, Mapping) else {}
 
 
-def _level(out: list[Change], top: Level, want: Any, live: Mapping[str, Any], force: bool) -> None:
-    """Patient or Study and, below Study, the series and instances the spec names."""
+Flags = tuple[bool, bool]  # (the spec's force, the image set is primary)
+
+
+def _level(out: list[Change], moved: list[Move], top: Level, want: Any, live: Mapping[str, Any],
+           flags: Flags) -> None:
+    """Patient or Study and, below Study, the series and instances the spec names (each where live
+    holds it: a node re-keyed to the new UID the spec sets is compared there)."""
     stop: set[Path] = set()  # nodes whose children are not compared (removed, absent live, not a mapping)
+    where: dict[Path, Path] = {}  # spec path -> live path, for nodes whose paths differ
     for node in tree.walk_node(top, (top,), want, descend=lambda n: n.path not in stop):
-        if not _node(out, node, tree.get_at(live, node.path, None), force):
+        path = node.path
+        if node.level in moves.UID_KEYS:
+            parent = where.get(path[:-2], path[:-2])
+            path = moves.locate(live, parent, path[-2], path[-1], node.level, node.value)
+            if path != node.path:
+                where[node.path] = path
+            if path[-1] != node.path[-1]:
+                moved.append(Move(node.path, path))
+        if not _node(out, tree.Node(node.level, path, node.value), tree.get_at(live, path, None), flags):
             stop.add(node.path)
 
 
-def _node(out: list[Change], node: tree.Node, have: Any, force: bool) -> bool:
+def _node(out: list[Change], node: tree.Node, have: Any, flags: Flags) -> bool:
     """One level node (Patient, Study, a series or an instance): its DICOM attributes. Series and
     instances are keyed by UID; ``None`` removes the whole node. False: do not compare its children."""
     level, path, want = node.level, node.path, node.value
@@ -74,7 +103,7 @@ def _node(out: list[Change], node: tree.Node, have: Any, force: bool) -> bool:
     live_vrs = _as_map(have_map.get("DICOMVRs"))
     if "DICOM" in want:
         _attributes(out, level, (*path, "DICOM"), _as_map(want["DICOM"]), _as_map(have_map.get("DICOM")),
-                    spec_vrs, live_vrs, force)
+                    spec_vrs, live_vrs, flags)
     children = tree.children_key(level)
     if children is not None and children in want and not isinstance(want[children], Mapping):
         out.append(_forbidden((*path, children), f"{children} must be a mapping keyed by UID"))
@@ -89,7 +118,7 @@ def _attributes(
     have: Mapping[str, Any],
     spec_vrs: Mapping[str, Any],
     live_vrs: Mapping[str, Any],
-    force: bool,
+    flags: Flags,
 ) -> None:
     for key, after in want.items():
         vr = rules.attribute_vr(key, spec_vrs.get(key), live_vrs.get(key))
@@ -108,16 +137,20 @@ def _attributes(
             continue
         else:
             op = "change"
-        out.append(_check(op, level, (*path, key), before, after, vr, force))
+        out.append(_check(op, level, (*path, key), before, after, vr, flags))
 
 
-def _check(op: Op, level: str, path: Path, before: Any, after: Any, vr: str | None, force: bool) -> Change:
+def _check(op: Op, level: str, path: Path, before: Any, after: Any, vr: str | None, flags: Flags) -> Change:
     key = path[-1]
+    force, primary = flags
     forbidden = rules.forbidden_reason(key, level)
     if forbidden is None and rules.is_private(key) and not vr:
         forbidden = "private attribute needs its VR in the sibling DICOMVRs map"
     if forbidden is not None:
         return Change(op, path, before, after, "forbidden", forbidden, vr=vr)
+    refused = rules.primary_reason(key, level) if primary else None
+    if refused is not None:
+        return Change(op, path, before, after, "refused on primary", refused, force_in_spec=force, vr=vr)
     reason = rules.force_reason(key, before, after, vr)
     if reason is None:
         return Change(op, path, before, after, vr=vr)

@@ -2,7 +2,9 @@
 
 Per image set: ``GetImageSet`` (version and state), then ``GetImageSetMetadata`` at exactly that
 version, so the plan and its ``latestVersionId`` guard refer to the same document. ``select`` targets
-take their versions from ``SearchImageSets`` (every page) and skip ``GetImageSet``.
+take their versions from ``SearchImageSets`` (every page) and skip ``GetImageSet``. Either read says
+whether the image set is primary (``isPrimary``), which decides what an update may change:
+https://docs.aws.amazon.com/healthimaging/latest/devguide/update-image-set-metadata.html
 """
 
 from __future__ import annotations
@@ -25,6 +27,16 @@ class Work:
     image_set_id: str
     version: str | None  # known from SearchImageSets, else read with GetImageSet
     docs: tuple[SpecDocument, ...]
+    is_primary: bool | None = None  # from the same SearchImageSets summary as ``version``
+
+
+@dataclass(frozen=True)
+class Live:
+    """One image set as read for the plan: its version, whether it is primary, its metadata there."""
+
+    version: str
+    is_primary: bool | None
+    document: dict[str, Any]
 
 
 class ReadError(ReconcilerError):
@@ -39,9 +51,21 @@ def read_live(
     sleep: Callable[[float], None] = time.sleep,
 ) -> tuple[str, dict[str, Any]]:
     """(version, metadata document). Waits up to ``lock_wait`` seconds for a LOCKED image set."""
+    found = read_image_set(api, work, lock_wait, poll, sleep)
+    return found.version, found.document
+
+
+def read_image_set(
+    api: HealthImagingAPI,
+    work: Work,
+    lock_wait: float = 60.0,
+    poll: float = 1.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Live:
+    """The image set's version, primary flag and metadata (see ``read_live``)."""
     ds, iset = work.datastore_id, work.image_set_id
     try:
-        version = work.version
+        version, primary = work.version, work.is_primary
         if version is None:
             info = api.get_image_set(ds, iset)
             waited = 0.0
@@ -55,8 +79,8 @@ def read_live(
                                 hint="plan again when it is ACTIVE")
             if info.state == "DELETED":
                 raise ReadError(f"image set {iset} is DELETED")
-            version = info.version_id
-        return version, api.get_image_set_metadata(ds, iset, version=version)
+            version, primary = info.version_id, info.is_primary
+        return Live(version, primary, api.get_image_set_metadata(ds, iset, version=version))
     except NotFound:
         raise ReadError(not_found(api, ds, iset)) from None
     except ServiceError as exc:

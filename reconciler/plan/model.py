@@ -1,6 +1,11 @@
 """The plan as small immutable values. Paths are tuples; they become strings only when rendered.
 
 The apply layer consumes ``ImageSetPlan.requests`` exactly; the renderers consume ``changes``.
+
+Primary image sets (https://docs.aws.amazon.com/healthimaging/latest/devguide/update-image-set-metadata.html):
+a change a primary refuses has the check ``refused on primary``; study-level changes of a primary whose
+study has other primary image sets go out as a study-wide request (``UpdateRequest.study``), whose
+owner lists every other image set it touches (``ImageSetPlan.study_members``).
 """
 
 from __future__ import annotations
@@ -13,7 +18,7 @@ from reconciler.api import BackendIdentity
 
 Path = tuple[str, ...]
 Op = Literal["add", "change", "remove"]
-Check = Literal["ok", "needs force", "forbidden"]
+Check = Literal["ok", "needs force", "forbidden", "refused on primary"]
 Action = Literal["update", "none", "error"]
 
 
@@ -38,6 +43,30 @@ class UpdateRequest:
     updatable: bytes | None
     removable: bytes | None
     force: bool
+    study: bool = False  # includeStudyImageSets: every primary image set of the study gets it, atomically
+
+
+@dataclass(frozen=True)
+class StudyMember:
+    """An image set a study-wide request touches besides the one it is sent to, and the version it was
+    read at (apply checks it is still there before sending, then verifies the image set)."""
+
+    image_set_id: str
+    version_id: str
+
+
+@dataclass(frozen=True)
+class Move:
+    """A series or instance the spec names by its old UID that live holds under a new one (the spec sets
+    that new SeriesInstanceUID / SOPInstanceUID, and a forced update re-keyed the node). The plan's
+    changes address it at ``live_path``, like terraform's ``moved``."""
+
+    spec_path: Path  # ("Study", "Series", S) or (..., "Instances", I), as the spec names it
+    live_path: Path  # the same node as live keys it
+
+    @property
+    def level(self) -> str:
+        return "Instance" if self.spec_path[-2] == "Instances" else "Series"
 
 
 @dataclass(frozen=True)
@@ -55,6 +84,21 @@ class ImageSetPlan:
     # verified after apply without the spec files. Raw values: holds patient data, never logged.
     desired: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     study: str | None = None  # live StudyInstanceUID, to group totals per study (rendered redacted)
+    is_primary: bool | None = None  # from GetImageSet / SearchImageSets; None when the service does not say
+    # the image set's study-wide requests (``UpdateRequest.study``) also update these, atomically
+    study_members: tuple[StudyMember, ...] = ()
+    # its study-level changes go out with the study-wide request of this image set (of the same plan);
+    # apply runs it after that one, guarded by the versions that request made
+    study_owner: str | None = None
+    moves: tuple[Move, ...] = ()  # spec nodes that live holds under a new UID
+    # plan-time only (not saved): False when a document behind its study-level changes says
+    # ``studyWide: false``
+    study_wide: bool = field(default=True, compare=False, repr=False)
+
+    @property
+    def study_requests(self) -> int:
+        """How many of its requests are study-wide (each gives every member one new version)."""
+        return sum(r.study for r in self.requests)
 
 
 @dataclass(frozen=True)

@@ -1,14 +1,15 @@
 """Saved plans (``plan --out``, ``apply PLANFILE``): a versioned JSON document in a local file (mode 0600)
 or an S3 object (``s3://bucket/key``, see ``reconciler.client.storage``), opened here in both cases.
 
-It holds, per image set, the observed versionId, the exact request payloads (base64), the force
-flags, the changes and the merged desired tree (so apply can verify without the specs), a sha256
-digest of the spec files, the backend the plan was made against (a local store, an endpoint, or an
-AWS account and region: apply refuses to send it anywhere else), the fingerprints its values were
-shown with (the sha256 of a value -> its 8-digit keyed hash; never the key), so that ``show`` and
-``apply PLANFILE`` print the ones the plan printed, and a digest of the plan itself, checked on load so
-a tampered or truncated plan is refused. It holds patient data: a local file is created with
-``os.open(..., 0o600)``.
+It holds, per image set, the observed versionId, whether it is primary, the exact request payloads
+(base64), the force and study-wide flags, the image sets a study-wide request touches with the versions
+they were read at, the nodes live holds under a new UID, the changes and the merged desired tree (so
+apply can verify without the specs), a sha256 digest of the spec files, the backend the plan was made
+against (a local store, an endpoint, or an AWS account and region: apply refuses to send it anywhere
+else), the fingerprints its values were shown with (the sha256 of a value -> its 8-digit keyed hash;
+never the key), so that ``show`` and ``apply PLANFILE`` print the ones the plan printed, and a digest
+of the plan itself, checked on load so a tampered or truncated plan is refused. It holds patient data:
+a local file is created with ``os.open(..., 0o600)``.
 """
 
 from __future__ import annotations
@@ -23,13 +24,15 @@ from typing import TYPE_CHECKING, Any
 from reconciler.api import BackendIdentity
 from reconciler.client import storage
 from reconciler.errors import PlanFileError
-from reconciler.plan.model import Change, ImageSetPlan, Plan, Targeting, UpdateRequest
+from reconciler.plan.model import Change, ImageSetPlan, Move, Plan, StudyMember, Targeting, UpdateRequest
 
 if TYPE_CHECKING:
     from reconciler.client.s3 import S3
 
 FORMAT = "reconciler-plan"
-FORMAT_VERSION = 2  # 2: the backend is recorded (and, optional, the fingerprints and each change's source)
+# 2: the backend is recorded (and, optional, the fingerprints and each change's source);
+# 3: primary image sets, study-wide requests, moved nodes
+FORMAT_VERSION = 3
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX8 = re.compile(r"[0-9a-f]{8}")
 _BACKEND_KINDS = ("local", "endpoint", "aws")
@@ -52,10 +55,13 @@ def _image_set(p: ImageSetPlan) -> dict[str, Any]:
     return {
         "datastoreId": p.datastore_id, "imageSetId": p.image_set_id, "versionId": p.version_id,
         "action": p.action, "force": p.force, "error": p.error, "sources": list(p.sources),
-        "study": p.study, "desired": p.desired,
+        "study": p.study, "desired": p.desired, "isPrimary": p.is_primary,
+        "studyMembers": [{"imageSetId": m.image_set_id, "versionId": m.version_id} for m in p.study_members],
+        "studyOwner": p.study_owner,
+        "moves": [{"specPath": list(m.spec_path), "livePath": list(m.live_path)} for m in p.moves],
         "changes": [_change(c) for c in p.changes],
-        "requests": [{"updatable": _b64(r.updatable), "removable": _b64(r.removable), "force": r.force}
-                     for r in p.requests],
+        "requests": [{"updatable": _b64(r.updatable), "removable": _b64(r.removable), "force": r.force,
+                      "study": r.study} for r in p.requests],
     }
 
 
@@ -190,10 +196,20 @@ def _image_set_from(d: dict[str, Any]) -> ImageSetPlan:
     return ImageSetPlan(
         datastore_id=d["datastoreId"], image_set_id=d["imageSetId"], version_id=d["versionId"],
         action=d["action"], force=bool(d["force"]), error=d.get("error"), sources=tuple(d.get("sources", ())),
-        study=d.get("study"), desired=d.get("desired") or {},
+        study=d.get("study"), desired=d.get("desired") or {}, is_primary=_flag(d.get("isPrimary")),
+        study_members=tuple(StudyMember(str(m["imageSetId"]), str(m["versionId"])) for m in d["studyMembers"]),
+        study_owner=None if d.get("studyOwner") is None else str(d["studyOwner"]),
+        moves=tuple(Move(tuple(m["specPath"]), tuple(m["livePath"])) for m in d["moves"]),
         changes=tuple(Change(c["op"], tuple(c["path"]), c["before"], c["after"], c["check"], c.get("reason"),
                              bool(c.get("force_in_spec")), bool(c.get("node")), c.get("vr"), c.get("source"))
                       for c in d["changes"]),
-        requests=tuple(UpdateRequest(_unb64(r["updatable"]), _unb64(r["removable"]), bool(r["force"]))
+        requests=tuple(UpdateRequest(_unb64(r["updatable"]), _unb64(r["removable"]), bool(r["force"]),
+                                     r["study"] is True)
                        for r in d["requests"]),
     )
+
+
+def _flag(value: Any) -> bool | None:
+    if value is None or isinstance(value, bool):
+        return value
+    raise TypeError("isPrimary")

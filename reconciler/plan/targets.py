@@ -48,17 +48,18 @@ def resolve(docs: Sequence[SpecDocument], api: HealthImagingAPI) -> Resolution:
     """Group the documents by image set, expanding ``select`` targets; TargetError when they do not hold."""
     order: list[tuple[str, str]] = []
     by_key: dict[tuple[str, str], list[SpecDocument]] = {}
-    versions: dict[tuple[str, str], str] = {}
+    versions: dict[tuple[str, str], tuple[str, bool | None]] = {}
     errors: list[Diagnostic] = []
     notes: list[str] = []
     for doc in docs:
         t = doc.target
         if t.image_set_id is not None:
-            hits: list[tuple[str, str | None]] = [(t.image_set_id, None)]
+            hits: list[tuple[str, str | None, bool | None]] = [(t.image_set_id, None, None)]
         elif t.select is not None:
             key, value = t.select
             try:
-                hits = [(h.image_set_id, h.version) for h in api.search_image_sets(t.datastore_id, key, value)]
+                hits = [(h.image_set_id, h.version, h.is_primary)
+                        for h in api.search_image_sets(t.datastore_id, key, value)]
             except NotFound:  # SearchImageSets answers ResourceNotFoundException for a datastore that is not there
                 pos = doc.target_position(("datastoreId",))
                 errors.append(Diagnostic(pos.file, pos.line, pos.column, ("target", "datastoreId"),
@@ -74,15 +75,16 @@ def resolve(docs: Sequence[SpecDocument], api: HealthImagingAPI) -> Resolution:
                     errors.append(empty)
         else:
             continue
-        for image_set_id, version in hits:
+        for image_set_id, version, primary in hits:
             k = (t.datastore_id, image_set_id)
             if k not in by_key:
                 order.append(k)
                 by_key[k] = []
             by_key[k].append(doc)
             if version is not None:
-                versions[k] = str(version)
-    works = [Work(k[0], k[1], versions.get(k), tuple(by_key[k])) for k in order]
+                versions[k] = (str(version), primary)
+    works = [Work(k[0], k[1], versions[k][0] if k in versions else None, tuple(by_key[k]),
+                  versions[k][1] if k in versions else None) for k in order]
     errors.extend(_conflicts(works))
     if errors:
         raise TargetError(errors)

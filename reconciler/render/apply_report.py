@@ -48,6 +48,8 @@ def result_text(r: ImageSetResult, redactor: Redactor | None = None) -> str:
         )
     if r.status == "unchanged":
         return f"  unchanged  {who}: version {r.planned_version}, nothing to do"
+    if r.status == "stale" and r.message:  # e.g. a study-wide update whose study changed
+        return f"  stale      {who}: {r.message}"
     if r.status == "stale":
         return (
             f"  stale      {who}: planned version {r.planned_version}, now {r.current_version}; "

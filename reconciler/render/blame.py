@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from reconciler.plan.blame import ImageSetBlame
+from reconciler.plan.blame import Blame, ImageSetBlame
 from reconciler.plan.model import Plan
 from reconciler.render.history import iso
 from reconciler.render.redact import Redactor
@@ -35,7 +35,22 @@ def blame_json(
             if b is not None:
                 change["blame"] = {"version": b.version, "updatedAt": iso(b.updated_at),
                                    "sinceFirstVersion": b.since_first}
+                if b.study is not None:
+                    change["blame"]["studyWide"] = {
+                        "running": b.study.running,
+                        "members": [{"imageSetId": i, "versionId": v} for i, v in b.study.members]}
     return doc
+
+
+def _study(b: Blame) -> str:
+    """How a study-wide update made the blamed version, or nothing when the image set was edited itself."""
+    if b.study is None:
+        return ""
+    if not b.study.members:
+        return "; a study-wide update from another image set of the study (still running), not an edit of its own"
+    others = ", ".join(f"{i} (version {v})" for i, v in b.study.members)
+    return (f"; a study-wide update (includeStudyImageSets), not an edit of its own: it also changed image "
+            f"set{'s' if len(b.study.members) != 1 else ''} {others}")
 
 
 def blame_text(
@@ -54,7 +69,7 @@ def blame_text(
             since = " (since the first version)" if b.since_first else ""
             where = format_path(redactor.path(b.path))
             rows.append(f"{isp.image_set_id} {where}: live value from version {b.version}, "
-                        f"{_when(b.updated_at)}{since}")
+                        f"{_when(b.updated_at)}{since}{_study(b)}")
     if not rows:
         return ""
     reads = sum(f.reads for f in blames.values())

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.plan.diff import format_path
-from reconciler.plan.model import Change, ImageSetPlan, Plan
+from reconciler.plan.model import Change, ImageSetPlan, Move, Plan
 from reconciler.ratelimit import DEFAULT_QUOTAS
 from reconciler.render.redact import Redactor
 
@@ -86,9 +86,37 @@ def change_line(c: Change, redactor: Redactor, *, note: bool = True) -> str:
         text += f"  [needs force: {c.reason}; spec {'has' if c.force_in_spec else 'lacks'} force: true]"
     elif note and c.check == "forbidden":
         text += f"  [forbidden: {c.reason}]"
+    elif note and c.check == "refused on primary":
+        text += f"  [refused on primary: {c.reason}]"
     return text + (f"  ({c.source})" if c.source else "")
 
 
 def error_lines(isp: ImageSetPlan, redactor: Redactor) -> list[str]:
     """An image set's error, one line each, with series and instance UIDs in paths redacted."""
     return [redactor.text(line) for line in (isp.error or "error").splitlines()]
+
+
+def moved_key(m: Move, redactor: Redactor) -> str:
+    """The UID live keys a moved node by, as it may be shown (``uid:HASH``, as every UID in a path)."""
+    return redactor.uid(m.live_path[-1])
+
+
+def move_line(m: Move, redactor: Redactor) -> str:
+    """``> Study.Series[uid:..].Instances[uid:..]: moved to Instances[uid:..]`` (like terraform's ``moved``)."""
+    container = m.live_path[-2]
+    return (f"> {format_path(redactor.path(m.spec_path))}: moved to {container}[{moved_key(m, redactor)}] (live "
+            f"holds it under the new {'SOPInstanceUID' if m.level == 'Instance' else 'SeriesInstanceUID'} the "
+            "spec sets)")
+
+
+def study_lines(isp: ImageSetPlan) -> list[str]:
+    """What a study-wide request touches, or which one carries this image set's study-level changes."""
+    if isp.study_members:
+        n = isp.study_requests
+        members = ", ".join(f"{m.image_set_id} (version {m.version_id})" for m in isp.study_members)
+        return [f"study-wide: {plural(n, 'request')} with includeStudyImageSets also update{'s' if n == 1 else ''} "
+                f"the other primary image sets of the study: {members}"]
+    if isp.study_owner:
+        return [f"study-wide: its study-level changes go out with the study-wide update of image set "
+                f"{isp.study_owner}"]
+    return []

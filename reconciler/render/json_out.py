@@ -6,7 +6,8 @@ import json
 from typing import Any
 
 from reconciler.plan.model import Change, ImageSetPlan, Plan
-from reconciler.render.common import error_lines, summarize
+from reconciler.plan.rules import PRIMARY_PAGE
+from reconciler.render.common import error_lines, moved_key, summarize
 from reconciler.render.redact import Redactor
 from reconciler.render.targeting import targeting_json
 
@@ -21,6 +22,8 @@ def change_json(c: Change, redactor: Redactor) -> dict[str, Any]:
         out["reason"] = c.reason
     if c.check == "needs force":
         out["force_in_spec"] = c.force_in_spec
+    if c.check == "refused on primary":
+        out["rule"] = PRIMARY_PAGE
     if c.source:
         out["source"] = c.source
     return out
@@ -37,6 +40,17 @@ def image_set_json(isp: ImageSetPlan, redactor: Redactor) -> dict[str, Any]:
         "sources": list(isp.sources),
         "changes": [change_json(c, redactor) for c in isp.changes],
     }
+    if isp.is_primary is not None:
+        out["isPrimary"] = isp.is_primary
+    if isp.study_members:
+        out["studyWide"] = {"requests": isp.study_requests,
+                            "members": [{"imageSetId": m.image_set_id, "versionId": m.version_id}
+                                        for m in isp.study_members]}
+    if isp.study_owner:
+        out["studyOwner"] = isp.study_owner
+    if isp.moves:
+        out["moves"] = [{"path": list(redactor.path(m.spec_path)), "movedTo": moved_key(m, redactor)}
+                        for m in isp.moves]
     if isp.action == "error":
         out["error"] = "\n".join(error_lines(isp, redactor))
     return out

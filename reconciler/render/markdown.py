@@ -93,6 +93,11 @@ def render_markdown(
             left, left_changes = len(rest), sum(len(p.changes) for p in rest)
             break
         out += block
+    moved = [line for p in plan.image_sets if p.action == "none" and p.moves for line in image_set_block(p, redactor)]
+    if moved and not left:  # in sync under new keys (terraform's "moved"), when it fits
+        fence = "`" * max(3, _longest_backtick_run("\n".join(moved)) + 1)
+        section = f"\nIn sync, under new keys:\n\n{fence}\n" + "\n".join(moved) + f"\n{fence}\n"
+        out += section if len(out) + len(section) + _FOOTER_RESERVE <= limit else ""
     if left:
         out += (f"\n_{plural(left, 'image set')} ({plural(left_changes, 'change')}) left out to keep this "
                 f"comment under {limit:,} characters; run `reconciler plan` for the full plan._\n")

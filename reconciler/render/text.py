@@ -5,7 +5,16 @@ from __future__ import annotations
 
 from reconciler.plan.build import blocks
 from reconciler.plan.model import ImageSetPlan, Plan
-from reconciler.render.common import DEFAULT_UPDATE_RATE, change_line, error_lines, eta_line, plural, summarize
+from reconciler.render.common import (
+    DEFAULT_UPDATE_RATE,
+    change_line,
+    error_lines,
+    eta_line,
+    move_line,
+    plural,
+    study_lines,
+    summarize,
+)
 from reconciler.render.redact import Redactor
 from reconciler.render.targeting import targeting_lines
 
@@ -22,16 +31,22 @@ def _paint(line: str, colour: bool) -> str:
 
 def image_set_block(isp: ImageSetPlan, redactor: Redactor) -> list[str]:
     """The lines for one image set (no colour)."""
-    head = f"# image set {isp.image_set_id} (datastore {isp.datastore_id}, version {isp.version_id or '?'})"
+    primary = ", primary" if isp.is_primary else ""
+    head = (f"# image set {isp.image_set_id} (datastore {isp.datastore_id}, version {isp.version_id or '?'}"
+            f"{primary})")
+    moved = [f"    {move_line(m, redactor)}" for m in isp.moves]
     if isp.action == "error":
         # one error per line, each once: a change an error line is about is listed without its reason
         lines = [f"{head}: error", *(f"!   {e}" for e in error_lines(isp, redactor))]
         lines += [f"    {change_line(c, redactor, note=not blocks(c))}" for c in isp.changes]
-        return lines
+        return lines + moved
+    if isp.action == "none":
+        return [f"{head}: no changes", *moved]
     force = ", force" if isp.force else ""
     lines = [f"{head}: update, {plural(len(isp.requests), 'request')}{force}"]
+    lines += [f"    {line}" for line in study_lines(isp)]
     lines += [f"    {change_line(c, redactor)}" for c in isp.changes]
-    return lines
+    return lines + moved
 
 
 def render_text(
@@ -50,6 +65,11 @@ def render_text(
         out.append("")
     if not shown:
         out.append("No changes. Live metadata matches the specs." if not drift else "In sync: no drift.")
+    moved = [p for p in plan.image_sets if p.action == "none" and p.moves]
+    if moved:  # in sync, under new keys: say so rather than nothing (terraform's "moved")
+        out.append("")
+        out += [f"  {line}" for p in moved for line in image_set_block(p, redactor)]
+        out.append("")
     out.append(summary.line())
     if summary.requests:
         out.append(eta_line(summary.requests, rate))

@@ -2,7 +2,7 @@
 
 Typing rules (the README's "Spec reference"): every scalar stays the string it was written as, except
 - ``null``, ``~`` and an empty value -> None (the attribute must be absent);
-- the top-level ``force: true|false`` and ``target.allowEmpty: true|false`` -> bool;
+- the top-level ``force: true|false``, ``studyWide: true|false`` and ``target.allowEmpty: true|false`` -> bool;
 - a plain number under a DICOM attribute whose VR is binary numeric (US, UL, SS, SL, FL, FD, ...;
   from the dictionary or the sibling ``DICOMVRs``) -> int or float.
 So ``StudyDate: 20240101``, ``SliceThickness: 1.10``, ``PatientSex: no`` and an all-digit datastore ID
@@ -27,7 +27,7 @@ MAX_FILE_BYTES = 5 * 1024 * 1024
 
 _NULLS = {"", "~", "null", "Null", "NULL"}
 _BOOLS = {"true": True, "True": True, "TRUE": True, "false": False, "False": False, "FALSE": False}
-_BOOL_PATHS = {("force",), ("target", "allowEmpty")}
+_BOOL_PATHS = {("force",), ("studyWide",), ("target", "allowEmpty")}
 _INT_RE = re.compile(r"[-+]?\d+")
 _FLOAT_RE = re.compile(r"[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?")
 

@@ -91,6 +91,9 @@ class SpecDocument:
     desired: Mapping[str, Any]
     positions: Mapping[Path, SourcePos] = field(default_factory=dict, compare=False, repr=False)
     line: int = 1  # line where the document starts
+    # ``studyWide: false``: its study-level changes of a primary image set go to that image set alone,
+    # not to every primary image set of the study (includeStudyImageSets)
+    study_wide: bool = True
     # positions of the ``target`` keys, keyed by target-relative path, e.g. ("select", "DICOMPatientId")
     target_positions: Mapping[Path, SourcePos] = field(default_factory=dict, compare=False, repr=False)
 

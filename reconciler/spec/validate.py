@@ -103,6 +103,7 @@ def _spec_document(doc: LoadedDocument) -> SpecDocument:
         index=doc.index,
         target=Target(target["datastoreId"], target.get("imageSetId"), select, target.get("allowEmpty") is True),
         force=value.get("force") is True,
+        study_wide=value.get("studyWide") is not False,
         desired=value["desired"],
         positions=positions,
         line=doc.line,

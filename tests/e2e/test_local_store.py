@@ -55,7 +55,7 @@ def cwd(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     (tmp_path / "empty").mkdir()
     store = Store(tmp_path / "store")
     store.ensure_datastore(DS, "local")
-    store.put_image_set(DS, IS, DOC)
+    store.put_image_set(DS, IS, DOC, is_primary=False)  # a Patient-level change: not on a primary
     return tmp_path
 
 
@@ -126,7 +126,7 @@ def test_emulator_load_creates_a_store_that_plan_then_uses(cwd: Path) -> None:
     (cwd / "doc.json").write_text(json.dumps(DOC))
     fresh = "new/store"
     code, out, err = run("emulator", "load", "--local", fresh, "--datastore-id", DS, "--image-set-id", IS,
-                         "doc.json")
+                         "--non-primary", "doc.json")  # the spec changes a Patient-level attribute
     assert code == 0, err
     assert json.loads(out)["versionId"] == "1"
     code, out, err = run("plan", "specs", "--local", fresh, "--detailed-exitcode")

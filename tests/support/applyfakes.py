@@ -70,7 +70,7 @@ class FakeAPI:
     def update_image_set_metadata(
         self, datastore_id: str, image_set_id: str, latest_version: str, *,
         updatable: bytes | None = None, removable: bytes | None = None, force: bool = False,
-        cancel: threading.Event | None = None,
+        cancel: threading.Event | None = None, include_study: bool = False,
     ) -> UpdateResult:
         if cancel is not None and cancel.is_set():  # as the real client's limiter: nothing is sent
             raise Cancelled("UpdateImageSetMetadata not sent: the run is stopping")

@@ -1,4 +1,5 @@
-"""Requests: one per image set, both blobs in it, force only when needed, split only past 10 KB."""
+"""Requests: one per image set, both blobs in it, force only when needed, split only when a blob would
+pass the per-blob limit (10,000 bytes by default, configurable)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,7 @@ import json
 import pytest
 
 from reconciler.plan.model import Change
-from reconciler.plan.requests import PAYLOAD_LIMIT, PayloadTooLarge, build_requests, request_size
+from reconciler.plan.requests import BLOB_LIMIT, PayloadTooLarge, build_requests, largest_blob
 
 PN = ("Patient", "DICOM", "PatientName")
 SD = ("Study", "DICOM", "StudyDescription")
@@ -31,8 +32,9 @@ def test_force_only_when_a_change_needs_it(checks: tuple[str, str], force: bool)
     assert req.force is force
 
 
-def test_forbidden_changes_make_no_request() -> None:
-    assert build_requests([Change("add", PN, None, "x", "forbidden")]) == ()
+@pytest.mark.parametrize("check", ["forbidden", "refused on primary"])
+def test_changes_that_cannot_be_sent_make_no_request(check: str) -> None:
+    assert build_requests([Change("add", PN, None, "x", check)]) == ()  # type: ignore[arg-type]
 
 
 def test_new_private_tag_carries_its_vr() -> None:
@@ -57,18 +59,51 @@ def test_large_payloads_split_into_chained_requests_under_the_limit() -> None:
     changes = _many(60, 500)
     reqs = build_requests(changes)
     assert len(reqs) > 1
-    assert all(request_size(r) <= PAYLOAD_LIMIT for r in reqs)
+    assert all(largest_blob(r) <= BLOB_LIMIT for r in reqs)
     series = set()
     for r in reqs:
         series |= set(json.loads(r.updatable or b"")["Study"]["Series"])
     assert series == {f"1.{i}" for i in range(60)}
 
 
+def test_the_limit_is_per_blob_not_summed() -> None:
+    """Two blobs of about 7,000 bytes each: 14,000 together, one request (each blob is under 10,000)."""
+    up = Change("add", ("Study", "DICOM", "StudyDescription"), None, "x" * 7000)
+    down = Change("remove", ("Study", "Series", "1.0", "DICOM", "SeriesDescription"), "y" * 7000, None)
+    (req,) = build_requests([up, down])
+    assert len(req.updatable or b"") > 7000 and len(req.removable or b"") > 7000
+    assert largest_blob(req) <= BLOB_LIMIT
+
+
+@pytest.mark.parametrize("limit", [BLOB_LIMIT, 2_000, 30_000])
+def test_no_blob_over_a_configured_limit_and_nothing_lost(limit: int) -> None:
+    changes = _many(40, 700) + [Change("remove", ("Study", "Series", f"1.{i}", "DICOM", "BodyPartExamined"),
+                                       "z" * 300, None) for i in range(40)]
+    reqs = build_requests(changes, limit)
+    assert all(largest_blob(r) <= limit for r in reqs)
+    assert len(reqs) <= 20  # packed: never one request per change
+    assert (len(reqs) == 1) is (limit == 30_000)
+    upd = [k for r in reqs for k in json.loads(r.updatable or b'{"Study":{"Series":{}}}')["Study"]["Series"]]
+    rem = [k for r in reqs for k in json.loads(r.removable or b'{"Study":{"Series":{}}}')["Study"]["Series"]]
+    assert sorted(upd) == sorted(rem) == sorted(f"1.{i}" for i in range(40))
+
+
+def test_study_flag_is_the_callers() -> None:
+    (req,) = build_requests([Change("change", SD, "a", "b")], study=True)
+    assert req.study is True
+    assert build_requests([Change("change", SD, "a", "b")])[0].study is False
+
+
 def test_payload_just_under_the_limit_stays_one_request() -> None:
-    (req,) = build_requests(_many(1, PAYLOAD_LIMIT - 200))
-    assert request_size(req) <= PAYLOAD_LIMIT
+    (req,) = build_requests(_many(1, BLOB_LIMIT - 200))
+    assert largest_blob(req) <= BLOB_LIMIT
 
 
 def test_a_single_value_over_the_limit_is_an_error_naming_the_path() -> None:
     with pytest.raises(PayloadTooLarge, match=r"Study\.Series\[1\.0\]\.DICOM\.SeriesDescription"):
-        build_requests(_many(1, PAYLOAD_LIMIT + 10))
+        build_requests(_many(1, BLOB_LIMIT + 10))
+
+
+def test_a_single_value_over_a_lowered_limit_is_an_error() -> None:
+    with pytest.raises(PayloadTooLarge, match="2000-byte limit"):
+        build_requests(_many(1, 2_100), 2_000)

@@ -15,7 +15,7 @@ import pytest
 from reconciler.api import BackendIdentity
 from reconciler.client.s3 import S3Object
 from reconciler.errors import PlanFileError
-from reconciler.plan.model import Change, ImageSetPlan, Plan, UpdateRequest
+from reconciler.plan.model import Change, ImageSetPlan, Move, Plan, StudyMember, UpdateRequest
 from reconciler.plan.planfile import check_backend, load_plan, save_plan
 
 LOCAL_A = BackendIdentity("local", "/stores/a")
@@ -37,6 +37,25 @@ def test_round_trip_keeps_requests_versions_and_desired(tmp_path: Path) -> None:
     loaded = load_plan(path)
     assert loaded == sample_plan()
     assert loaded.image_sets[0].desired == {"Patient": {"DICOM": {"PatientName": "C^D"}}}
+
+
+def test_round_trip_keeps_study_wide_requests_members_and_moves(tmp_path: Path) -> None:
+    """What apply needs for a study-wide request and a moved node survives a saved plan."""
+    owner = dataclasses.replace(
+        sample_plan().image_sets[0], is_primary=True,
+        requests=(UpdateRequest(b'{"SchemaVersion":1.1}', None, False, study=True),
+                  UpdateRequest(None, b'{"SchemaVersion":1.1}', False)),
+        study_members=(StudyMember("m" * 32, "7"),),
+        moves=(Move(("Study", "Series", "1.2"), ("Study", "Series", "1.3")),),
+    )
+    member = ImageSetPlan("d" * 32, "m" * 32, "7", "update", is_primary=True, study_owner="i" * 32)
+    plan = Plan((owner, member), spec_digest="ab" * 32, meta={"created_at": 1.5}, backend=LOCAL_A)
+    path = str(tmp_path / "p.plan")
+    save_plan(plan, path)
+    loaded = load_plan(path)
+    assert loaded == plan
+    assert [r.study for r in loaded.image_sets[0].requests] == [True, False]
+    assert loaded.image_sets[0].study_requests == 1
 
 
 def test_file_mode_is_0600_even_when_it_existed(tmp_path: Path) -> None:
