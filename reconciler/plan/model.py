@@ -41,6 +41,32 @@ class UpdateRequest:
 
 
 @dataclass(frozen=True)
+class Unread:
+    """Why an image set's metadata was not read, and what is known of it instead.
+
+    ``state``: the drift state verified it in sync at ``version`` (at ``verified_at``), that is still its
+    version, and the desired subtree is the one it was verified against. ``archived``: it is in the archive
+    tier and its version has not moved (``--no-archive-reads``): reading it would move it back to frequent
+    access, so it is reported unverified.
+    """
+
+    reason: Literal["state", "archived"]
+    version: str
+    verified_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A ``select`` target whose image sets differ from the ones the drift state recorded for it."""
+
+    source: str  # "file:line" of the document
+    datastore_id: str
+    key: str  # the selector's key (never its value: patient data)
+    joined: tuple[str, ...]
+    left: tuple[tuple[str, str], ...]  # (image set ID, "deleted" or "no longer matches")
+
+
+@dataclass(frozen=True)
 class ImageSetPlan:
     datastore_id: str
     image_set_id: str
@@ -55,6 +81,8 @@ class ImageSetPlan:
     # verified after apply without the spec files. Raw values: holds patient data, never logged.
     desired: Mapping[str, Any] = field(default_factory=dict, compare=False, repr=False)
     study: str | None = None  # live StudyInstanceUID, to group totals per study (rendered redacted)
+    unread: Unread | None = None  # not read this run (a drift state, or --no-archive-reads), and why
+    tier_before: str | None = None  # storage tier seen before its metadata was read (None: not read)
 
 
 @dataclass(frozen=True)
@@ -78,6 +106,7 @@ class Plan:
     # the fingerprints its values were shown with (sha256 of a value -> HASH), kept in a saved plan so
     # that `show` and `apply PLANFILE` print the plan's own; never the key that made them
     fingerprints: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    membership: tuple[Membership, ...] = ()  # selectors that lost or gained image sets since the drift state
 
     @property
     def request_count(self) -> int:
@@ -90,3 +119,8 @@ class Plan:
     @property
     def has_errors(self) -> bool:
         return any(p.action == "error" for p in self.image_sets)
+
+    @property
+    def has_drift(self) -> bool:
+        """Live differs from the specs: a change pending, or a selector that lost or gained image sets."""
+        return self.has_changes or bool(self.membership)

@@ -4,8 +4,19 @@ the time apply needs under the UpdateImageSetMetadata quota. Colour only on a te
 from __future__ import annotations
 
 from reconciler.plan.build import blocks
+from reconciler.plan.cost import Cost
 from reconciler.plan.model import ImageSetPlan, Plan
-from reconciler.render.common import DEFAULT_UPDATE_RATE, change_line, error_lines, eta_line, plural, summarize
+from reconciler.render.common import (
+    DEFAULT_UPDATE_RATE,
+    change_line,
+    cost_line,
+    error_lines,
+    eta_line,
+    membership_lines,
+    plural,
+    summarize,
+    unread_lines,
+)
 from reconciler.render.redact import Redactor
 from reconciler.render.targeting import targeting_lines
 
@@ -35,9 +46,11 @@ def image_set_block(isp: ImageSetPlan, redactor: Redactor) -> list[str]:
 
 
 def render_text(
-    plan: Plan, redactor: Redactor, *, colour: bool = False, rate: float = DEFAULT_UPDATE_RATE, drift: bool = False
+    plan: Plan, redactor: Redactor, *, colour: bool = False, rate: float = DEFAULT_UPDATE_RATE, drift: bool = False,
+    cost: Cost | None = None,
 ) -> str:
-    """Only image sets that change or fail are listed; unchanged ones are counted in the summary."""
+    """Only image sets that change or fail are listed; unchanged ones are counted in the summary. Selectors
+    that lost or gained image sets since the drift state, what was not read and why, and the cost follow."""
     summary = summarize(plan)
     out: list[str] = []
     shown = [p for p in plan.image_sets if p.action != "none"]
@@ -48,10 +61,17 @@ def render_text(
     for isp in shown:
         out += [_paint(f"  {line}", colour) for line in image_set_block(isp, redactor)]
         out.append("")
-    if not shown:
+    if plan.membership:
+        out.append("Selectors that lost or gained image sets since the drift state:")
+        out += [_paint(f"  {line}", colour) for line in membership_lines(plan)]
+        out.append("")
+    if not shown and not plan.membership:
         out.append("No changes. Live metadata matches the specs." if not drift else "In sync: no drift.")
     out.append(summary.line())
     if summary.requests:
         out.append(eta_line(summary.requests, rate))
     out += targeting_lines(plan.targeting)
+    out += unread_lines(plan)
+    if cost is not None:
+        out.append(cost_line(cost))
     return "\n".join(out) + "\n"
