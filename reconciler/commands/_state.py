@@ -13,7 +13,7 @@ from reconciler.api import BackendIdentity
 from reconciler.client.storage import is_s3, split_s3
 from reconciler.commands._common import Context
 from reconciler.errors import UsageError
-from reconciler.plan.cost import Cost, cost_of, tier_ups
+from reconciler.plan.cost import Cost, cost_of
 from reconciler.plan.incremental import DEFAULT_MARGIN, Incremental, after_apply, next_state
 from reconciler.plan.model import Plan
 from reconciler.plan.state import DriftState, Loaded, OtherBackend, StateKey, key_from_env, load, save
@@ -114,4 +114,4 @@ def save_state(ctx: Context, run: StateRun, plan: Plan, verified: dict[tuple[str
 def run_cost(ctx: Context, plan: Plan | None) -> Cost:
     """The cost of this run so far, from the one client's counters."""
     stats = ctx.api.stats
-    return cost_of(stats.calls(), stats.retries(), tier_ups(plan) if plan is not None else 0)
+    return cost_of(stats.calls(), stats.retries(), plan.tier_ups if plan is not None else 0)

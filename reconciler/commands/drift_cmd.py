@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from reconciler.commands._common import (
@@ -48,7 +49,8 @@ def run(ctx: Context) -> int:
         blames = blame_plan(plan, ctx.api)  # the same client, so the same limiter, as the plan
     if state is not None:
         plan.meta["state"] = state.info(plan)
-    ctx.streams.out.write(ctx.reporter.plan(plan, drift=True, blames=blames, cost=run_cost(ctx, plan)))
+    plan = dataclasses.replace(plan, cost=run_cost(ctx, plan))  # after --blame: its reads count too
+    ctx.streams.out.write(ctx.reporter.plan(plan, drift=True, blames=blames))
     ctx.streams.out.flush()
     if state is not None:
         save_state(ctx, state, plan)

@@ -53,7 +53,8 @@ def run(ctx: Context) -> int:
     plan = plan_specs(ctx, progress=True, incremental=incremental)
     if state is not None:
         plan.meta["state"] = state.info(plan)
-    streams.out.write(ctx.reporter.plan(plan, cost=run_cost(ctx, plan)))
+    plan = dataclasses.replace(plan, cost=run_cost(ctx, plan))  # kept in a saved plan: `show` prints it too
+    streams.out.write(ctx.reporter.plan(plan))
     streams.out.flush()
     if state is not None:
         save_state(ctx, state, plan)

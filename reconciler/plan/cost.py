@@ -12,9 +12,6 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 
-from reconciler.api import ARCHIVE_TIER
-from reconciler.plan.model import Plan
-
 OPERATIONS = {
     "metadata_reads": "GetImageSetMetadata",
     "image_set_reads": "GetImageSet",
@@ -41,8 +38,3 @@ def cost_of(calls: Mapping[str, int], retries: Mapping[str, int], tier_ups: int)
     """A run's cost from the client's counters (requests sent, of which retries) and the counted tier-ups."""
     counts = {name: calls.get(op, 0) - retries.get(op, 0) for name, op in OPERATIONS.items()}
     return Cost(tier_ups=tier_ups, **counts)
-
-
-def tier_ups(plan: Plan) -> int:
-    """Image sets whose metadata this plan read while they were in the archive tier."""
-    return sum(1 for p in plan.image_sets if p.tier_before == ARCHIVE_TIER)

@@ -9,7 +9,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from reconciler.api import BackendIdentity
+from reconciler.api import ARCHIVE_TIER, BackendIdentity
+from reconciler.plan.cost import Cost
 
 Path = tuple[str, ...]
 Op = Literal["add", "change", "remove"]
@@ -107,6 +108,7 @@ class Plan:
     # that `show` and `apply PLANFILE` print the plan's own; never the key that made them
     fingerprints: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     membership: tuple[Membership, ...] = ()  # selectors that lost or gained image sets since the drift state
+    cost: Cost | None = None  # what the run that made the plan asked of the service (kept in a saved plan)
 
     @property
     def request_count(self) -> int:
@@ -119,6 +121,11 @@ class Plan:
     @property
     def has_errors(self) -> bool:
         return any(p.action == "error" for p in self.image_sets)
+
+    @property
+    def tier_ups(self) -> int:
+        """Image sets whose metadata this plan read while they were in the archive tier (so moved back)."""
+        return sum(1 for p in self.image_sets if p.tier_before == ARCHIVE_TIER)
 
     @property
     def has_drift(self) -> bool:

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler.plan.cost import Cost
 from reconciler.plan.model import Change, ImageSetPlan, Membership, Plan
 from reconciler.render.common import error_lines, stamp, summarize
 from reconciler.render.redact import Redactor
@@ -53,7 +52,7 @@ def membership_json(m: Membership) -> dict[str, Any]:
             "left": [{"imageSetId": i, "fate": fate} for i, fate in m.left]}
 
 
-def plan_json(plan: Plan, redactor: Redactor, cost: Cost | None = None) -> dict[str, Any]:
+def plan_json(plan: Plan, redactor: Redactor) -> dict[str, Any]:
     summary = summarize(plan).as_dict()
     if not plan.meta.get("incremental"):  # counted apart only where image sets can be left unread
         del summary["unchanged_from_state"], summary["skipped_archived"]
@@ -68,13 +67,13 @@ def plan_json(plan: Plan, redactor: Redactor, cost: Cost | None = None) -> dict[
         doc["membership"] = [membership_json(m) for m in plan.membership]
     if "state" in plan.meta:
         doc["state"] = plan.meta["state"]
-    if cost is not None:
-        doc["cost"] = cost.as_dict()
+    if plan.cost is not None:
+        doc["cost"] = plan.cost.as_dict()
     return doc
 
 
-def render_json(plan: Plan, redactor: Redactor, cost: Cost | None = None) -> str:
-    return json.dumps(plan_json(plan, redactor, cost), indent=2, ensure_ascii=False) + "\n"
+def render_json(plan: Plan, redactor: Redactor) -> str:
+    return json.dumps(plan_json(plan, redactor), indent=2, ensure_ascii=False) + "\n"
 
 
 def plan_fingerprints(plan: Plan, redactor: Redactor) -> dict[str, str]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 
-from reconciler.plan.cost import Cost
 from reconciler.plan.model import ImageSetPlan, Plan
 from reconciler.render.common import DEFAULT_UPDATE_RATE, cost_line, eta_line, membership_lines, plural, summarize
 from reconciler.render.redact import Redactor
@@ -72,7 +71,6 @@ def _longest_backtick_run(text: str) -> int:
 
 def render_markdown(
     plan: Plan, redactor: Redactor, *, rate: float = DEFAULT_UPDATE_RATE, limit: int = LIMIT, drift: bool = False,
-    cost: Cost | None = None,
 ) -> str:
     s = summarize(plan)
     title = "Drift report" if drift else "Reconciler plan"
@@ -87,8 +85,8 @@ def render_markdown(
     if s.unchanged_from_state or s.skipped_archived:
         head += [f"Not read: **{s.unchanged_from_state} unchanged since the drift state verified them**, "
                  f"**{s.skipped_archived} in the archive tier** (not verified, `--no-archive-reads`).", ""]
-    if cost is not None:
-        head += [cost_line(cost), ""]
+    if plan.cost is not None:
+        head += [cost_line(plan.cost), ""]
     if plan.membership:
         head += ["Selectors that lost or gained image sets since the drift state:", "",
                  *(f"- `{line[2:]}`" for line in membership_lines(plan)), ""]

@@ -14,7 +14,6 @@ from reconciler.api import ImageSetInfo
 from reconciler.apply.report import ApplyReport
 from reconciler.apply.revert import RevertPlan, RevertResult
 from reconciler.plan.blame import ImageSetBlame
-from reconciler.plan.cost import Cost
 from reconciler.plan.inventory import ImageSetRow
 from reconciler.plan.model import Change, Plan
 from reconciler.render.apply_report import report_json, report_lines
@@ -49,10 +48,9 @@ class TextReporter:
     def __init__(self, style: Style) -> None:
         self.style = style
 
-    def plan(self, plan: Plan, *, drift: bool = False, blames: Blames | None = None, cost: Cost | None = None) -> str:
-        """The plan (or drift report), with BLAMES (drift --blame) and the COST of the run when given."""
+    def plan(self, plan: Plan, *, drift: bool = False, blames: Blames | None = None) -> str:
         s = self.style
-        out = render_text(plan, s.redactor, colour=s.colour, rate=s.rate, drift=drift, cost=cost)
+        out = render_text(plan, s.redactor, colour=s.colour, rate=s.rate, drift=drift)
         return out + blame_text(blames, plan, s.redactor) if blames is not None else out
 
     def apply(self, report: ApplyReport) -> str:
@@ -85,8 +83,8 @@ class TextReporter:
 class JsonReporter(TextReporter):
     """One JSON document per run, for machines (the plan: ``schemas/plan.schema.json``)."""
 
-    def plan(self, plan: Plan, *, drift: bool = False, blames: Blames | None = None, cost: Cost | None = None) -> str:
-        doc = plan_json(plan, self.style.redactor, cost)
+    def plan(self, plan: Plan, *, drift: bool = False, blames: Blames | None = None) -> str:
+        doc = plan_json(plan, self.style.redactor)
         if blames is not None:
             doc = blame_json(doc, blames, self.style.redactor)
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
@@ -113,12 +111,11 @@ class JsonReporter(TextReporter):
 class MarkdownReporter(TextReporter):
     """A pull-request comment: the plan (and its blame section) within GitHub's size limit."""
 
-    def plan(self, plan: Plan, *, drift: bool = False, blames: Blames | None = None, cost: Cost | None = None) -> str:
+    def plan(self, plan: Plan, *, drift: bool = False, blames: Blames | None = None) -> str:
         s = self.style
         section = blame_text(blames, plan, s.redactor, markdown=True) if blames is not None else ""
         # the blame section counts against the comment's size limit
-        return render_markdown(plan, s.redactor, rate=s.rate, limit=LIMIT - len(section), drift=drift,
-                               cost=cost) + section
+        return render_markdown(plan, s.redactor, rate=s.rate, limit=LIMIT - len(section), drift=drift) + section
 
 
 REPORTERS: dict[str, type[TextReporter]] = {

@@ -4,7 +4,6 @@ the time apply needs under the UpdateImageSetMetadata quota. Colour only on a te
 from __future__ import annotations
 
 from reconciler.plan.build import blocks
-from reconciler.plan.cost import Cost
 from reconciler.plan.model import ImageSetPlan, Plan
 from reconciler.render.common import (
     DEFAULT_UPDATE_RATE,
@@ -47,7 +46,6 @@ def image_set_block(isp: ImageSetPlan, redactor: Redactor) -> list[str]:
 
 def render_text(
     plan: Plan, redactor: Redactor, *, colour: bool = False, rate: float = DEFAULT_UPDATE_RATE, drift: bool = False,
-    cost: Cost | None = None,
 ) -> str:
     """Only image sets that change or fail are listed; unchanged ones are counted in the summary. Selectors
     that lost or gained image sets since the drift state, what was not read and why, and the cost follow."""
@@ -72,6 +70,6 @@ def render_text(
         out.append(eta_line(summary.requests, rate))
     out += targeting_lines(plan.targeting)
     out += unread_lines(plan)
-    if cost is not None:
-        out.append(cost_line(cost))
+    if plan.cost is not None:
+        out.append(cost_line(plan.cost))
     return "\n".join(out) + "\n"

@@ -297,3 +297,14 @@ def test_no_archive_reads_with_a_state_reads_an_archived_image_set_only_when_its
     assert code == 2 and statuses(report)[B] == "update" and report["cost"]["tier_ups"] == 0
     code, report, _ = drift("--state", "st.jsonl")  # without the flag the changed spec is read
     assert code == 2 and statuses(report)[A] == "update" and report["cost"]["tier_ups"] == 1
+
+
+def test_show_reports_a_saved_incremental_plan_as_the_run_did(env: Path) -> None:
+    drift("--state", "st.jsonl")
+    change_outside(env, B)
+    code, planned, err = run("plan", "specs", "--state", "st.jsonl", "--format", "json", "--out", "p.plan")
+    assert code == 0, err
+    report = json.loads(planned)
+    assert report["cost"]["metadata_reads"] == 1 and report["summary"]["unchanged_from_state"] == 2
+    code, shown, _ = run("show", "p.plan", "--format", "json")
+    assert code == 0 and json.loads(shown) == report  # cost, unread image sets and state as the run saw them
