@@ -14,6 +14,11 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
+# Storage tiers (https://docs.aws.amazon.com/healthimaging/latest/devguide/cost-optimization.html): a
+# GetImageSetMetadata read moves an image set from the archive tier back to frequent access.
+FREQUENT_TIER = "FREQUENT_ACCESS"
+ARCHIVE_TIER = "ARCHIVE_INSTANT_ACCESS"
+
 
 @dataclass(frozen=True)
 class ImageSetInfo:
@@ -61,8 +66,16 @@ class SearchHit:
     image_set_id: str
     version: str  # the model has an integer; we keep versions as strings everywhere
     updated_at: float | None = None
-    dicom_tags: Mapping[str, Any] | None = None
+    dicom_tags: Mapping[str, Any] | None = None  # holds patient data: never logged
     is_primary: bool | None = None  # None when the service does not say (before primary image sets)
+    created_at: float | None = None
+    storage_tier: str | None = None
+
+    @property
+    def study(self) -> str | None:
+        """The StudyInstanceUID of the summary, if it has one."""
+        uid = (self.dicom_tags or {}).get("DICOMStudyInstanceUID")
+        return uid.rstrip(" \x00") or None if isinstance(uid, str) else None
 
 
 @dataclass(frozen=True)
@@ -122,4 +135,8 @@ class HealthImagingAPI(Protocol):
 
     def search_image_sets(self, datastore_id: str, key: str, value: str) -> Iterator[SearchHit]:
         """Every image set whose DICOM equality KEY (e.g. DICOMPatientId) equals VALUE, every page."""
+        ...
+
+    def search_updated(self, datastore_id: str, since: float, until: float) -> Iterator[SearchHit]:
+        """Every image set updated between SINCE and UNTIL (epoch seconds, inclusive), oldest first, every page."""
         ...

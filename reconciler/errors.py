@@ -34,6 +34,10 @@ class PlanFileError(ReconcilerError):
     """A saved plan is unreadable, of an unknown format, or fails its digest check."""
 
 
+class StorageNotFound(PlanFileError):
+    """A saved plan or drift state that does not exist (no such file, no such S3 object)."""
+
+
 class ServiceError(ReconcilerError):
     """HealthImaging (or the emulator) answered with an error we could not recover from."""
 

@@ -6,6 +6,8 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Literal
 
+from reconciler.plan.cost import Cost
+
 Status = Literal["converged", "unchanged", "stale", "failed", "unfinished", "not_started"]
 """``unfinished``: a request was sent, but the run stopped before the image set was verified (it may be
 half-way: re-plan); ``not_started``: the run stopped before anything was sent to it (it is untouched)."""
@@ -40,6 +42,7 @@ class ApplyReport:
     interrupted: bool = False
     signal: str | None = None  # what interrupted the run ("SIGINT", "SIGTERM"), when a signal did
     aborted: bool = False  # a second signal: in-flight image sets were not waited for
+    cost: Cost | None = None  # what the run (its plan included) asked of the service
 
     def count(self, status: Status) -> int:
         return sum(1 for r in self.results if r.status == status)

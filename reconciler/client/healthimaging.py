@@ -6,10 +6,12 @@ botocore exceptions translated into ``reconciler.errors``); ``reconciler.client.
 
 from __future__ import annotations
 
+import math
 import random
 import threading
 import time
 from collections.abc import Callable, Iterator
+from datetime import UTC, datetime
 from typing import Any
 
 from reconciler.api import BackendIdentity, HealthImagingAPI, ImageSetInfo, SearchHit, UpdateResult
@@ -22,9 +24,9 @@ from reconciler.client.values import (
     DatastoreInfo,
     datastore_info,
     describe,
-    epoch,
     image_set_info,
     next_version,
+    search_hit,
 )
 from reconciler.errors import ServiceError, StaleVersion, UsageError
 from reconciler.ratelimit import Clock, RateLimiter, RetryPolicy, Sleep
@@ -144,13 +146,15 @@ class HealthImaging(CopyAndDelete):
     def _search(self, ctx: str, params: dict[str, Any], sent: list[str]) -> Iterator[SearchHit]:
         for page in self._caller.pages("SearchImageSets", ctx, self.client.search_image_sets, params, sent=sent):
             for item in page.get("imageSetsMetadataSummaries", []):
-                yield SearchHit(
-                    image_set_id=str(item["imageSetId"]),
-                    version=str(item["version"]),
-                    updated_at=epoch(item.get("updatedAt")),
-                    dicom_tags=item.get("DICOMTags"),
-                    is_primary=item.get("isPrimary"),
-                )
+                yield search_hit(item)
+
+    def search_updated(self, datastore_id: str, since: float, until: float) -> Iterator[SearchHit]:
+        # botocore sends these timestamps as whole epoch seconds: widen to whole seconds, never narrow
+        low, high = datetime.fromtimestamp(math.floor(since), UTC), datetime.fromtimestamp(math.ceil(until), UTC)
+        criteria = {"filters": [{"operator": "BETWEEN", "values": [{"updatedAt": low}, {"updatedAt": high}]}],
+                    "sort": {"sortField": "updatedAt", "sortOrder": "ASC"}}
+        ctx = f"datastore {datastore_id} (search by updatedAt)"
+        return self._search(ctx, {"datastoreId": datastore_id, "searchCriteria": criteria}, [])
 
     def get_datastore(self, datastore_id: str) -> DatastoreInfo:
         ctx = f"datastore {datastore_id}"

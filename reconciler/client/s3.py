@@ -14,7 +14,7 @@ import boto3
 from botocore import exceptions as bce
 from botocore.config import Config
 
-from reconciler.errors import CredentialsError, EndpointError, PlanFileError, ReconcilerError
+from reconciler.errors import CredentialsError, EndpointError, PlanFileError, ReconcilerError, StorageNotFound
 
 _CREDENTIAL_CODES = frozenset({"AccessDenied", "AccessDeniedException", "InvalidAccessKeyId", "ExpiredToken",
                                "SignatureDoesNotMatch", "InvalidToken"})
@@ -73,7 +73,7 @@ class S3:
                 raise CredentialsError(f"S3 {op} {url}: {code}", code=code,
                                        hint="check the credentials and the S3 statement of the IAM policy") from None
             if code in ("NoSuchKey", "404", "NoSuchBucket"):
-                raise PlanFileError(f"{url}: not found in S3 ({code})") from None
+                raise StorageNotFound(f"{url}: not found in S3 ({code})") from None
             raise PlanFileError(f"S3 {op} {url} failed: {code}") from None
         except (bce.NoCredentialsError, bce.PartialCredentialsError, bce.CredentialRetrievalError) as exc:
             raise CredentialsError(f"S3 {op} {url}: no usable AWS credentials ({type(exc).__name__})",

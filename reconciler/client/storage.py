@@ -70,17 +70,19 @@ def put(url: str, data: bytes, s3: S3 | None = None) -> str:
                            kms_key_id=kms_key)
 
 
-def get(url: str, s3: S3 | None = None) -> tuple[bytes, str]:
-    """The body of the S3 object ``url`` and its ETag, after the integrity checks (PlanFileError)."""
+def get(url: str, s3: S3 | None = None, *, what: str = "plan") -> tuple[bytes, str]:
+    """The body of the S3 object ``url`` and its ETag, after the integrity checks (PlanFileError;
+    StorageNotFound when there is no such object). WHAT names the object in messages."""
     bucket, key = split_s3(url)
     obj = _client(s3).get(url, bucket, key)
     expected = obj.metadata.get(DIGEST_KEY)
+    saver = "`reconciler plan --out`" if what == "plan" else "the reconciler"
+    hint = "plan again with `reconciler plan --out`" if what == "plan" else None
     if not expected:
-        raise PlanFileError(f"{url}: the object has no {DIGEST_KEY} metadata: it was not saved by "
-                            "`reconciler plan --out`, or was replaced since", hint="plan again")
+        raise PlanFileError(f"{url}: the object has no {DIGEST_KEY} metadata: it was not saved by {saver}, or "
+                            "was replaced since", hint=hint if what != "plan" else "plan again")
     if hashlib.sha256(obj.body).hexdigest() != expected:
-        raise PlanFileError(f"{url}: the object changed after it was saved (sha256 mismatch); refused",
-                            hint="plan again with `reconciler plan --out`")
+        raise PlanFileError(f"{url}: the object changed after it was saved (sha256 mismatch); refused", hint=hint)
     md5_etag = _MD5_RE.fullmatch(obj.etag.lower()) and not (obj.encryption or "").startswith("aws:kms")
     if md5_etag and hashlib.md5(obj.body).hexdigest() != obj.etag.lower():
         raise PlanFileError(f"{url}: the object's ETag does not match its body; refused")

@@ -12,7 +12,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.api import ImageSetInfo
+from reconciler.api import ImageSetInfo, SearchHit
 
 
 @dataclass(frozen=True)
@@ -86,6 +86,19 @@ def image_set_info(item: Mapping[str, Any], datastore_id: str) -> ImageSetInfo:
         updated_at=epoch(item.get("updatedAt")),
         forced=bool(overrides.get("forced", False)),
         is_primary=item.get("isPrimary"),
+        storage_tier=item.get("storageTier"),
+    )
+
+
+def search_hit(item: Mapping[str, Any]) -> SearchHit:
+    """One ``ImageSetsMetadataSummary``."""
+    return SearchHit(
+        image_set_id=str(item["imageSetId"]),
+        version=str(item["version"]),
+        updated_at=epoch(item.get("updatedAt")),
+        dicom_tags=item.get("DICOMTags"),
+        is_primary=item.get("isPrimary"),
+        created_at=epoch(item.get("createdAt")),
         storage_tier=item.get("storageTier"),
     )
 

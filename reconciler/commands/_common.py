@@ -49,6 +49,7 @@ from reconciler.render.reporters import Style, TextReporter, reporter
 
 if TYPE_CHECKING:
     from reconciler.client.healthimaging import HealthImaging
+    from reconciler.plan.incremental import Incremental
     from reconciler.plan.model import Plan
     from reconciler.spec.model import SpecDocument
 
@@ -155,9 +156,10 @@ def confirm(
     return streams.inp.readline().strip() == "yes"
 
 
-def plan_specs(ctx: Context, *, progress: bool = False) -> Plan:
-    """Load the specs of ``ctx.args.paths`` and plan them with the run's client. Their findings are shown
-    on stderr as ``validate`` shows them (series and instance UIDs in paths redacted, as in the plan);
+def plan_specs(ctx: Context, *, progress: bool = False, incremental: Incremental | None = None) -> Plan:
+    """Load the specs of ``ctx.args.paths`` and plan them with the run's client (with INCREMENTAL: a drift
+    state, or --no-archive-reads). Their findings are shown on stderr as ``validate`` shows them (series
+    and instance UIDs in paths redacted, as in the plan);
     SpecError when any is an error (nothing has been read)."""
     from reconciler.plan.build import build_plan
     from reconciler.plan.targeting import Scope
@@ -176,7 +178,7 @@ def plan_specs(ctx: Context, *, progress: bool = False) -> Plan:
                   tuple(expand_paths(list(ctx.args.paths))[0]))
     try:
         plan = build_plan(specs, ctx.api, parallelism=ctx.options.parallelism, progress=shown, scope=scope,
-                          blob_limit=blob_limit(ctx.args))
+                          blob_limit=blob_limit(ctx.args), incremental=incremental)
     except TargetError as exc:  # the targets do not hold (e.g. an empty selector): like spec errors
         for d in exc.diagnostics:
             print(ctx.redactor.text(d.render()), file=ctx.streams.err)

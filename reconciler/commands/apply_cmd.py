@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import os
 from pathlib import Path
 from typing import Any
@@ -27,9 +28,11 @@ from reconciler.commands._common import (
     plan_specs,
     stop_on_signals,
 )
+from reconciler.commands._state import StateRun, add_state_options, open_state, run_cost, save_state
 from reconciler.errors import UsageError
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import check_backend, load_plan
+from reconciler.render.common import cost_line
 
 _SPEC_SUFFIXES = (".yaml", ".yml")
 
@@ -70,6 +73,7 @@ def register(sub: Any) -> None:
         "verified (default 25: inside the 30 s a Kubernetes pod gets before SIGKILL)",
     )
     add_targeting_options(p)
+    add_state_options(p)
     add_backend_options(p)
     add_rate_options(p)
     p.set_defaults(func=run)
@@ -112,24 +116,30 @@ def run(ctx: Context) -> int:
         plan = _load_saved(ctx, planfile)  # a tampered plan, or one for another backend, raises here
         ctx.redactor.learn(plan.fingerprints)  # its values as the plan showed them (the PR comment's)
         shown.write(ctx.text_reporter(shown).plan(plan))
+        _incremental, state = open_state(ctx)  # a state for another backend, too
     else:
         confirm(streams, args.auto_approve, "apply")
-        plan = plan_specs(ctx)  # with the client the apply will use (one limiter)
+        incremental, state = open_state(ctx)
+        plan = plan_specs(ctx, incremental=incremental)  # with the client the apply will use (one limiter)
         if args.format == "text" or not args.auto_approve:
             shown.write(ctx.text_reporter(shown).plan(plan))
         if not plan.has_changes and not plan.has_errors:  # nothing to send: no prompt, no journal
             if args.format == "json":
                 unchanged = tuple(ImageSetResult(p.datastore_id, p.image_set_id, "unchanged", p.version_id,
                                                  final_version=p.version_id) for p in plan.image_sets)
-                streams.out.write(ctx.reporter.apply(ApplyReport(unchanged)))
+                streams.out.write(ctx.reporter.apply(ApplyReport(unchanged, cost=run_cost(ctx, plan))))
+            else:
+                print(cost_line(run_cost(ctx, plan)), file=streams.out)
+            if state is not None:
+                save_state(ctx, state, plan)
             return 0
         if not confirm(streams, args.auto_approve, "apply", ask=True, prompt_on_out=args.format == "text"):
             print("Apply cancelled.", file=streams.err)
             return 1
-    return _execute(ctx, ctx.api, plan)
+    return _execute(ctx, ctx.api, plan, state, saved=planfile is not None)
 
 
-def _execute(ctx: Context, api: HealthImagingAPI, plan: Plan) -> int:
+def _execute(ctx: Context, api: HealthImagingAPI, plan: Plan, state: StateRun | None, *, saved: bool) -> int:
     args, streams = ctx.args, ctx.streams
     options = ApplyOptions(parallelism=ctx.options.parallelism, wait=WaitPolicy(timeout=args.wait_timeout),
                            drain_timeout=args.drain_timeout)
@@ -144,8 +154,24 @@ def _execute(ctx: Context, api: HealthImagingAPI, plan: Plan) -> int:
         progress.close()  # the summary or an error starts on a line of its own
         if s3_prefix and local_journal.exists():  # also after a failure or an interrupt: CI keeps the record
             print(f"Journal uploaded to {upload_file(local_journal, s3_prefix)}", file=streams.err)
+    report = dataclasses.replace(report, cost=run_cost(ctx, None if saved else plan))
     streams.out.write(ctx.reporter.apply(report))
+    if state is not None:
+        save_state(ctx, state, plan, _verified(report), saved_plan=saved)
     return report.exit_code
+
+
+def _verified(report: ApplyReport) -> dict[tuple[str, str], str | None]:
+    """Per image set the apply ran: the version verified in sync, or None (its state entry goes)."""
+    out: dict[tuple[str, str], str | None] = {}
+    for r in report.results:
+        if r.status == "converged":
+            out[(r.datastore_id, r.image_set_id)] = r.final_version
+        elif r.status == "unchanged":
+            out[(r.datastore_id, r.image_set_id)] = r.final_version or r.planned_version
+        elif r.status != "not_started":  # stale, failed, unfinished: not known to be in sync
+            out[(r.datastore_id, r.image_set_id)] = None
+    return out
 
 
 def _load_saved(ctx: Context, path: str) -> Plan:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 from typing import Any
 
 from reconciler.commands._common import (
@@ -13,6 +14,7 @@ from reconciler.commands._common import (
     add_targeting_options,
     plan_specs,
 )
+from reconciler.commands._state import add_state_options, open_state, run_cost, save_state
 
 
 def register(sub: Any) -> None:
@@ -31,19 +33,27 @@ def register(sub: Any) -> None:
                    "image set)")
     add_phi_options(p)
     add_targeting_options(p)
+    add_state_options(p, drift=True)
     add_backend_options(p)
     add_rate_options(p)
     p.set_defaults(func=run)
 
 
 def run(ctx: Context) -> int:
-    plan = plan_specs(ctx, progress=True)
+    incremental, state = open_state(ctx)
+    plan = plan_specs(ctx, progress=True, incremental=incremental)
     blames = None
     if ctx.args.blame and any(p.changes for p in plan.image_sets):
         from reconciler.plan.blame import blame_plan
 
         blames = blame_plan(plan, ctx.api)  # the same client, so the same limiter, as the plan
+    if state is not None:
+        plan.meta["state"] = state.info(plan)
+    plan = dataclasses.replace(plan, cost=run_cost(ctx, plan))  # after --blame: its reads count too
     ctx.streams.out.write(ctx.reporter.plan(plan, drift=True, blames=blames))
+    ctx.streams.out.flush()
+    if state is not None:
+        save_state(ctx, state, plan)
     if plan.has_errors:
         return 1
-    return 2 if plan.has_changes else 0
+    return 2 if plan.has_drift else 0

@@ -55,7 +55,8 @@ def run(ctx: Context) -> int:
     ordered = tuple(level for level in LEVELS if level in levels)
     written: list[str] = []
     for work in works:
-        version, live = read_live(api, work)
+        read = read_live(api, work)
+        version, live = read.version, read.document or {}
         target_file = Path(args.out) / f"{work.image_set_id}.yaml" if args.out else None
         origin = Origin(work.datastore_id, work.image_set_id, version, _now(), ordered, _schema_ref(target_file))
         text = build_spec(origin, live, levels)

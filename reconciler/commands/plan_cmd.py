@@ -16,6 +16,7 @@ from reconciler.commands._common import (
     add_targeting_options,
     plan_specs,
 )
+from reconciler.commands._state import add_state_options, open_state, run_cost, save_state
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import save_plan
 from reconciler.render.json_out import plan_fingerprints
@@ -40,6 +41,7 @@ def register(sub: Any) -> None:
     add_phi_options(p)
     add_targeting_options(p)
     add_blob_limit_option(p)
+    add_state_options(p)
     add_backend_options(p)
     add_rate_options(p)
     p.set_defaults(func=run)
@@ -49,9 +51,15 @@ def run(ctx: Context) -> int:
     args, streams = ctx.args, ctx.streams
     if is_s3(args.out):
         split_s3(args.out)  # a bad URL fails before anything is read
-    plan = plan_specs(ctx, progress=True)
+    incremental, state = open_state(ctx)
+    plan = plan_specs(ctx, progress=True, incremental=incremental)
+    if state is not None:
+        plan.meta["state"] = state.info(plan)
+    plan = dataclasses.replace(plan, cost=run_cost(ctx, plan))  # kept in a saved plan: `show` prints it too
     streams.out.write(ctx.reporter.plan(plan))
     streams.out.flush()
+    if state is not None:
+        save_state(ctx, state, plan)
     if args.out:
         if plan.has_errors:
             print(f"error: the plan was not saved to {args.out}: some image sets have errors", file=streams.err)

@@ -57,11 +57,15 @@ class VersionRow:
     last_accessed_at: float = 0.0
 
     def storage_tier(self, now: float, archive_after: float) -> str:
-        """FREQUENT_ACCESS, or ARCHIVE_INSTANT_ACCESS once not accessed for ``archive_after`` seconds.
+        return storage_tier(self.last_accessed_at, now, archive_after)
 
-        https://docs.aws.amazon.com/healthimaging/latest/devguide/understanding-storage-tiers.html
-        """
-        return ARCHIVE_INSTANT_ACCESS if now - self.last_accessed_at >= archive_after else FREQUENT_ACCESS
+
+def storage_tier(last_accessed_at: float, now: float, archive_after: float) -> str:
+    """FREQUENT_ACCESS, or ARCHIVE_INSTANT_ACCESS once not accessed for ``archive_after`` seconds.
+
+    https://docs.aws.amazon.com/healthimaging/latest/devguide/understanding-storage-tiers.html
+    """
+    return ARCHIVE_INSTANT_ACCESS if now - last_accessed_at >= archive_after else FREQUENT_ACCESS
 
 
 @dataclass(frozen=True)

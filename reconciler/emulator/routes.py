@@ -161,6 +161,28 @@ def decode_token(call: Call, scope: str) -> int:
     return int(offset)
 
 
+def encode_after(after: tuple[Any, str], scope: str) -> str:
+    """An opaque nextToken for keyset pagination: the sort value and ID of the last row of the page."""
+    raw = json.dumps({"k": list(after), "s": scope}).encode()
+    return base64.urlsafe_b64encode(raw).decode()
+
+
+def decode_after(call: Call, scope: str) -> tuple[Any, str] | None:
+    """The last row a nextToken stands for (None when absent); a foreign or garbled token is a 400."""
+    raw = call.query("nextToken")
+    if raw is None:
+        return None
+    try:
+        data = json.loads(base64.urlsafe_b64decode(raw.encode()))
+        value, last = data["k"]
+        ok = data["s"] == scope and isinstance(last, str) and isinstance(value, str | int | float)
+    except (ValueError, KeyError, TypeError, binascii.Error):
+        ok = False
+    if not ok:
+        raise ValidationError("nextToken is not valid for this request")
+    return value, last
+
+
 def page(items: list[Any], call: Call, scope: str) -> tuple[list[Any], str | None]:
     """Slice ITEMS by the call's nextToken/maxResults; returns the page and the next token (or None)."""
     start = decode_token(call, scope)

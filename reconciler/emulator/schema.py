@@ -3,12 +3,23 @@
 ``image_sets.lock_status`` is the workflow status a LOCKED image set shows (``UPDATING``, or
 ``UPDATING_FOR_STUDY_CONSISTENCY`` for the siblings of a study-wide update); ``last_accessed_at`` is
 the last access that counts for the storage tier (creation, update, metadata read).
+
+SearchImageSets never reads a document: what it needs of the latest version is kept beside it when the
+version is written (``reconciler.emulator.search.searchable``): its equality values in
+``search_values``, its study date and time in ``image_sets.study_key`` and its summary tags in
+``image_sets.tags``, with indexes for every filter and sort (``reconciler.emulator.search_sql``).
+A store made before these existed is indexed once, when it is first opened (``PRAGMA user_version``).
 """
 
 from __future__ import annotations
 
 import contextlib
+import json
 import sqlite3
+from typing import Any
+
+from reconciler.emulator.search import searchable
+from reconciler.emulator.search_sql import INDEXES
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS datastores (
@@ -35,6 +46,14 @@ CREATE TABLE IF NOT EXISTS client_tokens (  -- CreateDatastore idempotency
     client_token TEXT PRIMARY KEY,
     datastore_id TEXT NOT NULL
 );
+CREATE TABLE IF NOT EXISTS search_values (  -- the equality keys of each image set's latest version
+    datastore_id TEXT NOT NULL,
+    key TEXT NOT NULL,
+    value TEXT NOT NULL,
+    image_set_id TEXT NOT NULL,
+    PRIMARY KEY (datastore_id, key, value, image_set_id)
+) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS search_values_by_image_set ON search_values (datastore_id, image_set_id);
 CREATE TABLE IF NOT EXISTS versions (
     datastore_id TEXT NOT NULL,
     image_set_id TEXT NOT NULL,
@@ -53,11 +72,14 @@ CREATE TABLE IF NOT EXISTS versions (
 _ADDED = (
     ("image_sets", "last_accessed_at", "REAL"),
     ("image_sets", "lock_status", "TEXT NOT NULL DEFAULT 'UPDATING'"),
+    ("image_sets", "study_key", "TEXT NOT NULL DEFAULT ''"),
+    ("image_sets", "tags", "TEXT"),
 )
+SEARCH_INDEXED = 1  # PRAGMA user_version once every latest version has its search rows
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
-    """Create the tables, and add the newer columns to a store made before they existed."""
+    """Create the tables, add the newer columns to a store made before they existed, and index it."""
     conn.executescript(_SCHEMA)
     for table, column, definition in _ADDED:
         present = {row[1] for row in conn.execute(f"PRAGMA table_info({table})")}
@@ -65,3 +87,34 @@ def create_schema(conn: sqlite3.Connection) -> None:
             # another process may add it between the check and here
             with contextlib.suppress(sqlite3.OperationalError):
                 conn.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+    conn.executescript(INDEXES)
+    if conn.execute("PRAGMA user_version").fetchone()[0] < SEARCH_INDEXED:
+        _index_existing(conn)
+
+
+def _index_existing(conn: sqlite3.Connection) -> None:
+    """Index the latest version of every image set of a store made before search was indexed."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if conn.execute("PRAGMA user_version").fetchone()[0] < SEARCH_INDEXED:  # not done by another process
+            rows = conn.execute(
+                "SELECT i.datastore_id, i.image_set_id, v.document FROM image_sets i JOIN versions v"
+                " ON v.datastore_id = i.datastore_id AND v.image_set_id = i.image_set_id"
+                " AND v.version = i.latest_version").fetchall()
+            for ds, image_set_id, document in rows:
+                index_document(conn, ds, image_set_id, json.loads(document))
+            conn.execute(f"PRAGMA user_version = {SEARCH_INDEXED}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
+
+
+def index_document(conn: sqlite3.Connection, datastore_id: str, image_set_id: str, document: dict[str, Any]) -> None:
+    """Keep what a search needs of DOCUMENT, the image set's new latest version (inside the write)."""
+    found = searchable(document)
+    conn.execute("DELETE FROM search_values WHERE datastore_id = ? AND image_set_id = ?", (datastore_id, image_set_id))
+    conn.executemany("INSERT INTO search_values VALUES (?, ?, ?, ?)",
+                     [(datastore_id, key, value, image_set_id) for key, value in found.values])
+    conn.execute("UPDATE image_sets SET study_key = ?, tags = ? WHERE datastore_id = ? AND image_set_id = ?",
+                 (found.study_key, found.tags, datastore_id, image_set_id))

@@ -1,4 +1,4 @@
-"""SearchImageSets: filters, sort and summaries over the latest version of every live image set.
+"""SearchImageSets: the criteria, what of a document is searchable, and the summaries.
 
 Model (https://docs.aws.amazon.com/healthimaging/latest/APIReference/API_SearchImageSets.html and
 its ``SearchCriteria``): 1-2 filters, ANDed; ``EQUAL`` takes one value of a DICOM equality key
@@ -7,6 +7,10 @@ its ``SearchCriteria``): 1-2 filters, ANDed; ``EQUAL`` takes one value of a DICO
 compared without DICOM's trailing padding (``"1 "`` matches ``"1"``). Times are compared in whole
 milliseconds, the precision AWS answers with, so a value read back matches ``BETWEEN [t, t]`` whatever
 sub-millisecond digits a client adds.
+
+Nothing here reads a metadata document at search time: what a search needs of the latest document (its
+equality values, its study date and time, its summary tags) is extracted when the version is written
+(``searchable``) and kept in indexed tables, which ``reconciler.emulator.search_sql`` queries page by page.
 """
 
 from __future__ import annotations
@@ -15,12 +19,12 @@ import hashlib
 import json
 import re
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
 from reconciler.emulator.errors import ValidationError
 from reconciler.emulator.records import ms
-from reconciler.emulator.store import VersionRow
 
 Doc = dict[str, Any]
 _UID_RE = re.compile(r"[0-9.]+")
@@ -30,30 +34,68 @@ EQUALITY_KEYS: dict[str, Callable[[Doc], list[str]]] = {
     "DICOMAccessionNumber": lambda d: _one(d, "Study", "AccessionNumber"),
     "DICOMStudyId": lambda d: _one(d, "Study", "StudyID"),
     "DICOMStudyInstanceUID": lambda d: _one(d, "Study", "StudyInstanceUID"),
-    "DICOMSeriesInstanceUID": lambda d: list(_series(d)),
+    "DICOMSeriesInstanceUID": lambda d: sorted(_series(d)),
 }
 RANGE_KEYS = ("createdAt", "updatedAt", "DICOMStudyDateAndTime")
-Row = tuple[VersionRow, Doc]
 
 
-def search(rows: list[Row], criteria: dict[str, Any]) -> tuple[list[Row], dict[str, str] | None]:
-    """The rows matching CRITERIA (the request body), sorted; and the sort to echo (None if not given)."""
+@dataclass(frozen=True)
+class Query:
+    """Validated criteria: equality values, at most one isPrimary, ranges (field, low, high), the sort."""
+
+    equal: tuple[tuple[str, str], ...] = ()
+    primary: bool | None = None
+    ranges: tuple[tuple[str, Any, Any], ...] = ()
+    sort_field: str = "updatedAt"
+    descending: bool = True
+    echo_sort: dict[str, str] | None = field(default=None, compare=False)
+
+
+@dataclass(frozen=True)
+class Searchable:
+    """What a search needs of a document, extracted when its version is written."""
+
+    values: tuple[tuple[str, str], ...]  # (equality key, value), distinct
+    study_key: str
+    tags: str  # the summary's DICOMTags, as JSON
+
+
+def searchable(doc: Doc) -> Searchable:
+    values = sorted({(key, v) for key, extract in EQUALITY_KEYS.items() for v in extract(doc)})
+    dicom = doc.get("Study", {}).get("DICOM", {})
+    date = dicom.get("StudyDate")
+    key = _study_key(date, dicom.get("StudyTime")) if isinstance(date, str) and date.strip() else ""
+    return Searchable(tuple(values), key, json.dumps(dicom_tags(doc), separators=(",", ":")))
+
+
+def parse(criteria: dict[str, Any]) -> Query:
+    """The request body as a Query; ValidationError for anything the model does not allow."""
+    if set(criteria) - {"filters", "sort"}:
+        raise ValidationError("searchCriteria may only hold filters and sort")
     filters = criteria.get("filters")
-    preds = [_predicate(f) for f in _list(filters, "filters", 1, 2)] if filters is not None else []
+    equal: list[tuple[str, str]] = []
+    primary: bool | None = None
+    ranges: list[tuple[str, Any, Any]] = []
+    for item in (_list(filters, "filters", 1, 2) if filters is not None else []):
+        kind, parsed = _filter(item)
+        if kind == "isPrimary":
+            primary = bool(parsed)
+        elif kind == "equal":
+            equal.append(parsed)
+        else:
+            ranges.append(parsed)
     sort = criteria.get("sort")
-    field, order = ("updatedAt", "DESC") if sort is None else _sort(sort)
-    hits = [row for row in rows if all(p(row) for p in preds)]
-    hits.sort(key=lambda r: r[0].image_set_id)
-    hits.sort(key=lambda r: _sort_key(r, field), reverse=order == "DESC")
-    return hits, (None if sort is None else {"sortField": field, "sortOrder": order})
+    sort_field, order = ("updatedAt", "DESC") if sort is None else _sort(sort)
+    echo = None if sort is None else {"sortField": sort_field, "sortOrder": order}
+    return Query(tuple(equal), primary, tuple(ranges), sort_field, order == "DESC", echo)
 
 
 def scope(criteria: dict[str, Any]) -> str:
     """A short fingerprint of the criteria, so a nextToken cannot be replayed on another query."""
-    return "search:" + hashlib.sha256(json.dumps(criteria, sort_keys=True).encode()).hexdigest()[:16]
+    return "search:" + hashlib.sha256(json.dumps(criteria, sort_keys=True, default=str).encode()).hexdigest()[:16]
 
 
-def _predicate(item: Any) -> Callable[[Row], bool]:
+def _filter(item: Any) -> tuple[str, Any]:
     if not isinstance(item, dict) or set(item) != {"values", "operator"}:
         raise ValidationError("each filter needs exactly values and operator")
     values = [_single(v) for v in _list(item["values"], "values", 1, 2)]
@@ -67,23 +109,22 @@ def _predicate(item: Any) -> Callable[[Row], bool]:
                                   "DICOMStudyDateAndTime")
         key = values[0][0]
         low, high = (_range_value(key, v) for _, v in values)
-        return lambda row: (v := _sort_key(row, key)) is not None and low <= v <= high
+        return "range", (key, low, high)
     raise ValidationError("operator must be EQUAL or BETWEEN")
 
 
-def _equal(key: str, value: Any) -> Callable[[Row], bool]:
+def _equal(key: str, value: Any) -> tuple[str, Any]:
     if key == "isPrimary":
         if not isinstance(value, bool):
             raise ValidationError("isPrimary must be a boolean")
-        return lambda row: row[0].is_primary == value
+        return "isPrimary", value
     if key not in EQUALITY_KEYS:
         raise ValidationError(f"EQUAL is not supported for {key}")
     if not isinstance(value, str) or len(value) > 512:
         raise ValidationError(f"{key} must be a string of at most 512 characters")
     if key.endswith("UID") and not _UID_RE.fullmatch(value):
         raise ValidationError(f"{key} must match [0-9.]+")
-    extract = EQUALITY_KEYS[key]
-    return lambda row: value in extract(row[1])
+    return "equal", (key, value)
 
 
 def _single(value: Any) -> tuple[str, Any]:
@@ -123,17 +164,6 @@ def _range_value(key: str, value: Any) -> Any:
     raise ValidationError(f"{key} must be a timestamp")
 
 
-def _sort_key(row: Row, field: str) -> Any:
-    props, doc = row
-    if field == "createdAt":
-        return ms(props.created_at)
-    if field == "updatedAt":
-        return ms(props.updated_at)
-    dicom = doc.get("Study", {}).get("DICOM", {})
-    date = dicom.get("StudyDate")
-    return _study_key(date, dicom.get("StudyTime")) if isinstance(date, str) and date.strip() else ""
-
-
 def _study_key(date: str, time: Any) -> str:
     """``yyyyMMdd`` + ``HHmmss`` + 6 fraction digits, so string order is time order."""
     hms, _, frac = (time.strip().replace(":", "") if isinstance(time, str) else "").partition(".")
@@ -141,19 +171,6 @@ def _study_key(date: str, time: Any) -> str:
 
 
 # -- summaries ------------------------------------------------------------------------------------
-
-
-def summary(row: Row) -> dict[str, Any]:
-    """One ``ImageSetsMetadataSummary``; ``version`` is an integer in the model."""
-    props, doc = row
-    return {
-        "imageSetId": props.image_set_id,
-        "version": props.version,
-        "createdAt": ms(props.created_at),
-        "updatedAt": ms(props.updated_at),
-        "isPrimary": props.is_primary,
-        "DICOMTags": dicom_tags(doc),
-    }
 
 
 def dicom_tags(doc: Doc) -> dict[str, Any]:

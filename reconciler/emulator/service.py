@@ -34,6 +34,8 @@ from reconciler.emulator.records import ms
 from reconciler.emulator.routes import (
     Call,
     bool_param,
+    decode_after,
+    encode_after,
     error_response,
     image_set_arn,
     json_response,
@@ -42,6 +44,7 @@ from reconciler.emulator.routes import (
     page,
     version_param,
 )
+from reconciler.emulator.search_sql import summary
 from reconciler.emulator.store import NewVersion, Store, VersionRow
 from reconciler.emulator.updates import outcome, parse_dicom_updates
 from reconciler.emulator.wire import DropConnection, WireRequest, WireResponse
@@ -235,17 +238,17 @@ class Service:
         return json_response({"imageSetPropertiesList": [_properties(r) for r in chunk], "nextToken": token})
 
     def search_image_sets(self, call: Call) -> WireResponse:
-        datastore_id = call.datastore_id
-        max_results(call)
+        """One page from the store's search indexes: a page costs the same however deep, however many."""
+        size = max_results(call)
         criteria = call.json_body()
-        if set(criteria) - {"filters", "sort"}:
-            raise ValidationError("searchCriteria may only hold filters and sort")
-        hits, sort = search_mod.search(self.store.latest_documents(datastore_id, now=call.now), criteria)
-        chunk, token = page(hits, call, search_mod.scope(criteria))
+        query = search_mod.parse(criteria)
+        scope = search_mod.scope(criteria)
+        hits = self.store.search_page(call.datastore_id, query, decode_after(call, scope), size + 1, now=call.now)
+        last = hits[size - 1] if len(hits) > size else None
         return json_response({
-            "imageSetsMetadataSummaries": [{**search_mod.summary(r), **self._tier(r[0], call.now)} for r in chunk],
-            "sort": sort,
-            "nextToken": token,
+            "imageSetsMetadataSummaries": [summary(hit, call.now, self.config.archive_after) for hit in hits[:size]],
+            "sort": query.echo_sort,
+            "nextToken": None if last is None else encode_after((last.sort_value, last.image_set_id), scope),
         })
 
     def delete_image_set(self, call: Call) -> WireResponse:

@@ -17,18 +17,21 @@ import json
 import sqlite3
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Any
 
-from reconciler.emulator import tables
+from reconciler.emulator import search_sql, tables
 from reconciler.emulator.copies import CopyRequest
 from reconciler.emulator.copy_store import Build, commit_copy
 from reconciler.emulator.errors import ConflictError, NotFoundError
 from reconciler.emulator.records import DatastoreRow, NewVersion, VersionRow, ms, version_row
+from reconciler.emulator.search import Query
+from reconciler.emulator.search_sql import Hit
 from reconciler.emulator.tables import DB_NAME, study_uid
 
+Seed = tuple[str, dict[str, Any], float, float]  # Store.put_many: ID, document, created at, last accessed at
 __all__ = ["DatastoreRow", "NewVersion", "Store", "VersionRow", "has_store", "study_uid"]
 
 
@@ -48,7 +51,7 @@ class Store:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / DB_NAME
-        tables.create(self.path)
+        self._keep_open = tables.create(self.path)  # held, never used: see tables.create
 
     def _tx(self, write: bool) -> AbstractContextManager[sqlite3.Connection]:
         return tables.transaction(self.path, write)
@@ -99,16 +102,8 @@ class Store:
 
     # -- image sets ----------------------------------------------------------------------------------
 
-    def put_image_set(
-        self,
-        datastore_id: str,
-        image_set_id: str,
-        document: dict[str, Any],
-        *,
-        is_primary: bool = True,
-        replace: bool = False,
-        now: float | None = None,
-    ) -> int:
+    def put_image_set(self, datastore_id: str, image_set_id: str, document: dict[str, Any], *,
+                      is_primary: bool = True, replace: bool = False, now: float | None = None) -> int:
         """Store DOCUMENT as version 1 of a new image set and return the version (1).
 
         The stored copy carries this image set's ``DatastoreID``/``ImageSetID`` (and ``SchemaVersion``
@@ -116,17 +111,12 @@ class Store:
         ``replace``: then the document becomes a new version (what a re-import does) and that is returned.
         """
         ts = ms(time.time() if now is None else now)
-        doc = {"SchemaVersion": "1.1", **document, "DatastoreID": datastore_id, "ImageSetID": image_set_id}
+        doc = tables.as_stored(datastore_id, image_set_id, document)
         with self._tx(write=True) as conn:
             tables.require_datastore(conn, datastore_id)
             row = tables.image_set_row(conn, datastore_id, image_set_id)
             if row is None:
-                conn.execute(
-                    "INSERT INTO image_sets (datastore_id, image_set_id, latest_version, is_primary, created_at,"
-                    " updated_at, lock_until, deleted_at, last_accessed_at) VALUES (?, ?, 1, ?, ?, ?, 0, NULL, ?)",
-                    (datastore_id, image_set_id, int(is_primary), ts, ts, ts),
-                )
-                tables.insert_version(conn, datastore_id, image_set_id, 1, NewVersion(doc, "CREATED"), ts, ts)
+                tables.insert_new(conn, datastore_id, image_set_id, doc, is_primary, ts, ts)
                 return 1
             if not replace:
                 raise ConflictError(f"image set {image_set_id} already exists in datastore {datastore_id}")
@@ -136,6 +126,14 @@ class Store:
             tables.insert_version(conn, datastore_id, image_set_id, version, NewVersion(doc, "IMPORTED"),
                                  float(row["created_at"]), ts)
             return version
+
+    def put_many(self, datastore_id: str, items: Iterable[Seed], *, is_primary: bool = True) -> int:
+        """New image sets in one transaction, to seed a large store fast: each (image set ID, document,
+        created at, last accessed at), stored as ``put_image_set`` would. Returns the count."""
+        with self._tx(write=True) as conn:
+            tables.require_datastore(conn, datastore_id)
+            return sum(tables.insert_new(conn, datastore_id, i, tables.as_stored(datastore_id, i, doc), is_primary,
+                                         ms(created), ms(accessed)) for i, doc, created, accessed in items)
 
     def get_version(
         self, datastore_id: str, image_set_id: str, version: int | None = None, *, now: float
@@ -196,6 +194,13 @@ class Store:
         for r in rows:
             out.append((version_row(r, r, now, r["v_updated_at"]), json.loads(r["document"])))
         return out
+
+    def search_page(self, datastore_id: str, query: Query, after: tuple[Any, str] | None, limit: int, *,
+                    now: float) -> list[Hit]:
+        """Up to LIMIT image sets matching QUERY (not DELETED by NOW), in order, after the row AFTER."""
+        with self._tx(write=False) as conn:
+            tables.require_datastore(conn, datastore_id)
+            return search_sql.page(conn, datastore_id, query, after, limit, now)
 
     def commit_update(
         self,

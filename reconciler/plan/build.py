@@ -18,8 +18,10 @@ from reconciler.api import HealthImagingAPI
 from reconciler.errors import CredentialsError, EndpointError, ReconcilerError
 from reconciler.plan import rules
 from reconciler.plan.diff import diff_with_moves, format_path
-from reconciler.plan.fetch import Work, read_image_set
-from reconciler.plan.model import Change, ImageSetPlan, Move, Path, Plan
+from reconciler.plan.fetch import Work, read_live, unread
+from reconciler.plan.incremental import Incremental, prepare, selectors
+from reconciler.plan.incremental import membership as changed_members
+from reconciler.plan.model import Change, ImageSetPlan, Membership, Move, Path, Plan, Unread
 from reconciler.plan.moves import follow
 from reconciler.plan.requests import BLOB_LIMIT, build_requests
 from reconciler.plan.study import is_study_level, plan_studies
@@ -38,28 +40,46 @@ def build_plan(
     lock_wait: float = 60.0,
     scope: Scope | None = None,
     blob_limit: int = BLOB_LIMIT,
+    incremental: Incremental | None = None,
 ) -> Plan:
     """Plan every image set the documents target (narrowed by ``scope``: ``--target``/``--exclude``, once
     selectors are resolved). Per-image-set problems become ``action: error``.
 
     Targets that do not hold (an empty ``select``, documents that disagree on an image set they both
     reach) raise ``TargetError``, and a ``scope`` argument that matches nothing ``UsageError``, before
-    any metadata is read. No request blob is over ``blob_limit`` bytes.
+    any metadata is read. No request blob is over ``blob_limit`` bytes. With INCREMENTAL (a drift state, or
+    ``--no-archive-reads``) image sets that need no read are planned as unchanged without a request.
     """
     resolution = resolve(docs, api)
     works, targeting = narrow(resolution.works, scope or Scope())
+    started = incremental.clock() if incremental is not None else time.time()
+    meta: dict[str, Any] = {"started_at": started}
+    membership: tuple[Membership, ...] = ()
+    if incremental is not None:
+        meta["incremental"] = True
+        works = prepare(works, api, incremental, started, merged=lambda w: merge_desired(w.docs))
+        membership = changed_members(resolution.selections, incremental, api)
+        if incremental.key is not None:
+            meta["selectors"] = selectors(resolution.selections, incremental.key)
     results: list[ImageSetPlan | None] = [None] * len(works)
+    todo = []
+    for i, w in enumerate(works):
+        skip = unread(w, w.version, w.tier)  # decided without a request: no thread, no future
+        if skip is None:
+            todo.append(i)
+        else:
+            results[i] = unread_plan(w, skip)
     with ThreadPoolExecutor(max_workers=max(1, parallelism)) as pool:
-        futures = {pool.submit(plan_image_set, api, w, lock_wait, blob_limit): i for i, w in enumerate(works)}
+        futures = {pool.submit(plan_image_set, api, works[i], lock_wait, blob_limit): i for i in todo}
         for done, fut in enumerate(as_completed(futures), start=1):
             results[futures[fut]] = fut.result()
             if progress is not None:
-                progress(done, len(works))
+                progress(done, len(todo))
     plans = plan_studies([p for p in results if p is not None], api, blob_limit)
-    meta: dict[str, Any] = {"created_at": time.time()}
+    meta["created_at"] = time.time()
     if resolution.notes:
         meta["notes"] = resolution.notes
-    return Plan(plans, spec_digest=spec_digest(docs), meta=meta, targeting=targeting)
+    return Plan(plans, spec_digest=spec_digest(docs), meta=meta, targeting=targeting, membership=membership)
 
 
 def spec_digest(docs: Sequence[SpecDocument]) -> str:
@@ -75,8 +95,11 @@ def spec_digest(docs: Sequence[SpecDocument]) -> str:
     return h.hexdigest()
 
 
-def merge_desired(docs: Sequence[SpecDocument]) -> dict[str, Any]:
-    """The desired trees of several documents for one image set, merged."""
+def merge_desired(docs: Sequence[SpecDocument]) -> Mapping[str, Any]:
+    """The desired trees of several documents for one image set, merged (one document's tree as it is:
+    nothing changes a desired tree, and a fleet of 100,000 image sets need not be copied)."""
+    if len(docs) == 1:
+        return docs[0].desired
     out: dict[str, Any] = {}
     for d in docs:
         _merge(out, d.desired)
@@ -94,26 +117,40 @@ def _merge(into: dict[str, Any], tree: Mapping[str, Any]) -> None:
             into[key] = value
 
 
+def _base(work: Work) -> dict[str, Any]:
+    return {
+        "datastore_id": work.datastore_id,
+        "image_set_id": work.image_set_id,
+        "sources": tuple([f"{d.file}:{d.line}" for d in work.docs]),
+        "desired": merge_desired(work.docs),
+    }
+
+
+def unread_plan(work: Work, why: Unread) -> ImageSetPlan:
+    """An image set left unread: nothing to do, and the reason (it is not listed as a change)."""
+    return ImageSetPlan(version_id=why.version, action="none", unread=why, **_base(work))
+
+
 def plan_image_set(
     api: HealthImagingAPI, work: Work, lock_wait: float = 60.0, blob_limit: int = BLOB_LIMIT
 ) -> ImageSetPlan:
     """Read, diff and build requests for one image set (study-wide requests come after: ``plan_studies``)."""
-    base: dict[str, Any] = {
-        "datastore_id": work.datastore_id,
-        "image_set_id": work.image_set_id,
-        "sources": tuple(f"{d.file}:{d.line}" for d in work.docs),
-        "desired": merge_desired(work.docs),
-    }
+    base = _base(work)
     try:
-        found = read_image_set(api, work, lock_wait=lock_wait)
+        read = read_live(api, work, lock_wait=lock_wait)
     except (CredentialsError, EndpointError):
         raise
     except ReconcilerError as exc:
         return ImageSetPlan(version_id=work.version, action="error", error=_from_specs(str(exc), work), **base)
-    version, live = found.version, found.document
-    base["is_primary"] = found.is_primary
+    if read.document is None:
+        return ImageSetPlan(version_id=read.version, action="none", unread=read.unread,
+                             is_primary=read.is_primary, **base)
+    version, live = read.version, read.document
+    base["tier_before"] = read.tier
+    base["is_primary"] = primary = read.is_primary
+    del read  # only ``live`` holds the document now, and it is dropped once diffed
     try:
-        changes, origin, moves = _diff_all(work.docs, live, bool(found.is_primary))
+        changes, origin, moves = _diff_all(work.docs, live, bool(primary))
         base["study"] = _study_uid(live)
         base["moves"] = moves
         base["study_wide"] = all(origin[c.path].study_wide for c in changes if is_study_level(c))

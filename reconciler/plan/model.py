@@ -14,7 +14,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
-from reconciler.api import BackendIdentity
+from reconciler.api import ARCHIVE_TIER, BackendIdentity
+from reconciler.plan.cost import Cost
 
 Path = tuple[str, ...]
 Op = Literal["add", "change", "remove"]
@@ -70,6 +71,32 @@ class Move:
 
 
 @dataclass(frozen=True)
+class Unread:
+    """Why an image set's metadata was not read, and what is known of it instead.
+
+    ``state``: the drift state verified it in sync at ``version`` (at ``verified_at``), that is still its
+    version, and the desired subtree is the one it was verified against. ``archived``: it is in the archive
+    tier and its version has not moved (``--no-archive-reads``): reading it would move it back to frequent
+    access, so it is reported unverified.
+    """
+
+    reason: Literal["state", "archived"]
+    version: str
+    verified_at: float | None = None
+
+
+@dataclass(frozen=True)
+class Membership:
+    """A ``select`` target whose image sets differ from the ones the drift state recorded for it."""
+
+    source: str  # "file:line" of the document
+    datastore_id: str
+    key: str  # the selector's key (never its value: patient data)
+    joined: tuple[str, ...]
+    left: tuple[tuple[str, str], ...]  # (image set ID, "deleted" or "no longer matches")
+
+
+@dataclass(frozen=True)
 class ImageSetPlan:
     datastore_id: str
     image_set_id: str
@@ -94,6 +121,9 @@ class ImageSetPlan:
     # plan-time only (not saved): False when a document behind its study-level changes says
     # ``studyWide: false``
     study_wide: bool = field(default=True, compare=False, repr=False)
+
+    unread: Unread | None = None  # not read this run (a drift state, or --no-archive-reads), and why
+    tier_before: str | None = None  # storage tier seen before its metadata was read (None: not read)
 
     @property
     def study_requests(self) -> int:
@@ -122,6 +152,8 @@ class Plan:
     # the fingerprints its values were shown with (sha256 of a value -> HASH), kept in a saved plan so
     # that `show` and `apply PLANFILE` print the plan's own; never the key that made them
     fingerprints: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
+    membership: tuple[Membership, ...] = ()  # selectors that lost or gained image sets since the drift state
+    cost: Cost | None = None  # what the run that made the plan asked of the service (kept in a saved plan)
 
     @property
     def request_count(self) -> int:
@@ -134,3 +166,13 @@ class Plan:
     @property
     def has_errors(self) -> bool:
         return any(p.action == "error" for p in self.image_sets)
+
+    @property
+    def tier_ups(self) -> int:
+        """Image sets whose metadata this plan read while they were in the archive tier (so moved back)."""
+        return sum(1 for p in self.image_sets if p.tier_before == ARCHIVE_TIER)
+
+    @property
+    def has_drift(self) -> bool:
+        """Live differs from the specs: a change pending, or a selector that lost or gained image sets."""
+        return self.has_changes or bool(self.membership)

@@ -24,7 +24,18 @@ from typing import TYPE_CHECKING, Any
 from reconciler.api import BackendIdentity
 from reconciler.client import storage
 from reconciler.errors import PlanFileError
-from reconciler.plan.model import Change, ImageSetPlan, Move, Plan, StudyMember, Targeting, UpdateRequest
+from reconciler.plan.cost import Cost
+from reconciler.plan.model import (
+    Change,
+    ImageSetPlan,
+    Membership,
+    Move,
+    Plan,
+    StudyMember,
+    Targeting,
+    Unread,
+    UpdateRequest,
+)
 
 if TYPE_CHECKING:
     from reconciler.client.s3 import S3
@@ -52,7 +63,7 @@ def _change(c: Change) -> dict[str, Any]:
 
 
 def _image_set(p: ImageSetPlan) -> dict[str, Any]:
-    return {
+    out: dict[str, Any] = {
         "datastoreId": p.datastore_id, "imageSetId": p.image_set_id, "versionId": p.version_id,
         "action": p.action, "force": p.force, "error": p.error, "sources": list(p.sources),
         "study": p.study, "desired": p.desired, "isPrimary": p.is_primary,
@@ -63,6 +74,30 @@ def _image_set(p: ImageSetPlan) -> dict[str, Any]:
         "requests": [{"updatable": _b64(r.updatable), "removable": _b64(r.removable), "force": r.force,
                       "study": r.study} for r in p.requests],
     }
+    if p.unread is not None:  # what the run knew without reading it (a drift state, --no-archive-reads)
+        out["unread"] = [p.unread.reason, p.unread.version, p.unread.verified_at]
+    if p.tier_before is not None:
+        out["tierBefore"] = p.tier_before
+    return out
+
+
+def _run(plan: Plan) -> dict[str, Any]:
+    """What the run that made the plan saw and cost, so that ``show`` reports it as the run did."""
+    return {"cost": None if plan.cost is None else plan.cost.as_dict(),
+            "incremental": bool(plan.meta.get("incremental")), "state": plan.meta.get("state"),
+            "membership": [[m.source, m.datastore_id, m.key, list(m.joined), [list(x) for x in m.left]]
+                           for m in plan.membership]}
+
+
+def _run_from(d: Any) -> tuple[Cost | None, dict[str, Any], tuple[Membership, ...]]:
+    if d is None:
+        return None, {}, ()
+    cost = None if d["cost"] is None else Cost(**{k: int(v) for k, v in d["cost"].items()})
+    members = tuple(Membership(str(src), str(ds), str(key), tuple(map(str, joined)),
+                               tuple((str(i), str(fate)) for i, fate in left))
+                    for src, ds, key, joined, left in d["membership"])
+    meta = {k: v for k, v in (("incremental", bool(d["incremental"])), ("state", d.get("state"))) if v}
+    return cost, meta, members
 
 
 def _backend(b: BackendIdentity | None) -> dict[str, Any] | None:
@@ -83,6 +118,7 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "backend": _backend(plan.backend),
         "fingerprints": dict(sorted(plan.fingerprints.items())),
         "image_sets": [_image_set(p) for p in plan.image_sets],
+        "run": _run(plan),
     }
     if plan.targeting is not None:  # what --target/--exclude left out, for whoever shows the plan later
         t = plan.targeting
@@ -160,10 +196,12 @@ def plan_from_dict(raw: Any, path: str = "<plan>") -> Plan:
         backend = _backend_from(raw.get("backend"))
         targeting = _targeting_from(raw.get("targeting"))
         fingerprints = _fingerprints_from(raw.get("fingerprints"))
+        cost, run_meta, membership = _run_from(raw.get("run"))
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanFileError(f"{path}: malformed plan ({type(exc).__name__})") from None
-    return Plan(sets, spec_digest=str(raw.get("spec_digest", "")), meta={"created_at": raw.get("created_at")},
-                backend=backend, targeting=targeting, fingerprints=fingerprints)
+    meta: dict[str, Any] = {"created_at": raw.get("created_at"), **run_meta}
+    return Plan(sets, spec_digest=str(raw.get("spec_digest", "")), meta=meta, backend=backend, targeting=targeting,
+                fingerprints=fingerprints, cost=cost, membership=membership)
 
 
 def _targeting_from(d: Any) -> Targeting | None:
@@ -206,6 +244,8 @@ def _image_set_from(d: dict[str, Any]) -> ImageSetPlan:
         requests=tuple(UpdateRequest(_unb64(r["updatable"]), _unb64(r["removable"]), bool(r["force"]),
                                      r["study"] is True)
                        for r in d["requests"]),
+        unread=None if d.get("unread") is None else Unread(d["unread"][0], str(d["unread"][1]), d["unread"][2]),
+        tier_before=d.get("tierBefore"),
     )
 
 

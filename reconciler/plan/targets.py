@@ -37,34 +37,46 @@ class TargetError(SpecError):
 
 
 @dataclass(frozen=True)
+class Selection:
+    """What one ``select`` target found: its document, and the IDs of the image sets it matched."""
+
+    doc: SpecDocument
+    ids: frozenset[str]
+
+
+@dataclass(frozen=True)
 class Resolution:
-    """The image sets to plan, each with its documents, and notes on selectors allowed to be empty."""
+    """The image sets to plan, each with its documents, notes on selectors allowed to be empty, and what
+    each selector found (for a drift state, which reports selectors that lose or gain image sets)."""
 
     works: list[Work]
     notes: tuple[str, ...] = ()
+    selections: tuple[Selection, ...] = ()
 
 
 def resolve(docs: Sequence[SpecDocument], api: HealthImagingAPI) -> Resolution:
     """Group the documents by image set, expanding ``select`` targets; TargetError when they do not hold."""
     order: list[tuple[str, str]] = []
     by_key: dict[tuple[str, str], list[SpecDocument]] = {}
-    versions: dict[tuple[str, str], tuple[str, bool | None]] = {}
+    versions: dict[tuple[str, str], tuple[str, str | None, bool | None]] = {}  # (version, tier, primary) from the search
     errors: list[Diagnostic] = []
     notes: list[str] = []
+    selections: list[Selection] = []
     for doc in docs:
         t = doc.target
         if t.image_set_id is not None:
-            hits: list[tuple[str, str | None, bool | None]] = [(t.image_set_id, None, None)]
+            hits: list[tuple[str, tuple[str, str | None, bool | None] | None]] = [(t.image_set_id, None)]
         elif t.select is not None:
             key, value = t.select
             try:
-                hits = [(h.image_set_id, h.version, h.is_primary)
+                hits = [(h.image_set_id, (h.version, h.storage_tier, h.is_primary))
                         for h in api.search_image_sets(t.datastore_id, key, value)]
             except NotFound:  # SearchImageSets answers ResourceNotFoundException for a datastore that is not there
                 pos = doc.target_position(("datastoreId",))
                 errors.append(Diagnostic(pos.file, pos.line, pos.column, ("target", "datastoreId"),
                                          f"datastore {t.datastore_id} does not exist"))
                 continue
+            selections.append(Selection(doc, frozenset(i for i, _ in hits)))
             if not hits:
                 empty = _empty_select(doc, key)
                 if t.allow_empty:
@@ -75,20 +87,22 @@ def resolve(docs: Sequence[SpecDocument], api: HealthImagingAPI) -> Resolution:
                     errors.append(empty)
         else:
             continue
-        for image_set_id, version, primary in hits:
+        for image_set_id, found in hits:
             k = (t.datastore_id, image_set_id)
             if k not in by_key:
                 order.append(k)
                 by_key[k] = []
             by_key[k].append(doc)
-            if version is not None:
-                versions[k] = (str(version), primary)
-    works = [Work(k[0], k[1], versions[k][0] if k in versions else None, tuple(by_key[k]),
-                  versions[k][1] if k in versions else None) for k in order]
+            if found is not None:
+                versions[k] = (str(found[0]), found[1], found[2])
+    works = []
+    for k in order:
+        version, tier, primary = versions.get(k, (None, None, None))
+        works.append(Work(k[0], k[1], version, tuple(by_key[k]), is_primary=primary, tier=tier))
     errors.extend(_conflicts(works))
     if errors:
         raise TargetError(errors)
-    return Resolution(works, tuple(notes))
+    return Resolution(works, tuple(notes), tuple(selections))
 
 
 def _empty_select(doc: SpecDocument, key: str) -> Diagnostic:

@@ -7,6 +7,7 @@ from dataclasses import replace
 from typing import Any
 
 from reconciler.apply.report import ApplyReport, ImageSetResult
+from reconciler.render.common import cost_line
 from reconciler.render.redact import Redactor
 
 FORMAT_VERSION = "1"
@@ -73,6 +74,7 @@ def report_json(report: ApplyReport, redactor: Redactor | None = None) -> dict[s
         "signal": report.signal,
         "aborted": report.aborted,
         "image_sets": [result_json(r, redactor) for r in report.results],
+        **({"cost": report.cost.as_dict()} if report.cost is not None else {}),
     }
 
 
@@ -95,6 +97,8 @@ def report_lines(report: ApplyReport, redactor: Redactor | None = None) -> list[
         if s["not_started"] or s["unfinished"]:
             lines.append("Apply the same plan again to continue: image sets already applied are found "
                          "and skipped without sending anything.")
+    if report.cost is not None:
+        lines.append(cost_line(report.cost))
     if report.journal:
         lines.append(f"Journal: {report.journal}")
     return lines

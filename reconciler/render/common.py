@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import Any
 
+from reconciler.plan.cost import Cost
 from reconciler.plan.diff import format_path
 from reconciler.plan.model import Change, ImageSetPlan, Move, Plan
 from reconciler.ratelimit import DEFAULT_QUOTAS
@@ -19,31 +21,82 @@ SYMBOL = {"add": "+", "change": "~", "remove": "-"}
 class Summary:
     image_sets: int
     to_update: int
-    unchanged: int
+    unchanged: int  # in sync: read now, or unchanged since a drift state verified it
     errors: int
     add: int
     change: int
     remove: int
     requests: int
+    unchanged_from_state: int = 0  # of ``unchanged``: not read, the drift state's verification holds
+    skipped_archived: int = 0  # not read (--no-archive-reads) and so not verified; not in ``unchanged``
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
 
     def line(self) -> str:
-        return (f"Plan: {self.to_update} to update, {self.unchanged} unchanged, {self.errors} with errors "
-                f"({self.add} to add, {self.change} to change, {self.remove} to remove); "
+        known = f" ({self.unchanged_from_state} from the drift state)" if self.unchanged_from_state else ""
+        archived = f", {self.skipped_archived} archived not read" if self.skipped_archived else ""
+        return (f"Plan: {self.to_update} to update, {self.unchanged} unchanged{known}{archived}, {self.errors} with "
+                f"errors ({self.add} to add, {self.change} to change, {self.remove} to remove); "
                 f"{plural(self.requests, 'request')}.")
 
 
 def summarize(plan: Plan) -> Summary:
     ops = {"add": 0, "change": 0, "remove": 0}
+    reasons = {"state": 0, "archived": 0}
     for isp in plan.image_sets:
         if isp.action == "update":
             for c in isp.changes:
                 ops[c.op] += 1
+        if isp.unread is not None:
+            reasons[isp.unread.reason] += 1
     actions = [p.action for p in plan.image_sets]
-    return Summary(len(actions), actions.count("update"), actions.count("none"), actions.count("error"),
-                   ops["add"], ops["change"], ops["remove"], plan.request_count)
+    return Summary(len(actions), actions.count("update"), actions.count("none") - reasons["archived"],
+                   actions.count("error"), ops["add"], ops["change"], ops["remove"], plan.request_count,
+                   reasons["state"], reasons["archived"])
+
+
+def cost_line(cost: Cost) -> str:
+    """What the run asked of the service, and how many image sets its reads took out of the archive tier."""
+    return (f"Cost: {plural(cost.metadata_reads, 'metadata read')} ({cost.tier_ups} moved from the archive tier "
+            f"back to Frequent Access), {cost.image_set_reads} GetImageSet, "
+            f"{plural(cost.search_pages, 'search page')}; {plural(cost.writes, 'write')}.")
+
+
+def stamp(epoch: float | None) -> str | None:
+    """Epoch seconds as ISO 8601 UTC, to the second."""
+    if epoch is None:
+        return None
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def unread_lines(plan: Plan, limit: int = 10) -> list[str]:
+    """What was not read and why: counted for the drift state, listed (up to LIMIT) for the archive tier."""
+    state = [p.unread for p in plan.image_sets if p.unread is not None and p.unread.reason == "state"]
+    archived = [p for p in plan.image_sets if p.unread is not None and p.unread.reason == "archived"]
+    out = []
+    if state:
+        times = [u.verified_at for u in state if u.verified_at is not None]
+        when = f", verified between {stamp(min(times))} and {stamp(max(times))}" if times else ""
+        out.append(f"{plural(len(state), 'image set')} unchanged since the version the drift state verified in "
+                   f"sync{when}: not read.")
+    if archived:
+        out.append(f"{plural(len(archived), 'image set')} in the archive tier not read (--no-archive-reads): "
+                   "their version has not moved, so they were not verified:")
+        out += [f"  {p.image_set_id} (datastore {p.datastore_id}, version {p.version_id})" for p in archived[:limit]]
+        if len(archived) > limit:
+            out.append(f"  ... and {len(archived) - limit} more (all are in the JSON report)")
+    return out
+
+
+def membership_lines(plan: Plan) -> list[str]:
+    """Selectors that lost or gained image sets since the drift state: drift of their own."""
+    out = []
+    for m in plan.membership:
+        where = f"{m.source}: target.select.{m.key} (datastore {m.datastore_id})"
+        parts = [f"gained {i}" for i in m.joined] + [f"lost {i} ({fate})" for i, fate in m.left]
+        out.append(f"! {where}: {', '.join(parts)}")
+    return out
 
 
 def plural(n: int, word: str, many: str | None = None) -> str:

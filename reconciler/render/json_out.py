@@ -5,9 +5,9 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from reconciler.plan.model import Change, ImageSetPlan, Plan
+from reconciler.plan.model import Change, ImageSetPlan, Membership, Plan
 from reconciler.plan.rules import PRIMARY_PAGE
-from reconciler.render.common import error_lines, moved_key, summarize
+from reconciler.render.common import error_lines, moved_key, stamp, summarize
 from reconciler.render.redact import Redactor
 from reconciler.render.targeting import targeting_json
 
@@ -53,17 +53,36 @@ def image_set_json(isp: ImageSetPlan, redactor: Redactor) -> dict[str, Any]:
                         for m in isp.moves]
     if isp.action == "error":
         out["error"] = "\n".join(error_lines(isp, redactor))
+    if isp.unread is not None:
+        out["unread"] = {"reason": isp.unread.reason, "version": isp.unread.version,
+                         "verifiedAt": stamp(isp.unread.verified_at)}
+    if isp.tier_before is not None:
+        out["tierBefore"] = isp.tier_before
     return out
 
 
+def membership_json(m: Membership) -> dict[str, Any]:
+    return {"source": m.source, "datastoreId": m.datastore_id, "selectKey": m.key, "joined": list(m.joined),
+            "left": [{"imageSetId": i, "fate": fate} for i, fate in m.left]}
+
+
 def plan_json(plan: Plan, redactor: Redactor) -> dict[str, Any]:
+    summary = summarize(plan).as_dict()
+    if not plan.meta.get("incremental"):  # counted apart only where image sets can be left unread
+        del summary["unchanged_from_state"], summary["skipped_archived"]
     doc: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
-        "summary": summarize(plan).as_dict(),
+        "summary": summary,
         "image_sets": [image_set_json(p, redactor) for p in plan.image_sets],
     }
     if plan.targeting is not None:  # only with --target/--exclude: what they left out
         doc["left_out"] = targeting_json(plan.targeting)
+    if plan.membership:
+        doc["membership"] = [membership_json(m) for m in plan.membership]
+    if "state" in plan.meta:
+        doc["state"] = plan.meta["state"]
+    if plan.cost is not None:
+        doc["cost"] = plan.cost.as_dict()
     return doc
 
 

@@ -8,7 +8,7 @@ import re
 from collections import defaultdict
 
 from reconciler.plan.model import ImageSetPlan, Plan
-from reconciler.render.common import DEFAULT_UPDATE_RATE, eta_line, plural, summarize
+from reconciler.render.common import DEFAULT_UPDATE_RATE, cost_line, eta_line, membership_lines, plural, summarize
 from reconciler.render.redact import Redactor
 from reconciler.render.targeting import targeting_markdown
 from reconciler.render.text import image_set_block
@@ -31,7 +31,7 @@ def _rollup(plan: Plan, redactor: Redactor) -> list[str]:
         if not sets:
             continue
         ops: list[str] = [c.op for p in sets for c in p.changes]
-        studies = len({p.study for p in sets})
+        studies = len({p.study for p in sets if p.unread is None})  # an unread image set's study is unknown
         out.append(f"| {label} | {len(sets)} | {studies} | "
                    + " | ".join(str(ops.count(op)) for op in _OPS) + f" | {sum(len(p.requests) for p in sets)} |")
     return [*out, "", *_study_details(plan, redactor)]
@@ -40,6 +40,8 @@ def _rollup(plan: Plan, redactor: Redactor) -> list[str]:
 def _study_details(plan: Plan, redactor: Redactor) -> list[str]:
     totals: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
     for isp in plan.image_sets:
+        if isp.unread is not None:  # not read: its study is not known (counted apart, above the table)
+            continue
         row = totals[redactor.label("StudyInstanceUID", isp.study) or "(unknown study)"]
         row[0] += 1
         row[1] += isp.action == "update"
@@ -68,7 +70,7 @@ def _longest_backtick_run(text: str) -> int:
 
 
 def render_markdown(
-    plan: Plan, redactor: Redactor, *, rate: float = DEFAULT_UPDATE_RATE, limit: int = LIMIT, drift: bool = False
+    plan: Plan, redactor: Redactor, *, rate: float = DEFAULT_UPDATE_RATE, limit: int = LIMIT, drift: bool = False,
 ) -> str:
     s = summarize(plan)
     title = "Drift report" if drift else "Reconciler plan"
@@ -80,6 +82,14 @@ def render_markdown(
         "",
         *targeting_markdown(plan.targeting),
     ]
+    if s.unchanged_from_state or s.skipped_archived:
+        head += [f"Not read: **{s.unchanged_from_state} unchanged since the drift state verified them**, "
+                 f"**{s.skipped_archived} in the archive tier** (not verified, `--no-archive-reads`).", ""]
+    if plan.cost is not None:
+        head += [cost_line(plan.cost), ""]
+    if plan.membership:
+        head += ["Selectors that lost or gained image sets since the drift state:", "",
+                 *(f"- `{line[2:]}`" for line in membership_lines(plan)), ""]
     if plan.image_sets:
         head += [*_rollup(plan, redactor), ""]
     out = "\n".join(head) + "\n"

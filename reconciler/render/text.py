@@ -8,12 +8,15 @@ from reconciler.plan.model import ImageSetPlan, Plan
 from reconciler.render.common import (
     DEFAULT_UPDATE_RATE,
     change_line,
+    cost_line,
     error_lines,
     eta_line,
+    membership_lines,
     move_line,
     plural,
     study_lines,
     summarize,
+    unread_lines,
 )
 from reconciler.render.redact import Redactor
 from reconciler.render.targeting import targeting_lines
@@ -50,9 +53,10 @@ def image_set_block(isp: ImageSetPlan, redactor: Redactor) -> list[str]:
 
 
 def render_text(
-    plan: Plan, redactor: Redactor, *, colour: bool = False, rate: float = DEFAULT_UPDATE_RATE, drift: bool = False
+    plan: Plan, redactor: Redactor, *, colour: bool = False, rate: float = DEFAULT_UPDATE_RATE, drift: bool = False,
 ) -> str:
-    """Only image sets that change or fail are listed; unchanged ones are counted in the summary."""
+    """Only image sets that change or fail are listed; unchanged ones are counted in the summary. Selectors
+    that lost or gained image sets since the drift state, what was not read and why, and the cost follow."""
     summary = summarize(plan)
     out: list[str] = []
     shown = [p for p in plan.image_sets if p.action != "none"]
@@ -63,7 +67,11 @@ def render_text(
     for isp in shown:
         out += [_paint(f"  {line}", colour) for line in image_set_block(isp, redactor)]
         out.append("")
-    if not shown:
+    if plan.membership:
+        out.append("Selectors that lost or gained image sets since the drift state:")
+        out += [_paint(f"  {line}", colour) for line in membership_lines(plan)]
+        out.append("")
+    if not shown and not plan.membership:
         out.append("No changes. Live metadata matches the specs." if not drift else "In sync: no drift.")
     moved = [p for p in plan.image_sets if p.action == "none" and p.moves]
     if moved:  # in sync, under new keys: say so rather than nothing (terraform's "moved")
@@ -74,4 +82,7 @@ def render_text(
     if summary.requests:
         out.append(eta_line(summary.requests, rate))
     out += targeting_lines(plan.targeting)
+    out += unread_lines(plan)
+    if plan.cost is not None:
+        out.append(cost_line(plan.cost))
     return "\n".join(out) + "\n"

@@ -143,3 +143,35 @@ def test_show_reads_a_plan_from_s3_with_the_plans_own_fingerprints(env: dict[str
     assert "digest checked" in shown.stderr and "note: fingerprints" not in shown.stderr
     missing = cli(env, "show", f"s3://{BUCKET}/pr-3/none.json")
     assert missing.returncode == 1 and "not found in S3" in missing.stderr and "Traceback" not in missing.stderr
+
+
+IN_SYNC = HEAD + """desired:
+  Study:
+    DICOM:
+      StudyDescription: CHEST
+"""
+
+
+def drift_json(env: dict[str, str], url: str) -> tuple[subprocess.CompletedProcess[str], dict[str, Any]]:
+    done = cli({**env, "RECONCILER_STATE_KEY": "a drift state secret for the S3 tests"},
+               "drift", "specs", "--state", url, "--format", "json")
+    assert done.returncode == 0 and "Traceback" not in done.stderr, done.stderr
+    return done, json.loads(done.stdout)
+
+
+def test_the_drift_state_round_trips_through_s3(env: dict[str, str], s3: Any) -> None:
+    (Path(env["CWD"]) / "specs" / "a.yaml").write_text(IN_SYNC)
+    url = f"s3://{BUCKET}/state/drift.jsonl"
+    done, first = drift_json(env, url)  # one CI run ...
+    assert "no drift state at" in done.stderr and first["cost"]["metadata_reads"] == 1
+    head = s3.head_object(Bucket=BUCKET, Key="state/drift.jsonl")
+    assert head["ServerSideEncryption"] == "AES256" and "reconciler-sha256" in head["Metadata"]
+    _, second = drift_json(env, url)  # ... and the next one, on another runner
+    assert second["cost"]["metadata_reads"] == 0 and second["summary"]["unchanged_from_state"] == 1
+    obj = s3.get_object(Bucket=BUCKET, Key="state/drift.jsonl")
+    s3.put_object(Bucket=BUCKET, Key="state/drift.jsonl", Body=obj["Body"].read().replace(b'"1"', b'"2"'),
+                  Metadata=obj["Metadata"], ServerSideEncryption="AES256")
+    done, tampered = drift_json(env, url)
+    assert "warning: the drift state cannot be used" in done.stderr and "sha256 mismatch" in done.stderr
+    assert tampered["cost"]["metadata_reads"] == 1 and tampered["state"]["status"] == "unusable"
+    assert drift_json(env, url)[1]["cost"]["metadata_reads"] == 0  # rewritten by the full run

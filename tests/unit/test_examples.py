@@ -33,6 +33,9 @@ READ_ACTIONS = {"medical-imaging:GetDatastore", "medical-imaging:SearchImageSets
 WRITE_ACTIONS = {"medical-imaging:UpdateImageSetMetadata"}
 STORAGE_SID = "PlanAndJournalStorage"
 LIST_SID = "FindReviewedPlan"  # s3:ListBucket under plans/: the apply step checks that the reviewed plan exists
+# s3:ListBucket on the bucket: without it S3 answers a drift job's first GetObject of its not yet written state
+# with 403 instead of 404 (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, Permissions)
+STATE_LIST_SID = "FindDriftState"
 _SEPARATORS = {">", ">>", "|", "||", "&&", ";", "2>&1", "<", "2>"}
 
 
@@ -135,6 +138,24 @@ def test_the_drift_recipes_fail_on_exit_2_and_keep_the_json_report() -> None:
     assert gl["drift"]["artifacts"]["when"] == "always" and gl["drift"]["script"][-1] == "exit $code"
 
 
+def test_the_drift_recipes_keep_their_state_in_s3_between_runs() -> None:
+    """Each drift job passes --state with an S3 URL under state/ (which the read-only policy allows), and
+    keys it with a secret, never with a value in the recipe itself."""
+    gh = yaml.safe_load((EXAMPLES / "ci" / "github" / "reconciler-drift.yml").read_text())
+    gl = yaml.safe_load((EXAMPLES / "ci" / "gitlab" / "gitlab-ci.yml").read_text())
+    urls = {"github": gh["env"]["STATE_URL"],
+            "gitlab": gl["drift"]["variables"]["STATE_URL"].replace("$PLAN_BUCKET", gl["variables"]["PLAN_BUCKET"])}
+    for recipe, url in urls.items():
+        assert url.startswith(f"s3://{BUCKET}/state/"), recipe
+        drift = [a for w, a in COMMANDS if w.startswith(f"ci/{recipe}") and a[0] == "drift"]
+        assert drift and all(a[a.index("--state") + 1] == "x" for a in drift)  # "$STATE_URL"
+    # the state is keyed with the redaction key the recipes already take from a secret, never from the file
+    assert gh["env"]["RECONCILER_REDACTION_KEY"] == "${{ secrets.RECONCILER_REDACTION_KEY }}"
+    assert "RECONCILER_REDACTION_KEY" not in json.dumps(gl["drift"]) and "KEY" not in json.dumps(gl["variables"])
+    storage = next(st for st in statements(EXAMPLES / "iam" / "reconciler-read-only.json") if st["Sid"] == STORAGE_SID)
+    assert f"arn:aws:s3:::{BUCKET}/state/*" in storage["Resource"]
+
+
 def test_the_recipes_install_the_project_from_a_pinned_git_tag() -> None:
     """The project is not on PyPI: every recipe installs RECONCILER_SOURCE, a git URL pinned to the tag of
     this version, with a CHANGE-ME placeholder for where the user's copy lives."""
@@ -223,6 +244,8 @@ def test_policies_scope_medical_imaging_to_a_datastore_and_s3_to_one_statement(p
         elif st["Sid"] == LIST_SID:
             assert actions == ["s3:ListBucket"] and resources == ["arn:aws:s3:::my-reconciler-plans"]
             assert st["Condition"] == {"StringLike": {"s3:prefix": ["plans/*"]}}
+        elif st["Sid"] == STATE_LIST_SID:
+            assert actions == ["s3:ListBucket"] and resources == ["arn:aws:s3:::my-reconciler-plans"]
         else:
             assert all(a.startswith("medical-imaging:") for a in actions)
             assert all(re.fullmatch(r"arn:aws:medical-imaging:[a-z0-9-]+:\d{12}:datastore/[0-9a-z]{32}"
@@ -236,10 +259,11 @@ def test_policies_scope_medical_imaging_to_a_datastore_and_s3_to_one_statement(p
 ])
 def test_policies_hold_exactly_the_needed_actions(name: str, expected: set[str]) -> None:
     sids = [st["Sid"] for st in statements(EXAMPLES / "iam" / name)]
-    actions = {a for st in statements(EXAMPLES / "iam" / name) if st["Sid"] not in (STORAGE_SID, LIST_SID)
-               for a in st["Action"]}
+    actions = {a for st in statements(EXAMPLES / "iam" / name)
+               if st["Sid"] not in (STORAGE_SID, LIST_SID, STATE_LIST_SID) for a in st["Action"]}
     assert actions == expected
     assert (LIST_SID in sids) == (name == "reconciler-apply.json")  # only the apply job lists plans/
+    assert (STATE_LIST_SID in sids) == (name == "reconciler-read-only.json")  # the drift job keeps a state
 
 
 @pytest.mark.parametrize("script", ["reconciler plan specs/ --no-such-flag > plan.md",

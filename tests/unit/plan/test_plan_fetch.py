@@ -37,8 +37,8 @@ class FakeAPI:
         return DOC
 
     def search_image_sets(self, datastore_id: str, key: str, value: str) -> Iterator[SearchHit]:
-        yield SearchHit("1" * 32, "3")
-        yield SearchHit("2" * 32, "4")
+        yield SearchHit("1" * 32, "3", storage_tier="FREQUENT_ACCESS")  # summaries carry the tier
+        yield SearchHit("2" * 32, "4", storage_tier="ARCHIVE_INSTANT_ACCESS")
 
 
 def work(version: str | None = None) -> Work:
@@ -47,14 +47,15 @@ def work(version: str | None = None) -> Work:
 
 def test_metadata_is_read_at_exactly_the_version_get_image_set_saw() -> None:
     api = FakeAPI(["ACTIVE"])
-    assert read_live(api, work()) == ("7", DOC)  # type: ignore[arg-type]
+    read = read_live(api, work())  # type: ignore[arg-type]
+    assert (read.version, read.document, read.unread) == ("7", DOC, None)
     assert api.calls == [("GetImageSet", None), ("GetImageSetMetadata", "7")]
 
 
 def test_a_locked_image_set_is_waited_for() -> None:
     api = FakeAPI(["LOCKED", "LOCKED", "ACTIVE"])
     slept: list[float] = []
-    assert read_live(api, work(), lock_wait=10, poll=1, sleep=slept.append)[0] == "7"  # type: ignore[arg-type]
+    assert read_live(api, work(), lock_wait=10, poll=1, sleep=slept.append).version == "7"  # type: ignore[arg-type]
     assert slept == [1, 1]
 
 
@@ -74,6 +75,7 @@ def test_select_versions_come_from_search_without_get_image_set() -> None:
     assert [(p.image_set_id, p.version_id, p.action) for p in plan.image_sets] == [
         ("1" * 32, "3", "update"), ("2" * 32, "4", "update")]
     assert sorted(api.calls) == [("GetImageSetMetadata", "3"), ("GetImageSetMetadata", "4")]
+    assert [p.tier_before for p in plan.image_sets] == ["FREQUENT_ACCESS", "ARCHIVE_INSTANT_ACCESS"]
 
 
 def test_documents_for_the_same_image_set_are_merged_into_one_request() -> None:
