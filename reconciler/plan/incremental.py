@@ -103,9 +103,10 @@ def _prepare_datastore(ds: str, works: list[Work], api: HealthImagingAPI, inc: I
 
 def _fill(w: Work, e: Entry | None, hit: SearchHit | None, new_studies: set[str], key: StateKey,
           merged: Callable[[Work], Any]) -> Work:
-    version, tier = w.version, w.tier
+    version, tier, primary = w.version, w.tier, w.is_primary
     if hit is not None:
         version, tier = version or hit.version, tier or hit.storage_tier
+        primary = hit.is_primary if primary is None else primary
     since = None
     if e is not None:
         replaced = hit is None and e.study is not None and e.study in new_studies
@@ -113,7 +114,7 @@ def _fill(w: Work, e: Entry | None, hit: SearchHit | None, new_studies: set[str]
             version = e.version  # not updated since it was checked, or the search would have returned it
         since = Since(e.version, e.verified_at, desired_digest(key, merged(w)) == e.digest)
     # built directly, not with dataclasses.replace: this runs once per image set of the fleet
-    return Work(w.datastore_id, w.image_set_id, version, w.docs, tier, since, w.skip_archived)
+    return Work(w.datastore_id, w.image_set_id, version, w.docs, primary, tier, since, w.skip_archived)
 
 
 def selectors(selections: Iterable[Selection], key: StateKey) -> Selectors:

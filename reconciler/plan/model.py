@@ -20,7 +20,7 @@ from reconciler.plan.cost import Cost
 Path = tuple[str, ...]
 Op = Literal["add", "change", "remove"]
 Check = Literal["ok", "needs force", "forbidden", "refused on primary"]
-Action = Literal["update", "none", "error"]
+Action = Literal["update", "none", "error", "replace"]
 
 
 @dataclass(frozen=True)
@@ -97,6 +97,23 @@ class Membership:
 
 
 @dataclass(frozen=True)
+class Replacement:
+    """How a primary image set gets changes it refuses in place (action ``replace``), as AWS documents for
+    primary image sets (https://docs.aws.amazon.com/healthimaging/latest/devguide/update-image-set-metadata.html):
+    CopyImageSet to a non-primary copy; the plan's ``requests`` sent to that copy; DeleteImageSet of the
+    primary; CopyImageSet of the copy with ``promoteToPrimary`` (a new image set ID); DeleteImageSet of the
+    copy. The document behind it opted in (``replace: allow``); without that key the change is a plan error."""
+
+    sources: tuple[str, ...]  # "file:line" of the ``replace: allow`` key(s) that allow it
+    paths: tuple[Path, ...]  # the changes a primary refuses in place (paths only, never values)
+
+    @property
+    def writes(self) -> int:
+        """Writes besides the updates of the copy: copy, delete primary, promote, delete copy."""
+        return 4
+
+
+@dataclass(frozen=True)
 class ImageSetPlan:
     datastore_id: str
     image_set_id: str
@@ -124,6 +141,8 @@ class ImageSetPlan:
 
     unread: Unread | None = None  # not read this run (a drift state, or --no-archive-reads), and why
     tier_before: str | None = None  # storage tier seen before its metadata was read (None: not read)
+    # action "replace": why and by whose leave; its ``requests`` go to the non-primary copy
+    replacement: Replacement | None = None
 
     @property
     def study_requests(self) -> int:

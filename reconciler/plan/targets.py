@@ -58,7 +58,8 @@ def resolve(docs: Sequence[SpecDocument], api: HealthImagingAPI) -> Resolution:
     """Group the documents by image set, expanding ``select`` targets; TargetError when they do not hold."""
     order: list[tuple[str, str]] = []
     by_key: dict[tuple[str, str], list[SpecDocument]] = {}
-    versions: dict[tuple[str, str], tuple[str, str | None, bool | None]] = {}  # (version, tier, primary) from the search
+    # (version, storage tier, primary) from the search
+    versions: dict[tuple[str, str], tuple[str, str | None, bool | None]] = {}
     errors: list[Diagnostic] = []
     notes: list[str] = []
     selections: list[Selection] = []
