@@ -20,6 +20,9 @@ study-wide request per study:
   than the request sets, is a plan error for the image sets concerned: one request cannot satisfy both;
 - when a planned primary of the study has plan errors, nothing may be sent to it, and a study-wide
   request would change it: the image sets with study-level changes of that study are plan errors too;
+- a primary the plan replaces (action ``replace``: copy, update the copy, promote) takes no part in a
+  study-wide request: it sends none, and a sibling's study-wide request that would change it (and so
+  break the version its replacement is guarded by) is a plan error saying to apply the replacement first;
 - a document with ``studyWide: false`` opts out: its image set's study-level changes go to it alone,
   as an ordinary request (a primary accepts study-level changes; only its Patient and Series levels and
   the UIDs are refused), and the other primaries of the study keep their values.
@@ -77,11 +80,14 @@ def _one_study(out: list[ImageSetPlan], first: int, found: dict[str, str], limit
             paths = sorted({path for j, path in clashes if j == i or i == first})
             out[i] = _error(out[i], owner.image_set_id, paths)
         return
-    broken = [out[i].image_set_id for i in in_study if i != first and out[i].action == "error"]
-    if broken:  # nothing may be sent to an image set with plan errors, not even by a sibling's request
+    broken = [out[i].image_set_id for i in in_study if i != first and out[i].action in ("error", "replace")]
+    replaced = [image_set_id for image_set_id in broken if image_set_id in
+                {out[i].image_set_id for i in in_study if out[i].action == "replace"}]
+    if broken:  # nothing may be sent to an image set with plan errors, not even by a sibling's request;
+        # nor to one this plan replaces (its request would bump the version the replacement is guarded by)
         for i in in_study:
             if i == first or (out[i].action == "update" and any(map(is_study_level, out[i].changes))):
-                out[i] = _blocked(out[i], broken)
+                out[i] = _blocked(out[i], broken, replaced)
         return
     read = {out[i].image_set_id: str(out[i].version_id) for i in in_study}
     versions = {**found, **read}  # the plan's own read where it has one
@@ -146,8 +152,14 @@ def _error(p: ImageSetPlan, owner: str, paths: list[Path]) -> ImageSetPlan:
     return dataclasses.replace(p, action="error", requests=(), error=message)
 
 
-def _blocked(p: ImageSetPlan, broken: list[str]) -> ImageSetPlan:
+def _blocked(p: ImageSetPlan, broken: list[str], replaced: list[str]) -> ImageSetPlan:
     names = ", ".join(broken)
+    if replaced:
+        message = (f"its study-level changes need a study-wide update (includeStudyImageSets), which would also "
+                   f"change image set{'s' if len(broken) != 1 else ''} {names} of the same study, which this plan "
+                   f"replaces (or has plan errors): apply the replacement first (--target "
+                   f"{replaced[0]}), then plan again, or set `studyWide: false` ({rules.PRIMARY_PAGE})")
+        return dataclasses.replace(p, action="error", requests=(), error=message)
     message = (f"its study-level changes need a study-wide update (includeStudyImageSets), which would also change "
                f"image set{'s' if len(broken) != 1 else ''} {names} of the same study; that has plan errors, so "
                f"nothing may be written to it: fix them first, or set `studyWide: false` ({rules.PRIMARY_PAGE})")

@@ -12,6 +12,28 @@ EVENTS = {"run_started", "planned", "submitting", "submitted", "updated", "conve
 LIFECYCLE = ["planned", "submitting", "submitted", "updated", "converged"]
 BAD_ENDINGS = ("failed", "stale", "not_started", "unfinished")  # not_started/unfinished: an interrupted run
 RUN_ENDINGS = ("run_finished", "run_interrupted", "run_aborted")
+# a replacement's steps, in order (``reconciler.apply.replace``); updates of the copy repeat as a pair
+REPLACE_STEPS = ["copy_submitting", "copy_submitted", "copied", "copy_updating", "copy_updated", "primary_deleting",
+                 "primary_deleted", "promoting", "promote_submitted", "promote_failed", "promoted", "temp_deleting",
+                 "temp_deleted"]
+EVENTS |= {*REPLACE_STEPS, "replace_abandoned"}
+
+
+def check_replacement(events: list[str]) -> None:
+    """A replacement's events (after ``planned``): its steps never go back (a re-run starts where the journal
+    left it), except the copy's updates (a pair per request) and an abandonment before the primary deletion
+    (the copy deleted again, then ``replace_abandoned``); nothing but an ending follows ``converged``."""
+    steps = [e for e in events if e in REPLACE_STEPS]
+    if "replace_abandoned" in events:
+        assert "primary_deleting" not in events, events
+        return
+    rank = [REPLACE_STEPS.index(e) for e in steps]
+    for a, b in zip(rank, rank[1:], strict=False):
+        pair = {REPLACE_STEPS[a], REPLACE_STEPS[b]} == {"copy_updating", "copy_updated"}
+        retry = REPLACE_STEPS[a] == "promote_failed" and REPLACE_STEPS[b] == "promoting"
+        assert b >= a or pair or retry, events
+    if "converged" in events:
+        assert events[-1] == "converged", events
 
 
 def check_journal(path: Path, *, may_end_badly: bool = True) -> int:
@@ -41,6 +63,10 @@ def check_journal(path: Path, *, may_end_badly: bool = True) -> int:
                 assert before in (["planned"], ["planned", "submitting"]), before
                 per_set[r["imageSetId"]] = ["found applied"]
     for events in per_set.values():
+        if any(e in REPLACE_STEPS or e == "replace_abandoned" for e in events):
+            assert events[0] == "planned" or events[0] in REPLACE_STEPS, events
+            check_replacement(events[1:] if events[0] == "planned" else events)
+            continue
         if events[0] == "found applied":  # nothing of this run was written to it, and nothing follows
             assert events == ["found applied"], events
             continue
