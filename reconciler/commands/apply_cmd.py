@@ -15,7 +15,7 @@ from reconciler.apply.journal import Journal, default_journal_path
 from reconciler.apply.ledger import Ledger, default_folders
 from reconciler.apply.progress import Progress
 from reconciler.apply.report import ApplyReport, ImageSetResult
-from reconciler.apply.resume import resume_plan
+from reconciler.apply.resume import locate_copies, resume_plan
 from reconciler.apply.waiter import WaitPolicy
 from reconciler.client.storage import is_s3, split_s3, upload_file
 from reconciler.commands._common import (
@@ -125,7 +125,7 @@ def run(ctx: Context) -> int:
         confirm(streams, args.auto_approve, "apply")
         incremental, state = open_state(ctx)
         plan = plan_specs(ctx, incremental=incremental)  # with the client the apply will use (one limiter)
-        plan = resume_plan(plan, ledger.unfinished())
+        plan = resume_plan(plan, locate_copies(ctx.api, ledger.unfinished()))
         if args.format == "text" or not args.auto_approve:
             shown.write(ctx.text_reporter(shown).plan(plan))
         if not plan.has_changes and not plan.has_errors:  # nothing to send: no prompt, no journal

@@ -70,10 +70,10 @@ def test_the_text_report_says_old_id_to_new_id(env: Env) -> None:
 
 def test_without_the_key_the_plan_error_names_it_and_nothing_is_written(env: Env) -> None:
     path = env.spec(spec_text(allow=False))
-    code, out, err = env.cli("plan", "specs")
+    code, out, _ = env.cli("plan", "specs")
     assert code == 1
     assert "`replace: allow`" in out and f"{path.relative_to(env.root)}:1" in out
-    code, out, err = env.cli("apply", "specs", "--auto-approve", "--format", "json")
+    code, out, _err = env.cli("apply", "specs", "--auto-approve", "--format", "json")
     assert code == 1
     assert [(r.image_set_id, r.version, r.is_primary) for r, _ in in_study(env)] == [(X, 1, True)]
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -28,7 +29,7 @@ def check_replacement(events: list[str]) -> None:
         assert "primary_deleting" not in events, events
         return
     rank = [REPLACE_STEPS.index(e) for e in steps]
-    for a, b in zip(rank, rank[1:], strict=False):
+    for a, b in itertools.pairwise(rank):
         pair = {REPLACE_STEPS[a], REPLACE_STEPS[b]} == {"copy_updating", "copy_updated"}
         retry = REPLACE_STEPS[a] == "promote_failed" and REPLACE_STEPS[b] == "promoting"
         assert b >= a or pair or retry, events
@@ -55,6 +56,7 @@ def check_journal(path: Path, *, may_end_badly: bool = True) -> int:
     ends = [n for n, r in enumerate(records) if r["event"] in RUN_ENDINGS]
     assert ends in ([], [len(records) - 1]), [records[n]["event"] for n in ends]
     per_set: dict[str, list[str]] = {}
+    replaced = {r["imageSetId"] for r in records if r.get("action") == "replace" or r.get("replacedBy")}
     for r in records:
         if "imageSetId" in r:
             per_set.setdefault(r["imageSetId"], []).append(r["event"])
@@ -62,8 +64,8 @@ def check_journal(path: Path, *, may_end_badly: bool = True) -> int:
                 before = per_set[r["imageSetId"]][:-1]
                 assert before in (["planned"], ["planned", "submitting"]), before
                 per_set[r["imageSetId"]] = ["found applied"]
-    for events in per_set.values():
-        if any(e in REPLACE_STEPS or e == "replace_abandoned" for e in events):
+    for image_set, events in per_set.items():
+        if image_set in replaced or any(e in REPLACE_STEPS or e == "replace_abandoned" for e in events):
             assert events[0] == "planned" or events[0] in REPLACE_STEPS, events
             check_replacement(events[1:] if events[0] == "planned" else events)
             continue

@@ -63,7 +63,8 @@ def spec_text(allow: bool = True, target: str = SELECT) -> str:
 
 
 def by_id(image_set_id: str) -> str:
-    return f"apiVersion: reconciler/v1\nkind: ImageSetMetadata\ntarget:\n  datastoreId: {DS}\n  imageSetId: {image_set_id}\n"
+    return (f"apiVersion: reconciler/v1\nkind: ImageSetMetadata\ntarget:\n  datastoreId: {DS}\n"
+            f"  imageSetId: {image_set_id}\n")
 
 
 @dataclass
@@ -106,7 +107,7 @@ def deleting(row: VersionRow) -> bool:
 def assert_nothing_lost(env: Env) -> None:
     """Every instance of the original is held by an image set that is not being deleted."""
     held = frozenset().union(*(instances(d) for r, d in in_study(env) if not deleting(r)))
-    assert INSTANCES <= held, sorted(INSTANCES - held)
+    assert held >= INSTANCES, sorted(INSTANCES - held)
 
 
 def wait_quiet(env: Env, timeout: float = 10.0) -> None:
