@@ -116,6 +116,10 @@ class _Run:
             self._copy(original)
             version = self._update_copy()
             self._verify_copy(version, expected)
+            if self.o.stop_sending.is_set():  # a stop request: do not open the window without a primary now
+                return _result(isp, "unfinished", sent=self.sent,
+                               message=f"the run stopped before the primary was deleted; the updated copy "
+                               f"{st.copy_id} is journalled: run apply again to finish the replacement")
             self._delete_primary(version)
         else:
             self._finish_primary_deletion()

@@ -172,7 +172,10 @@ def _verified(report: ApplyReport) -> dict[tuple[str, str], str | None]:
     """Per image set the apply ran: the version verified in sync, or None (its state entry goes)."""
     out: dict[tuple[str, str], str | None] = {}
     for r in report.results:
-        if r.status == "converged":
+        if r.status == "converged" and r.replaced_by is not None:  # the original is gone; the new one is in sync
+            out[(r.datastore_id, r.image_set_id)] = None
+            out[(r.datastore_id, r.replaced_by)] = r.final_version
+        elif r.status == "converged":
             out[(r.datastore_id, r.image_set_id)] = r.final_version
         elif r.status == "unchanged":
             out[(r.datastore_id, r.image_set_id)] = r.final_version or r.planned_version
