@@ -12,7 +12,7 @@ import pytest
 
 from reconciler.plan.model import Change, ImageSetPlan, Plan, Replacement
 from reconciler.plan.planfile import load_plan, save_plan
-from reconciler.plan.replacing import on_copy, replaceable, replace_hint
+from reconciler.plan.replacing import on_copy, replace_hint, replaceable
 from reconciler.spec.model import SourcePos, SpecDocument, Target
 from reconciler.spec.validate import validate_text
 
