@@ -88,11 +88,15 @@ class ReplaceApply:
         if st.done:
             return _result(isp, "converged", final=None, new_id=st.new_id,
                            message=f"already replaced by {st.new_id} (found in the journal)")
+        older = None
         if st.planned_version is not None and isp.version_id is not None and st.planned_version != isp.version_id \
-                and not st.primary_deleting:
-            st = Progress(isp.datastore_id, isp.image_set_id)  # an older replacement, abandoned: the copy is stale
+                and not st.primary_deleting:  # a replacement of an older version, left half-way: its copy is stale
+            older, st = st.copy_id, Progress(isp.datastore_id, isp.image_set_id)
         try:
-            return _Run(self, isp, st).go()
+            run = _Run(self, isp, st)
+            if older is not None:
+                run.discard(older)
+            return run.go()
         except _End as end:
             return end.result
 
@@ -338,6 +342,21 @@ class _Run:
         except (WaitTimeout, ReconcilerError) as exc:
             self._fail(f"DeleteImageSet {image_set_id}: {exc}")
         self._rec(after, **fields)
+
+    def discard(self, copy_id: str) -> None:
+        """Delete the copy an older replacement of this primary left, when the primary holds every instance
+        it holds (it was copied from it); else keep it (nothing is deleted that only it holds)."""
+        try:
+            primary = instance_keys(self.o.api.get_image_set_metadata(self.ds, self.p))
+            info = self.o.api.get_image_set(self.ds, copy_id)
+            if info.state == "DELETED" or info.workflow_status in ("DELETING", "DELETED"):
+                return
+            held = instance_keys(self.o.api.get_image_set_metadata(self.ds, copy_id))
+        except ReconcilerError:
+            return
+        if held <= primary:
+            self._delete(copy_id, "temp_deleting", "temp_deleted", copyId=copy_id)
+        self._rec("replace_abandoned", copyId=copy_id, kept=None if held <= primary else True)
 
     def _abandon(self) -> None:
         """Before the primary is deleted: delete the copy again (the primary holds everything it holds)."""

@@ -15,8 +15,10 @@ import sys
 import pytest
 
 from reconciler.apply.journal import read_journal
+from tests.support.applyenv import client
 from tests.support.journalcheck import check_journal
 from tests.support.replaceenv import (
+    DS,
     RATES,
     Env,
     X,
@@ -120,3 +122,17 @@ def test_a_copy_sent_but_never_journalled_is_found_in_the_live_state_not_made_tw
     assert len(env.ever()) == 4
 
 
+
+
+def test_a_primary_changed_after_a_kill_gets_a_fresh_replacement_and_the_stale_copy_is_deleted(env: Env) -> None:
+    env.spec(spec_text())
+    first = _kill_at(env, "copied", "specs", "--auto-approve")
+    wait_quiet(env)
+    client(env.store).update_image_set_metadata(  # another writer, before the re-run: the copy is stale now
+        DS, X, "1", updatable=b'{"SchemaVersion":1.1,"Study":{"DICOM":{"StudyDescription":"HEAD"}}}')
+    second = _rerun(env, "specs", "--auto-approve")
+    assert_replaced(env)
+    stale_copy = next(r["copyId"] for r in first if r["event"] == "copied")
+    assert [r["event"] for r in second if r.get("copyId") == stale_copy] == [
+        "temp_deleting", "temp_deleted", "replace_abandoned"]
+    assert len(env.ever()) == 5  # the original, another study's primary, the stale copy, a new copy, the new one

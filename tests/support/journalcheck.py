@@ -24,10 +24,12 @@ def check_replacement(events: list[str]) -> None:
     """A replacement's events (after ``planned``): its steps never go back (a re-run starts where the journal
     left it), except the copy's updates (a pair per request) and an abandonment before the primary deletion
     (the copy deleted again, then ``replace_abandoned``); nothing but an ending follows ``converged``."""
-    steps = [e for e in events if e in REPLACE_STEPS]
-    if "replace_abandoned" in events:
-        assert "primary_deleting" not in events, events
+    if "replace_abandoned" in events:  # abandoned before the primary deletion; a new replacement may follow
+        cut = events.index("replace_abandoned")
+        assert "primary_deleting" not in events[:cut], events
+        check_replacement(events[cut + 1:])
         return
+    steps = [e for e in events if e in REPLACE_STEPS]
     rank = [REPLACE_STEPS.index(e) for e in steps]
     for a, b in itertools.pairwise(rank):
         pair = {REPLACE_STEPS[a], REPLACE_STEPS[b]} == {"copy_updating", "copy_updated"}
