@@ -131,7 +131,7 @@ class _Run:
         if not st.temp_deleted:
             self._delete(st.copy_id or "", "temp_deleting", "temp_deleted", copyId=st.copy_id)
         return _result(isp, "converged", final=new_version, new_id=new_id, sent=self.sent,
-                       message=f"replaced: {self.p} -> {new_id} ({len(promoted)} instances kept)")
+                       message=f"{len(promoted)} instances kept; the image set ID changed")
 
     def _check_primary(self) -> Keys | None:
         """The original's instances, once the primary is found at the planned version; None: stopped."""
