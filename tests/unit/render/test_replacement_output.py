@@ -11,7 +11,7 @@ from pathlib import Path
 import jsonschema
 import pytest
 
-from reconciler.plan.model import Change, ImageSetPlan, Plan, Replacement, UpdateRequest
+from reconciler.plan.model import Change, ImageSetPlan, Plan, Replacement, StudyMember, UpdateRequest
 from reconciler.render.json_out import render_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.redact import Redactor
@@ -172,3 +172,15 @@ def test_replacements_are_redacted_unless_show_phi(fmt: str) -> None:
 def test_plan_writes_counts_every_operation() -> None:
     w = plan_writes(Plan((replaced(requests=3), replaced(), updated())))
     assert (w.updates, w.copies, w.deletes, w.total) == (5, 4, 4, 13)
+
+
+def test_a_study_wide_update_validates_against_the_schema() -> None:
+
+
+    change = Change("change", ("Study", "DICOM", "StudyDescription"), "A", "B")
+    isp = ImageSetPlan(DS, UPDATED_ID, "1", "update", changes=(change,), is_primary=True,
+                       requests=(UpdateRequest(b"{}", None, False, study=True),),
+                       study_members=(StudyMember("e" * 32, "2"),))
+    doc = json.loads(render_json(Plan((isp,)), Redactor(key=b"k")))
+    schema_validate(doc)
+    assert doc["image_sets"][0]["studyWide"]["requests"] == 1
