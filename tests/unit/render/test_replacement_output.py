@@ -175,8 +175,6 @@ def test_plan_writes_counts_every_operation() -> None:
 
 
 def test_a_study_wide_update_validates_against_the_schema() -> None:
-
-
     change = Change("change", ("Study", "DICOM", "StudyDescription"), "A", "B")
     isp = ImageSetPlan(DS, UPDATED_ID, "1", "update", changes=(change,), is_primary=True,
                        requests=(UpdateRequest(b"{}", None, False, study=True),),
