@@ -53,8 +53,8 @@ def replacement_lines(isp: ImageSetPlan, redactor: Redactor, rates: Rates = DEFA
     for n, step in enumerate(steps(isp), 1):
         lines.append(f"    {n}. {step.operation}: {step.what} ({plural(step.writes, 'write')}, about "
                      f"{duration(step.seconds(rates))})")
-    lines.append(f"    {plural(writes(isp), 'write')}, about {duration(seconds(isp, rates))} at the write quotas, "
-                 "plus the wait for each copy, update and deletion to finish; between steps 3 and 4 its instances are "
+    lines.append(f"    {plural(writes(isp), 'write')}, about {duration(seconds(isp, rates))} at the configured write "
+                 "rates, plus the wait for each copy, update and deletion to finish; between steps 3 and 4 its instances are "
                  "in no primary image set")
     lines += [f"    {change_line(c, redactor, replace=True)}" for c in isp.changes]
     return lines

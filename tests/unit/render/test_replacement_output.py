@@ -86,7 +86,7 @@ def test_text_shows_the_replacement_as_its_own_action() -> None:
     assert "1 update of the temporary copy, with the changes below" in steps_shown[1][2]
     assert "promoteToPrimary = NEW image set ID (known after apply)" in steps_shown[3][2]
     assert "delete the temporary copy" in steps_shown[4][2]
-    assert "5 writes, about 20 s at the write quotas" in out
+    assert "5 writes, about 20 s at the configured write rates" in out
     assert "replace: allow at specs/fix.yaml:5" in out
     assert f"[forces replacement: {REASON}]  (specs/fix.yaml:9)" in out
 
@@ -103,7 +103,7 @@ def test_text_summary_and_eta_count_the_replacement() -> None:
 def test_the_eta_uses_each_operations_rate() -> None:
     out = render_text(mixed(), Redactor(key=b"k"), rates=Rates(update=1.0, copy=0.5, delete=2.0))
     assert "about 7 s at 1/s, 0.5/s and 2/s" in out  # 2/1 + 2/0.5 + 2/2
-    assert "5 writes, about 6 s at the write quotas" in out  # 1/1 + 2/0.5 + 2/2
+    assert "5 writes, about 6 s at the configured write rates" in out  # 1/1 + 2/0.5 + 2/2
 
 
 def test_a_plan_without_replacements_reads_as_before() -> None:
@@ -182,3 +182,16 @@ def test_a_study_wide_update_validates_against_the_schema() -> None:
     doc = json.loads(render_json(Plan((isp,)), Redactor(key=b"k")))
     schema_validate(doc)
     assert doc["image_sets"][0]["studyWide"]["requests"] == 1
+
+
+def test_the_readme_example_is_what_plan_prints() -> None:
+    section = (ROOT / "README.md").read_text().split("\n## Replacement\n", 1)[1]
+    example = section.split("```text\n", 1)[1].split("```\n", 1)[0]
+    change = Change("change", ("Patient", "DICOM", "PatientName"), "DOE^JANE", "DOE^JOHN", "refused on primary",
+                    "Patient-level metadata elements cannot be updated on a primary image set",
+                    source="specs/fix.yaml:9")
+    isp = ImageSetPlan("12345678901234567890123456789012", "3c6f0b6a1e2d4f5a8b9c0d1e2f3a4b5c", "3", "replace",
+                       changes=(change,), requests=(UpdateRequest(b"{}", None, False),), is_primary=True,
+                       replacement=Replacement(("specs/fix.yaml:5",), (change.path,)))
+    out = render_text(Plan((isp,)), Redactor(key=b"k"))
+    assert example in out
