@@ -54,8 +54,8 @@ def replacement_lines(isp: ImageSetPlan, redactor: Redactor, rates: Rates = DEFA
         lines.append(f"    {n}. {step.operation}: {step.what} ({plural(step.writes, 'write')}, about "
                      f"{duration(step.seconds(rates))})")
     lines.append(f"    {plural(writes(isp), 'write')}, about {duration(seconds(isp, rates))} at the configured write "
-                 "rates, plus the wait for each copy, update and deletion to finish; between steps 3 and 4 its instances are "
-                 "in no primary image set")
+                 "rates, plus the wait for each copy, update and deletion to finish; between steps 3 and 4 its "
+                 "instances are in no primary image set")
     lines += [f"    {change_line(c, redactor, replace=True)}" for c in isp.changes]
     return lines
 
