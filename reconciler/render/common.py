@@ -9,7 +9,8 @@ from typing import Any
 
 from reconciler.plan.cost import Cost
 from reconciler.plan.diff import format_path
-from reconciler.plan.model import Change, ImageSetPlan, Move, Plan
+from reconciler.plan.model import Change, ImageSetPlan, Move, Path, Plan
+from reconciler.plan.rules import primary_reason
 from reconciler.ratelimit import DEFAULT_QUOTAS
 from reconciler.render.redact import Redactor
 from reconciler.render.replacement import DEFAULT_RATES, Rates, Writes, plan_writes
@@ -150,11 +151,11 @@ def show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def change_line(c: Change, redactor: Redactor, *, note: bool = True, replace: bool = False) -> str:
+def change_line(c: Change, redactor: Redactor, *, note: bool = True, forces: bool = False) -> str:
     """``~ Patient.DICOM.PatientName: "<redacted:..>" -> "<redacted:..>"  (specs/a.yaml:12)`` (no colour,
     no indent), ending with the spec line that asks for it; ``note``: append why the change needs force
-    or is forbidden (False when an error line says it); ``replace``: the image set is replaced, so a change
-    its primary refuses in place is what forces the replacement."""
+    or is forbidden (False when an error line says it); ``forces``: the primary image set refuses the change
+    in place, so it forces the image set's replacement (terraform's "# forces replacement")."""
     where = format_path(redactor.path(c.path))
     key = c.path[-1]
     if c.node:
@@ -170,11 +171,17 @@ def change_line(c: Change, redactor: Redactor, *, note: bool = True, replace: bo
         text += f"  [needs force: {c.reason}; spec {'has' if c.force_in_spec else 'lacks'} force: true]"
     elif note and c.check == "forbidden":
         text += f"  [forbidden: {c.reason}]"
-    elif note and c.check == "refused on primary" and replace:  # terraform's "# forces replacement"
-        text += f"  [forces replacement: {c.reason}]"
-    elif note and c.check == "refused on primary":
+    elif note and c.check == "refused on primary" and not forces:
         text += f"  [refused on primary: {c.reason}]"
+    if note and forces:
+        text += f"  [forces replacement: {c.reason if c.check == 'refused on primary' else refused_reason(c.path)}]"
     return text + (f"  ({c.source})" if c.source else "")
+
+
+def refused_reason(path: Path) -> str:
+    """Why a primary image set refuses a change at PATH (the change itself, on the copy, may be ``ok``)."""
+    level = "Instance" if "Instances" in path else "Series" if "Series" in path else path[0]
+    return primary_reason(path[-1], level) or "a primary image set refuses it in place"
 
 
 def error_lines(isp: ImageSetPlan, redactor: Redactor) -> list[str]:

@@ -56,7 +56,9 @@ def replacement_lines(isp: ImageSetPlan, redactor: Redactor, rates: Rates = DEFA
     lines.append(f"    {plural(writes(isp), 'write')}, about {duration(seconds(isp, rates))} at the configured write "
                  "rates, plus the wait for each copy, update and deletion to finish; between steps 3 and 4 its "
                  "instances are in no primary image set")
-    lines += [f"    {change_line(c, redactor, replace=True)}" for c in isp.changes]
+    forcing = set(r.paths) if r is not None else set()
+    lines += [f"    {change_line(c, redactor, forces=c.path in forcing or c.check == 'refused on primary')}"
+              for c in isp.changes]
     return lines
 
 

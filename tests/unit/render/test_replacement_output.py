@@ -24,20 +24,21 @@ SECRET, NEW = "ZZSECRET^PATIENT", "FIXED^NAME"
 SERIES = "1.2.840.99.7"
 DS = "d" * 32
 OLD_ID, UPDATED_ID = "a" * 32, "b" * 32
-REASON = "a primary image set refuses Patient-level changes"
+REASON = "Patient-level metadata elements cannot be updated on a primary image set"
 
 
 def replaced(requests: int = 1) -> ImageSetPlan:
+    """As the planner makes it: the changes are checked for the non-primary copy (``ok``), and the
+    replacement names the paths its primary refuses."""
     changes = (
-        Change("change", ("Patient", "DICOM", "PatientName"), SECRET, NEW, "refused on primary", REASON,
-               source="specs/fix.yaml:9"),
-        Change("change", ("Study", "Series", SERIES, "DICOM", "SeriesDescription"), "OLD", "NEW",
-               "refused on primary", "a primary image set refuses Series-level changes"),
+        Change("change", ("Patient", "DICOM", "PatientName"), SECRET, NEW, source="specs/fix.yaml:9"),
+        Change("change", ("Study", "Series", SERIES, "DICOM", "SeriesDescription"), "OLD", "NEW"),
+        Change("change", ("Study", "DICOM", "StudyDescription"), "A", "B"),  # a primary takes it: no note
     )
     return ImageSetPlan(DS, OLD_ID, "3", "replace", changes=changes,
                         requests=tuple(UpdateRequest(b"{}", None, False) for _ in range(requests)),
                         sources=("specs/fix.yaml:1",), is_primary=True, study="9.9",
-                        replacement=Replacement(("specs/fix.yaml:5",), tuple(c.path for c in changes)))
+                        replacement=Replacement(("specs/fix.yaml:5",), tuple(c.path for c in changes[:2])))
 
 
 def updated() -> ImageSetPlan:
@@ -89,11 +90,14 @@ def test_text_shows_the_replacement_as_its_own_action() -> None:
     assert "5 writes, about 20 s at the configured write rates" in out
     assert "replace: allow at specs/fix.yaml:5" in out
     assert f"[forces replacement: {REASON}]  (specs/fix.yaml:9)" in out
+    assert "SeriesDescription: " in out and "[forces replacement: Series-level metadata elements" in out
+    study_line = next(line for line in out.splitlines() if "Study.DICOM.StudyDescription" in line)
+    assert "forces replacement" not in study_line  # a primary takes a study-level change in place
 
 
 def test_text_summary_and_eta_count_the_replacement() -> None:
     out = render_text(mixed(), Redactor(key=b"k"))
-    assert ("Plan: 1 to update, 1 to replace, 1 unchanged, 0 with errors (0 to add, 3 to change, 0 to remove); "
+    assert ("Plan: 1 to update, 1 to replace, 1 unchanged, 0 with errors (0 to add, 4 to change, 0 to remove); "
             "2 update requests, 6 writes in all.") in out
     # 2 updates + 2 copies + 2 deletes at 0.25/s each
     assert ("6 writes (2 UpdateImageSetMetadata, 2 CopyImageSet, 2 DeleteImageSet), about 24 s at 0.25/s each, "
@@ -152,7 +156,7 @@ def test_the_schema_refuses_a_replace_without_its_replacement() -> None:
 def test_markdown_has_a_row_and_a_section() -> None:
     out = render_markdown(mixed(), Redactor(key=b"k"))
     assert out.startswith("### Reconciler plan: 1 to update, 1 to replace, 1 unchanged, 0 with errors")
-    assert "| to replace (-/+) | 1 | 1 | 0 | 2 | 0 | 1 |" in out
+    assert "| to replace (-/+) | 1 | 1 | 0 | 3 | 0 | 1 |" in out
     assert "**1 image set to replace (-/+)**" in out and "**new image set ID** (known after apply)" in out
     assert f"- `{OLD_ID}` -/+ new ID (known after apply): 5 writes, about 20 s" in out
     assert f"<code>{OLD_ID}: -/+ replace, 5 writes, new image set ID</code>" in out
@@ -187,9 +191,7 @@ def test_a_study_wide_update_validates_against_the_schema() -> None:
 def test_the_readme_example_is_what_plan_prints() -> None:
     section = (ROOT / "README.md").read_text().split("\n## Replacement\n", 1)[1]
     example = section.split("```text\n", 1)[1].split("```\n", 1)[0]
-    change = Change("change", ("Patient", "DICOM", "PatientName"), "DOE^JANE", "DOE^JOHN", "refused on primary",
-                    "Patient-level metadata elements cannot be updated on a primary image set",
-                    source="specs/fix.yaml:9")
+    change = Change("change", ("Patient", "DICOM", "PatientName"), "DOE^JANE", "DOE^JOHN", source="specs/fix.yaml:9")
     isp = ImageSetPlan("12345678901234567890123456789012", "3c6f0b6a1e2d4f5a8b9c0d1e2f3a4b5c", "3", "replace",
                        changes=(change,), requests=(UpdateRequest(b"{}", None, False),), is_primary=True,
                        replacement=Replacement(("specs/fix.yaml:5",), (change.path,)))
