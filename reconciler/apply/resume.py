@@ -53,7 +53,7 @@ def resume_plan(plan: Plan, pending: Sequence[Progress]) -> Plan:
         entry = ImageSetPlan(progress.datastore_id, progress.image_set_id, progress.planned_version, "replace",
                              desired=source.desired if source is not None else {},
                              sources=source.sources if source is not None else (),
-                             replacement=Replacement((), ()), is_primary=True)
+                             replacement=Replacement((), ()), is_primary=True)  # no paths: continued
         if n is not None:
             keep[n] = entry
         else:

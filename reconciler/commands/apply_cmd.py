@@ -126,6 +126,10 @@ def run(ctx: Context) -> int:
         incremental, state = open_state(ctx)
         plan = plan_specs(ctx, incremental=incremental)  # with the client the apply will use (one limiter)
         plan = resume_plan(plan, locate_copies(ctx.api, ledger.unfinished()))
+        for p in plan.image_sets:
+            if p.replacement is not None and not p.replacement.paths:  # continued from the journal alone
+                print(f"note: image set {p.image_set_id}: continuing its replacement from the journal (its primary "
+                      "image set was deleted); the steps already done are not sent again", file=streams.err)
         if args.format == "text" or not args.auto_approve:
             shown.write(ctx.text_reporter(shown).plan(plan))
         if not plan.has_changes and not plan.has_errors:  # nothing to send: no prompt, no journal
