@@ -40,9 +40,11 @@ def test_a_patient_name_fix_on_a_primary_converges_through_a_replacement(env: En
 
     code, out, err = env.cli("apply", "specs", "--auto-approve", "--format", "json", "--journal", "j/run.jsonl")
     assert code == 0, out + err
-    (result,) = json.loads(out)["image_sets"]
+    report = json.loads(out)
+    (result,) = report["image_sets"]
     new = assert_replaced(env)
     assert (result["imageSetId"], result["status"], result["replacedBy"]) == (X, "converged", new)
+    assert report["cost"]["writes"] == result["requestsSent"] == 5  # copy, update, delete, promote, delete
 
     records = read_journal(env.root / "j" / "run.jsonl")
     mine = [r for r in records if r.get("imageSetId") == X]
