@@ -72,8 +72,10 @@ def _one_study(out: list[ImageSetPlan], first: int, found: dict[str, str], limit
     """Give the owner (``out[first]``) the study-wide request; the planned siblings follow it."""
     owner = out[first]
     payload = {c.path: c for c in owner.changes if is_study_level(c)}
-    in_study = [i for i, p in enumerate(out) if p.datastore_id == owner.datastore_id and p.is_primary
-                and p.study == owner.study and p.version_id is not None]
+    # a planned image set the drift state left unread has no study or primary flag of its own: the search
+    # of the study (``found``) tells that it is one of the study's primaries
+    in_study = [i for i, p in enumerate(out) if p.datastore_id == owner.datastore_id and p.version_id is not None
+                and ((p.is_primary and p.study == owner.study) or (p.unread is not None and p.image_set_id in found))]
     clashes = [(i, path) for i in in_study if i != first for path in _clashes(out[i], payload)]
     if clashes:
         for i in sorted({first, *(i for i, _ in clashes)}):
@@ -149,7 +151,7 @@ def _error(p: ImageSetPlan, owner: str, paths: list[Path]) -> ImageSetPlan:
                f"update (includeStudyImageSets, planned for image set {owner}), and the specs ask for different "
                "values on image sets of the study; give them the same values, or set `studyWide: false` "
                f"({rules.PRIMARY_PAGE})")
-    return dataclasses.replace(p, action="error", requests=(), error=message)
+    return dataclasses.replace(p, action="error", requests=(), error=message, unread=None)
 
 
 def _blocked(p: ImageSetPlan, broken: list[str], replaced: list[str]) -> ImageSetPlan:
