@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TextIO
 
@@ -129,3 +130,31 @@ def connect_local(
 
     api = connect(options, transport=transport, retry=retry, clock=clock, sleep=sleep)
     return api, attached[0]
+
+
+def isolate_aws(tmp_path: Path, monkeypatch: Any, *also_unset: str) -> None:
+    """Test credentials, no AWS config or credentials file, no profile or endpoint from the shell: the CLI
+    under test talks to the emulator only. ALSO_UNSET: further variables to remove."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                        "AWS_CONFIG_FILE": str(tmp_path / "none"),
+                        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}.items():
+        monkeypatch.setenv(name, value)
+    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_MEDICAL_IMAGING", "RECONCILER_LOCAL",
+                 *also_unset):
+        monkeypatch.delenv(name, raising=False)
+
+
+@contextmanager
+def cli_backend(kind: str, store: Path, config: EmulatorConfig) -> Iterator[list[str]]:
+    """The CLI arguments that reach STORE: ``--local`` (in process) for KIND ``local``, else ``--endpoint-url``
+    of an ``emulator serve`` HTTP server started with CONFIG and shut down afterwards."""
+    if kind == "local":
+        yield ["--local", str(store)]
+        return
+    server, _thread, url = start_server(store, config)
+    try:
+        yield ["--endpoint-url", url]
+    finally:
+        server.shutdown()
+        server.server_close()
+        _thread.join(timeout=5)

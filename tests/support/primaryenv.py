@@ -20,7 +20,7 @@ from reconciler.emulator.service import Service
 from reconciler.emulator.store import Store
 from reconciler.emulator.wire import WireRequest, WireResponse
 from tests.support.applyenv import CLI_RATES, client
-from tests.support.backends import start_server
+from tests.support.backends import cli_backend, isolate_aws
 
 DS = "5" * 32
 A, B, N, D = "a" * 32, "b" * 32, "c" * 32, "d" * 32  # primaries A, B; N non-primary; D another study
@@ -104,25 +104,11 @@ def record_updates(monkeypatch: pytest.MonkeyPatch) -> list[Sent]:
 @pytest.fixture(params=["local", "http"])
 def env(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     """The seeded study, the CLI in process (``--local``) or against ``emulator serve``'s HTTP server."""
-    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-                        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_MEDICAL_IMAGING", "RECONCILER_LOCAL",
-                 "RECONCILER_BLOB_LIMIT"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_aws(tmp_path, monkeypatch, "RECONCILER_BLOB_LIMIT")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "specs").mkdir()
     store = tmp_path / "store"
     seed(store)
     sent = record_updates(monkeypatch)
-    if request.param == "local":
-        yield Env(tmp_path, store, ["--local", str(store)], sent)
-        return
-    server, thread, url = start_server(store, EmulatorConfig())
-    try:
-        yield Env(tmp_path, store, ["--endpoint-url", url], sent)
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with cli_backend(request.param, store, EmulatorConfig()) as args:
+        yield Env(tmp_path, store, args, sent)

@@ -21,7 +21,7 @@ from reconciler.emulator.records import VersionRow
 from reconciler.emulator.store import Store
 from reconciler.emulator.tables import DB_NAME
 from tests.support.applyenv import CLI_RATES
-from tests.support.backends import start_server
+from tests.support.backends import cli_backend, isolate_aws
 
 DS = "6" * 32
 X, Y = "e" * 32, "f" * 32  # X: the primary to replace; Y: a primary of another study, never touched
@@ -139,24 +139,10 @@ def report(out: str) -> dict[str, Any]:
 @pytest.fixture(params=["local", "http"])
 def env(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     """The seeded store, the CLI in process (``--local``) or against ``emulator serve``'s HTTP server."""
-    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-                        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_MEDICAL_IMAGING", "RECONCILER_LOCAL",
-                 "RECONCILER_BLOB_LIMIT", "RECONCILER_CRASH_AFTER"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_aws(tmp_path, monkeypatch, "RECONCILER_BLOB_LIMIT", "RECONCILER_CRASH_AFTER")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "specs").mkdir()
     store = tmp_path / "store"
     seed(store)
-    if request.param == "local":
-        yield Env(tmp_path, store, ["--local", str(store)])
-        return
-    server, thread, url = start_server(store, EmulatorConfig(lock_seconds=LOCK))
-    try:
-        yield Env(tmp_path, store, ["--endpoint-url", url])
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=5)
+    with cli_backend(request.param, store, EmulatorConfig(lock_seconds=LOCK)) as args:
+        yield Env(tmp_path, store, args)
