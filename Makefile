@@ -13,11 +13,15 @@ DEMO_DIR ?= .demo/store
 # pytest workers: the suite waits on locks, rate limits and subprocesses more than on the CPU,
 # so it runs more workers than a 2-core machine has cores.
 WORKERS ?= 4
+# The suite starts `python -m reconciler` a few hundred times: without cached bytecode each start
+# compiles the package again, and each pytest worker rewrites every test module's asserts again.
+# An environment that turns bytecode caching off (many CI images do) would pay that on every start.
+unexport PYTHONDONTWRITEBYTECODE
 
 LATEST_VENV := .venv-latest
 LOCK_TOOLS  := .venv-lock
 
-.PHONY: demo test lint typecheck unit bench clean venv lock test-latest
+.PHONY: demo test lint typecheck unit warm bench clean venv lock test-latest
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -36,10 +40,18 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
-unit: $(STAMP)
+# Bytecode of the package and of the rewritten test modules, made once before the workers start
+# (otherwise every worker rewrites all test modules itself).
+warm: $(STAMP)
+	$(BIN)/python -m compileall -q reconciler
+	$(BIN)/pytest -q --collect-only -p no:cacheprovider > $(VENV)/collect.log || (cat $(VENV)/collect.log; exit 1)
+
+unit: $(STAMP) warm
 	$(BIN)/pytest -q -n $(WORKERS)
 
-test: lint typecheck unit
+# lint and types run beside the tests' warm-up (make -j): the suite is what takes the time
+test: $(STAMP)
+	$(MAKE) --no-print-directory -j 3 lint typecheck unit
 
 demo: $(STAMP)
 	RECONCILER_DEMO_STORE=$(DEMO_DIR) $(BIN)/python -m reconciler.demo
