@@ -21,7 +21,7 @@ unexport PYTHONDONTWRITEBYTECODE
 LATEST_VENV := .venv-latest
 LOCK_TOOLS  := .venv-lock
 
-.PHONY: demo test lint typecheck unit warm bench clean venv lock test-latest
+.PHONY: demo test lint typecheck unit bench clean venv lock test-latest _lint _typecheck _warm _unit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -33,25 +33,30 @@ $(STAMP): $(BIN)/python $(LOCK) pyproject.toml
 
 venv: $(STAMP)
 
-lint: $(STAMP)
+lint: $(STAMP) _lint
+typecheck: $(STAMP) _typecheck
+unit: $(STAMP) _unit
+
+# lint and types run beside the tests' warm-up (make -j): the suite is what takes the time. The
+# underscored targets assume an installed venv, so that the parallel sub-make never installs.
+test: $(STAMP)
+	$(MAKE) --no-print-directory -j 3 _lint _typecheck _unit
+
+_lint:
 	$(BIN)/ruff check reconciler tests benchmarks
 	$(BIN)/lint-imports
 
-typecheck: $(STAMP)
+_typecheck:
 	$(BIN)/mypy
 
 # Bytecode of the package and of the rewritten test modules, made once before the workers start
 # (otherwise every worker rewrites all test modules itself).
-warm: $(STAMP)
+_warm:
 	$(BIN)/python -m compileall -q reconciler
 	$(BIN)/pytest -q --collect-only -p no:cacheprovider > $(VENV)/collect.log || (cat $(VENV)/collect.log; exit 1)
 
-unit: $(STAMP) warm
+_unit: _warm
 	$(BIN)/pytest -q -n $(WORKERS)
-
-# lint and types run beside the tests' warm-up (make -j): the suite is what takes the time
-test: $(STAMP)
-	$(MAKE) --no-print-directory -j 3 lint typecheck unit
 
 demo: $(STAMP)
 	RECONCILER_DEMO_STORE=$(DEMO_DIR) $(BIN)/python -m reconciler.demo
