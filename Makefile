@@ -12,7 +12,7 @@ LOCK   := requirements.lock
 DEMO_DIR ?= .demo/store
 # pytest workers: the suite waits on locks, rate limits and subprocesses more than on the CPU,
 # so it runs more workers than a 2-core machine has cores.
-WORKERS ?= 4
+WORKERS ?= 6
 # The suite starts `python -m reconciler` a few hundred times: without cached bytecode each start
 # compiles the package again, and each pytest worker rewrites every test module's asserts again.
 # An environment that turns bytecode caching off (many CI images do) would pay that on every start.
