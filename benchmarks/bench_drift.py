@@ -38,7 +38,7 @@ from reconciler.client.healthimaging import HealthImaging
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.emulator.store import NewVersion, Store
 from reconciler.plan.build import build_plan
-from reconciler.plan.cost import Cost, cost_of, tier_ups
+from reconciler.plan.cost import Cost, cost_of
 from reconciler.plan.incremental import Incremental, next_state
 from reconciler.plan.model import Plan
 from reconciler.plan.state import DriftState, StateKey, load, save
@@ -107,7 +107,7 @@ def drift(api: HealthImaging, docs: list[SpecDocument], location: str, backend: 
     seconds = time.perf_counter() - started
     now_calls, now_retries = api.stats.calls(), api.stats.retries()
     cost = cost_of({k: v - calls.get(k, 0) for k, v in now_calls.items()},
-                   {k: v - retries.get(k, 0) for k, v in now_retries.items()}, tier_ups(plan))
+                   {k: v - retries.get(k, 0) for k, v in now_retries.items()}, plan.tier_ups)
     return Run(plan, state, seconds, cost)
 
 

@@ -30,6 +30,7 @@ from reconciler.api import HealthImagingAPI
 from reconciler.apply.cancel import Cancellation
 from reconciler.apply.guarded import GuardedApply, Stopped, Verifier, result
 from reconciler.apply.journal import Journal
+from reconciler.apply.ledger import Ledger
 from reconciler.apply.report import ApplyReport, ImageSetResult
 from reconciler.apply.verify import converged_check
 from reconciler.apply.waiter import WaitPolicy
@@ -69,6 +70,7 @@ class Executor:
         cancel: Cancellation | None = None,
         sleep: Callable[[float], None] | None = None,
         clock: Callable[[], float] = time.monotonic,
+        ledger: Ledger | None = None,
     ) -> None:
         self.journal = journal
         self.options = options or ApplyOptions()
@@ -86,7 +88,7 @@ class Executor:
         self._crash: BaseException | None = None
         self._apply = GuardedApply(api, self._record, wait=self.options.wait, verifier=verifier,
                                    stop_sending=self.cancel.stop_sending, sending=self._mark_sending,
-                                   sleep=sleep or self._interruptible_sleep, clock=clock)
+                                   sleep=sleep or self._interruptible_sleep, clock=clock, ledger=ledger)
 
     def run(self, plan: Plan) -> ApplyReport:
         """Apply every image set of ``plan``; never raises for a per-image-set problem."""
@@ -232,8 +234,10 @@ class Executor:
         """The record of an image set's result (none for ``unchanged``: ``planned`` says it all)."""
         status = outcome.status
         if status == "converged":
-            already = outcome.requests_sent == 0  # converged with nothing sent: found already applied
-            self._write(isp, status, version=outcome.final_version, already_applied=already or None)
+            # converged with nothing sent: found already applied (a replacement names its new image set instead)
+            already = outcome.requests_sent == 0 and outcome.replaced_by is None
+            self._write(isp, status, version=outcome.final_version, already_applied=already or None,
+                        replacedBy=outcome.replaced_by)
         elif status == "stale":
             self._write(isp, status, planned=isp.version_id, current=outcome.current_version,
                         reason=outcome.message)

@@ -11,7 +11,8 @@ journalled by the caller (``reconciler.apply.executor``), which decides when the
 A study-wide request (``includeStudyImageSets``) also changes the other primary image sets of the study:
 they are checked before it is sent, waited for and verified after it (``reconciler.apply.study``). An
 image set whose study-level changes went out with another image set's study-wide request starts from the
-versions that request made (``bumped``).
+versions that request made (``bumped``). A replacement (action ``replace``) runs its own steps
+(``reconciler.apply.replace``).
 """
 
 from __future__ import annotations
@@ -23,6 +24,8 @@ from dataclasses import replace
 from typing import Any, Protocol
 
 from reconciler.api import HealthImagingAPI
+from reconciler.apply.ledger import Ledger
+from reconciler.apply.replace import ReplaceApply
 from reconciler.apply.report import ImageSetResult, Status
 from reconciler.apply.study import StudyApply, bumped
 from reconciler.apply.verify import converged_check
@@ -58,7 +61,7 @@ class GuardedApply:
     def __init__(self, api: HealthImagingAPI, record: Recorder, *, wait: WaitPolicy,
                  verifier: Verifier = converged_check, stop_sending: threading.Event,
                  sending: Callable[[ImageSetPlan], None], sleep: Callable[[float], None],
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 clock: Callable[[], float] = time.monotonic, ledger: Ledger | None = None) -> None:
         self.api = api
         self.record = record
         self.wait = wait
@@ -68,6 +71,8 @@ class GuardedApply:
         self.sleep = sleep
         self.clock = clock
         self.study = StudyApply(api, wait, sleep, clock)
+        self.replace = ReplaceApply(api, record, wait=wait, verifier=verifier, stop_sending=stop_sending,
+                                    sleep=sleep, clock=clock, ledger=ledger)
 
     def __call__(self, isp: ImageSetPlan, *, after: int = 0) -> ImageSetResult:
         """The result of ISP; never raises for a per-image-set problem (``Stopped`` ends a wait).
@@ -89,6 +94,9 @@ class GuardedApply:
             return result(isp, "unchanged", final_version=isp.version_id)
         if isp.action == "error" or start is None:
             return failed(isp, f"not applied: {_first(isp.error) or 'the plan has no version for it'}", sent=0)
+        if isp.action == "replace":  # copy, update the copy, delete the primary, promote: its own steps
+            self.sending(isp)
+            return self.replace(isp)
         moved = self._moved_since_plan(isp, start)
         if moved is not None:
             return moved

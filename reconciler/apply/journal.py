@@ -2,12 +2,17 @@
 
 Records hold IDs, versions, counts, paths and service messages, never attribute values. Default place:
 ``.reconciler/journal/apply-<UTC timestamp>-<pid>.jsonl`` (one file per run), mode 0600.
+
+Crash testing: with ``RECONCILER_CRASH_AFTER=EVENT`` in the environment the process kills itself with
+SIGKILL right after the first record of EVENT is durable, so that tests can stop an apply at an exact step
+boundary and check that a re-run finishes it (the way the emulator's ``--fault`` injects service faults).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import signal
 import threading
 import time
 from datetime import UTC, datetime
@@ -17,6 +22,7 @@ from typing import Any
 from reconciler.errors import ReconcilerError
 
 DEFAULT_DIR = Path(".reconciler") / "journal"
+CRASH_ENV = "RECONCILER_CRASH_AFTER"
 
 
 class JournalError(ReconcilerError):
@@ -43,6 +49,7 @@ class Journal:
         except OSError as exc:
             raise JournalError(f"cannot open the apply journal {self.path}: {exc.strerror}") from None
         self._file = os.fdopen(fd, "a", encoding="utf-8")
+        self._crash_after = os.environ.get(CRASH_ENV) or None
 
     def record(self, event: str, **fields: Any) -> None:
         """Write one record ``{"ts", "run", "event", ...fields}`` and make it durable."""
@@ -56,6 +63,8 @@ class Journal:
                 os.fsync(self._file.fileno())
             except (OSError, ValueError) as exc:
                 raise JournalError(f"cannot write the apply journal {self.path}: {exc}") from None
+            if event == self._crash_after:  # crash testing only (see the module): kill -9 at this boundary
+                os.kill(os.getpid(), signal.SIGKILL)
 
     def close(self) -> None:
         with self._lock:

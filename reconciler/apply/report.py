@@ -32,6 +32,7 @@ class ImageSetResult:
     requests_total: int = 0
     message: str | None = None
     unmet: tuple[str, ...] = ()  # dotted paths that did not hold after the update
+    replaced_by: str | None = None  # a replacement: the new primary image set's ID (IDs are not patient data)
 
 
 @dataclass(frozen=True)

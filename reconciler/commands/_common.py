@@ -41,10 +41,9 @@ __all__ = [
     "blob_limit", "check_phi_output", "confirm", "isatty", "parse_select", "plan_specs", "require_store",
     "stop_on_signals", "use_colour",
 ]
-from reconciler.ratelimit import rate_of
-from reconciler.render.common import DEFAULT_UPDATE_RATE
 from reconciler.render.diagnostics import plan_notes, spec_findings
 from reconciler.render.redact import UNKEYED_NOTE, Redactor
+from reconciler.render.replacement import Rates
 from reconciler.render.reporters import Style, TextReporter, reporter
 
 if TYPE_CHECKING:
@@ -112,9 +111,9 @@ class Context:
         return connect(self.options)
 
     @cached_property
-    def update_rate(self) -> float:
-        """The UpdateImageSetMetadata rate the client paces at, for the time an apply needs."""
-        return rate_of("UpdateImageSetMetadata", self.options.rates) or DEFAULT_UPDATE_RATE
+    def rates(self) -> Rates:
+        """The write rates the client paces at (update, copy, delete), for the time an apply needs."""
+        return Rates.configured(self.options.rates)
 
     @cached_property
     def redactor(self) -> Redactor:
@@ -126,12 +125,12 @@ class Context:
     @cached_property
     def reporter(self) -> TextReporter:
         """The reporter of ``--format`` (text when the command has none), for standard output."""
-        style = Style(self.redactor, colour=use_colour(self.streams.out), rate=self.update_rate)
+        style = Style(self.redactor, colour=use_colour(self.streams.out), rates=self.rates)
         return reporter(getattr(self.args, "format", None) or "text", style)
 
     def text_reporter(self, stream: TextIO) -> TextReporter:
         """A text reporter for STREAM (apply shows its plan as text, on stderr with --format json)."""
-        return reporter("text", Style(self.redactor, colour=use_colour(stream), rate=self.update_rate))
+        return reporter("text", Style(self.redactor, colour=use_colour(stream), rates=self.rates))
 
 
 def confirm(
@@ -162,6 +161,7 @@ def plan_specs(ctx: Context, *, progress: bool = False, incremental: Incremental
     and instance UIDs in paths redacted, as in the plan);
     SpecError when any is an error (nothing has been read)."""
     from reconciler.plan.build import build_plan
+    from reconciler.plan.retarget import RETARGET, retargets
     from reconciler.plan.targeting import Scope
     from reconciler.plan.targets import TargetError
     from reconciler.spec import expand_paths, load_specs
@@ -187,6 +187,9 @@ def plan_specs(ctx: Context, *, progress: bool = False, incremental: Incremental
                         "nothing was planned or written") from None
     for line in plan_notes(plan):
         print(ctx.redactor.text(line), file=ctx.streams.err)
+    found = retargets(plan, specs)
+    if found:  # imageSetId targets of replaced image sets: every format shows how to re-target them
+        plan.meta[RETARGET] = found
     return plan
 
 

@@ -12,8 +12,10 @@ from reconciler.api import HealthImagingAPI
 from reconciler.apply.cancel import Cancellation
 from reconciler.apply.executor import ApplyOptions, Executor
 from reconciler.apply.journal import Journal, default_journal_path
+from reconciler.apply.ledger import Ledger, default_folders
 from reconciler.apply.progress import Progress
 from reconciler.apply.report import ApplyReport, ImageSetResult
+from reconciler.apply.resume import locate_copies, resume_plan
 from reconciler.apply.waiter import WaitPolicy
 from reconciler.client.storage import is_s3, split_s3, upload_file
 from reconciler.commands._common import (
@@ -112,6 +114,8 @@ def run(ctx: Context) -> int:
                          "PLANFILE`) and apply that plan")
     # JSON output stays one document on stdout: the plan (and the prompt) then go to stderr
     shown = streams.out if args.format == "text" else streams.err
+    local_journal = default_journal_path() if is_s3(args.journal) or not args.journal else Path(args.journal)
+    ledger = Ledger(default_folders(local_journal))  # replacements a crash left half-way
     if planfile is not None:
         plan = _load_saved(ctx, planfile)  # a tampered plan, or one for another backend, raises here
         ctx.redactor.learn(plan.fingerprints)  # its values as the plan showed them (the PR comment's)
@@ -121,6 +125,11 @@ def run(ctx: Context) -> int:
         confirm(streams, args.auto_approve, "apply")
         incremental, state = open_state(ctx)
         plan = plan_specs(ctx, incremental=incremental)  # with the client the apply will use (one limiter)
+        plan = resume_plan(plan, locate_copies(ctx.api, ledger.unfinished()))
+        for p in plan.image_sets:
+            if p.replacement is not None and not p.replacement.paths:  # continued from the journal alone
+                print(f"note: image set {p.image_set_id}: continuing its replacement from the journal (its primary "
+                      "image set was deleted); the steps already done are not sent again", file=streams.err)
         if args.format == "text" or not args.auto_approve:
             shown.write(ctx.text_reporter(shown).plan(plan))
         if not plan.has_changes and not plan.has_errors:  # nothing to send: no prompt, no journal
@@ -136,20 +145,22 @@ def run(ctx: Context) -> int:
         if not confirm(streams, args.auto_approve, "apply", ask=True, prompt_on_out=args.format == "text"):
             print("Apply cancelled.", file=streams.err)
             return 1
-    return _execute(ctx, ctx.api, plan, state, saved=planfile is not None)
+    return _execute(ctx, ctx.api, plan, state, saved=planfile is not None, journal=local_journal, ledger=ledger)
 
 
-def _execute(ctx: Context, api: HealthImagingAPI, plan: Plan, state: StateRun | None, *, saved: bool) -> int:
+def _execute(ctx: Context, api: HealthImagingAPI, plan: Plan, state: StateRun | None, *, saved: bool,
+             journal: Path, ledger: Ledger) -> int:
     args, streams = ctx.args, ctx.streams
     options = ApplyOptions(parallelism=ctx.options.parallelism, wait=WaitPolicy(timeout=args.wait_timeout),
                            drain_timeout=args.drain_timeout)
     progress = Progress(streams.err, live=streams.err_is_tty())
     s3_prefix = args.journal if is_s3(args.journal) else None
-    local_journal = default_journal_path() if s3_prefix or not args.journal else Path(args.journal)
+    local_journal = journal
     cancel = Cancellation()
     try:
-        with Journal(local_journal) as journal, stop_on_signals(cancel):
-            report = Executor(api, journal, options=options, observer=progress, cancel=cancel).run(plan)
+        with Journal(local_journal) as journal_file, stop_on_signals(cancel):
+            report = Executor(api, journal_file, options=options, observer=progress, cancel=cancel,
+                              ledger=ledger).run(plan)
     finally:
         progress.close()  # the summary or an error starts on a line of its own
         if s3_prefix and local_journal.exists():  # also after a failure or an interrupt: CI keeps the record
@@ -165,7 +176,10 @@ def _verified(report: ApplyReport) -> dict[tuple[str, str], str | None]:
     """Per image set the apply ran: the version verified in sync, or None (its state entry goes)."""
     out: dict[tuple[str, str], str | None] = {}
     for r in report.results:
-        if r.status == "converged":
+        if r.status == "converged" and r.replaced_by is not None:  # the original is gone; the new one is in sync
+            out[(r.datastore_id, r.image_set_id)] = None
+            out[(r.datastore_id, r.replaced_by)] = r.final_version
+        elif r.status == "converged":
             out[(r.datastore_id, r.image_set_id)] = r.final_version
         elif r.status == "unchanged":
             out[(r.datastore_id, r.image_set_id)] = r.final_version or r.planned_version

@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from reconciler.api import HealthImagingAPI
 from reconciler.commands._common import Context, add_backend_options, add_rate_options, parse_select
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.plan.adopt import LEVELS, Origin, build_spec, parse_levels
@@ -15,6 +17,8 @@ from reconciler.plan.fetch import Work, read_live
 
 _SCHEMA = Path("schemas") / "spec.schema.json"
 SCHEMA_CONVENTION = "../schemas/spec.schema.json"  # a spec in specs/ beside the project's schemas/
+STUDY_KEY = "DICOMStudyInstanceUID"
+TARGET_BY = ("image-set-id", "study")
 
 
 def register(sub: Any) -> None:
@@ -27,6 +31,10 @@ def register(sub: Any) -> None:
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--image-set-id", metavar="I", help="the image set to write a spec for")
     target.add_argument("--select", metavar="KEY=VALUE", help="a SearchImageSets equality key, e.g. DICOMPatientId=P1")
+    p.add_argument("--target-by", choices=TARGET_BY, default="image-set-id",
+                   help="how the written spec finds its image set: image-set-id (target.imageSetId, the default) or "
+                   f"study (target.select.{STUDY_KEY}), which keeps matching after a replacement promotes a copy "
+                   "of a primary image set under a new image set ID; refused when the study holds other image sets")
     p.add_argument("--levels", default=",".join(LEVELS),
                    help="which levels to include, comma-separated (default: patient,study,series,instance)")
     p.add_argument("--out", metavar="DIR",
@@ -53,12 +61,16 @@ def run(ctx: Context) -> int:
     else:
         works = [Work(args.datastore_id, args.image_set_id, None, ())]
     ordered = tuple(level for level in LEVELS if level in levels)
+    reads = [(work, read_live(api, work)) for work in works]
+    # every target is checked before any file is written
+    selects = {work.image_set_id: _study_select(api, work, read.document or {})
+               for work, read in reads} if args.target_by == "study" else {}
     written: list[str] = []
-    for work in works:
-        read = read_live(api, work)
+    for work, read in reads:
         version, live = read.version, read.document or {}
         target_file = Path(args.out) / f"{work.image_set_id}.yaml" if args.out else None
-        origin = Origin(work.datastore_id, work.image_set_id, version, _now(), ordered, _schema_ref(target_file))
+        origin = Origin(work.datastore_id, work.image_set_id, version, _now(), ordered, _schema_ref(target_file),
+                        selects.get(work.image_set_id))
         text = build_spec(origin, live, levels)
         if target_file is None:
             streams.out.write(text)
@@ -71,6 +83,28 @@ def run(ctx: Context) -> int:
         print(f"import: wrote {len(written)} spec file{'s' if len(written) != 1 else ''} to {args.out} "
               "(mode 0600: they hold patient data)", file=streams.err)
     return 0
+
+
+def _study_select(api: HealthImagingAPI, work: Work, live: Mapping[str, Any]) -> tuple[str, str]:
+    """The ``select`` that finds WORK's image set by its study, once SearchImageSets shows that it finds that
+    image set alone (a study's other image sets would be planned against this spec too). Errors name IDs
+    and the key, never the UID (patient data)."""
+    study = live.get("Study")
+    dicom = study.get("DICOM") if isinstance(study, Mapping) else None
+    uid = dicom.get("StudyInstanceUID") if isinstance(dicom, Mapping) else None
+    uid = uid.rstrip(" \x00") if isinstance(uid, str) else None
+    where = f"image set {work.image_set_id} (datastore {work.datastore_id})"
+    if not uid:
+        raise ReconcilerError(f"{where} has no Study.DICOM.StudyInstanceUID to select it by",
+                              hint="import it with --target-by image-set-id")
+    found = sorted({h.image_set_id for h in api.search_image_sets(work.datastore_id, STUDY_KEY, uid)})
+    if found != [work.image_set_id]:
+        others = [i for i in found if i != work.image_set_id]
+        what = (f"also finds {', '.join(others)}" if others else "does not find it")
+        raise ReconcilerError(f"{where}: a select by {STUDY_KEY} {what}; nothing written",
+                              hint="a select target must find this image set alone: import it with "
+                              "--target-by image-set-id")
+    return STUDY_KEY, uid
 
 
 def _now() -> str:

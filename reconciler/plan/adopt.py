@@ -81,6 +81,9 @@ class Origin:
     imported_at: str  # ISO 8601 UTC
     levels: tuple[str, ...]
     schema_ref: str
+    # target by ``select`` (KEY, VALUE) instead of the image set ID: the spec keeps finding the image set
+    # after a replacement promotes a copy of it under a new ID
+    select: tuple[str, str] | None = None
 
 
 def build_spec(origin: Origin, live: Mapping[str, Any], levels: Iterable[str]) -> str:
@@ -135,9 +138,7 @@ def render_spec(origin: Origin, desired: Mapping[str, Any], left_out: Iterable[s
         *(f"# Left out (invalid for its VR as stored, or not writable exactly in a spec): {p}" for p in left_out),
         "apiVersion: reconciler/v1",
         "kind: ImageSetMetadata",
-        "target:",
-        f"  datastoreId: {_scalar(origin.datastore_id)}",
-        f"  imageSetId: {_scalar(origin.image_set_id)}",
+        *_target(origin),
         "force: false",
     ]
     if desired:
@@ -146,6 +147,15 @@ def render_spec(origin: Origin, desired: Mapping[str, Any], left_out: Iterable[s
     else:
         lines.append("desired: {}  # nothing at the chosen levels")
     return "\n".join(lines) + "\n"
+
+
+def _target(origin: Origin) -> list[str]:
+    lines = ["target:", f"  datastoreId: {_scalar(origin.datastore_id)}"]
+    if origin.select is None:
+        return [*lines, f"  imageSetId: {_scalar(origin.image_set_id)}"]
+    key, value = origin.select
+    return [f"# Targets the image set by {key} (select), not by its ID: a replacement gives it a new image set ID.",
+            *lines, "  select:", f"    {_key(key)}: {_scalar(value)}"]
 
 
 def _key(key: str) -> str:

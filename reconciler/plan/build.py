@@ -21,8 +21,9 @@ from reconciler.plan.diff import diff_with_moves, format_path
 from reconciler.plan.fetch import Work, read_live, unread
 from reconciler.plan.incremental import Incremental, prepare, selectors
 from reconciler.plan.incremental import membership as changed_members
-from reconciler.plan.model import Change, ImageSetPlan, Membership, Move, Path, Plan, Unread
+from reconciler.plan.model import Action, Change, ImageSetPlan, Membership, Move, Path, Plan, Replacement, Unread
 from reconciler.plan.moves import follow
+from reconciler.plan.replacing import on_copy, replace_hint, replaceable
 from reconciler.plan.requests import BLOB_LIMIT, build_requests
 from reconciler.plan.study import is_study_level, plan_studies
 from reconciler.plan.targeting import Scope, narrow
@@ -160,6 +161,12 @@ def plan_image_set(
                             error=_from_specs(f"internal error while diffing ({type(exc).__name__})", work), **base)
     finally:
         del live  # the live document is the big thing: never keep it
+    plan_replace = primary and replaceable(changes, origin)
+    if plan_replace:  # every change goes to the non-primary copy, which takes what the primary refuses
+        refused = tuple(c.path for c in changes if c.check == "refused on primary")
+        changes = tuple(on_copy(c) for c in changes)
+        leave = {f"{d.replace.file}:{d.replace.line}" for d in work.docs if d.replace is not None}
+        base["replacement"] = Replacement(tuple(sorted(leave)), refused)
     problems = [_problem(c, origin[c.path], moves) for c in changes if blocks(c)]
     if problems:  # one line each: renderers show them one per line (and the changes without the reason)
         return ImageSetPlan(version_id=version, action="error", changes=changes, error="\n".join(problems), **base)
@@ -168,8 +175,9 @@ def plan_image_set(
     except ReconcilerError as exc:
         return ImageSetPlan(version_id=version, action="error", changes=changes, error=_from_specs(str(exc), work),
                             **base)
-    return ImageSetPlan(version_id=version, action="update" if requests else "none",
-                        force=any(r.force for r in requests), changes=changes, requests=requests, **base)
+    action: Action = "replace" if plan_replace else "update" if requests else "none"
+    return ImageSetPlan(version_id=version, action=action, force=any(r.force for r in requests), changes=changes,
+                        requests=requests, **base)
 
 
 def _diff_all(
@@ -221,5 +229,5 @@ def _problem(c: Change, doc: SpecDocument, moves: Sequence[Move]) -> str:
         return f"{where}: forbidden: {c.reason}"
     if c.check == "refused on primary":
         return (f"{where}: refused on primary: {c.reason}; the image set is a primary image set, and nothing "
-                f"is sent to it ({rules.PRIMARY_PAGE})")
+                f"is sent to it; {replace_hint(doc)} ({rules.PRIMARY_PAGE})")
     return f"{where}: needs force: {c.reason}; set `force: true` in the spec to allow it"

@@ -180,7 +180,7 @@ class Plan:
 
     @property
     def has_changes(self) -> bool:
-        return any(p.action == "update" for p in self.image_sets)
+        return any(p.action in ("update", "replace") for p in self.image_sets)
 
     @property
     def has_errors(self) -> bool:

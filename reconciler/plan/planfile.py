@@ -31,6 +31,7 @@ from reconciler.plan.model import (
     Membership,
     Move,
     Plan,
+    Replacement,
     StudyMember,
     Targeting,
     Unread,
@@ -42,8 +43,10 @@ if TYPE_CHECKING:
 
 FORMAT = "reconciler-plan"
 # 2: the backend is recorded (and, optional, the fingerprints and each change's source);
-# 3: primary image sets, study-wide requests, moved nodes
-FORMAT_VERSION = 3
+# 3: primary image sets, study-wide requests, moved nodes;
+# 4: replacements (action ``replace``, which an older reconciler must not take for an update); 3 is still read
+FORMAT_VERSION = 4
+READ_VERSIONS = (3, 4)
 _HEX64 = re.compile(r"[0-9a-f]{64}")
 _HEX8 = re.compile(r"[0-9a-f]{8}")
 _BACKEND_KINDS = ("local", "endpoint", "aws")
@@ -78,6 +81,9 @@ def _image_set(p: ImageSetPlan) -> dict[str, Any]:
         out["unread"] = [p.unread.reason, p.unread.version, p.unread.verified_at]
     if p.tier_before is not None:
         out["tierBefore"] = p.tier_before
+    if p.replacement is not None:  # action "replace": its requests go to the non-primary copy
+        out["replacement"] = {"sources": list(p.replacement.sources),
+                              "paths": [list(path) for path in p.replacement.paths]}
     return out
 
 
@@ -183,7 +189,7 @@ def check_backend(plan: Plan, current: BackendIdentity, location: str) -> None:
 def plan_from_dict(raw: Any, path: str = "<plan>") -> Plan:
     if not isinstance(raw, dict) or raw.get("format") != FORMAT:
         raise PlanFileError(f"{path}: not a saved plan of the reconciler")
-    if raw.get("format_version") != FORMAT_VERSION:
+    if raw.get("format_version") not in READ_VERSIONS:
         raise PlanFileError(f"{path}: plan format version {raw.get('format_version')!r} is not supported "
                             f"(this reconciler reads version {FORMAT_VERSION})",
                             hint="run `reconciler plan --out` again")
@@ -246,7 +252,14 @@ def _image_set_from(d: dict[str, Any]) -> ImageSetPlan:
                        for r in d["requests"]),
         unread=None if d.get("unread") is None else Unread(d["unread"][0], str(d["unread"][1]), d["unread"][2]),
         tier_before=d.get("tierBefore"),
+        replacement=_replacement_from(d.get("replacement")),
     )
+
+
+def _replacement_from(d: Any) -> Replacement | None:
+    if d is None:
+        return None
+    return Replacement(tuple(map(str, d["sources"])), tuple(tuple(map(str, path)) for path in d["paths"]))
 
 
 def _flag(value: Any) -> bool | None:

@@ -20,6 +20,9 @@ study-wide request per study:
   than the request sets, is a plan error for the image sets concerned: one request cannot satisfy both;
 - when a planned primary of the study has plan errors, nothing may be sent to it, and a study-wide
   request would change it: the image sets with study-level changes of that study are plan errors too;
+- a primary the plan replaces (action ``replace``: copy, update the copy, promote) takes no part in a
+  study-wide request: it sends none, and a sibling's study-wide request that would change it (and so
+  break the version its replacement is guarded by) is a plan error saying to apply the replacement first;
 - a document with ``studyWide: false`` opts out: its image set's study-level changes go to it alone,
   as an ordinary request (a primary accepts study-level changes; only its Patient and Series levels and
   the UIDs are refused), and the other primaries of the study keep their values.
@@ -69,19 +72,24 @@ def _one_study(out: list[ImageSetPlan], first: int, found: dict[str, str], limit
     """Give the owner (``out[first]``) the study-wide request; the planned siblings follow it."""
     owner = out[first]
     payload = {c.path: c for c in owner.changes if is_study_level(c)}
-    in_study = [i for i, p in enumerate(out) if p.datastore_id == owner.datastore_id and p.is_primary
-                and p.study == owner.study and p.version_id is not None]
+    # a planned image set the drift state left unread has no study or primary flag of its own: the search
+    # of the study (``found``) tells that it is one of the study's primaries
+    in_study = [i for i, p in enumerate(out) if p.datastore_id == owner.datastore_id and p.version_id is not None
+                and ((p.is_primary and p.study == owner.study) or (p.unread is not None and p.image_set_id in found))]
     clashes = [(i, path) for i in in_study if i != first for path in _clashes(out[i], payload)]
     if clashes:
         for i in sorted({first, *(i for i, _ in clashes)}):
             paths = sorted({path for j, path in clashes if j == i or i == first})
             out[i] = _error(out[i], owner.image_set_id, paths)
         return
-    broken = [out[i].image_set_id for i in in_study if i != first and out[i].action == "error"]
-    if broken:  # nothing may be sent to an image set with plan errors, not even by a sibling's request
+    broken = [out[i].image_set_id for i in in_study if i != first and out[i].action in ("error", "replace")]
+    replaced = [image_set_id for image_set_id in broken if image_set_id in
+                {out[i].image_set_id for i in in_study if out[i].action == "replace"}]
+    if broken:  # nothing may be sent to an image set with plan errors, not even by a sibling's request;
+        # nor to one this plan replaces (its request would bump the version the replacement is guarded by)
         for i in in_study:
             if i == first or (out[i].action == "update" and any(map(is_study_level, out[i].changes))):
-                out[i] = _blocked(out[i], broken)
+                out[i] = _blocked(out[i], broken, replaced)
         return
     read = {out[i].image_set_id: str(out[i].version_id) for i in in_study}
     versions = {**found, **read}  # the plan's own read where it has one
@@ -143,11 +151,17 @@ def _error(p: ImageSetPlan, owner: str, paths: list[Path]) -> ImageSetPlan:
                f"update (includeStudyImageSets, planned for image set {owner}), and the specs ask for different "
                "values on image sets of the study; give them the same values, or set `studyWide: false` "
                f"({rules.PRIMARY_PAGE})")
-    return dataclasses.replace(p, action="error", requests=(), error=message)
+    return dataclasses.replace(p, action="error", requests=(), error=message, unread=None)
 
 
-def _blocked(p: ImageSetPlan, broken: list[str]) -> ImageSetPlan:
+def _blocked(p: ImageSetPlan, broken: list[str], replaced: list[str]) -> ImageSetPlan:
     names = ", ".join(broken)
+    if replaced:
+        message = (f"its study-level changes need a study-wide update (includeStudyImageSets), which would also "
+                   f"change image set{'s' if len(broken) != 1 else ''} {names} of the same study, which this plan "
+                   f"replaces (or has plan errors): apply the replacement first (--target "
+                   f"{replaced[0]}), then plan again, or set `studyWide: false` ({rules.PRIMARY_PAGE})")
+        return dataclasses.replace(p, action="error", requests=(), error=message)
     message = (f"its study-level changes need a study-wide update (includeStudyImageSets), which would also change "
                f"image set{'s' if len(broken) != 1 else ''} {names} of the same study; that has plan errors, so "
                f"nothing may be written to it: fix them first, or set `studyWide: false` ({rules.PRIMARY_PAGE})")

@@ -35,12 +35,18 @@ def result_json(r: ImageSetResult, redactor: Redactor | None = None) -> dict[str
     }
     if r.unmet:
         out["unmet"] = list(r.unmet)
+    if r.replaced_by is not None:  # a replacement: the new primary image set (IDs are not patient data)
+        out["replacedBy"] = r.replaced_by
     return out
 
 
 def result_text(r: ImageSetResult, redactor: Redactor | None = None) -> str:
     r = _shown(r, redactor)
     who = f"{r.datastore_id}/{r.image_set_id}"
+    if r.status == "converged" and r.replaced_by is not None:
+        return (f"  replaced   {who} -> {r.replaced_by}: new image set at version {r.final_version} "
+                f"({r.requests_sent} write{'s' if r.requests_sent != 1 else ''}, verified)"
+                + (f"; {r.message}" if r.message else ""))
     if r.status == "converged":
         n = r.requests_sent
         return (

@@ -9,9 +9,11 @@ from typing import Any
 
 from reconciler.plan.cost import Cost
 from reconciler.plan.diff import format_path
-from reconciler.plan.model import Change, ImageSetPlan, Move, Plan
+from reconciler.plan.model import Change, ImageSetPlan, Move, Path, Plan
+from reconciler.plan.rules import primary_reason
 from reconciler.ratelimit import DEFAULT_QUOTAS
 from reconciler.render.redact import Redactor
+from reconciler.render.replacement import DEFAULT_RATES, Rates, Writes, plan_writes
 
 DEFAULT_UPDATE_RATE = DEFAULT_QUOTAS["UpdateImageSetMetadata"][0]  # the quota, requests per second
 SYMBOL = {"add": "+", "change": "~", "remove": "-"}
@@ -29,23 +31,31 @@ class Summary:
     requests: int
     unchanged_from_state: int = 0  # of ``unchanged``: not read, the drift state's verification holds
     skipped_archived: int = 0  # not read (--no-archive-reads) and so not verified; not in ``unchanged``
+    to_replace: int = 0  # primary image sets replaced (copy, update the copy, delete, promote, delete the copy)
+    writes: int = 0  # every write: the update requests, and the copies and deletions of the replacements
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
 
+    def actions(self) -> str:
+        """``1 to update, 1 to replace, 3 unchanged``: replacements named only when there are some."""
+        replace = f", {self.to_replace} to replace" if self.to_replace else ""
+        return f"{self.to_update} to update{replace}, {self.unchanged} unchanged"
+
     def line(self) -> str:
         known = f" ({self.unchanged_from_state} from the drift state)" if self.unchanged_from_state else ""
         archived = f", {self.skipped_archived} archived not read" if self.skipped_archived else ""
-        return (f"Plan: {self.to_update} to update, {self.unchanged} unchanged{known}{archived}, {self.errors} with "
-                f"errors ({self.add} to add, {self.change} to change, {self.remove} to remove); "
-                f"{plural(self.requests, 'request')}.")
+        requests = (f"{plural(self.requests, 'update request')}, {plural(self.writes, 'write')} in all"
+                    if self.to_replace else plural(self.requests, 'request'))
+        return (f"Plan: {self.actions()}{known}{archived}, {self.errors} with "
+                f"errors ({self.add} to add, {self.change} to change, {self.remove} to remove); {requests}.")
 
 
 def summarize(plan: Plan) -> Summary:
     ops = {"add": 0, "change": 0, "remove": 0}
     reasons = {"state": 0, "archived": 0}
     for isp in plan.image_sets:
-        if isp.action == "update":
+        if isp.action in ("update", "replace"):
             for c in isp.changes:
                 ops[c.op] += 1
         if isp.unread is not None:
@@ -53,7 +63,7 @@ def summarize(plan: Plan) -> Summary:
     actions = [p.action for p in plan.image_sets]
     return Summary(len(actions), actions.count("update"), actions.count("none") - reasons["archived"],
                    actions.count("error"), ops["add"], ops["change"], ops["remove"], plan.request_count,
-                   reasons["state"], reasons["archived"])
+                   reasons["state"], reasons["archived"], actions.count("replace"), plan_writes(plan).total)
 
 
 def cost_line(cost: Cost) -> str:
@@ -116,14 +126,36 @@ def eta_line(requests: int, rate: float = DEFAULT_UPDATE_RATE) -> str:
     return f"{plural(requests, 'request')}, about {duration(requests / rate)} at {rate:g}/s"
 
 
+def plan_eta(plan: Plan, rates: Rates = DEFAULT_RATES) -> str | None:
+    """The time apply needs under the write quotas (None: nothing to write). Without replacements, the
+    update line (``eta_line``); with them, every write by operation, each at its own rate."""
+    w = plan_writes(plan)
+    if not w.total:
+        return None
+    if not w.copies and not w.deletes:
+        return eta_line(w.updates, rates.update)
+    return writes_eta_line(w, rates)
+
+
+def writes_eta_line(w: Writes, rates: Rates) -> str:
+    """"6 writes (2 UpdateImageSetMetadata, 2 CopyImageSet, 2 DeleteImageSet), about 24 s at 0.25/s each,
+    plus the wait for each copy, update and deletion to finish"."""
+    rate = (f"{rates.update:g}/s each" if rates.update == rates.copy == rates.delete else
+            f"{rates.update:g}/s, {rates.copy:g}/s and {rates.delete:g}/s")
+    return (f"{plural(w.total, 'write')} ({w.updates} UpdateImageSetMetadata, {w.copies} CopyImageSet, "
+            f"{w.deletes} DeleteImageSet), about {duration(w.seconds(rates))} at {rate}, plus the wait for each "
+            "copy, update and deletion to finish")
+
+
 def show(value: Any) -> str:
     return json.dumps(value, ensure_ascii=False)
 
 
-def change_line(c: Change, redactor: Redactor, *, note: bool = True) -> str:
+def change_line(c: Change, redactor: Redactor, *, note: bool = True, forces: bool = False) -> str:
     """``~ Patient.DICOM.PatientName: "<redacted:..>" -> "<redacted:..>"  (specs/a.yaml:12)`` (no colour,
     no indent), ending with the spec line that asks for it; ``note``: append why the change needs force
-    or is forbidden (False when an error line says it)."""
+    or is forbidden (False when an error line says it); ``forces``: the primary image set refuses the change
+    in place, so it forces the image set's replacement (terraform's "# forces replacement")."""
     where = format_path(redactor.path(c.path))
     key = c.path[-1]
     if c.node:
@@ -139,9 +171,17 @@ def change_line(c: Change, redactor: Redactor, *, note: bool = True) -> str:
         text += f"  [needs force: {c.reason}; spec {'has' if c.force_in_spec else 'lacks'} force: true]"
     elif note and c.check == "forbidden":
         text += f"  [forbidden: {c.reason}]"
-    elif note and c.check == "refused on primary":
+    elif note and c.check == "refused on primary" and not forces:
         text += f"  [refused on primary: {c.reason}]"
+    if note and forces:
+        text += f"  [forces replacement: {c.reason if c.check == 'refused on primary' else refused_reason(c.path)}]"
     return text + (f"  ({c.source})" if c.source else "")
+
+
+def refused_reason(path: Path) -> str:
+    """Why a primary image set refuses a change at PATH (the change itself, on the copy, may be ``ok``)."""
+    level = "Instance" if "Instances" in path else "Series" if "Series" in path else path[0]
+    return primary_reason(path[-1], level) or "a primary image set refuses it in place"
 
 
 def error_lines(isp: ImageSetPlan, redactor: Redactor) -> list[str]:

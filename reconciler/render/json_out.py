@@ -6,9 +6,11 @@ import json
 from typing import Any
 
 from reconciler.plan.model import Change, ImageSetPlan, Membership, Plan
+from reconciler.plan.retarget import Retarget, plan_retargets
 from reconciler.plan.rules import PRIMARY_PAGE
 from reconciler.render.common import error_lines, moved_key, stamp, summarize
 from reconciler.render.redact import Redactor
+from reconciler.render.replacement import DEFAULT_RATES, NEW_ID, Rates, seconds, steps, writes
 from reconciler.render.targeting import targeting_json
 
 FORMAT_VERSION = "1"
@@ -29,7 +31,22 @@ def change_json(c: Change, redactor: Redactor) -> dict[str, Any]:
     return out
 
 
-def image_set_json(isp: ImageSetPlan, redactor: Redactor) -> dict[str, Any]:
+def replacement_json(isp: ImageSetPlan, redactor: Redactor, rates: Rates = DEFAULT_RATES) -> dict[str, Any]:
+    """Action ``replace``: its steps, writes and time at RATES; the new image set ID is known after apply."""
+    r = isp.replacement
+    return {
+        "steps": [{"step": s.name, "operation": s.operation, "description": s.what, "writes": s.writes,
+                   "seconds": round(s.seconds(rates), 3)} for s in steps(isp)],
+        "writes": writes(isp),
+        "seconds": round(seconds(isp, rates), 3),
+        "newImageSetId": None,
+        "newImageSetIdNote": NEW_ID,
+        "sources": list(r.sources) if r is not None else [],
+        "paths": [list(redactor.path(p)) for p in r.paths] if r is not None else [],
+    }
+
+
+def image_set_json(isp: ImageSetPlan, redactor: Redactor, rates: Rates = DEFAULT_RATES) -> dict[str, Any]:
     out: dict[str, Any] = {
         "datastoreId": isp.datastore_id,
         "imageSetId": isp.image_set_id,
@@ -48,6 +65,8 @@ def image_set_json(isp: ImageSetPlan, redactor: Redactor) -> dict[str, Any]:
                                         for m in isp.study_members]}
     if isp.study_owner:
         out["studyOwner"] = isp.study_owner
+    if isp.action == "replace":
+        out["replacement"] = replacement_json(isp, redactor, rates)
     if isp.moves:
         out["moves"] = [{"path": list(redactor.path(m.spec_path)), "movedTo": moved_key(m, redactor)}
                         for m in isp.moves]
@@ -66,15 +85,23 @@ def membership_json(m: Membership) -> dict[str, Any]:
             "left": [{"imageSetId": i, "fate": fate} for i, fate in m.left]}
 
 
-def plan_json(plan: Plan, redactor: Redactor) -> dict[str, Any]:
+def retarget_json(r: Retarget) -> dict[str, Any]:
+    return {"kind": "retarget", "severity": "warning", "source": r.source, "datastoreId": r.datastore_id,
+            "imageSetId": r.image_set_id, "message": r.message()}
+
+
+def plan_json(plan: Plan, redactor: Redactor, rates: Rates = DEFAULT_RATES) -> dict[str, Any]:
     summary = summarize(plan).as_dict()
     if not plan.meta.get("incremental"):  # counted apart only where image sets can be left unread
         del summary["unchanged_from_state"], summary["skipped_archived"]
     doc: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "summary": summary,
-        "image_sets": [image_set_json(p, redactor) for p in plan.image_sets],
+        "image_sets": [image_set_json(p, redactor, rates) for p in plan.image_sets],
     }
+    retarget = plan_retargets(plan)
+    if retarget:  # imageSetId targets that will not find their replaced image set
+        doc["notes"] = [retarget_json(r) for r in retarget]
     if plan.targeting is not None:  # only with --target/--exclude: what they left out
         doc["left_out"] = targeting_json(plan.targeting)
     if plan.membership:
@@ -86,8 +113,8 @@ def plan_json(plan: Plan, redactor: Redactor) -> dict[str, Any]:
     return doc
 
 
-def render_json(plan: Plan, redactor: Redactor) -> str:
-    return json.dumps(plan_json(plan, redactor), indent=2, ensure_ascii=False) + "\n"
+def render_json(plan: Plan, redactor: Redactor, rates: Rates = DEFAULT_RATES) -> str:
+    return json.dumps(plan_json(plan, redactor, rates), indent=2, ensure_ascii=False) + "\n"
 
 
 def plan_fingerprints(plan: Plan, redactor: Redactor) -> dict[str, str]:

@@ -8,8 +8,10 @@ import re
 from collections import defaultdict
 
 from reconciler.plan.model import ImageSetPlan, Plan
-from reconciler.render.common import DEFAULT_UPDATE_RATE, cost_line, eta_line, membership_lines, plural, summarize
+from reconciler.plan.retarget import plan_retargets
+from reconciler.render.common import cost_line, duration, membership_lines, plan_eta, plural, summarize
 from reconciler.render.redact import Redactor
+from reconciler.render.replacement import DEFAULT_RATES, NEW_ID, Rates, plan_writes, seconds, writes
 from reconciler.render.targeting import targeting_markdown
 from reconciler.render.text import image_set_block
 
@@ -18,7 +20,7 @@ _MAX_STUDY_ROWS = 50
 _FOOTER_RESERVE = 300
 
 
-_ACTIONS = (("update", "to update"), ("error", "with errors"), ("none", "unchanged"))
+_ACTIONS = (("update", "to update"), ("replace", "to replace (-/+)"), ("error", "with errors"), ("none", "unchanged"))
 _OPS = ("add", "change", "remove")
 
 
@@ -44,22 +46,46 @@ def _study_details(plan: Plan, redactor: Redactor) -> list[str]:
             continue
         row = totals[redactor.label("StudyInstanceUID", isp.study) or "(unknown study)"]
         row[0] += 1
-        row[1] += isp.action == "update"
+        row[1] += isp.action in ("update", "replace")
         row[2] += isp.action == "error"
         for c in isp.changes:
             row[3 + _OPS.index(c.op)] += 1
     rows = sorted(totals.items(), key=lambda kv: (-(kv[1][1] + kv[1][2]), kv[0]))
     out = [f"<details><summary>{plural(len(rows), 'study', 'studies')}</summary>", "",
-           "| study | image sets | to update | errors | add | change | remove |", "|---|---|---|---|---|---|---|"]
+           "| study | image sets | to update or replace | errors | add | change | remove |",
+           "|---|---|---|---|---|---|---|"]
     out += [f"| `{study}` | " + " | ".join(str(n) for n in row) + " |" for study, row in rows[:_MAX_STUDY_ROWS]]
     if len(rows) > _MAX_STUDY_ROWS:
         out.append(f"| … {len(rows) - _MAX_STUDY_ROWS} more studies | | | | | | |")
     return [*out, "", "</details>"]
 
 
-def _details(isp: ImageSetPlan, redactor: Redactor) -> str:
-    lines = image_set_block(isp, redactor)
+def _replacements(plan: Plan, rates: Rates) -> list[str]:
+    """The replacements in a few lines: they change image set IDs, so a reviewer must not miss them."""
+    replaced = [p for p in plan.image_sets if p.action == "replace"]
+    if not replaced:
+        return []
+    w = plan_writes(plan)
+    out = [f"**{plural(len(replaced), 'image set')} to replace (-/+)**: each is copied to a non-primary image set, "
+           "the copy updated, the primary deleted, the copy promoted to primary under a **new image set ID** "
+           f"({NEW_ID}), and the copy deleted: {w.copies} CopyImageSet and {w.deletes} DeleteImageSet besides "
+           "the updates.", ""]
+    out += [f"- `{p.image_set_id}` -/+ new ID ({NEW_ID}): {plural(writes(p), 'write')}, about "
+            f"{duration(seconds(p, rates))}" for p in replaced[:_MAX_STUDY_ROWS]]
+    if len(replaced) > _MAX_STUDY_ROWS:
+        out.append(f"- … {len(replaced) - _MAX_STUDY_ROWS} more (`reconciler plan` lists each)")
+    return [*out, ""]
+
+
+def _retargets(plan: Plan) -> list[str]:
+    return [line for r in plan_retargets(plan) for line in (f"> **Warning:** {r.message()}", "")]
+
+
+def _details(isp: ImageSetPlan, redactor: Redactor, rates: Rates) -> str:
+    lines = image_set_block(isp, redactor, rates)
     title = f"{isp.image_set_id}: {isp.action}" + (f", {plural(len(isp.requests), 'request')}" if isp.requests else "")
+    if isp.action == "replace":
+        title = f"{isp.image_set_id}: -/+ replace, {plural(writes(isp), 'write')}, new image set ID"
     body = "\n".join(line.strip() for line in lines[1:])
     fence = "`" * max(3, _longest_backtick_run(body) + 1)  # a value can never close the code block
     return f"<details><summary><code>{title}</code></summary>\n\n{fence}diff\n{body}\n{fence}\n</details>\n"
@@ -70,16 +96,19 @@ def _longest_backtick_run(text: str) -> int:
 
 
 def render_markdown(
-    plan: Plan, redactor: Redactor, *, rate: float = DEFAULT_UPDATE_RATE, limit: int = LIMIT, drift: bool = False,
+    plan: Plan, redactor: Redactor, *, rates: Rates = DEFAULT_RATES, limit: int = LIMIT, drift: bool = False,
 ) -> str:
     s = summarize(plan)
     title = "Drift report" if drift else "Reconciler plan"
+    eta = plan_eta(plan, rates)
     head = [
-        f"### {title}: {s.to_update} to update, {s.unchanged} unchanged, {s.errors} with errors",
+        f"### {title}: {s.actions()}, {s.errors} with errors",
         "",
         f"**{s.add} to add, {s.change} to change, {s.remove} to remove** in {plural(s.image_sets, 'image set')}"
-        + (f"; {eta_line(s.requests, rate)}" if s.requests else ""),
+        + (f"; {eta}" if eta else ""),
         "",
+        *_replacements(plan, rates),
+        *_retargets(plan),
         *targeting_markdown(plan.targeting),
     ]
     if s.unchanged_from_state or s.skipped_archived:
@@ -97,7 +126,7 @@ def render_markdown(
     left = 0
     left_changes = 0
     for i, isp in enumerate(shown):
-        block = _details(isp, redactor)
+        block = _details(isp, redactor, rates)
         if len(out) + len(block) + _FOOTER_RESERVE > limit:
             rest = shown[i:]
             left, left_changes = len(rest), sum(len(p.changes) for p in rest)

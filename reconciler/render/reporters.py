@@ -18,13 +18,13 @@ from reconciler.plan.inventory import ImageSetRow
 from reconciler.plan.model import Change, Plan
 from reconciler.render.apply_report import report_json, report_lines
 from reconciler.render.blame import blame_json, blame_text
-from reconciler.render.common import DEFAULT_UPDATE_RATE
 from reconciler.render.diagnostics import diagnostic_json, validate_lines
 from reconciler.render.history import history_json, history_text
 from reconciler.render.json_out import plan_json
 from reconciler.render.listing import listing_json, listing_lines
 from reconciler.render.markdown import LIMIT, render_markdown
 from reconciler.render.redact import Redactor
+from reconciler.render.replacement import DEFAULT_RATES, Rates
 from reconciler.render.revert import revert_heading, revert_text
 from reconciler.render.text import render_text
 from reconciler.render.versions import Diffs, history_diff_json, history_diff_text, revert_preview
@@ -35,11 +35,11 @@ Blames = Mapping[tuple[str, str], ImageSetBlame]
 
 @dataclass(frozen=True)
 class Style:
-    """What every reporter is given: the redaction, colour (a terminal), and the update rate for ETAs."""
+    """What every reporter is given: the redaction, colour (a terminal), and the write rates for ETAs."""
 
     redactor: Redactor = field(default_factory=Redactor)
     colour: bool = False
-    rate: float = DEFAULT_UPDATE_RATE
+    rates: Rates = DEFAULT_RATES
 
 
 class TextReporter:
@@ -50,7 +50,7 @@ class TextReporter:
 
     def plan(self, plan: Plan, *, drift: bool = False, blames: Blames | None = None) -> str:
         s = self.style
-        out = render_text(plan, s.redactor, colour=s.colour, rate=s.rate, drift=drift)
+        out = render_text(plan, s.redactor, colour=s.colour, rates=s.rates, drift=drift)
         return out + blame_text(blames, plan, s.redactor) if blames is not None else out
 
     def apply(self, report: ApplyReport) -> str:
@@ -84,7 +84,7 @@ class JsonReporter(TextReporter):
     """One JSON document per run, for machines (the plan: ``schemas/plan.schema.json``)."""
 
     def plan(self, plan: Plan, *, drift: bool = False, blames: Blames | None = None) -> str:
-        doc = plan_json(plan, self.style.redactor)
+        doc = plan_json(plan, self.style.redactor, self.style.rates)
         if blames is not None:
             doc = blame_json(doc, blames, self.style.redactor)
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
@@ -115,7 +115,7 @@ class MarkdownReporter(TextReporter):
         s = self.style
         section = blame_text(blames, plan, s.redactor, markdown=True) if blames is not None else ""
         # the blame section counts against the comment's size limit
-        return render_markdown(plan, s.redactor, rate=s.rate, limit=LIMIT - len(section), drift=drift) + section
+        return render_markdown(plan, s.redactor, rates=s.rates, limit=LIMIT - len(section), drift=drift) + section
 
 
 REPORTERS: dict[str, type[TextReporter]] = {

@@ -94,6 +94,9 @@ class SpecDocument:
     # ``studyWide: false``: its study-level changes of a primary image set go to that image set alone,
     # not to every primary image set of the study (includeStudyImageSets)
     study_wide: bool = True
+    # ``replace: allow``: a change a primary image set refuses in place is made by replacing the image set
+    # (copy, update the copy, delete the primary, promote the copy); the key's own position, for messages
+    replace: SourcePos | None = None
     # positions of the ``target`` keys, keyed by target-relative path, e.g. ("select", "DICOMPatientId")
     target_positions: Mapping[Path, SourcePos] = field(default_factory=dict, compare=False, repr=False)
 

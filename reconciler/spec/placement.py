@@ -30,6 +30,7 @@ _HOMES: dict[str, str] = {
     "target": "at the top of the document, beside `desired`",
     "force": "at the top of the document, beside `target`",
     "studyWide": "at the top of the document, beside `target`",
+    "replace": "at the top of the document, beside `target`",
     "desired": "at the top of the document, beside `target`",
     "datastoreId": "under `target`: target.datastoreId",
     "imageSetId": "under `target`: target.imageSetId",

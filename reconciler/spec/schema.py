@@ -124,7 +124,8 @@ _MESSAGES: dict[str, Any] = {
     "pattern": lambda rule, path: "must be 32 lower-case letters or digits"
     if path and path[-1] in {"datastoreId", "imageSetId"} else "has an invalid form",
     "enum": lambda rule, path: "must be a DICOM VR (e.g. LO, DS, US)"
-    if len(path) > 1 and path[-2] == "DICOMVRs" else "is not one of the allowed values",
+    if len(path) > 1 and path[-2] == "DICOMVRs" else "must be one of " + ", ".join(f"`{v}`" for v in rule)
+    if path == ("replace",) else "is not one of the allowed values",
     "minLength": lambda rule, path: "must not be empty",
     "maxLength": lambda rule, path: f"is longer than {rule} characters",
     "minProperties": lambda rule, path: "select needs one KEY: VALUE" if path[-1:] == ("select",)

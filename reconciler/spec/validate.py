@@ -104,6 +104,7 @@ def _spec_document(doc: LoadedDocument) -> SpecDocument:
         target=Target(target["datastoreId"], target.get("imageSetId"), select, target.get("allowEmpty") is True),
         force=value.get("force") is True,
         study_wide=value.get("studyWide") is not False,
+        replace=doc.positions.get(("replace",)) if value.get("replace") == "allow" else None,
         desired=value["desired"],
         positions=positions,
         line=doc.line,

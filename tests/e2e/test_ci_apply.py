@@ -13,13 +13,12 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import boto3
 import pytest
-from moto.server import ThreadedMotoServer
 
 from reconciler.emulator.store import Store
 from tests.support.applyenv import client
 from tests.support.ci_recipes import RECIPES, apply_step, recorder, run_step
+from tests.support.motos3 import bucket_client, moto_server
 from tests.support.planenv import DS, HEAD, IS, LIVE
 
 BUCKET = "my-reconciler-plans"
@@ -29,20 +28,12 @@ BIN = Path(sys.executable).parent
 
 @pytest.fixture(scope="module")
 def endpoint() -> Iterator[str]:
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
-    server.start()
-    host, port = server.get_host_and_port()
-    yield f"http://{host}:{port}"
-    server.stop()
+    yield from moto_server()
 
 
 @pytest.fixture
 def s3(endpoint: str) -> Any:
-    s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1",
-                      aws_access_key_id="test", aws_secret_access_key="test")
-    if BUCKET not in [b["Name"] for b in s3.list_buckets().get("Buckets", [])]:
-        s3.create_bucket(Bucket=BUCKET)
-    return s3
+    return bucket_client(endpoint, BUCKET)
 
 
 @pytest.fixture

@@ -308,3 +308,32 @@ def test_show_reports_a_saved_incremental_plan_as_the_run_did(env: Path) -> None
     assert report["cost"]["metadata_reads"] == 1 and report["summary"]["unchanged_from_state"] == 2
     code, shown, _ = run("show", "p.plan", "--format", "json")
     assert code == 0 and json.loads(shown) == report  # cost, unread image sets and state as the run saw them
+
+
+def test_plan_and_apply_print_their_cost_with_the_tier_ups(env: Path) -> None:
+    """Three archived image sets: a plan reads each one's tier (GetImageSet) before its metadata, and counts
+    the three it moved back to Frequent Access; apply prints its own reads and its one write."""
+    code, text, _ = run("plan", "specs")
+    assert code == 0
+    assert ("Cost: 3 metadata reads (3 moved from the archive tier back to Frequent Access), 3 GetImageSet, "
+            "0 search pages; 0 writes.") in text
+    assert {tier(env, i) for i in (A, B, C)} == {"FREQUENT_ACCESS"}
+    (env / "specs" / "a.yaml").write_text(by_id(A, "HEAD CT"))
+    code, text, err = run("apply", "specs", "--auto-approve", "--rate", "UpdateImageSetMetadata=100")
+    assert code == 0, err
+    (line,) = (x for x in text.splitlines() if x.startswith("Cost: "))
+    assert "(0 moved from the archive tier" in line and line.endswith("; 1 write.")
+
+
+def test_a_deleted_image_set_named_by_id_is_reported_by_refresh_and_then_by_every_run(env: Path) -> None:
+    """A plain deletion (no new image set of its study) does not show in the search of what changed: the
+    incremental run still says A is unchanged since the state verified it (as the README says), a --refresh
+    run reports it, and as the fresh state no longer vouches for A, so does every run after."""
+    drift("--state", "st.jsonl")
+    store(env).delete_image_set(DS, A, now=time.time())
+    assert statuses(drift("--state", "st.jsonl")[1])[A] == "none/state"
+    code, report, _ = drift("--state", "st.jsonl", "--refresh")
+    a = next(i for i in report["image_sets"] if i["imageSetId"] == A)
+    assert code == 1 and a["action"] == "error" and "DELETED" in a["error"]
+    code, report, _ = drift("--state", "st.jsonl")
+    assert code == 1 and statuses(report) == {A: "error", B: "none/state", C: "none/state"}

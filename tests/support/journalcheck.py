@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -12,6 +13,30 @@ EVENTS = {"run_started", "planned", "submitting", "submitted", "updated", "conve
 LIFECYCLE = ["planned", "submitting", "submitted", "updated", "converged"]
 BAD_ENDINGS = ("failed", "stale", "not_started", "unfinished")  # not_started/unfinished: an interrupted run
 RUN_ENDINGS = ("run_finished", "run_interrupted", "run_aborted")
+# a replacement's steps, in order (``reconciler.apply.replace``); updates of the copy repeat as a pair
+REPLACE_STEPS = ["copy_submitting", "copy_submitted", "copied", "copy_updating", "copy_updated", "primary_deleting",
+                 "primary_deleted", "promoting", "promote_submitted", "promote_failed", "promoted", "temp_deleting",
+                 "temp_deleted"]
+EVENTS |= {*REPLACE_STEPS, "replace_abandoned"}
+
+
+def check_replacement(events: list[str]) -> None:
+    """A replacement's events (after ``planned``): its steps never go back (a re-run starts where the journal
+    left it), except the copy's updates (a pair per request) and an abandonment before the primary deletion
+    (the copy deleted again, then ``replace_abandoned``); nothing but an ending follows ``converged``."""
+    if "replace_abandoned" in events:  # abandoned before the primary deletion; a new replacement may follow
+        cut = events.index("replace_abandoned")
+        assert "primary_deleting" not in events[:cut], events
+        check_replacement(events[cut + 1:])
+        return
+    steps = [e for e in events if e in REPLACE_STEPS]
+    rank = [REPLACE_STEPS.index(e) for e in steps]
+    for a, b in itertools.pairwise(rank):
+        pair = {REPLACE_STEPS[a], REPLACE_STEPS[b]} == {"copy_updating", "copy_updated"}
+        retry = REPLACE_STEPS[a] == "promote_failed" and REPLACE_STEPS[b] == "promoting"
+        assert b >= a or pair or retry, events
+    if "converged" in events:
+        assert events[-1] == "converged", events
 
 
 def check_journal(path: Path, *, may_end_badly: bool = True) -> int:
@@ -33,6 +58,7 @@ def check_journal(path: Path, *, may_end_badly: bool = True) -> int:
     ends = [n for n, r in enumerate(records) if r["event"] in RUN_ENDINGS]
     assert ends in ([], [len(records) - 1]), [records[n]["event"] for n in ends]
     per_set: dict[str, list[str]] = {}
+    replaced = {r["imageSetId"] for r in records if r.get("action") == "replace" or r.get("replacedBy")}
     for r in records:
         if "imageSetId" in r:
             per_set.setdefault(r["imageSetId"], []).append(r["event"])
@@ -40,7 +66,11 @@ def check_journal(path: Path, *, may_end_badly: bool = True) -> int:
                 before = per_set[r["imageSetId"]][:-1]
                 assert before in (["planned"], ["planned", "submitting"]), before
                 per_set[r["imageSetId"]] = ["found applied"]
-    for events in per_set.values():
+    for image_set, events in per_set.items():
+        if image_set in replaced or any(e in REPLACE_STEPS or e == "replace_abandoned" for e in events):
+            assert events[0] == "planned" or events[0] in REPLACE_STEPS, events
+            check_replacement(events[1:] if events[0] == "planned" else events)
+            continue
         if events[0] == "found applied":  # nothing of this run was written to it, and nothing follows
             assert events == ["found applied"], events
             continue

@@ -192,3 +192,22 @@ def test_datastores_get_and_list() -> None:
     assert api.get_datastore(DS).name == "demo"
     assert [d.datastore_id for d in api.list_datastores()] == [DS, "2" * 32]
     assert api.stats.calls() == {"GetDatastore": 1, "ListDatastores": 2}
+
+
+def test_the_search_of_what_changed_asks_updated_at_between_sorted_50_a_page_and_reads_every_page() -> None:
+    hit = {"imageSetId": IS, "version": 4, "updatedAt": 1700000100.5, "createdAt": 1690000000.0,
+           "isPrimary": True, "storageTier": "ARCHIVE_INSTANT_ACCESS"}
+    api, transport, _ = make_api([
+        Answer(body={"imageSetsMetadataSummaries": [hit], "nextToken": "n"}),
+        Answer(body={"imageSetsMetadataSummaries": [dict(hit, imageSetId="b" * 32, version=2)]}),
+    ])
+    hits = list(api.search_updated(DS, 1700000000.7, 1700000200.2))
+    assert [(h.image_set_id, h.version, h.is_primary, h.storage_tier) for h in hits] == [
+        (IS, "4", True, "ARCHIVE_INSTANT_ACCESS"), ("b" * 32, "2", True, "ARCHIVE_INSTANT_ACCESS")]
+    body = json.loads(transport.requests[0][3])
+    assert body == {"filters": [{"operator": "BETWEEN", "values": [{"updatedAt": 1700000000},
+                                                                  {"updatedAt": 1700000201}]}],
+                    "sort": {"sortField": "updatedAt", "sortOrder": "ASC"}}  # widened to whole seconds
+    queries = [parse_qs(urlparse(r[2]).query) for r in transport.requests]
+    assert queries == [{"maxResults": ["50"]}, {"maxResults": ["50"], "nextToken": ["n"]}]
+    assert api.stats["SearchImageSets"] == 2

@@ -188,7 +188,13 @@ def test_a_run_builds_its_options_and_client_once() -> None:
     assert ctx.api.limiter.limit("GetImageSet") == (2.0, 2.0)
 
 
-def test_the_eta_rate_is_the_rate_the_client_paces_updates_at() -> None:
-    for extra, rate in ((), 0.25), (("--rate", "UpdateImageSetMetadata=2"), 2.0), (("--rate", "*=3"), 3.0):
+def test_the_eta_rates_are_the_rates_the_client_paces_writes_at() -> None:
+    cases = [((), (0.25, 0.25, 0.25)), (("--rate", "UpdateImageSetMetadata=2"), (2.0, 0.25, 0.25)),
+             (("--rate", "*=3"), (3.0, 3.0, 3.0)),
+             (("--rate", "CopyImageSet=0.5", "--rate", "DeleteImageSet=1"), (0.25, 0.5, 1.0))]
+    for extra, rates in cases:
         ctx = Context(parse("--endpoint-url", "http://127.0.0.1:4566", *extra), Streams())  # type: ignore[arg-type]
-        assert ctx.update_rate == rate == ctx.api.limiter.limit("UpdateImageSetMetadata")[0]  # type: ignore[index]
+        assert (ctx.rates.update, ctx.rates.copy, ctx.rates.delete) == rates
+        paced = tuple(ctx.api.limiter.limit(op)[0]  # type: ignore[index]
+                      for op in ("UpdateImageSetMetadata", "CopyImageSet", "DeleteImageSet"))
+        assert paced == rates

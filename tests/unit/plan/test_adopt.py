@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 
 import pytest
@@ -104,3 +105,14 @@ def test_parse_levels(text: str, expected: set[str]) -> None:
 def test_parse_levels_refuses_unknown(text: str) -> None:
     with pytest.raises(UsageError):
         parse_levels(text)
+
+
+def test_a_select_origin_writes_a_select_target_that_validates() -> None:
+    study = "1.2.840.113619.2.55.3"
+    origin = dataclasses.replace(ORIGIN, select=("DICOMStudyInstanceUID", study))
+    text = build_spec(origin, live_with({"StudyInstanceUID": study, "StudyDescription": "CT"}), ["study"])
+    assert not [d for d in validate_text(text, "spec") if d.severity == "error"]
+    (doc,), problems = load_text(text, "spec")
+    assert not problems
+    assert doc.value["target"] == {"datastoreId": ORIGIN.datastore_id, "select": {"DICOMStudyInstanceUID": study}}
+    assert "imageSetId: " not in text

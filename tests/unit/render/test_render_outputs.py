@@ -71,7 +71,7 @@ def test_json_matches_the_contract_and_the_schema() -> None:
     jsonschema.Draft202012Validator(schema).validate(data)
     assert data["format_version"] == "1"
     assert data["summary"] == {"image_sets": 3, "to_update": 1, "unchanged": 1, "errors": 1,
-                               "add": 1, "change": 2, "remove": 2, "requests": 1}
+                               "add": 1, "change": 2, "remove": 2, "requests": 1, "to_replace": 0, "writes": 1}
     first = data["image_sets"][0]["changes"][0]
     assert first["path"] == ["Patient", "DICOM", "PatientName"]
     assert first["before"].startswith("<redacted:") and first["check"] == "ok"

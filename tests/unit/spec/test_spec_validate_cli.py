@@ -46,7 +46,8 @@ def test_an_unknown_key_without_a_near_miss_lists_the_expected_ones(tmp_path: Pa
     spec.write_text("apiVersion: reconciler/v1\nkind: ImageSetMetadata\nzzz: 1\n")
     code, out, _ = _run(str(spec))
     assert code == 1
-    assert f"{spec}:3:1: zzz: unknown key `zzz` (expected: apiVersion, desired, force, kind, studyWide, target)" in out
+    assert (f"{spec}:3:1: zzz: unknown key `zzz` (expected: apiVersion, desired, force, kind, replace, studyWide, "
+            "target)") in out
 
 
 def test_warnings_are_labelled_and_do_not_fail() -> None:

@@ -1,0 +1,94 @@
+"""A re-run of ``apply PATH...`` that finds replacements a crash left half-way (``reconciler.apply.ledger``).
+
+The plan is made from the live state, which mid-replacement holds more than one image set for the same
+instances: a ``select`` target also finds the temporary copy (non-primary) and maybe the new primary, and
+an ``imageSetId`` target names a primary that may be deleted already. So, before the plan is applied:
+
+- the temporary copy of an unfinished replacement is not planned on its own: its replacement owns it;
+- a replacement whose primary deletion was started is continued even when the plan could not read the
+  primary (it is deleted), from the journal alone: delete the primary if that did not go out, promote the
+  copy, verify the new primary, delete the copy. The copy was verified against the plan before the primary
+  deletion started, so these steps need no payload; the new primary is checked against the desired tree of
+  the entry the plan made for the copy (the same documents found it), and always for every instance.
+- a replacement whose primary is still there continues when the plan replaces that primary again
+  (``ReplaceApply`` reads the journal): the copy is adopted, not made twice.
+- a copy whose CopyImageSet went out with no answer journalled (``copy_submitting`` last) is looked for in
+  the live state first (``locate_copies``), so that the plan does not take it for an image set of its own.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Sequence
+
+from reconciler.api import HealthImagingAPI
+from reconciler.apply.instances import instance_keys
+from reconciler.apply.ledger import Progress
+from reconciler.errors import ReconcilerError
+from reconciler.plan.model import ImageSetPlan, Plan, Replacement
+
+
+def resume_plan(plan: Plan, pending: Sequence[Progress]) -> Plan:
+    """PLAN with the unfinished replacements of PENDING taken in (see the module)."""
+    if not pending:
+        return plan
+    copies = {(p.datastore_id, p.copy_id): p for p in pending if p.copy_id}
+    keep: list[ImageSetPlan] = []
+    desired = {}
+    for isp in plan.image_sets:
+        owner = copies.get((isp.datastore_id, isp.image_set_id))
+        if owner is not None:  # a temporary copy: its replacement owns it
+            desired[(owner.datastore_id, owner.image_set_id)] = isp
+            continue
+        keep.append(isp)
+    planned = {(p.datastore_id, p.image_set_id): n for n, p in enumerate(keep)}
+    for progress in pending:
+        key = (progress.datastore_id, progress.image_set_id)
+        n = planned.get(key)
+        if n is not None and keep[n].action == "replace":
+            continue  # the plan replaces it again: ReplaceApply continues from the journal
+        if not progress.primary_deleting:
+            continue  # the primary holds everything; the plan decides what becomes of it
+        source = desired.get(key)
+        entry = ImageSetPlan(progress.datastore_id, progress.image_set_id, progress.planned_version, "replace",
+                             desired=source.desired if source is not None else {},
+                             sources=source.sources if source is not None else (),
+                             replacement=Replacement((), ()), is_primary=True)  # no paths: continued
+        if n is not None:
+            keep[n] = entry
+        else:
+            keep.append(entry)
+    return dataclasses.replace(plan, image_sets=tuple(keep))
+
+
+SLACK = 5.0  # seconds: the service's clock may be a little behind ours
+
+
+def locate_copies(api: HealthImagingAPI, pending: Sequence[Progress]) -> list[Progress]:
+    """PENDING, with the copy of each replacement whose copy request went out unanswered filled in where the
+    live state holds it: a non-primary image set of the primary's study, created after the request's record,
+    holding the primary's instances (best effort: what cannot be read stays unknown, and ``ReplaceApply``
+    looks again)."""
+    out = []
+    for p in pending:
+        if p.copy_id is None and p.copy_sending is not None and not p.primary_deleting:
+            p = dataclasses.replace(p, copy_id=_find_copy(api, p, p.copy_sending))
+        out.append(p)
+    return out
+
+
+def _find_copy(api: HealthImagingAPI, p: Progress, since: float) -> str | None:
+    try:
+        original = api.get_image_set_metadata(p.datastore_id, p.image_set_id, version=p.planned_version)
+        study = original.get("Study", {}).get("DICOM", {}).get("StudyInstanceUID")
+        if not study:
+            return None
+        keys = instance_keys(original)
+        for hit in api.search_image_sets(p.datastore_id, "DICOMStudyInstanceUID", str(study).rstrip(" \x00")):
+            if hit.is_primary is False and (hit.created_at or 0.0) >= since - SLACK and hit.image_set_id != \
+                    p.image_set_id and instance_keys(api.get_image_set_metadata(p.datastore_id, hit.image_set_id)) \
+                    == keys:
+                return hit.image_set_id
+    except ReconcilerError:
+        return None
+    return None

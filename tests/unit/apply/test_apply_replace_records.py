@@ -1,0 +1,70 @@
+"""What a replacement keeps of the instances (counts and keyed digests) and how its journal records fold
+back into where it stands (``reconciler.apply.instances``, ``reconciler.apply.ledger``)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from reconciler.apply.instances import digest, expected_after, instance_keys
+from reconciler.apply.journal import Journal
+from reconciler.apply.ledger import Ledger
+from reconciler.plan.model import Change, ImageSetPlan
+
+DOC = {"Study": {"Series": {"1.1": {"Instances": {"1.1.1": {}, "1.1.2": {}}}, "1.2": {"Instances": {"1.2.1": {}}}}}}
+DS, P = "d" * 32, "p" * 32
+
+
+def test_instance_keys_and_what_the_plan_leaves() -> None:
+    keys = instance_keys(DOC)
+    assert keys == {("1.1", "1.1.1"), ("1.1", "1.1.2"), ("1.2", "1.2.1")}
+    plan = ImageSetPlan(DS, P, "1", "replace", changes=(
+        Change("remove", ("Study", "Series", "1.1", "Instances", "1.1.2"), None, None, node=True),
+        Change("change", ("Study", "Series", "1.2", "DICOM", "SeriesInstanceUID"), "1.2", "1.9"),
+        Change("change", ("Study", "Series", "1.1", "Instances", "1.1.1", "DICOM", "SOPInstanceUID"), "1.1.1",
+               "1.1.7"),
+    ))
+    assert expected_after(keys, plan) == {("1.1", "1.1.7"), ("1.9", "1.2.1")}
+    removed = ImageSetPlan(DS, P, "1", "replace", changes=(
+        Change("remove", ("Study", "Series", "1.1"), None, None, node=True),))
+    assert expected_after(keys, removed) == {("1.2", "1.2.1")}
+
+
+def test_the_digest_is_keyed_and_tells_equal_sets_apart_from_others() -> None:
+    keys = instance_keys(DOC)
+    salt, other = "00" * 16, "01" * 16
+    assert digest(keys, salt) == digest(frozenset(sorted(keys)), salt)
+    assert digest(keys, salt) != digest(keys, other)
+    assert digest(keys - {("1.2", "1.2.1")}, salt) != digest(keys, salt)
+    assert "1.1.1" not in digest(keys, salt)
+
+
+def _journal(path: Path, *events: tuple[str, dict[str, str]]) -> None:
+    with Journal(path) as j:
+        for event, fields in events:
+            j.record(event, datastoreId=DS, imageSetId=P, plannedVersion="1", **fields)
+
+
+def test_the_ledger_folds_the_records_of_every_journal_of_the_folder(tmp_path: Path) -> None:
+    _journal(tmp_path / "a.jsonl", ("copy_submitting", {"salt": "00" * 16}), ("copy_submitted", {"copyId": "c" * 32,
+             "copyVersion": "1"}), ("copied", {"copyId": "c" * 32, "copyVersion": "1"}))
+    _journal(tmp_path / "b.jsonl", ("copy_updated", {"copyId": "c" * 32, "copyVersion": "2"}),
+             ("primary_deleting", {"copyId": "c" * 32}))
+    (tmp_path / "torn.jsonl").write_text('{"event":"copy_submitting","imageSetId":')  # a kill during a write
+    (progress,) = Ledger([tmp_path]).unfinished()
+    assert (progress.copy_id, progress.copied_version, progress.copy_version) == ("c" * 32, "1", "2")
+    assert progress.primary_deleting and not progress.primary_deleted and progress.last == "primary_deleting"
+    assert progress.salt == "00" * 16 and progress.planned_version == "1"
+
+
+def test_converged_ends_a_replacement_and_abandoned_forgets_it(tmp_path: Path) -> None:
+    _journal(tmp_path / "a.jsonl", ("copy_submitting", {}), ("copy_submitted", {"copyId": "c" * 32}),
+             ("replace_abandoned", {"copyId": "c" * 32}))
+    assert Ledger([tmp_path]).unfinished() == []
+    assert Ledger([tmp_path]).progress(DS, P).copy_id is None
+    _journal(tmp_path / "b.jsonl", ("copy_submitting", {}), ("promote_submitted", {"newId": "n" * 32}),
+             ("converged", {"replacedBy": "n" * 32}))
+    done = Ledger([tmp_path]).progress(DS, P)
+    assert done.done and done.new_id == "n" * 32 and not done.started
+    records = [json.loads(line) for line in (tmp_path / "b.jsonl").read_text().splitlines()]
+    assert records[-1]["replacedBy"] == "n" * 32
