@@ -10,6 +10,14 @@ from __future__ import annotations
 import pytest
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    # xdist's load scheduler first hands each worker a chunk of consecutive tests (a quarter of its
+    # share): all the slow tests, collected first, would go to the first worker and run one after the
+    # other. One test at a time (``--maxschedchunk 1``, unless given) spreads them over the workers.
+    if getattr(config.option, "maxschedchunk", 0) is None:
+        config.option.maxschedchunk = 1
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 

@@ -15,6 +15,7 @@ from typing import Any
 from urllib.parse import urlparse
 
 import boto3
+import botocore.loaders
 import botocore.session
 from botocore.config import Config
 from botocore.exceptions import BotoCoreError
@@ -31,6 +32,11 @@ AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
 # credential providers that query a metadata service over the network; never used for local backends
 _NETWORK_PROVIDERS = ("iam-role", "container-role")
 Transport = Callable[[Any], None]  # attaches something that answers the boto3 client's requests
+# One botocore data loader per data path for the whole process. A loader keeps the service models and
+# endpoint rules it has parsed (its instance cache), so the session of every later command in the same
+# process skips listing botocore's data directory and parsing those JSON files again
+# (https://github.com/boto/botocore/blob/develop/botocore/loaders.py).
+_LOADERS: dict[str | None, Any] = {}
 
 
 def connect(
@@ -85,6 +91,7 @@ def _make_client(options: BackendOptions) -> tuple[Any, Any]:
     """A medical-imaging boto3 client for OPTIONS (host-prefix injection off for custom endpoints),
     and the boto3 session it was made from."""
     core = botocore.session.Session(profile=options.profile)
+    core.register_component("data_loader", _shared_loader(core))
     local = options.kind != "aws"
     if local:
         resolver = core.get_component("credential_provider")
@@ -117,6 +124,15 @@ def _make_client(options: BackendOptions) -> tuple[Any, Any]:
     if not local and not is_aws_host(client.meta.endpoint_url):
         client = build(no_prefix=True)  # an endpoint from the environment or a profile is custom too
     return client, session
+
+
+def _shared_loader(core: Any) -> Any:
+    """The process's loader for CORE's data path (``AWS_DATA_PATH`` or the profile's ``data_path``)."""
+    path = core.get_config_variable("data_path")
+    loader = _LOADERS.get(path)
+    if loader is None:
+        loader = _LOADERS[path] = botocore.loaders.create_loader(path)
+    return loader
 
 
 def is_aws_host(url: str) -> bool:

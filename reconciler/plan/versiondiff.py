@@ -19,8 +19,6 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
-from deepdiff import DeepDiff
-
 from reconciler.api import HealthImagingAPI, ImageSetInfo
 from reconciler.plan import rules
 from reconciler.plan.model import Change, Op, Path
@@ -117,6 +115,10 @@ def _as_map(value: Any) -> Mapping[str, Any]:
 
 def _found(a: Any, b: Any) -> list[tuple[Any, ...]]:
     """Every path deepdiff reports between A and B (``()``: the values differ as a whole)."""
+    # imported here: deepdiff (with pydantic, when installed) costs ~0.1 s of start-up that only the
+    # commands comparing versions need
+    from deepdiff import DeepDiff
+
     paths: dict[tuple[Any, ...], None] = {}
     for levels in DeepDiff(a, b, view="tree").values():
         for level in levels:

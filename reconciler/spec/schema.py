@@ -11,14 +11,15 @@ import json
 from collections.abc import Iterator
 from functools import cache
 from importlib import resources
-from typing import Any
-
-from jsonschema import Draft202012Validator, ValidationError
+from typing import TYPE_CHECKING, Any
 
 from reconciler.dicom.dictionary import suggest
 from reconciler.spec.loader import LoadedDocument
 from reconciler.spec.model import Diagnostic, Path
 from reconciler.spec.placement import did_you_mean, misplaced
+
+if TYPE_CHECKING:  # at run time imported by _validator: commands that read no spec skip its ~0.1 s start-up
+    from jsonschema import Draft202012Validator, ValidationError
 
 SCHEMA_RESOURCE = "schemas/spec.schema.json"
 
@@ -33,6 +34,8 @@ def spec_schema() -> dict[str, Any]:
 
 @cache
 def _validator() -> Draft202012Validator:
+    from jsonschema import Draft202012Validator
+
     return Draft202012Validator(spec_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
 
 

@@ -1,4 +1,5 @@
-"""Chaos: `reconciler apply` killed with SIGKILL at random moments, 24 times on one store.
+"""Chaos: `reconciler apply` killed with SIGKILL at random moments, 24 times in 4 rounds of 6 kills, each
+round on a store of its own (the rounds are separate test cases, so pytest-xdist runs them side by side).
 
 After every kill: the journal is valid JSON lines whose per-image-set events follow the lifecycle;
 a re-run converges; and the history never holds a partial version nor the same intent written twice.
@@ -37,6 +38,8 @@ from tests.support.relenv import (
 )
 
 KILLS = 24
+ROUNDS = 4  # KILLS // ROUNDS successive kills on one store per round; every round aims and blinds some
+SERVER_KILLS = 4
 IMAGE_SETS = 6
 AIMED_RATE = ["--rate", "UpdateImageSetMetadata=1"]  # burst 1: one update per second
 
@@ -73,14 +76,16 @@ def _check_history(store: Path, ids: list[str], tags: list[str]) -> None:
 
 
 @pytest.mark.slow
-def test_kill_9_at_random_moments_never_corrupts_and_a_rerun_converges(tmp_path: Path) -> None:
+@pytest.mark.parametrize("round_", range(ROUNDS))
+def test_kill_9_at_random_moments_never_corrupts_and_a_rerun_converges(tmp_path: Path, round_: int) -> None:
     store = tmp_path / "store"
     ids = seed(store, IMAGE_SETS)
-    rng = random.Random(20261122)
+    rng = random.Random(20261122 + round_)
     tags: list[str] = []
     aimed_runs = 0
+    per_round = KILLS // ROUNDS
     with serve(store, tmp_path, "--lock-seconds", "0.05") as served:
-        for i in range(KILLS):
+        for i in range(round_ * per_round, (round_ + 1) * per_round):  # every fourth kill runs with --local
             tag = f"C{i}"
             tags.append(tag)
             specs = write_specs(tmp_path / "specs", tag, ids)
@@ -111,44 +116,46 @@ def test_kill_9_at_random_moments_never_corrupts_and_a_rerun_converges(tmp_path:
             docs = [history(store, image_set)[-1] for image_set in ids]
             assert all(satisfies(doc, tag, n) for n, doc in enumerate(docs, start=1))
     _check_history(store, ids, tags)
-    assert aimed_runs >= 1  # the seeded choice aims about half of the kills
+    assert aimed_runs >= 1  # each round's seeded choice aims about half of its kills
     assert "Traceback" not in served.log
 
 
 @pytest.mark.slow
-def test_kill_9_of_emulator_serve_mid_apply_fails_the_apply_cleanly_and_a_restart_converges(tmp_path: Path) -> None:
+@pytest.mark.parametrize("i", range(SERVER_KILLS))
+def test_kill_9_of_emulator_serve_mid_apply_fails_the_apply_cleanly_and_a_restart_converges(
+    tmp_path: Path, i: int
+) -> None:
     """The server side crashes instead, aimed like the client kills (after the K-th ``submitted`` record of a
     run paced at one update per second): the apply ends with exit 1 and no traceback within its timeouts,
-    the store survives the crash, and a re-run against a restarted server converges."""
+    the store survives the crash, and a re-run against a restarted server converges. Each crash is a case
+    of its own, on a store of its own."""
     store = tmp_path / "store"
     ids = seed(store, IMAGE_SETS)
     rng = random.Random(7)
-    tags = []
-    for i in range(4):
-        tag = f"S{i}"
-        tags.append(tag)
-        specs = write_specs(tmp_path / "specs", tag, ids)
-        with serve(store, tmp_path, "--lock-seconds", "0.05") as served:
-            proc = subprocess.Popen(
-                reconciler("apply", str(specs), "--auto-approve", "--journal", str(tmp_path / f"s{i}.jsonl"),
-                           "--endpoint-url", served.url, "--connect-timeout", "0.5", "--read-timeout", "2",
-                           *CLI_RATES, *AIMED_RATE),
-                env=cli_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-            journal = tmp_path / f"s{i}.jsonl"
-            submitted = rng.randint(1, IMAGE_SETS - 1)
-            deadline = time.monotonic() + 60
-            while _events(journal).count("submitted") < submitted and proc.poll() is None \
-                    and time.monotonic() < deadline:
-                time.sleep(0.01)
-            served.proc.send_signal(signal.SIGKILL)
-            _out, err = proc.communicate(timeout=90)
-        assert proc.returncode == 1, err  # the server died with updates still to send
-        assert "Traceback" not in err and "run_finished" in _events(journal)
-        check_journal(tmp_path / f"s{i}.jsonl")
-        with serve(store, tmp_path, "--lock-seconds", "0.05") as served:
-            code, _out, err = run_inprocess("apply", str(specs), "--auto-approve", "--journal",
-                                            str(tmp_path / f"s{i}-rerun.jsonl"), "--endpoint-url", served.url,
-                                            *CLI_RATES)
-        assert code == 0, err
-        assert all(satisfies(history(store, image_set)[-1], tag, n) for n, image_set in enumerate(ids, start=1))
-    _check_history(store, ids, tags)
+    aims = [rng.randint(1, IMAGE_SETS - 1) for _ in range(SERVER_KILLS)]
+    tag = f"S{i}"
+    specs = write_specs(tmp_path / "specs", tag, ids)
+    with serve(store, tmp_path, "--lock-seconds", "0.05") as served:
+        proc = subprocess.Popen(
+            reconciler("apply", str(specs), "--auto-approve", "--journal", str(tmp_path / f"s{i}.jsonl"),
+                       "--endpoint-url", served.url, "--connect-timeout", "0.5", "--read-timeout", "2",
+                       *CLI_RATES, *AIMED_RATE),
+            env=cli_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        journal = tmp_path / f"s{i}.jsonl"
+        submitted = aims[i]
+        deadline = time.monotonic() + 60
+        while _events(journal).count("submitted") < submitted and proc.poll() is None \
+                and time.monotonic() < deadline:
+            time.sleep(0.01)
+        served.proc.send_signal(signal.SIGKILL)
+        _out, err = proc.communicate(timeout=90)
+    assert proc.returncode == 1, err  # the server died with updates still to send
+    assert "Traceback" not in err and "run_finished" in _events(journal)
+    check_journal(tmp_path / f"s{i}.jsonl")
+    with serve(store, tmp_path, "--lock-seconds", "0.05") as served:
+        code, _out, err = run_inprocess("apply", str(specs), "--auto-approve", "--journal",
+                                        str(tmp_path / f"s{i}-rerun.jsonl"), "--endpoint-url", served.url,
+                                        *CLI_RATES)
+    assert code == 0, err
+    assert all(satisfies(history(store, image_set)[-1], tag, n) for n, image_set in enumerate(ids, start=1))
+    _check_history(store, ids, [tag])

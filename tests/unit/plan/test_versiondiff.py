@@ -7,9 +7,9 @@ import copy
 from collections.abc import Callable
 from typing import Any
 
+import deepdiff
 import pytest
 
-from reconciler.plan import versiondiff
 from reconciler.plan.versiondiff import diff_versions
 from reconciler.spec.model import format_path
 
@@ -162,13 +162,13 @@ def test_maps_with_nothing_in_common_are_diffed_attribute_by_attribute() -> None
 def test_equal_subtrees_never_reach_deepdiff(monkeypatch: pytest.MonkeyPatch) -> None:
     """Pruning: 2,000 instances with one change hand deepdiff one small map, never the document."""
     seen: list[Any] = []
-    real = versiondiff.DeepDiff
+    real = deepdiff.DeepDiff  # versiondiff imports it from deepdiff when it first compares
 
     def recording(a: Any, b: Any, **kwargs: Any) -> Any:
         seen.append(a)
         return real(a, b, **kwargs)
 
-    monkeypatch.setattr(versiondiff, "DeepDiff", recording)
+    monkeypatch.setattr(deepdiff, "DeepDiff", recording)
     before = doc()
     at(*SER, "Instances")(before).update({f"{S}.{n}.9": {"DICOM": {"InstanceNumber": f"{n} "}} for n in range(2000)})
     after = copy.deepcopy(before)
