@@ -37,6 +37,7 @@ from reconciler.plan.model import (
     Unread,
     UpdateRequest,
 )
+from reconciler.plan.retarget import RETARGET, Retarget, plan_retargets
 
 if TYPE_CHECKING:
     from reconciler.client.s3 import S3
@@ -92,7 +93,8 @@ def _run(plan: Plan) -> dict[str, Any]:
     return {"cost": None if plan.cost is None else plan.cost.as_dict(),
             "incremental": bool(plan.meta.get("incremental")), "state": plan.meta.get("state"),
             "membership": [[m.source, m.datastore_id, m.key, list(m.joined), [list(x) for x in m.left]]
-                           for m in plan.membership]}
+                           for m in plan.membership],
+            "retarget": [[r.source, r.datastore_id, r.image_set_id] for r in plan_retargets(plan)]}
 
 
 def _run_from(d: Any) -> tuple[Cost | None, dict[str, Any], tuple[Membership, ...]]:
@@ -102,7 +104,11 @@ def _run_from(d: Any) -> tuple[Cost | None, dict[str, Any], tuple[Membership, ..
     members = tuple(Membership(str(src), str(ds), str(key), tuple(map(str, joined)),
                                tuple((str(i), str(fate)) for i, fate in left))
                     for src, ds, key, joined, left in d["membership"])
-    meta = {k: v for k, v in (("incremental", bool(d["incremental"])), ("state", d.get("state"))) if v}
+    meta: dict[str, Any] = {k: v for k, v in (("incremental", bool(d["incremental"])), ("state", d.get("state")))
+                            if v}
+    retarget = tuple(Retarget(str(src), str(ds), str(i)) for src, ds, i in d.get("retarget") or ())
+    if retarget:  # imageSetId targets the plan's replacements leave behind: show and apply PLANFILE warn too
+        meta[RETARGET] = retarget
     return cost, meta, members
 
 

@@ -13,7 +13,6 @@ import json
 from pathlib import Path
 
 import jsonschema
-import pytest
 
 from reconciler.cli import main
 from reconciler.commands._common import Streams
@@ -25,11 +24,6 @@ ROOT = Path(__file__).resolve().parents[2]
 PATIENT = "  Patient:\n    DICOM:\n      PatientName: FIXED^NAME\n"
 BY_STUDY = (f"apiVersion: reconciler/v1\nkind: ImageSetMetadata\ntarget:\n  datastoreId: {DS}\n"
             f"  select:\n    DICOMStudyInstanceUID: \"{OTHER}\"\nreplace: allow\ndesired:\n")
-
-pytestmark = pytest.mark.skipif(
-    "replace" not in json.loads((ROOT / "schemas" / "spec.schema.json").read_text())["properties"],
-    reason="the planner does not make replacements yet (no `replace` key in the spec schema)")
-
 
 def plan_schema() -> jsonschema.Draft202012Validator:
     return jsonschema.Draft202012Validator(json.loads((ROOT / "schemas" / "plan.schema.json").read_text()))
@@ -60,6 +54,25 @@ def test_an_image_set_id_target_is_replaced_and_warned_in_every_format(env: Env)
     assert "| to replace (-/+) | 1 |" in out
     assert f"> **Warning:** specs/fix.yaml:5: target.imageSetId: image set {D} is replaced" in out
     assert SECRET not in out and "FIXED^NAME" not in out
+
+
+def show(*argv: str) -> tuple[int, str, str]:
+    """``reconciler show``, which reads the saved plan alone (no backend)."""
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["show", *argv], Streams(out=out, err=err, inp=None))
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_a_saved_plan_keeps_the_warning_for_show(env: Env) -> None:
+    env.spec("fix.yaml", head(D, "replace: allow\n") + PATIENT)
+    code, out, err = env.cli("plan", "specs", "--out", "plan.json")
+    assert code == 0, out + err
+    warning = f"! warning: specs/fix.yaml:5: target.imageSetId: image set {D} is replaced"
+    code, out, err = show("plan.json")
+    assert code == 0 and warning in out, out + err
+    code, out, err = show("plan.json", "--format", "json")
+    assert [(n["kind"], n["source"], n["imageSetId"]) for n in json.loads(out)["notes"]] == [
+        ("retarget", "specs/fix.yaml:5", D)]
 
 
 def test_a_select_target_gets_no_warning(env: Env) -> None:
