@@ -15,6 +15,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -38,8 +39,12 @@ def default_journal_path(directory: Path = DEFAULT_DIR) -> Path:
 class Journal:
     """Append-only JSON-lines writer. Thread-safe; every record is flushed and fsync'd before returning."""
 
-    def __init__(self, path: Path | str, *, run_id: str | None = None) -> None:
+    def __init__(self, path: Path | str, *, run_id: str | None = None,
+                 on_record: Callable[[dict[str, Any]], None] | None = None) -> None:
+        """ON_RECORD, when given, is called with each record once it is durable (under the writer's lock, so
+        in record order), e.g. to copy the journal to S3 after a replacement step."""
         self.path = Path(path)
+        self._on_record = on_record
         self.run_id = run_id or self.path.stem
         self._lock = threading.Lock()
         try:
@@ -63,6 +68,8 @@ class Journal:
                 os.fsync(self._file.fileno())
             except (OSError, ValueError) as exc:
                 raise JournalError(f"cannot write the apply journal {self.path}: {exc}") from None
+            if self._on_record is not None:
+                self._on_record(rec)
             if event == self._crash_after:  # crash testing only (see the module): kill -9 at this boundary
                 os.kill(os.getpid(), signal.SIGKILL)
 

@@ -2,9 +2,11 @@
 
 Every step of a replacement (``reconciler.apply.replace``) is journalled before its request is sent and
 after it is answered, fsync'd both times. A re-run reads the journals of the journal folder (the folder
-of ``--journal``, and the default ``.reconciler/journal``), folds the records of one original image set
-in time order, and continues from the last step the records show; a ``replace_abandoned`` record (the
-copy was deleted while the primary still held everything) or a ``converged`` one ends a replacement.
+of ``--journal``, and the default ``.reconciler/journal``; with ``--journal s3://BUCKET/PREFIX/`` also the
+journals stored under that prefix, which a run keeps current at each replacement step), folds the records
+of one original image set in time order, and continues from the last step the records show; a
+``replace_abandoned`` record (the copy was deleted while the primary still held everything) or a
+``converged`` one ends a replacement.
 What the records cannot tell (a request sent, its answer never recorded) the replacement reads from the
 live state. Records hold IDs, versions, counts and keyed digests, never UIDs or attribute values.
 """
@@ -12,7 +14,8 @@ live state. Records hold IDs, versions, counts and keyed digests, never UIDs or 
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Iterator
+import threading
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -90,18 +93,30 @@ def fold(progress: Progress, record: dict[str, Any]) -> Progress:
     return progress
 
 
-class Ledger:
-    """The replacement records of the journals in FOLDERS (read once, when first asked)."""
+Remote = Callable[[frozenset[str]], Iterable[tuple[str, str]]]
 
-    def __init__(self, folders: Iterable[Path]) -> None:
+
+class Ledger:
+    """The replacement records of the journals in FOLDERS, and of those REMOTE returns (e.g. the journals under
+    an S3 prefix, ``reconciler.apply.s3journal``: it is given the names of the local journals, copies of which
+    it leaves out, and returns (name, text) pairs). Read once, when first asked."""
+
+    def __init__(self, folders: Iterable[Path], *, remote: Remote | None = None) -> None:
         self.folders = tuple(dict.fromkeys(Path(f).resolve() for f in folders))
+        self.remote = remote
         self._records: list[dict[str, Any]] | None = None
+        self._lock = threading.Lock()  # the workers of a saved plan's apply ask first, maybe at once
 
     def _load(self) -> list[dict[str, Any]]:
-        if self._records is None:
-            found = [r for path in self._files() for r in _replacement_records(path)]
-            self._records = sorted(found, key=lambda r: float(r.get("ts", 0.0)))
-        return self._records
+        with self._lock:
+            if self._records is None:
+                files = list(self._files())
+                found = [r for path in files for r in _replacement_records(_read(path))]
+                if self.remote is not None:
+                    local = frozenset(path.name for path in files)
+                    found += [r for _name, text in self.remote(local) for r in _replacement_records(text)]
+                self._records = sorted(found, key=lambda r: float(r.get("ts", 0.0)))
+            return self._records
 
     def _files(self) -> Iterator[Path]:
         for folder in self.folders:
@@ -128,12 +143,15 @@ def default_folders(journal: Path | None) -> tuple[Path, ...]:
     return (journal.parent, DEFAULT_DIR) if journal is not None else (DEFAULT_DIR,)
 
 
-def _replacement_records(path: Path) -> Iterator[dict[str, Any]]:
-    """The records of one journal about replacements (a torn or foreign line is skipped)."""
+def _read(path: Path) -> str:
     try:
-        text = path.read_text(encoding="utf-8")
+        return path.read_text(encoding="utf-8")
     except (OSError, UnicodeDecodeError):
-        return
+        return ""
+
+
+def _replacement_records(text: str) -> Iterator[dict[str, Any]]:
+    """The records of one journal's TEXT about replacements (a torn or foreign line is skipped)."""
     for line in text.split("\n"):
         if '"replacedBy"' not in line and not any(f'"event":"{s}"' in line for s in STEPS):
             continue

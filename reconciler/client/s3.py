@@ -62,6 +62,23 @@ class S3:
         found: S3Object = self._call("GetObject", url, fetch)
         return found
 
+    def list(self, url: str, bucket: str, prefix: str, *, max_keys: int) -> tuple[list[str], bool]:
+        """The keys under PREFIX in key order, at most MAX_KEYS of them, and whether more are there."""
+        def fetch() -> tuple[list[str], bool]:
+            keys: list[str] = []
+            params: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+            while True:
+                resp = self.client.list_objects_v2(**params, MaxKeys=min(1000, max_keys - len(keys) + 1))
+                keys.extend(str(o["Key"]) for o in resp.get("Contents") or ())
+                if len(keys) > max_keys:
+                    return keys[:max_keys], True
+                if not resp.get("IsTruncated") or not resp.get("NextContinuationToken"):
+                    return keys, False
+                params["ContinuationToken"] = resp["NextContinuationToken"]
+
+        listed: tuple[list[str], bool] = self._call("ListObjectsV2", url, fetch)
+        return listed
+
     @staticmethod
     def _call(op: str, url: str, fn: Any) -> Any:
         try:

@@ -89,6 +89,15 @@ def get(url: str, s3: S3 | None = None, *, what: str = "plan") -> tuple[bytes, s
     return obj.body, obj.etag
 
 
+def list_keys(prefix_url: str, s3: S3 | None = None, *, max_keys: int = 10_000) -> tuple[list[str], bool]:
+    """The object URLs under an S3 prefix in key order (at most MAX_KEYS), and whether more are there."""
+    bucket, prefix = split_s3(prefix_url, prefix=True)
+    if prefix and not prefix.endswith("/"):
+        prefix += "/"  # the folder upload_file writes into, not every key that starts alike
+    keys, more = _client(s3).list(prefix_url, bucket, prefix, max_keys=max_keys)
+    return [f"s3://{bucket}/{key}" for key in keys], more
+
+
 def upload_file(local: Path, prefix_url: str, s3: S3 | None = None) -> str:
     """Copy a local file (a journal) under the S3 prefix; return the object's URL."""
     bucket, prefix = split_s3(prefix_url, prefix=True)

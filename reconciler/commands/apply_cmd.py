@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -12,10 +13,11 @@ from reconciler.api import HealthImagingAPI
 from reconciler.apply.cancel import Cancellation
 from reconciler.apply.executor import ApplyOptions, Executor
 from reconciler.apply.journal import Journal, default_journal_path
-from reconciler.apply.ledger import Ledger, default_folders
+from reconciler.apply.ledger import STEPS, Ledger, default_folders
 from reconciler.apply.progress import Progress
 from reconciler.apply.report import ApplyReport, ImageSetResult
 from reconciler.apply.resume import locate_copies, resume_plan
+from reconciler.apply.s3journal import StepUploader, read_journals
 from reconciler.apply.waiter import WaitPolicy
 from reconciler.client.storage import is_s3, split_s3, upload_file
 from reconciler.commands._common import (
@@ -60,7 +62,8 @@ def register(sub: Any) -> None:
         metavar="PATH",
         help="write the apply journal (JSON lines, mode 0600) to PATH "
         "(default: .reconciler/journal/apply-<UTC time>-<pid>.jsonl); with s3://BUCKET/PREFIX/ it is "
-        "written to that default local path and uploaded under the prefix when apply ends",
+        "written to that default local path and uploaded under the prefix when apply ends (and after each "
+        "step of a replacement); a re-run reads the journals under the prefix to finish a replacement",
     )
     add_blob_limit_option(p)
     add_wait_option(p)
@@ -115,7 +118,8 @@ def run(ctx: Context) -> int:
     # JSON output stays one document on stdout: the plan (and the prompt) then go to stderr
     shown = streams.out if args.format == "text" else streams.err
     local_journal = default_journal_path() if is_s3(args.journal) or not args.journal else Path(args.journal)
-    ledger = Ledger(default_folders(local_journal))  # replacements a crash left half-way
+    ledger = Ledger(default_folders(local_journal),  # replacements a crash left half-way
+                    remote=_remote_journals(ctx, args.journal) if is_s3(args.journal) else None)
     if planfile is not None:
         plan = _load_saved(ctx, planfile)  # a tampered plan, or one for another backend, raises here
         ctx.redactor.learn(plan.fingerprints)  # its values as the plan showed them (the PR comment's)
@@ -157,8 +161,10 @@ def _execute(ctx: Context, api: HealthImagingAPI, plan: Plan, state: StateRun | 
     s3_prefix = args.journal if is_s3(args.journal) else None
     local_journal = journal
     cancel = Cancellation()
+    # a kill -9 mid-replacement leaves S3 holding its steps: a re-run on another runner finishes it
+    on_record = StepUploader(local_journal, s3_prefix, _warner(ctx), frozenset(STEPS)) if s3_prefix else None
     try:
-        with Journal(local_journal) as journal_file, stop_on_signals(cancel):
+        with Journal(local_journal, on_record=on_record) as journal_file, stop_on_signals(cancel):
             report = Executor(api, journal_file, options=options, observer=progress, cancel=cancel,
                               ledger=ledger).run(plan)
     finally:
@@ -170,6 +176,18 @@ def _execute(ctx: Context, api: HealthImagingAPI, plan: Plan, state: StateRun | 
     if state is not None:
         save_state(ctx, state, plan, _verified(report), saved_plan=saved)
     return report.exit_code
+
+
+def _warner(ctx: Context) -> Callable[[str], None]:
+    def warn(message: str) -> None:
+        print(f"warning: {message}", file=ctx.streams.err)
+
+    return warn
+
+
+def _remote_journals(ctx: Context, prefix_url: str) -> Callable[[frozenset[str]], list[tuple[str, str]]]:
+    """The Ledger's reader of the journals under the S3 prefix (those not also in the local folders)."""
+    return lambda local: read_journals(prefix_url, _warner(ctx), skip=local)
 
 
 def _verified(report: ApplyReport) -> dict[tuple[str, str], str | None]:

@@ -36,6 +36,7 @@ LIST_SID = "FindReviewedPlan"  # s3:ListBucket under plans/: the apply step chec
 # s3:ListBucket on the bucket: without it S3 answers a drift job's first GetObject of its not yet written state
 # with 403 instead of 404 (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, Permissions)
 STATE_LIST_SID = "FindDriftState"
+JOURNAL_LIST_SID = "FindJournals"  # s3:ListBucket under journals/: a re-run reads the journals of earlier runs
 _SEPARATORS = {">", ">>", "|", "||", "&&", ";", "2>&1", "<", "2>"}
 
 
@@ -246,6 +247,9 @@ def test_policies_scope_medical_imaging_to_a_datastore_and_s3_to_one_statement(p
             assert st["Condition"] == {"StringLike": {"s3:prefix": ["plans/*"]}}
         elif st["Sid"] == STATE_LIST_SID:
             assert actions == ["s3:ListBucket"] and resources == ["arn:aws:s3:::my-reconciler-plans"]
+        elif st["Sid"] == JOURNAL_LIST_SID:
+            assert actions == ["s3:ListBucket"] and resources == ["arn:aws:s3:::my-reconciler-plans"]
+            assert st["Condition"] == {"StringLike": {"s3:prefix": ["journals/*"]}}
         else:
             assert all(a.startswith("medical-imaging:") for a in actions)
             assert all(re.fullmatch(r"arn:aws:medical-imaging:[a-z0-9-]+:\d{12}:datastore/[0-9a-z]{32}"
@@ -260,10 +264,12 @@ def test_policies_scope_medical_imaging_to_a_datastore_and_s3_to_one_statement(p
 def test_policies_hold_exactly_the_needed_actions(name: str, expected: set[str]) -> None:
     sids = [st["Sid"] for st in statements(EXAMPLES / "iam" / name)]
     actions = {a for st in statements(EXAMPLES / "iam" / name)
-               if st["Sid"] not in (STORAGE_SID, LIST_SID, STATE_LIST_SID) for a in st["Action"]}
+               if st["Sid"] not in (STORAGE_SID, LIST_SID, STATE_LIST_SID, JOURNAL_LIST_SID) for a in st["Action"]}
     assert actions == expected
     assert (LIST_SID in sids) == (name == "reconciler-apply.json")  # only the apply job lists plans/
     assert (STATE_LIST_SID in sids) == (name == "reconciler-read-only.json")  # the drift job keeps a state
+    # apply --journal s3://.../journals/ lists the journals of earlier runs to finish a replacement
+    assert (JOURNAL_LIST_SID in sids) == (name == "reconciler-apply.json")
 
 
 @pytest.mark.parametrize("script", ["reconciler plan specs/ --no-such-flag > plan.md",
