@@ -68,3 +68,23 @@ def test_converged_ends_a_replacement_and_abandoned_forgets_it(tmp_path: Path) -
     assert done.done and done.new_id == "n" * 32 and not done.started
     records = [json.loads(line) for line in (tmp_path / "b.jsonl").read_text().splitlines()]
     assert records[-1]["replacedBy"] == "n" * 32
+
+
+def test_the_ledger_folds_remote_journals_with_the_local_ones_and_is_told_which_are_local(tmp_path: Path) -> None:
+    """The journals under an S3 prefix come in as texts; the reader is told the local names, so that the S3
+    copy of a local journal is not folded twice."""
+    _journal(tmp_path / "a.jsonl", ("copy_submitting", {"salt": "00" * 16}), ("copied", {"copyId": "c" * 32,
+             "copyVersion": "1"}))
+    remote = tmp_path / "remote"
+    _journal(remote / "b.jsonl", ("primary_deleting", {"copyId": "c" * 32}), ("primary_deleted", {}))
+    asked: list[frozenset[str]] = []
+
+    def read(local: frozenset[str]) -> list[tuple[str, str]]:
+        asked.append(local)
+        return [("s3://bucket/journals/b.jsonl", (remote / "b.jsonl").read_text()), ("torn", '{"event":"copied"')]
+
+    ledger = Ledger([tmp_path], remote=read)
+    (progress,) = ledger.unfinished()
+    assert progress.copy_id == "c" * 32 and progress.primary_deleted and progress.last == "primary_deleted"
+    assert ledger.progress(DS, P).primary_deleted
+    assert asked == [frozenset({"a.jsonl"})]  # read once, told the local names
