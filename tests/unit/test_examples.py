@@ -36,6 +36,10 @@ LIST_SID = "FindReviewedPlan"  # s3:ListBucket under plans/: the apply step chec
 # s3:ListBucket on the bucket: without it S3 answers a drift job's first GetObject of its not yet written state
 # with 403 instead of 404 (https://docs.aws.amazon.com/AmazonS3/latest/API/API_GetObject.html, Permissions)
 STATE_LIST_SID = "FindDriftState"
+# CopyImageSet and DeleteImageSet, only for replacements (`replace: allow`): a statement of its own, so a team
+# that does not allow replacements drops it and keeps the rest
+REPLACE_SID = "ReplacePrimaryImageSets"
+REPLACE_ACTIONS = {"medical-imaging:CopyImageSet", "medical-imaging:DeleteImageSet"}
 JOURNAL_LIST_SID = "FindJournals"  # s3:ListBucket under journals/: a re-run reads the journals of earlier runs
 _SEPARATORS = {">", ">>", "|", "||", "&&", ";", "2>&1", "<", "2>"}
 
@@ -264,8 +268,11 @@ def test_policies_scope_medical_imaging_to_a_datastore_and_s3_to_one_statement(p
 def test_policies_hold_exactly_the_needed_actions(name: str, expected: set[str]) -> None:
     sids = [st["Sid"] for st in statements(EXAMPLES / "iam" / name)]
     actions = {a for st in statements(EXAMPLES / "iam" / name)
-               if st["Sid"] not in (STORAGE_SID, LIST_SID, STATE_LIST_SID, JOURNAL_LIST_SID) for a in st["Action"]}
+               if st["Sid"] not in (STORAGE_SID, LIST_SID, STATE_LIST_SID, JOURNAL_LIST_SID, REPLACE_SID)
+               for a in st["Action"]}
     assert actions == expected
+    replace = {a for st in statements(EXAMPLES / "iam" / name) if st["Sid"] == REPLACE_SID for a in st["Action"]}
+    assert replace == (REPLACE_ACTIONS if name == "reconciler-apply.json" else set())
     assert (LIST_SID in sids) == (name == "reconciler-apply.json")  # only the apply job lists plans/
     assert (STATE_LIST_SID in sids) == (name == "reconciler-read-only.json")  # the drift job keeps a state
     # apply --journal s3://.../journals/ lists the journals of earlier runs to finish a replacement
