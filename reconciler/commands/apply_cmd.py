@@ -33,7 +33,7 @@ from reconciler.commands._common import (
     stop_on_signals,
 )
 from reconciler.commands._state import StateRun, add_state_options, open_state, run_cost, save_state
-from reconciler.errors import UsageError
+from reconciler.errors import ReconcilerError, UsageError
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import check_backend, load_plan
 from reconciler.render.common import cost_line
@@ -163,6 +163,7 @@ def _execute(ctx: Context, api: HealthImagingAPI, plan: Plan, state: StateRun | 
     cancel = Cancellation()
     # a kill -9 mid-replacement leaves S3 holding its steps: a re-run on another runner finishes it
     on_record = StepUploader(local_journal, s3_prefix, _warner(ctx), frozenset(STEPS)) if s3_prefix else None
+    not_uploaded: str | None = None
     try:
         with Journal(local_journal, on_record=on_record) as journal_file, stop_on_signals(cancel):
             report = Executor(api, journal_file, options=options, observer=progress, cancel=cancel,
@@ -170,11 +171,18 @@ def _execute(ctx: Context, api: HealthImagingAPI, plan: Plan, state: StateRun | 
     finally:
         progress.close()  # the summary or an error starts on a line of its own
         if s3_prefix and local_journal.exists():  # also after a failure or an interrupt: CI keeps the record
-            print(f"Journal uploaded to {upload_file(local_journal, s3_prefix)}", file=streams.err)
+            try:
+                print(f"Journal uploaded to {upload_file(local_journal, s3_prefix)}", file=streams.err)
+            except ReconcilerError as exc:  # what was applied is still reported; the journal stays on disk
+                not_uploaded = str(exc)
     report = dataclasses.replace(report, cost=run_cost(ctx, None if saved else plan))
     streams.out.write(ctx.reporter.apply(report))
     if state is not None:
         save_state(ctx, state, plan, _verified(report), saved_plan=saved)
+    if not_uploaded is not None:
+        print(f"error: the journal was not uploaded to {s3_prefix}: {not_uploaded}; it is kept at {local_journal} "
+              "(upload it by hand, e.g. `aws s3 cp`, so that a re-run elsewhere can read it)", file=streams.err)
+        return report.exit_code or 1
     return report.exit_code
 
 

@@ -166,3 +166,15 @@ def test_the_drift_state_round_trips_through_s3(env: dict[str, str], s3: Any) ->
     assert "warning: the drift state cannot be used" in done.stderr and "sha256 mismatch" in done.stderr
     assert tampered["cost"]["metadata_reads"] == 1 and tampered["state"]["status"] == "unusable"
     assert drift_json(env, url)[1]["cost"]["metadata_reads"] == 0  # rewritten by the full run
+
+
+def test_a_journal_that_cannot_be_uploaded_still_reports_what_was_applied(env: dict[str, str], s3: Any) -> None:
+    applied = cli(env, "apply", "specs", "--auto-approve", "--journal", "s3://no-such-reconciler-bucket/journals/",
+                  *RATES)
+    assert description(env) == "CHEST CT"  # applied and verified before the upload was tried
+    assert applied.returncode == 1, applied.stdout + applied.stderr
+    assert "Apply complete: 1 converged" in applied.stdout
+    assert "error: the journal was not uploaded to s3://no-such-reconciler-bucket/journals/" in applied.stderr
+    assert "it is kept at" in applied.stderr and "Traceback" not in applied.stderr
+    kept = list((Path(env["CWD"]) / ".reconciler" / "journal").glob("*.jsonl"))
+    assert len(kept) == 1 and '"event":"run_finished"' in kept[0].read_text().replace(" ", "")
