@@ -42,6 +42,28 @@ class WaitPolicy:
         return step
 
 
+def poll_until_unlocked(
+    read: Callable[[], ImageSetInfo],
+    policy: WaitPolicy,
+    timed_out: Callable[[ImageSetInfo], WaitTimeout],
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+    clock: Callable[[], float] = time.monotonic,
+) -> ImageSetInfo:
+    """READ with backoff (POLICY) until the image set is no longer LOCKED, and return that read; the
+    exception TIMED_OUT makes of the last read is raised once ``policy.timeout`` seconds have passed."""
+    deadline = clock() + policy.timeout
+    next_interval = policy.intervals()
+    while True:
+        info = read()
+        if info.state != "LOCKED":
+            return info
+        remaining = deadline - clock()
+        if remaining <= 0:
+            raise timed_out(info)
+        sleep(min(next_interval(), remaining))
+
+
 def wait_until_settled(
     api: HealthImagingAPI,
     datastore_id: str,
@@ -57,21 +79,16 @@ def wait_until_settled(
     Polls the latest version; if someone wrote after ``version`` once it settled, the row of ``version``
     itself is read, so its workflow status (UPDATED / UPDATE_FAILED) is the one reported.
     """
-    deadline = clock() + policy.timeout
-    next_interval = policy.intervals()
-    while True:
-        info = api.get_image_set(datastore_id, image_set_id)
-        if info.state != "LOCKED":
-            if info.version_id != version:
-                info = api.get_image_set(datastore_id, image_set_id, version=version)
-            return info
-        remaining = deadline - clock()
-        if remaining <= 0:
-            raise WaitTimeout(
-                f"image set {image_set_id} still LOCKED after {policy.timeout:g} s (version {version})",
-                hint="raise --wait-timeout, then re-run apply: converged image sets plan to nothing",
-            )
-        sleep(min(next_interval(), remaining))
+    info = poll_until_unlocked(
+        lambda: api.get_image_set(datastore_id, image_set_id), policy,
+        lambda _last: WaitTimeout(
+            f"image set {image_set_id} still LOCKED after {policy.timeout:g} s (version {version})",
+            hint="raise --wait-timeout, then re-run apply: converged image sets plan to nothing",
+        ),
+        sleep=sleep, clock=clock)
+    if info.version_id != version:
+        info = api.get_image_set(datastore_id, image_set_id, version=version)
+    return info
 
 
 def wait_until_deleted(
@@ -86,25 +103,24 @@ def wait_until_deleted(
     """Poll until a deletion is over and return the image set's state: DELETED (an image set no longer
     found counts as DELETED). Raises WaitTimeout while it stays LOCKED, and ReconcilerError when it settles
     in any other state (its deletion did not happen)."""
-    deadline = clock() + policy.timeout
-    next_interval = policy.intervals()
-    while True:
+
+    def read() -> ImageSetInfo:
         try:
-            info = api.get_image_set(datastore_id, image_set_id)
+            return api.get_image_set(datastore_id, image_set_id)
         except NotFound:
             return ImageSetInfo(datastore_id, image_set_id, "", "DELETED", "DELETED")
-        if info.state == "DELETED":
-            return info
-        if info.state != "LOCKED":
-            raise ReconcilerError(
-                f"image set {image_set_id} is {info.state} ({info.workflow_status}) at version {info.version_id}:"
-                " it was not deleted",
-                hint="delete it again",
-            )
-        remaining = deadline - clock()
-        if remaining <= 0:
-            raise WaitTimeout(
-                f"image set {image_set_id} still LOCKED ({info.workflow_status}) after {policy.timeout:g} s",
-                hint="raise --wait-timeout, then re-run",
-            )
-        sleep(min(next_interval(), remaining))
+
+    info = poll_until_unlocked(
+        read, policy,
+        lambda last: WaitTimeout(
+            f"image set {image_set_id} still LOCKED ({last.workflow_status}) after {policy.timeout:g} s",
+            hint="raise --wait-timeout, then re-run",
+        ),
+        sleep=sleep, clock=clock)
+    if info.state != "DELETED":
+        raise ReconcilerError(
+            f"image set {image_set_id} is {info.state} ({info.workflow_status}) at version {info.version_id}:"
+            " it was not deleted",
+            hint="delete it again",
+        )
+    return info
