@@ -122,6 +122,15 @@ def last_events(records: list[dict[str, Any]]) -> dict[str, str]:
     return {r["imageSetId"]: r["event"] for r in records if "imageSetId" in r}
 
 
+def journal_end(applier: Applier, event: str) -> tuple[list[dict[str, Any]], dict[str, str], set[str]]:
+    """The applier's journal, checked whole and ending with EVENT: its records, each image set's last event,
+    and the image sets whose update was sent."""
+    records = applier.records()
+    check_journal(applier.journal)
+    assert records[-1]["event"] == event
+    return records, last_events(records), {r["imageSetId"] for r in records if r["event"] == "submitted"}
+
+
 def assert_store_matches(store: Path, ids: list[str], last: dict[str, str]) -> None:
     """Converged image sets hold the new names; not-started ones are untouched (still only version 1)."""
     for n, image_set in enumerate(ids, start=1):
@@ -154,13 +163,9 @@ def test_ctrl_c_in_a_terminal_finishes_the_updates_in_flight_and_prints_the_summ
     assert (failed, unfinished) == (0, 0) and converged >= 1 and not_started >= 1
     assert converged + not_started == IMAGE_SETS
 
-    records = applier.records()
-    check_journal(applier.journal)
-    assert records[-1]["event"] == "run_interrupted"
+    records, last, sent = journal_end(applier, "run_interrupted")
     assert (records[-1]["reason"], records[-1]["exit_code"]) == ("SIGINT", 130)
     assert (records[-1]["converged"], records[-1]["not_started"]) == (converged, not_started)
-    last = last_events(records)
-    sent = {r["imageSetId"] for r in records if r["event"] == "submitted"}
     assert sent and all(last[i] == "converged" for i in sent)  # every update in flight was verified
     assert_store_matches(store, ids, last)
 
@@ -179,10 +184,8 @@ def test_sigterm_in_ci_exits_143_with_the_json_report(tmp_path: Path) -> None:
         True, "SIGTERM", 143, False)
     statuses = {r["imageSetId"]: r["status"] for r in report["image_sets"]}
     assert set(statuses.values()) == {"converged", "not_started"}
-    records = applier.records()
-    check_journal(applier.journal)
-    assert records[-1]["event"] == "run_interrupted" and records[-1]["exit_code"] == 143
-    last = last_events(records)
+    records, last, _sent = journal_end(applier, "run_interrupted")
+    assert records[-1]["exit_code"] == 143
     for image_set, status in statuses.items():
         assert (last[image_set] == "converged") is (status == "converged")
     assert_store_matches(store, ids, last)
@@ -203,11 +206,8 @@ def test_a_second_ctrl_c_aborts_at_once_and_still_ends_the_journal(tmp_path: Pat
     summary = SUMMARY.search(out)
     assert summary is not None and summary.group(1, 2) == ("aborted", "SIGINT"), out
     assert int(summary.group(5)) >= 1  # the updates in flight are unfinished: they may have been applied
-    records = applier.records()
-    check_journal(applier.journal)
-    assert records[-1]["event"] == "run_aborted" and records[-1]["exit_code"] == 130
-    last = last_events(records)
-    sent = {r["imageSetId"] for r in records if r["event"] == "submitted"}
+    records, last, sent = journal_end(applier, "run_aborted")
+    assert records[-1]["exit_code"] == 130
     assert sent and all(last[i] == "unfinished" for i in sent)
     assert_store_matches(store, ids, last)
 
@@ -223,11 +223,8 @@ def test_the_drain_after_one_signal_is_bounded_by_drain_timeout(tmp_path: Path) 
         assert time.monotonic() - began < 15  # 1 s of drain, not the 60 s lock
     summary = SUMMARY.search(applier.output)
     assert summary is not None and summary.group(1, 2) == ("interrupted", "SIGTERM")
-    records = applier.records()
-    check_journal(applier.journal)
-    assert records[-1]["event"] == "run_interrupted" and records[-1]["drain_timeout"] == 1.0
-    last = last_events(records)
-    sent = {r["imageSetId"] for r in records if r["event"] == "submitted"}
+    records, last, sent = journal_end(applier, "run_interrupted")
+    assert records[-1]["drain_timeout"] == 1.0
     assert sent and all(last[i] == "unfinished" for i in sent)
     assert records[-1]["unfinished"] == len(sent)
     assert_store_matches(store, ids, last)
