@@ -18,6 +18,7 @@ from typing import Any, Literal, Protocol
 # GetImageSetMetadata read moves an image set from the archive tier back to frequent access.
 FREQUENT_TIER = "FREQUENT_ACCESS"
 ARCHIVE_TIER = "ARCHIVE_INSTANT_ACCESS"
+STUDY_KEY = "DICOMStudyInstanceUID"  # the SearchImageSets key that finds the image sets of one study
 
 
 @dataclass(frozen=True)
@@ -140,3 +141,9 @@ class HealthImagingAPI(Protocol):
     def search_updated(self, datastore_id: str, since: float, until: float) -> Iterator[SearchHit]:
         """Every image set updated between SINCE and UNTIL (epoch seconds, inclusive), oldest first, every page."""
         ...
+
+
+def study_image_sets(api: HealthImagingAPI, datastore_id: str, study_uid: str) -> Iterator[SearchHit]:
+    """Every image set of one study: SearchImageSets by StudyInstanceUID, every page (DICOM padding of the
+    UID as live holds it, trailing spaces or NULs, is not part of the value searched for)."""
+    return api.search_image_sets(datastore_id, STUDY_KEY, study_uid.rstrip(" \x00"))

@@ -35,7 +35,7 @@ import time
 from collections.abc import Callable
 from typing import Any, NoReturn, Protocol, cast
 
-from reconciler.api import CopyResult, HealthImagingAPI, ImageSetInfo
+from reconciler.api import CopyResult, HealthImagingAPI, ImageSetInfo, study_image_sets
 from reconciler.apply.instances import Keys, digest, expected_after, instance_keys
 from reconciler.apply.ledger import Ledger, Progress
 from reconciler.apply.report import ImageSetResult
@@ -296,7 +296,7 @@ class _Run:
         if not study:
             return []
         try:
-            hits = list(self.o.api.search_image_sets(self.ds, "DICOMStudyInstanceUID", study.rstrip(" \x00")))
+            hits = list(study_image_sets(self.o.api, self.ds, study))
         except ReconcilerError as exc:
             self._fail(f"could not look for the image sets of the study: {exc}")
         known = {self.p, self.st.copy_id}

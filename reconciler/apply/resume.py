@@ -21,7 +21,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Sequence
 
-from reconciler.api import HealthImagingAPI
+from reconciler.api import HealthImagingAPI, study_image_sets
 from reconciler.apply.instances import instance_keys
 from reconciler.apply.ledger import Progress
 from reconciler.errors import ReconcilerError
@@ -84,7 +84,7 @@ def _find_copy(api: HealthImagingAPI, p: Progress, since: float) -> str | None:
         if not study:
             return None
         keys = instance_keys(original)
-        for hit in api.search_image_sets(p.datastore_id, "DICOMStudyInstanceUID", str(study).rstrip(" \x00")):
+        for hit in study_image_sets(api, p.datastore_id, str(study)):
             if hit.is_primary is False and (hit.created_at or 0.0) >= since - SLACK and hit.image_set_id != \
                     p.image_set_id and instance_keys(api.get_image_set_metadata(p.datastore_id, hit.image_set_id)) \
                     == keys:

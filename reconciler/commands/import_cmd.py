@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from reconciler.api import HealthImagingAPI
+from reconciler.api import STUDY_KEY, HealthImagingAPI, study_image_sets
 from reconciler.commands._common import Context, add_backend_options, add_rate_options, parse_select
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.plan.adopt import LEVELS, Origin, build_spec, parse_levels
@@ -17,7 +17,6 @@ from reconciler.plan.fetch import Work, read_live
 
 _SCHEMA = Path("schemas") / "spec.schema.json"
 SCHEMA_CONVENTION = "../schemas/spec.schema.json"  # a spec in specs/ beside the project's schemas/
-STUDY_KEY = "DICOMStudyInstanceUID"
 TARGET_BY = ("image-set-id", "study")
 
 
@@ -97,7 +96,7 @@ def _study_select(api: HealthImagingAPI, work: Work, live: Mapping[str, Any]) ->
     if not uid:
         raise ReconcilerError(f"{where} has no Study.DICOM.StudyInstanceUID to select it by",
                               hint="import it with --target-by image-set-id")
-    found = sorted({h.image_set_id for h in api.search_image_sets(work.datastore_id, STUDY_KEY, uid)})
+    found = sorted({h.image_set_id for h in study_image_sets(api, work.datastore_id, uid)})
     if found != [work.image_set_id]:
         others = [i for i in found if i != work.image_set_id]
         what = (f"also finds {', '.join(others)}" if others else "does not find it")

@@ -34,14 +34,12 @@ import dataclasses
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.api import HealthImagingAPI
+from reconciler.api import HealthImagingAPI, study_image_sets
 from reconciler.dicom.tree import MISSING, get_at
 from reconciler.plan import rules
 from reconciler.plan.diff import format_path
 from reconciler.plan.model import Change, ImageSetPlan, Path, StudyMember
 from reconciler.plan.requests import BLOB_LIMIT, NOT_SENT, build_requests
-
-STUDY_KEY = "DICOMStudyInstanceUID"
 
 
 def is_study_level(change: Change) -> bool:
@@ -60,7 +58,7 @@ def plan_studies(
             groups.setdefault((p.datastore_id, p.study), []).append(i)
     for (datastore_id, study), candidates in groups.items():
         found = {h.image_set_id: str(h.version)
-                 for h in api.search_image_sets(datastore_id, STUDY_KEY, study) if h.is_primary}
+                 for h in study_image_sets(api, datastore_id, study) if h.is_primary}
         if not set(found) - {out[candidates[0]].image_set_id} and len(candidates) == 1:
             continue  # the study has no other primary: an ordinary request does it
         owner = min(candidates, key=lambda i: (-sum(map(is_study_level, out[i].changes)), i))

@@ -19,7 +19,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.api import HealthImagingAPI, ImageSetInfo
+from reconciler.api import HealthImagingAPI, ImageSetInfo, study_image_sets
 from reconciler.dicom.normalize import values_equal
 from reconciler.dicom.tree import MISSING, get_at
 from reconciler.plan.model import Change, ImageSetPlan
@@ -67,8 +67,7 @@ class StudyBlame:
         if self._siblings is None:
             isp = self.isp
             assert isp.study is not None
-            ids = [h.image_set_id for h in self.api.search_image_sets(isp.datastore_id, "DICOMStudyInstanceUID",
-                                                                     isp.study)
+            ids = [h.image_set_id for h in study_image_sets(self.api, isp.datastore_id, isp.study)
                    if h.is_primary and h.image_set_id != isp.image_set_id]
             self._siblings = {i: list(self.api.list_image_set_versions(isp.datastore_id, i)) for i in ids}
         return self._siblings
