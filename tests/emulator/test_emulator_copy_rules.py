@@ -14,7 +14,18 @@ from reconciler.emulator.knobs import EmulatorConfig, documented_limits
 from reconciler.emulator.service import Service
 from reconciler.emulator.store import Store
 from reconciler.emulator.wire import WireRequest
-from tests.support.emuhelpers import DS, IS, SERIES, copy, error_code, load_doc, metadata, state, update
+from tests.support.emuhelpers import (
+    DS,
+    IS,
+    SERIES,
+    copy,
+    error_code,
+    load_doc,
+    metadata,
+    seed_primary_and_copy,
+    state,
+    update,
+)
 
 COPY = "c" * 32
 OTHER = "e" * 32
@@ -25,10 +36,7 @@ LOCK = 30.0
 @pytest.fixture
 def primary_store(store: Store, clock: Any) -> Store:
     """IS primary (what an import makes); COPY a non-primary copy of it (what a first CopyImageSet makes)."""
-    store.ensure_datastore(DS, now=clock())
-    store.put_image_set(DS, IS, SEED, now=clock())
-    store.put_image_set(DS, COPY, SEED, is_primary=False, now=clock())
-    return store
+    return seed_primary_and_copy(store, clock(), COPY)
 
 
 @pytest.fixture

@@ -20,6 +20,7 @@ from tests.support.emuhelpers import (
     error_code,
     load_doc,
     metadata,
+    seed_primary_and_copy,
     update,
 )
 
@@ -30,10 +31,7 @@ SEED = load_doc("seed_examples.json")
 @pytest.fixture
 def primary_store(store: Store, clock: Any) -> Store:
     """IS as a primary image set (what an import creates), OTHER as a non-primary one (same document)."""
-    store.ensure_datastore(DS, now=clock())
-    store.put_image_set(DS, IS, SEED, now=clock())
-    store.put_image_set(DS, OTHER, SEED, is_primary=False, now=clock())
-    return store
+    return seed_primary_and_copy(store, clock(), OTHER)
 
 
 @pytest.fixture

@@ -96,3 +96,13 @@ def state(client: Any, image_set_id: str = IS, version: str | None = None) -> tu
     kwargs = {"versionId": version} if version else {}
     got = client.get_image_set(datastoreId=DS, imageSetId=image_set_id, **kwargs)
     return str(got["versionId"]), str(got["imageSetState"]), str(got["imageSetWorkflowStatus"])
+
+
+def seed_primary_and_copy(store: Any, now: float, copy_id: str) -> Any:
+    """IS as a primary image set (what an import makes) and COPY_ID as a non-primary one holding the same
+    seed document (what a first CopyImageSet makes); returns STORE."""
+    seed = load_doc("seed_examples.json")
+    store.ensure_datastore(DS, now=now)
+    store.put_image_set(DS, IS, seed, now=now)
+    store.put_image_set(DS, copy_id, seed, is_primary=False, now=now)
+    return store
