@@ -8,6 +8,7 @@ from collections.abc import Sequence
 
 from reconciler import __version__
 from reconciler.commands import (
+    adt_cmd,
     apply_cmd,
     drift_cmd,
     emulator_cmd,
@@ -31,7 +32,7 @@ class _Parser(argparse.ArgumentParser):
 
 
 COMMANDS = (validate_cmd, plan_cmd, apply_cmd, drift_cmd, show_cmd, import_cmd, history_cmd, revert_cmd, ls_cmd,
-            emulator_cmd)
+            adt_cmd, emulator_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
