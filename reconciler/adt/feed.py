@@ -88,18 +88,21 @@ class Feed:
         kind = "merge" if correction.prior else "update"
         key = subject(kind, correction.subject)
         earlier = [e for e in (self.folder.existing(key),) if e is not None]
-        folded = subject("update", correction.subject) if correction.prior else None
-        update = self.folder.existing(folded) if folded is not None else None
-        if update is not None:  # the prior patient's own corrections now reach its image sets through the merge
-            earlier.insert(0, update)
+        # the prior patient's own updates (an A08 file selecting the prior ID, which finds nothing after the
+        # merge) now reach its image sets through the merge: folded into its file, and their files removed
+        prior = correction.prior
+        folded = [subject("update", Identifier(prior.id, issuer)) for issuer in dict.fromkeys((prior.issuer, ""))
+                  ] if prior else []
+        updates = [(key, e) for key in folded if (e := self.folder.existing(key)) is not None]
+        earlier[:0] = [e for _, e in updates]
         attributes, sources = _merged(earlier, correction)
         if not attributes:
             return None, "the message names no PID-5, PID-7 or PID-8 value to write"
         text = render(SpecFile(key, sources, self.datastore_id, resolution.targets, attributes, self.replace,
                                self.schema_ref))
         path = self.folder.write(key, name, text)
-        if folded is not None and update is not None:
-            self.folder.retire(folded)
+        for folded_key, _ in updates:
+            self.folder.retire(folded_key)
         return path, resolution.note
 
 
