@@ -31,6 +31,7 @@ class Listener:
         self._stopping: asyncio.Event | None = None
         self._idle: dict[Any, bool] = {}  # writer -> waiting for a message (not processing one)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._server: asyncio.AbstractServer | None = None
         self._worker = concurrent.futures.ThreadPoolExecutor(max_workers=1, thread_name_prefix="adt-worker")
 
     def run(self, install: Callable[[asyncio.AbstractEventLoop, Callable[[], None]], None] | None = None) -> None:
@@ -44,6 +45,8 @@ class Listener:
         """Ask the listener to stop (from the loop's thread, e.g. a signal handler added to the loop)."""
         if self._stopping is not None:
             self._stopping.set()
+        if self._server is not None:
+            self._server.close()  # no new connection from here on
         for writer, idle in list(self._idle.items()):
             if idle:
                 writer.close()
@@ -54,11 +57,11 @@ class Listener:
         if install is not None:
             install(self._loop, self.stop)
         server = await start_hl7_server(self._connection, self.host, self.port, limit=16 * 1024 * 1024)
+        self._server = server
         host, port = server.sockets[0].getsockname()[:2]
         self.on_ready(str(host), int(port))
         await self._stopping.wait()
         server.close()
-        await server.wait_closed()
         await asyncio.gather(*self._tasks, return_exceptions=True)  # each finishes the message in hand
 
     async def _connection(self, reader: Any, writer: Any) -> None:

@@ -135,8 +135,13 @@ def run_listen(ctx: Context) -> int:
         print(f"listening on mllp://{host}:{port}", file=streams.out, flush=True)
 
     def install(loop: asyncio.AbstractEventLoop, stop: Callable[[], None]) -> None:
+        def on_signal(sig: signal.Signals) -> None:
+            stop()
+            print(f"adt listen: {sig.name}: no new connections; finishing the message in hand", file=streams.err,
+                  flush=True)
+
         for sig in (signal.SIGTERM, signal.SIGINT):
-            loop.add_signal_handler(sig, stop)
+            loop.add_signal_handler(sig, on_signal, sig)
 
     try:
         Listener(handle, args.host, args.port, ready).run(install)
