@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -34,6 +35,7 @@ from reconciler.commands._options import (
     require_store,
 )
 from reconciler.errors import SpecError, UsageError
+from reconciler.persist import ObjectStore, Storage
 
 __all__ = [
     "ALLOW_SHARED_PHI", "PROMPT", "Context", "Streams", "add_backend_options", "add_blob_limit_option",
@@ -111,6 +113,12 @@ class Context:
         return connect(self.options)
 
     @cached_property
+    def storage(self) -> Storage:
+        """Where this run reads and writes plans, drift states and journals; its one S3 client is made on
+        first use of an s3:// location."""
+        return Storage(_s3_client)
+
+    @cached_property
     def rates(self) -> Rates:
         """The write rates the client paces at (update, copy, delete), for the time an apply needs."""
         return Rates.configured(self.options.rates)
@@ -131,6 +139,12 @@ class Context:
     def text_reporter(self, stream: TextIO) -> TextReporter:
         """A text reporter for STREAM (apply shows its plan as text, on stderr with --format json)."""
         return reporter("text", Style(self.redactor, colour=use_colour(stream), rates=self.rates))
+
+
+def _s3_client() -> ObjectStore:
+    from reconciler.client.s3 import S3  # late: local runs never load boto3's S3 model
+
+    return S3()
 
 
 def confirm(
@@ -161,7 +175,7 @@ def plan_specs(ctx: Context, *, progress: bool = False, incremental: Incremental
     and instance UIDs in paths redacted, as in the plan);
     SpecError when any is an error (nothing has been read)."""
     from reconciler.plan.build import build_plan
-    from reconciler.plan.retarget import RETARGET, retargets
+    from reconciler.plan.retarget import retargets
     from reconciler.plan.targeting import Scope
     from reconciler.plan.targets import TargetError
     from reconciler.spec import expand_paths, load_specs
@@ -189,7 +203,7 @@ def plan_specs(ctx: Context, *, progress: bool = False, incremental: Incremental
         print(ctx.redactor.text(line), file=ctx.streams.err)
     found = retargets(plan, specs)
     if found:  # imageSetId targets of replaced image sets: every format shows how to re-target them
-        plan.meta[RETARGET] = found
+        plan = dataclasses.replace(plan, retargets=found)
     return plan
 
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reconciler.client.storage import is_s3, split_s3
 from reconciler.commands._common import Context, add_phi_options
+from reconciler.persist import is_s3, split_s3
 from reconciler.plan.planfile import load_plan
 
 
@@ -29,9 +29,9 @@ def run(ctx: Context) -> int:
     path = ctx.args.planfile
     if is_s3(path):
         split_s3(path)  # a bad URL is a usage error, before any request
-    plan = load_plan(path)  # PlanFileError (exit 1) when unreadable, not a plan, or modified
-    if "etag" in plan.meta:
-        print(f"Read the saved plan {path} (ETag {plan.meta['etag']}, digest checked).", file=ctx.streams.err)
+    plan, etag = load_plan(path, ctx.storage)  # PlanFileError (exit 1) when unreadable, not a plan, or modified
+    if etag is not None:
+        print(f"Read the saved plan {path} (ETag {etag}, digest checked).", file=ctx.streams.err)
     ctx.redactor.learn(plan.fingerprints)  # its values as the plan showed them
     ctx.streams.out.write(ctx.reporter.plan(plan))
     return 0
