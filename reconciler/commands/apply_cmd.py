@@ -29,7 +29,7 @@ from reconciler.commands._state import StateRun, add_state_options, open_state, 
 from reconciler.errors import UsageError
 from reconciler.persist import is_s3
 from reconciler.plan.model import Plan
-from reconciler.plan.planfile import check_backend, load_plan
+from reconciler.plan.planfile import check_backend, check_specs, load_plan
 from reconciler.render.common import cost_line
 
 _SPEC_SUFFIXES = (".yaml", ".yml")
@@ -189,5 +189,7 @@ def _load_saved(ctx: Context, path: str) -> Plan:
     if etag is not None:
         print(f"Read the saved plan {path} (ETag {etag}, digest checked).", file=ctx.streams.err)
     check_backend(plan, ctx.api.backend_identity(), path)
+    for note in check_specs(plan, path):  # an edited, removed or new spec file refuses it (exit 1)
+        print(f"note: {note}", file=ctx.streams.err)
     return plan
 

@@ -17,6 +17,7 @@ from reconciler.commands._common import (
 )
 from reconciler.commands._state import add_state_options, open_state, run_cost, save_state
 from reconciler.persist import is_s3, split_s3
+from reconciler.plan.binding import bind
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import save_plan
 from reconciler.render.json_out import plan_fingerprints
@@ -52,7 +53,9 @@ def run(ctx: Context) -> int:
     if is_s3(args.out):
         split_s3(args.out)  # a bad URL fails before anything is read
     incremental, state = open_state(ctx)
+    specs = bind(args.paths)  # before they are read: a file edited meanwhile then fails apply's check
     plan = plan_specs(ctx, progress=True, incremental=incremental)
+    plan = dataclasses.replace(plan, specs=specs)
     if state is not None:
         plan = dataclasses.replace(plan, state=state.info(plan))
     plan = dataclasses.replace(plan, cost=run_cost(ctx, plan))  # kept in a saved plan: `show` prints it too

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from reconciler.api import ARCHIVE_TIER, BackendIdentity
+from reconciler.plan.binding import SpecBinding
 from reconciler.plan.cost import Cost
 from reconciler.plan.runinfo import Retarget, RunInfo, StateInfo
 
@@ -177,6 +178,7 @@ class Plan:
     # imageSetId targets that will not find their replaced image set (kept in a saved plan: show and apply warn)
     retargets: tuple[Retarget, ...] = field(default=(), compare=False)
     state: StateInfo | None = field(default=None, compare=False)  # the drift state of the run, if any
+    specs: SpecBinding | None = field(default=None, compare=False)  # the spec files (and commit) it was made from
 
     @property
     def request_count(self) -> int:

@@ -23,6 +23,7 @@ from typing import Any
 from reconciler.api import BackendIdentity
 from reconciler.errors import PlanFileError
 from reconciler.persist import Storage
+from reconciler.plan.binding import SpecBinding, SpecFile, compare
 from reconciler.plan.cost import Cost
 from reconciler.plan.model import (
     Change,
@@ -129,6 +130,8 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
         "image_sets": [_image_set(p) for p in plan.image_sets],
         "run": _run(plan),
     }
+    if plan.specs is not None:  # the spec files it was made from: apply PLANFILE refuses it once they change
+        body["specs"] = plan.specs.as_dict()
     if plan.targeting is not None:  # what --target/--exclude left out, for whoever shows the plan later
         t = plan.targeting
         body["targeting"] = {"target": list(t.targets), "exclude": list(t.excludes),
@@ -186,10 +189,43 @@ def plan_from_dict(raw: Any, path: str = "<plan>") -> Plan:
         targeting = _targeting_from(raw.get("targeting"))
         fingerprints = _fingerprints_from(raw.get("fingerprints"))
         run = _run_from(raw.get("run"), raw.get("created_at"))
+        run["specs"] = _specs_from(raw.get("specs"))
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanFileError(f"{path}: malformed plan ({type(exc).__name__})") from None
     return Plan(sets, spec_digest=str(raw.get("spec_digest", "")), backend=backend, targeting=targeting,
                 fingerprints=fingerprints, **run)
+
+
+def _specs_from(d: Any) -> SpecBinding | None:
+    if d is None:
+        return None
+    dirty = d.get("dirty")
+    return SpecBinding(tuple(SpecFile(str(f["path"]), str(f["sha256"])) for f in d["files"]),
+                       tuple(map(str, d["planned"])), tuple(map(str, d["folders"])),
+                       None if d.get("commit") is None else str(d["commit"]), None if dirty is None else bool(dirty))
+
+
+def check_specs(plan: Plan, location: str) -> list[str]:
+    """Refuse PLAN when a spec file it was made from and that is here differs (an edit, a removed file, a new
+    spec file in a planned folder): PlanFileError, exit 1, naming each. Returns the notes to print: the files
+    could not be checked (none is here), or the commit differs while the spec files are the same."""
+    if plan.specs is None:
+        return [f"{location} does not record the spec files it was made from, so they could not be checked "
+                "(plan again with this reconciler to bind the plan to them)"]
+    found = compare(plan.specs)
+    if found.changed:
+        named = ", ".join(f"{path} ({what})" for path, what in found.changed)
+        raise PlanFileError(
+            f"{location}: the spec files changed since the plan was made: {named}; refused, nothing was sent",
+            hint="plan again from these specs (`reconciler plan ... --out PLANFILE`), review it, and apply that plan")
+    if not found.checked:
+        return [f"the spec files of {location} ({', '.join(plan.specs.planned)}) are not here, so they could not "
+                "be checked against the plan"]
+    made, now = plan.specs.commit, found.commit
+    if made is not None and now is not None and made != now:
+        return [f"{location} was made from commit {made[:12]}, and {now[:12]} is checked out; its spec files are "
+                "the same, so it is applied"]
+    return []
 
 
 def _targeting_from(d: Any) -> Targeting | None:

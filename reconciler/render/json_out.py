@@ -110,6 +110,8 @@ def plan_json(plan: Plan, redactor: Redactor, rates: Rates = DEFAULT_RATES) -> d
         doc["state"] = plan.state.as_dict()
     if plan.cost is not None:
         doc["cost"] = plan.cost.as_dict()
+    if plan.specs is not None:  # the spec files (paths and digests, no content) and the commit it was made from
+        doc["specs"] = plan.specs.as_dict()
     return doc
 
 
