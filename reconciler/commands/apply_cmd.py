@@ -23,13 +23,14 @@ from reconciler.commands._common import (
     add_wait_option,
     confirm,
     plan_specs,
+    require_store,
     stop_on_signals,
 )
 from reconciler.commands._state import StateRun, add_state_options, open_state, run_cost, save_state
 from reconciler.errors import UsageError
-from reconciler.persist import is_s3
+from reconciler.persist import is_s3, split_s3
 from reconciler.plan.model import Plan
-from reconciler.plan.planfile import check_backend, check_specs, load_plan
+from reconciler.plan.planfile import backend_options, check_backend, check_specs, load_plan
 from reconciler.render.common import cost_line
 
 _SPEC_SUFFIXES = (".yaml", ".yml")
@@ -39,9 +40,10 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "apply",
         help="apply a saved plan, or plan and apply specs, with version guards",
-        description="Apply a saved plan (as saved, without asking), or plan spec files/folders and apply "
-        "after confirmation. Every request is guarded by the version the plan read; each image set is "
-        "waited for, verified, and journalled. Exit 0 converged, 1 any failure, 3 stale only. "
+        description="Apply a saved plan (as saved, without asking; without backend options, against the backend "
+        "it recorded; refused when its spec files changed), or plan spec files/folders and apply after "
+        "confirmation. Every request is guarded by the version the plan read; each image set is waited for, "
+        "verified, and journalled. Exit 0 converged, 1 any failure, 3 stale only. "
         "A first SIGINT (Ctrl-C) or SIGTERM stops sending and waits up to --drain-timeout for the updates "
         "in flight, then prints the summary and exits 130 (SIGINT) or 143 (SIGTERM); a second one stops "
         "at once.",
@@ -109,11 +111,15 @@ def run(ctx: Context) -> int:
                          "PLANFILE`) and apply that plan")
     # JSON output stays one document on stdout: the plan (and the prompt) then go to stderr
     shown = streams.out if args.format == "text" else streams.err
-    session = _session(ctx)  # a bad --journal URL fails here, before anything is sent
-    if planfile is not None:
-        plan = _load_saved(ctx, planfile)  # a tampered plan, or one for another backend, raises here
+    if is_s3(args.journal):
+        split_s3(args.journal, prefix=True)  # a bad URL fails before anything is read or sent
+    saved = _read_saved(ctx, planfile) if planfile is not None else None  # before the client is made
+    session = _session(ctx)
+    if planfile is not None and saved is not None:
+        plan = _checked(ctx, saved, planfile)  # one for another backend, or for changed specs, raises here
         ctx.redactor.learn(plan.fingerprints)  # its values as the plan showed them (the PR comment's)
-        shown.write(ctx.text_reporter(shown).plan(plan))
+        # the Cost line is this run's, at the end: the plan run's cost stays for `show PLANFILE`
+        shown.write(ctx.text_reporter(shown).plan(dataclasses.replace(plan, cost=None)))
         _incremental, state = open_state(ctx)  # a state for another backend, too
     else:
         confirm(streams, args.auto_approve, "apply")
@@ -182,12 +188,40 @@ def _verified(report: ApplyReport) -> dict[tuple[str, str], str | None]:
     return out
 
 
-def _load_saved(ctx: Context, path: str) -> Plan:
-    """A saved plan (local or S3, its digests checked), made against the backend of this run: a plan made
-    against another backend (store, endpoint, account or region) is refused before anything is sent."""
+def _read_saved(ctx: Context, path: str) -> Plan:
+    """A saved plan (local or S3, its digests checked). Without backend options, the run uses the backend the
+    plan recorded (set here, before the client is made)."""
     plan, etag = load_plan(path, ctx.storage)
     if etag is not None:
         print(f"Read the saved plan {path} (ETag {etag}, digest checked).", file=ctx.streams.err)
+    _use_recorded_backend(ctx, plan, path)
+    return plan
+
+
+def _use_recorded_backend(ctx: Context, plan: Plan, path: str) -> None:
+    args, b = ctx.args, plan.backend
+    if b is None or any((args.local, args.endpoint_url, args.region, args.profile)):
+        return  # check_backend refuses a plan without one, or made against another backend than the options'
+    if b.kind == "local":
+        try:
+            require_store(b.location)
+        except UsageError:
+            raise UsageError(f"{path}: the plan was made against {b.describe()}, and there is no store there; "
+                             "nothing was sent", hint=f"apply it where that store is ({backend_options(b)}), or "
+                             "plan again against the store you have") from None
+        args.local = b.location
+    elif b.kind == "endpoint":
+        args.endpoint_url, args.region = b.location, b.region
+    else:
+        args.region = b.location  # the credentials must be of its account: check_backend says so otherwise
+    print(f"note: no backend options given: applying against {b.describe()}, which the plan recorded",
+          file=ctx.streams.err)
+
+
+def _checked(ctx: Context, plan: Plan, path: str) -> Plan:
+    """PLAN, made against the backend of this run and from the spec files that are here: a plan made against
+    another backend (store, endpoint, account or region), or whose spec files changed, is refused before
+    anything is sent."""
     check_backend(plan, ctx.api.backend_identity(), path)
     for note in check_specs(plan, path):  # an edited, removed or new spec file refuses it (exit 1)
         print(f"note: {note}", file=ctx.streams.err)

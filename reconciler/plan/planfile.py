@@ -111,7 +111,10 @@ def _run_from(d: Any, created_at: Any) -> dict[str, Any]:
 
 
 def _backend(b: BackendIdentity | None) -> dict[str, Any] | None:
-    return None if b is None else {"kind": b.kind, "location": b.location, "account": b.account}
+    if b is None:
+        return None
+    out = {"kind": b.kind, "location": b.location, "account": b.account}
+    return out if b.region is None else {**out, "region": b.region}
 
 
 def _digest(body: dict[str, Any]) -> str:
@@ -168,8 +171,18 @@ def check_backend(plan: Plan, current: BackendIdentity, location: str) -> None:
         raise PlanFileError(
             f"{location}: the plan was made against {plan.backend.describe()}, but this apply would run "
             f"against {current.describe()}; refused, nothing was sent",
-            hint="apply it with the backend options it was planned with, or plan again against this backend",
+            hint=f"apply it with {backend_options(plan.backend)} (or with no backend option: apply then uses the "
+            "backend the plan recorded), or plan again against this backend",
         )
+
+
+def backend_options(b: BackendIdentity) -> str:
+    """The command-line options that reach the backend B, as a user would type them."""
+    if b.kind == "local":
+        return f"`--local {b.location}`"
+    if b.kind == "endpoint":
+        return f"`--endpoint-url {b.location}" + (f" --region {b.region}`" if b.region else "`")
+    return f"`--region {b.location}` and credentials of AWS account {b.account}"
 
 
 def plan_from_dict(raw: Any, path: str = "<plan>") -> Plan:
@@ -250,8 +263,9 @@ def _backend_from(d: Any) -> BackendIdentity | None:
         return None
     if d["kind"] not in _BACKEND_KINDS:
         raise ValueError(d["kind"])
-    account = d.get("account")
-    return BackendIdentity(d["kind"], str(d["location"]), None if account is None else str(account))
+    account, region = d.get("account"), d.get("region")
+    return BackendIdentity(d["kind"], str(d["location"]), None if account is None else str(account),
+                           None if region is None else str(region))
 
 
 def _image_set_from(d: dict[str, Any]) -> ImageSetPlan:
