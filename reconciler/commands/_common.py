@@ -21,6 +21,7 @@ from reconciler.apply.cancel import Cancellation
 from reconciler.client.backends import BackendOptions
 from reconciler.commands._options import (
     ALLOW_SHARED_PHI,
+    absolute,
     add_backend_options,
     add_blob_limit_option,
     add_phi_options,
@@ -36,7 +37,7 @@ from reconciler.commands._options import (
 from reconciler.errors import SpecError, UsageError
 
 __all__ = [
-    "ALLOW_SHARED_PHI", "PROMPT", "Context", "Streams", "add_backend_options", "add_blob_limit_option",
+    "ALLOW_SHARED_PHI", "PROMPT", "Context", "Streams", "absolute", "add_backend_options", "add_blob_limit_option",
     "add_phi_options", "add_rate_options", "add_targeting_options", "add_wait_option", "backend_from_args",
     "blob_limit", "check_phi_output", "confirm", "isatty", "parse_select", "plan_specs", "require_store",
     "stop_on_signals", "use_colour",

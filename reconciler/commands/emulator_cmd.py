@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from reconciler.commands._common import Context, require_store
+from reconciler.commands._common import Context, absolute, require_store
 from reconciler.errors import ReconcilerError, UsageError
 
 
@@ -119,7 +119,7 @@ def run_serve(ctx: Context) -> int:
         region=args.region,
     )
     if not args.init:  # a mistyped DIR must not become a new, empty store that answers "not found"
-        require_store(args.local, serve=True)
+        require_store(absolute(args.local), serve=True, origin=f"--local {args.local}")
 
     def ready(url: str) -> None:
         print(f"listening on {url}", file=streams.out, flush=True)
@@ -163,11 +163,13 @@ def run_load(ctx: Context) -> int:
 
 @contextmanager
 def _store_errors(directory: str) -> Iterator[None]:
-    """The store's own failures as one-line errors: the emulator's errors stand apart from ours."""
+    """The store's own failures as one-line errors (naming the store by its absolute path): the
+    emulator's errors stand apart from ours."""
     import sqlite3
 
     from reconciler.emulator.errors import ApiError
 
+    directory = absolute(directory)
     try:
         yield
     except OSError as exc:
