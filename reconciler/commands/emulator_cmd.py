@@ -54,6 +54,9 @@ def register(sub: Any) -> None:
                             "(default 30 days)")
     serve.add_argument("--region", default="us-east-1",
                        help="the region request signatures must be scoped to (default us-east-1)")
+    serve.add_argument("--barrier", action="append", default=[], metavar="OPERATION=N",
+                       help="for tests of racing clients: the first N requests of OPERATION wait for each other "
+                            "and go on together once the N-th has arrived, so that they collide on purpose")
     serve.set_defaults(func=run_serve)
 
     load = esub.add_parser("load", help="create an image set (version 1) from a metadata JSON document "
@@ -87,6 +90,7 @@ def run_serve(ctx: Context) -> int:
         BLOB_LIMIT,
         EmulatorConfig,
         documented_limits,
+        parse_barrier_options,
         parse_fault_options,
     )
     from reconciler.ratelimit import parse_bursts, parse_rates
@@ -117,6 +121,7 @@ def run_serve(ctx: Context) -> int:
         blob_limit=blob_limit,
         archive_after=archive_after,
         region=args.region,
+        barriers=parse_barrier_options(args.barrier),
     )
     if not args.init:  # a mistyped DIR must not become a new, empty store that answers "not found"
         require_store(absolute(args.local), serve=True, origin=f"--local {args.local}")
