@@ -22,6 +22,7 @@ from reconciler.apply.cancel import Cancellation
 from reconciler.client.backends import BackendOptions
 from reconciler.commands._options import (
     ALLOW_SHARED_PHI,
+    absolute,
     add_backend_options,
     add_blob_limit_option,
     add_phi_options,
@@ -38,15 +39,16 @@ from reconciler.errors import SpecError, UsageError
 from reconciler.persist import ObjectStore, Storage
 
 __all__ = [
-    "ALLOW_SHARED_PHI", "PROMPT", "Context", "Streams", "add_backend_options", "add_blob_limit_option",
+    "ALLOW_SHARED_PHI", "PROMPT", "Context", "Streams", "absolute", "add_backend_options", "add_blob_limit_option",
     "add_phi_options", "add_rate_options", "add_targeting_options", "add_wait_option", "backend_from_args",
     "blob_limit", "check_phi_output", "confirm", "isatty", "parse_select", "plan_specs", "require_store",
     "stop_on_signals", "use_colour",
 ]
 from reconciler.render.diagnostics import plan_notes, spec_findings
-from reconciler.render.redact import UNKEYED_NOTE, Redactor
+from reconciler.render.redact import Redactor, unkeyed_note
 from reconciler.render.replacement import Rates
 from reconciler.render.reporters import Style, TextReporter, reporter
+from reconciler.render.userkey import run_key
 
 if TYPE_CHECKING:
     from reconciler.client.healthimaging import HealthImaging
@@ -126,9 +128,12 @@ class Context:
     @cached_property
     def redactor(self) -> Redactor:
         """The one redactor of this run, so a value has one fingerprint in everything it prints (the plan,
-        the prompt, the report). Without RECONCILER_REDACTION_KEY it says so once, on stderr."""
-        return Redactor(show_phi=bool(getattr(self.args, "show_phi", False)),
-                        on_unkeyed=lambda: print(UNKEYED_NOTE, file=self.streams.err))
+        the prompt, the report). Its key is RECONCILER_REDACTION_KEY, else the user's key (made on first
+        use); only when that cannot be kept does the run make its own, and say so once, on stderr."""
+        key = run_key()
+        reason = key.unkept or ""
+        return Redactor(show_phi=bool(getattr(self.args, "show_phi", False)), key=key.key,
+                        on_unkeyed=lambda: print(unkeyed_note(reason), file=self.streams.err))
 
     @cached_property
     def reporter(self) -> TextReporter:
