@@ -16,6 +16,7 @@ from typing import Any
 
 from reconciler.api import HealthImagingAPI
 from reconciler.errors import CredentialsError, EndpointError, ReconcilerError
+from reconciler.padding import unpad
 from reconciler.plan import rules
 from reconciler.plan.diff import diff_with_moves, format_path
 from reconciler.plan.fetch import Work, read_live, unread
@@ -213,7 +214,7 @@ def _study_uid(live: Mapping[str, Any]) -> str | None:
     study = live.get("Study")
     dicom = study.get("DICOM") if isinstance(study, Mapping) else None
     uid = dicom.get("StudyInstanceUID") if isinstance(dicom, Mapping) else None
-    return str(uid).rstrip(" \x00") if uid else None
+    return unpad(str(uid)) if uid else None
 
 
 def blocks(c: Change) -> bool:

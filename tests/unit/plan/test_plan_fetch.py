@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.api import ImageSetInfo, SearchHit
+from reconciler.api import DatastoreInfo, ImageSetInfo, SearchHit
 from reconciler.errors import NotFound
 from reconciler.plan.build import build_plan
 from reconciler.plan.fetch import ReadError, Work, read_live
@@ -39,6 +39,9 @@ class FakeAPI:
     def search_image_sets(self, datastore_id: str, key: str, value: str) -> Iterator[SearchHit]:
         yield SearchHit("1" * 32, "3", storage_tier="FREQUENT_ACCESS")  # summaries carry the tier
         yield SearchHit("2" * 32, "4", storage_tier="ARCHIVE_INSTANT_ACCESS")
+
+    def get_datastore(self, datastore_id: str) -> DatastoreInfo:
+        return DatastoreInfo(datastore_id, "test", "ACTIVE")
 
 
 def work(version: str | None = None) -> Work:
