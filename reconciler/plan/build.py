@@ -79,6 +79,9 @@ def build_plan(
                 progress(done, len(todo))
     plans = plan_studies([p for p in results if p is not None], api, blob_limit)
     meta["created_at"] = time.time()
+    warnings = [w for p in plans for w in p.warnings]
+    if warnings:
+        meta["warnings"] = warnings
     if resolution.notes:
         meta["notes"] = resolution.notes
     return Plan(plans, spec_digest=spec_digest(docs), meta=meta, targeting=targeting, membership=membership)
@@ -149,7 +152,9 @@ def plan_image_set(
                              is_primary=read.is_primary, **base)
     version, live = read.version, read.document
     base["tier_before"] = read.tier
-    base["is_primary"] = primary = read.is_primary
+    base["is_primary"] = primary = read.is_primary is not False
+    if read.is_primary is None:  # the model makes isPrimary optional: read a missing flag the restrictive way
+        base["warnings"] = (missing_primary_warning(work.image_set_id),)
     del read  # only ``live`` holds the document now, and it is dropped once diffed
     try:
         changes, origin, moves = _diff_all(work.docs, live, bool(primary))
@@ -215,6 +220,11 @@ def _study_uid(live: Mapping[str, Any]) -> str | None:
     dicom = study.get("DICOM") if isinstance(study, Mapping) else None
     uid = dicom.get("StudyInstanceUID") if isinstance(dicom, Mapping) else None
     return unpad(str(uid)) if uid else None
+
+
+def missing_primary_warning(image_set_id: str) -> str:
+    return (f"image set {image_set_id}: the service did not say whether it is a primary image set (no isPrimary "
+            "in its answer); it is planned as a primary image set, which refuses more changes in place")
 
 
 def blocks(c: Change) -> bool:
