@@ -179,18 +179,24 @@ def plan_specs(ctx: Context, *, progress: bool = False, incremental: Incremental
     try:
         plan = build_plan(specs, ctx.api, parallelism=ctx.options.parallelism, progress=shown, scope=scope,
                           blob_limit=blob_limit(ctx.args), incremental=incremental)
-    except TargetError as exc:  # the targets do not hold (e.g. an empty selector): like spec errors
+    except TargetError as exc:  # what the targets find cannot be planned (e.g. an empty selector): like spec errors
         for d in exc.diagnostics:
             print(ctx.redactor.text(d.render()), file=ctx.streams.err)
-        errors = len(exc.diagnostics)
-        raise SpecError(f"the spec targets do not hold ({errors} error{'s' if errors != 1 else ''}); "
-                        "nothing was planned or written") from None
+        raise SpecError(target_error_summary(len(exc.diagnostics))) from None
     for line in plan_notes(plan):
         print(ctx.redactor.text(line), file=ctx.streams.err)
     found = retargets(plan, specs)
     if found:  # imageSetId targets of replaced image sets: every format shows how to re-target them
         plan.meta[RETARGET] = found
     return plan
+
+
+def target_error_summary(errors: int) -> str:
+    """The last line after the findings of a TargetError: what kind of problem it is, in the user's words."""
+    which = "a problem" if errors == 1 else f"{errors} problems"
+    return (f"cannot plan: {which} with the image sets the specs target, shown above (a select that finds no "
+            "image set, a datastore that does not exist, or two documents that set different values on one "
+            "image set); fix the spec lines named there. Nothing was planned or written")
 
 
 def _read_progress(streams: Streams) -> Callable[[int, int], None]:
