@@ -23,6 +23,7 @@ class DatastoreInfo:
     name: str
     status: str
     arn: str | None = None
+    created_at: float | None = None  # epoch seconds
 
 
 class CallStats:
@@ -109,4 +110,5 @@ def datastore_info(item: Mapping[str, Any]) -> DatastoreInfo:
         name=str(item.get("datastoreName", "")),
         status=str(item.get("datastoreStatus", "")),
         arn=item.get("datastoreArn"),
+        created_at=epoch(item.get("createdAt")),
     )

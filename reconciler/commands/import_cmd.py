@@ -10,7 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.api import STUDY_KEY, HealthImagingAPI, study_image_sets
-from reconciler.commands._common import Context, add_backend_options, add_rate_options, parse_select
+from reconciler.commands._common import (
+    Context,
+    add_backend_options,
+    add_datastore_option,
+    add_rate_options,
+    datastore_id,
+    parse_select,
+)
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.plan.adopt import LEVELS, Origin, build_spec, parse_levels
 from reconciler.plan.fetch import Work, read_live
@@ -26,7 +33,7 @@ def register(sub: Any) -> None:
         "import", help=help_text,
         description=help_text + ". The spec manages every attribute of the chosen levels at its live value, "
         "so `reconciler plan` on it shows no changes. It holds patient data: files are written with mode 0600.")
-    p.add_argument("--datastore-id", required=True, metavar="D", help="the datastore to read from")
+    add_datastore_option(p, "the datastore to read from")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--image-set-id", metavar="I", help="the image set to write a spec for")
     target.add_argument("--select", metavar="KEY=VALUE", help="a SearchImageSets equality key, e.g. DICOMPatientId=P1")
@@ -46,6 +53,7 @@ def register(sub: Any) -> None:
 def run(ctx: Context) -> int:
     args, streams = ctx.args, ctx.streams
     levels = parse_levels(args.levels)
+    args.datastore_id = datastore_id(ctx)
     if args.select and not args.out:
         raise UsageError("import --select needs --out DIR (one spec file per image set found)")
     select = parse_select(args.select) if args.select else None
