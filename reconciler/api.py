@@ -89,6 +89,7 @@ class DatastoreInfo:
     name: str
     status: str
     arn: str | None = None
+    created_at: float | None = None  # epoch seconds
 
 
 @dataclass(frozen=True)
