@@ -31,6 +31,7 @@ RECIPES = [p for p in ALL_FILES if p.suffix in (".yml", ".yaml") and "ci" in p.p
 POLICIES = [p for p in ALL_FILES if p.suffix == ".json" and "iam" in p.parts]
 SPECS = [p for p in ALL_FILES if p.suffix in (".yml", ".yaml") and p not in RECIPES]
 MESSAGES = [p for p in ALL_FILES if p.suffix == ".hl7"]  # HL7 v2 messages for `reconciler adt read`
+METADATA = [p for p in ALL_FILES if p.suffix == ".json" and "adt" in p.parts]  # for `reconciler emulator load`
 READ_ACTIONS = {"medical-imaging:GetDatastore", "medical-imaging:SearchImageSets", "medical-imaging:GetImageSet",
                 "medical-imaging:GetImageSetMetadata", "medical-imaging:ListImageSetVersions"}
 WRITE_ACTIONS = {"medical-imaging:UpdateImageSetMetadata"}
@@ -48,8 +49,8 @@ _SEPARATORS = {">", ">>", "|", "||", "&&", ";", "2>&1", "<", "2>"}
 
 
 def test_examples_exist_and_every_file_is_of_a_checked_kind() -> None:
-    assert RECIPES and POLICIES and SPECS and MESSAGES
-    unchecked = [p for p in ALL_FILES if p not in RECIPES + POLICIES + SPECS + MESSAGES]
+    assert RECIPES and POLICIES and SPECS and MESSAGES and METADATA
+    unchecked = [p for p in ALL_FILES if p not in RECIPES + POLICIES + SPECS + MESSAGES + METADATA]
     assert unchecked == [], f"add a check for {unchecked}"
 
 
@@ -65,6 +66,12 @@ def test_every_example_parses(path: Path) -> None:
 def test_every_hl7_example_is_a_message_the_adt_feed_handles(path: Path) -> None:
     messages = read_messages(path.read_text(encoding="utf-8"))
     assert messages and all(corrections(m) for m in messages)
+
+
+@pytest.mark.parametrize("path", METADATA, ids=lambda p: str(p.relative_to(EXAMPLES)))
+def test_every_metadata_example_is_an_image_set_document(path: Path) -> None:
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert doc["Patient"]["DICOM"]["PatientID"] and doc["Study"]["DICOM"]["StudyInstanceUID"] and doc["Study"]["Series"]
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: str(p.relative_to(EXAMPLES)))
