@@ -10,6 +10,7 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.commands import (
+    adt_cmd,
     apply_cmd,
     drift_cmd,
     emulator_cmd,
@@ -86,7 +87,7 @@ def _closest(name: str, parser: argparse.ArgumentParser) -> str | None:
 
 
 COMMANDS = (init_cmd, validate_cmd, plan_cmd, apply_cmd, drift_cmd, show_cmd, import_cmd, history_cmd, revert_cmd,
-            ls_cmd, emulator_cmd)
+            ls_cmd, adt_cmd, emulator_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

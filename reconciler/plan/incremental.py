@@ -27,6 +27,7 @@ from typing import Any
 
 from reconciler.api import BackendIdentity, HealthImagingAPI, SearchHit
 from reconciler.errors import CredentialsError, EndpointError, NotFound, ReconcilerError
+from reconciler.padding import unpad
 from reconciler.plan.fetch import Since, Work
 from reconciler.plan.model import ImageSetPlan, Membership, Plan
 from reconciler.plan.state import DriftState, Entry, StateKey
@@ -58,7 +59,7 @@ def desired_digest(key: StateKey, desired: Any) -> str:
 
 
 def study_digest(key: StateKey, study: str | None) -> str | None:
-    return None if not study else key.digest(["study", study.rstrip(" \x00")])
+    return None if not study else key.digest(["study", unpad(study)])
 
 
 def selector_digest(key: StateKey, datastore_id: str, select: tuple[str, str]) -> str:

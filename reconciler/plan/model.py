@@ -145,6 +145,8 @@ class ImageSetPlan:
     tier_before: str | None = None  # storage tier seen before its metadata was read (None: not read)
     # action "replace": why and by whose leave; its ``requests`` go to the non-primary copy
     replacement: Replacement | None = None
+    # plan-time only (not saved): what the planner warns about this image set (IDs and paths, never values)
+    warnings: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def study_requests(self) -> int:

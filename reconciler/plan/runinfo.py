@@ -22,6 +22,7 @@ class RunInfo:
     created_at: float | None = None  # when the plan was complete (a saved plan's "created_at")
     incremental: bool = False  # image sets may have been left unread (a drift state, --no-archive-reads)
     notes: tuple[str, ...] = ()  # what resolving the targets found worth saying (IDs and file:line only)
+    warnings: tuple[str, ...] = ()  # what planning the image sets found worth a warning (IDs only)
     # selector digest -> (datastore, image set IDs found): what a drift state written by this run keeps
     selectors: Mapping[str, tuple[str, frozenset[str]]] = field(default_factory=dict)
 

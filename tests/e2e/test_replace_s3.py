@@ -80,7 +80,7 @@ def test_a_rerun_on_a_fresh_runner_finishes_the_replacement_from_the_s3_journal(
     assert code == 0, out + err
     assert "warning" not in err, err
     assert ("continuing its replacement from the journal" in err) == (event == "primary_deleted"), err
-    assert [r["status"] for r in json.loads(out)["image_sets"] if r["imageSetId"] == X] == ["converged"]
+    assert [r["status"] for r in json.loads(out)["image_sets"] if r["imageSetId"] == X] == ["replaced"]
     assert_replaced(env)  # one primary with every instance, the original and the copy gone
     assert len(env.ever()) == 4  # the original, another study's primary, one copy and the new one: no second copy
     (second,) = [k for k in objects(s3) if k != key]
