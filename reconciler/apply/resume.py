@@ -60,12 +60,30 @@ def resume_plan(plan: Plan, pending: Sequence[Progress]) -> Plan:
         entry = ImageSetPlan(progress.datastore_id, progress.image_set_id, progress.planned_version, "replace",
                              desired=source.desired if source is not None else {},
                              sources=source.sources if source is not None else (),
-                             replacement=Replacement((), (), progress.group), is_primary=True)  # continued
+                             replacement=Replacement((), (), progress.group), is_primary=True,  # continued
+                             study=source.study if source is not None else None)
         if n is not None:
             keep[n] = entry
         else:
             keep.append(entry)
-    return dataclasses.replace(plan, image_sets=tuple(keep))
+    return dataclasses.replace(plan, image_sets=tuple(_wait_for_groups(keep, opened)))
+
+
+def _wait_for_groups(plans: list[ImageSetPlan], opened: set[tuple[str, str]]) -> list[ImageSetPlan]:
+    """A replacement of a study whose group is being continued from the journal waits for it: the plan saw
+    the study without the group's originals (deleted) nor its promoted copies (not made yet), so it may have
+    planned another primary of the study alone; promoting it now would be refused."""
+    studies = {(p.datastore_id, p.study) for p in plans if (p.datastore_id, p.image_set_id) in opened and p.study}
+    out = []
+    for p in plans:
+        if p.action == "replace" and (p.datastore_id, p.study) in studies and (p.datastore_id, p.image_set_id) \
+                not in opened:
+            members = sorted(m for ds, m in opened if ds == p.datastore_id)
+            p = dataclasses.replace(p, action="error", requests=(), error=(
+                f"not replaced now: the replacement group {', '.join(members)} of the same study is being finished "
+                "from the journal; plan and apply again once it is done"))
+        out.append(p)
+    return out
 
 
 SLACK = 5.0  # seconds: the service's clock may be a little behind ours
