@@ -40,14 +40,18 @@ class GroupReplace(Owner):
     """Runs replacement groups. Stateless between groups: safe across threads."""
 
     def __call__(self, isps: Sequence[ImageSetPlan]) -> list[ImageSetResult]:
+        """One result per image set of ISPS, in their order; the steps go member by member in image set ID
+        order, whatever the plan's order, so that a re-run takes them in the order the journal shows."""
+        order = sorted(range(len(isps)), key=lambda i: isps[i].image_set_id)
         members = []
-        for isp in isps:
+        for isp in (isps[i] for i in order):
             st = self.ledger.progress(isp.datastore_id, isp.image_set_id) if self.ledger else None
             st = st or Progress(isp.datastore_id, isp.image_set_id)
             if st.planned_version not in (None, isp.version_id) and not st.primary_deleting:
                 st = Progress(isp.datastore_id, isp.image_set_id)  # an older plan's copies: a fresh start
             members.append(Member(self, isp, st))
-        return _Group(self, members).go()
+        results = dict(zip(order, _Group(self, members).go(), strict=True))
+        return [results[i] for i in range(len(isps))]
 
 
 class _Group:
