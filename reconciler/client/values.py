@@ -9,21 +9,9 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from reconciler.api import ImageSetInfo, SearchHit
-
-
-@dataclass(frozen=True)
-class DatastoreInfo:
-    """GetDatastore / one ListDatastores summary."""
-
-    datastore_id: str
-    name: str
-    status: str
-    arn: str | None = None
-    created_at: float | None = None  # epoch seconds
+from reconciler.api import DatastoreInfo, ImageSetInfo, SearchHit
 
 
 class CallStats:

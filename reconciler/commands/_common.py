@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -21,6 +22,7 @@ from reconciler.apply.cancel import Cancellation
 from reconciler.client.backends import BackendOptions
 from reconciler.commands._options import (
     ALLOW_SHARED_PHI,
+    absolute,
     add_backend_options,
     add_blob_limit_option,
     add_datastore_option,
@@ -35,9 +37,10 @@ from reconciler.commands._options import (
     require_store,
 )
 from reconciler.errors import ReconcilerError, SpecError, UsageError
+from reconciler.persist import ObjectStore, Storage
 
 __all__ = [
-    "ALLOW_SHARED_PHI", "PROMPT", "Context", "Streams", "add_backend_options", "add_blob_limit_option",
+    "ALLOW_SHARED_PHI", "PROMPT", "Context", "Streams", "absolute", "add_backend_options", "add_blob_limit_option",
     "add_datastore_option",
     "add_phi_options", "add_rate_options", "add_targeting_options", "add_wait_option", "backend_from_args",
     "blob_limit", "check_phi_output", "confirm", "datastore_id", "isatty", "parse_select", "plan_specs",
@@ -45,9 +48,10 @@ __all__ = [
     "stop_on_signals", "use_colour",
 ]
 from reconciler.render.diagnostics import plan_notes, spec_findings
-from reconciler.render.redact import UNKEYED_NOTE, Redactor
+from reconciler.render.redact import Redactor, unkeyed_note
 from reconciler.render.replacement import Rates
 from reconciler.render.reporters import Style, TextReporter, reporter
+from reconciler.render.userkey import run_key
 
 if TYPE_CHECKING:
     from reconciler.client.healthimaging import HealthImaging
@@ -114,6 +118,12 @@ class Context:
         return connect(self.options)
 
     @cached_property
+    def storage(self) -> Storage:
+        """Where this run reads and writes plans, drift states and journals; its one S3 client is made on
+        first use of an s3:// location."""
+        return Storage(_s3_client)
+
+    @cached_property
     def rates(self) -> Rates:
         """The write rates the client paces at (update, copy, delete), for the time an apply needs."""
         return Rates.configured(self.options.rates)
@@ -121,9 +131,12 @@ class Context:
     @cached_property
     def redactor(self) -> Redactor:
         """The one redactor of this run, so a value has one fingerprint in everything it prints (the plan,
-        the prompt, the report). Without RECONCILER_REDACTION_KEY it says so once, on stderr."""
-        return Redactor(show_phi=bool(getattr(self.args, "show_phi", False)),
-                        on_unkeyed=lambda: print(UNKEYED_NOTE, file=self.streams.err))
+        the prompt, the report). Its key is RECONCILER_REDACTION_KEY, else the user's key (made on first
+        use); only when that cannot be kept does the run make its own, and say so once, on stderr."""
+        key = run_key()
+        reason = key.unkept or ""
+        return Redactor(show_phi=bool(getattr(self.args, "show_phi", False)), key=key.key,
+                        on_unkeyed=lambda: print(unkeyed_note(reason), file=self.streams.err))
 
     @cached_property
     def reporter(self) -> TextReporter:
@@ -134,6 +147,12 @@ class Context:
     def text_reporter(self, stream: TextIO) -> TextReporter:
         """A text reporter for STREAM (apply shows its plan as text, on stderr with --format json)."""
         return reporter("text", Style(self.redactor, colour=use_colour(stream), rates=self.rates))
+
+
+def _s3_client() -> ObjectStore:
+    from reconciler.client.s3 import S3  # late: local runs never load boto3's S3 model
+
+    return S3()
 
 
 def confirm(
@@ -164,7 +183,7 @@ def plan_specs(ctx: Context, *, progress: bool = False, incremental: Incremental
     and instance UIDs in paths redacted, as in the plan);
     SpecError when any is an error (nothing has been read)."""
     from reconciler.plan.build import build_plan
-    from reconciler.plan.retarget import RETARGET, retargets
+    from reconciler.plan.retarget import retargets
     from reconciler.plan.targeting import Scope
     from reconciler.plan.targets import TargetError
     from reconciler.spec import expand_paths, load_specs
@@ -190,7 +209,7 @@ def plan_specs(ctx: Context, *, progress: bool = False, incremental: Incremental
         print(ctx.redactor.text(line), file=ctx.streams.err)
     found = retargets(plan, specs)
     if found:  # imageSetId targets of replaced image sets: every format shows how to re-target them
-        plan.meta[RETARGET] = found
+        plan = dataclasses.replace(plan, retargets=found)
     return plan
 
 

@@ -11,7 +11,6 @@ from reconciler.apply.journal import DEFAULT_DIR
 from reconciler.apply.ledger import Ledger
 from reconciler.apply.lineage import Lineage, lineage, replacements
 from reconciler.apply.s3journal import read_journals
-from reconciler.client.storage import is_s3, split_s3
 from reconciler.commands._common import (
     Context,
     add_backend_options,
@@ -21,6 +20,7 @@ from reconciler.commands._common import (
     datastore_id,
 )
 from reconciler.errors import NotFound
+from reconciler.persist import is_s3, split_s3
 from reconciler.plan.versiondiff import diff_history
 
 
@@ -83,7 +83,7 @@ def _lineage(ctx: Context, datastore: str, image_set_id: str) -> Lineage:
     def warn(message: str) -> None:
         print(f"warning: {message}", file=ctx.streams.err)
 
-    remote = (lambda local: read_journals(journal, warn, skip=local)) if is_s3(journal) else None
+    remote = (lambda local: read_journals(journal, ctx.storage, warn, skip=local)) if is_s3(journal) else None
     return lineage(replacements(Ledger(folders, remote=remote).records()), datastore, image_set_id)
 
 

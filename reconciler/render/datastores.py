@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-from reconciler.client.values import DatastoreInfo
+from reconciler.api import DatastoreInfo
 from reconciler.render.common import plural
 from reconciler.render.history import iso
 

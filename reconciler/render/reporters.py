@@ -10,11 +10,10 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.api import ImageSetInfo
+from reconciler.api import DatastoreInfo, ImageSetInfo
 from reconciler.apply.lineage import Lineage
 from reconciler.apply.report import ApplyReport
 from reconciler.apply.revert import RevertPlan, RevertResult
-from reconciler.client.values import DatastoreInfo
 from reconciler.plan.blame import ImageSetBlame
 from reconciler.plan.inventory import ImageSetRow
 from reconciler.plan.model import Change, Plan
