@@ -11,8 +11,8 @@ no AWS config file of the machine's user read.
 
 Two adjustments, both about the test running inside the suite: `make test` runs as `make -n test`
 (running the suite from inside itself would recurse), and make is told not to rebuild the virtualenv
-stamp (`-o .venv/.installed`), since the venv running this test is installed by definition and a
-reinstall from a scratch copy would repoint it."""
+stamps (`-o .venv/.installed -o .venv/.installed-runtime`), since the venv running this test is installed
+by definition and a reinstall from a scratch copy would repoint it."""
 
 from __future__ import annotations
 
@@ -77,7 +77,7 @@ def as_run(command: str) -> str:
     """The shell line the test runs for a README command (see the module docstring)."""
     if command.startswith("make "):
         target = command.split()[1]
-        return f"make -o .venv/.installed {'-n ' if target == 'test' else ''}{target}"
+        return f"make -o .venv/.installed -o .venv/.installed-runtime {'-n ' if target == 'test' else ''}{target}"
     return command
 
 

@@ -9,6 +9,7 @@ import json
 from reconciler.api import BackendIdentity
 from reconciler.plan.incremental import after_apply, desired_digest, selector_digest, study_digest
 from reconciler.plan.model import ImageSetPlan, Membership, Plan
+from reconciler.plan.runinfo import RunInfo
 from reconciler.plan.state import DriftState, Entry, StateKey
 from reconciler.render.json_out import render_json
 from reconciler.render.markdown import render_markdown
@@ -63,7 +64,7 @@ def test_a_replacement_that_changes_the_study_uid_records_the_new_study() -> Non
 
 def changed_selector() -> Plan:
     unchanged = ImageSetPlan(DS, KEPT, "1", "none")
-    return Plan((unchanged,), meta={"incremental": True},
+    return Plan((unchanged,), run=RunInfo(incremental=True),
                 membership=(Membership("specs/a.yaml:1", DS, "DICOMPatientId", (NEW,), ()),))
 
 
@@ -78,6 +79,6 @@ def test_every_summary_says_a_selector_changed() -> None:
 
 
 def test_a_summary_without_a_changed_selector_does_not_mention_selectors() -> None:
-    p = Plan((ImageSetPlan(DS, KEPT, "1", "none"),), meta={"incremental": True})
+    p = Plan((ImageSetPlan(DS, KEPT, "1", "none"),), run=RunInfo(incremental=True))
     assert "selector" not in render_text(p, Redactor(key=b"k"), drift=True)
     assert json.loads(render_json(p, Redactor(key=b"k")))["summary"]["selectors_changed"] == 0
