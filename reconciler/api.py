@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Collection, Iterator, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from reconciler.padding import unpad
@@ -89,6 +89,7 @@ class DatastoreInfo:
     name: str
     status: str
     arn: str | None = None
+    created_at: float | None = None  # epoch seconds
 
 
 @dataclass(frozen=True)
@@ -96,12 +97,15 @@ class BackendIdentity:
     """Which service a client talks to, so that a saved plan is applied where it was made.
 
     ``local``: the emulator store at ``location`` (an absolute path); ``endpoint``: the URL at
-    ``location``; ``aws``: AWS ``account`` in the region at ``location``.
+    ``location``; ``aws``: AWS ``account`` in the region at ``location``. An endpoint's ``region`` (the one
+    requests were signed for) is kept so that a saved plan can be applied with the same options, but is no
+    part of the identity.
     """
 
     kind: Literal["local", "endpoint", "aws"]
     location: str
     account: str | None = None
+    region: str | None = field(default=None, compare=False)
 
     def describe(self) -> str:
         if self.kind == "local":

@@ -98,4 +98,5 @@ def datastore_info(item: Mapping[str, Any]) -> DatastoreInfo:
         name=str(item.get("datastoreName", "")),
         status=str(item.get("datastoreStatus", "")),
         arn=item.get("datastoreArn"),
+        created_at=epoch(item.get("createdAt")),
     )

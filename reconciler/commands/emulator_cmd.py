@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from reconciler.commands._common import Context, require_store
+from reconciler.commands._common import Context, absolute, require_store
 from reconciler.errors import ReconcilerError, UsageError
 
 
@@ -63,6 +63,9 @@ def register(sub: Any) -> None:
                             "(default 30 days)")
     serve.add_argument("--region", default="us-east-1",
                        help="the region request signatures must be scoped to (default us-east-1)")
+    serve.add_argument("--barrier", action="append", default=[], metavar="OPERATION=N",
+                       help="for tests of racing clients: the first N requests of OPERATION wait for each other "
+                            "and go on together once the N-th has arrived, so that they collide on purpose")
     serve.set_defaults(func=run_serve)
 
     load = esub.add_parser("load", help="create an image set (version 1) from a metadata JSON document "
@@ -96,6 +99,7 @@ def run_serve(ctx: Context) -> int:
         BLOB_LIMIT,
         EmulatorConfig,
         documented_limits,
+        parse_barrier_options,
         parse_fault_options,
     )
     from reconciler.ratelimit import parse_bursts, parse_rates
@@ -129,9 +133,10 @@ def run_serve(ctx: Context) -> int:
         blob_limit=blob_limit,
         archive_after=archive_after,
         region=args.region,
+        barriers=parse_barrier_options(args.barrier),
     )
     if not args.init:  # a mistyped DIR must not become a new, empty store that answers "not found"
-        require_store(args.local, serve=True)
+        require_store(absolute(args.local), serve=True, origin=f"--local {args.local}")
 
     def ready(url: str) -> None:
         print(f"listening on {url}", file=streams.out, flush=True)
@@ -175,11 +180,13 @@ def run_load(ctx: Context) -> int:
 
 @contextmanager
 def _store_errors(directory: str) -> Iterator[None]:
-    """The store's own failures as one-line errors: the emulator's errors stand apart from ours."""
+    """The store's own failures as one-line errors (naming the store by its absolute path): the
+    emulator's errors stand apart from ours."""
     import sqlite3
 
     from reconciler.emulator.errors import ApiError
 
+    directory = absolute(directory)
     try:
         yield
     except OSError as exc:

@@ -87,6 +87,7 @@ class Service:
     def _answer(self, req: WireRequest) -> WireResponse:
         try:
             operation, params = match(req)
+            self.knobs.meet(operation)
             fault = self.knobs.fault(operation)
             if fault == "drop":
                 raise DropConnection(operation)

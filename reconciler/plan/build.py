@@ -27,6 +27,7 @@ from reconciler.plan.model import Action, Change, ImageSetPlan, Membership, Move
 from reconciler.plan.moves import follow
 from reconciler.plan.replacing import on_copy, replace_hint, replaceable
 from reconciler.plan.requests import BLOB_LIMIT, build_requests
+from reconciler.plan.runinfo import RunInfo
 from reconciler.plan.study import is_study_level, plan_studies
 from reconciler.plan.targeting import Scope, narrow
 from reconciler.plan.targets import resolve
@@ -56,14 +57,13 @@ def build_plan(
     resolution = resolve(docs, api)
     works, targeting = narrow(resolution.works, scope or Scope())
     started = incremental.clock() if incremental is not None else time.time()
-    meta: dict[str, Any] = {"started_at": started}
     membership: tuple[Membership, ...] = ()
+    kept: dict[str, tuple[str, frozenset[str]]] = {}
     if incremental is not None:
-        meta["incremental"] = True
         works = prepare(works, api, incremental, started, merged=lambda w: merge_desired(w.docs))
         membership = changed_members(resolution.selections, incremental, api)
         if incremental.key is not None:
-            meta["selectors"] = selectors(resolution.selections, incremental.key)
+            kept = selectors(resolution.selections, incremental.key)
     results: list[ImageSetPlan | None] = [None] * len(works)
     todo = []
     for i, w in enumerate(works):
@@ -79,13 +79,10 @@ def build_plan(
             if progress is not None:
                 progress(done, len(todo))
     plans = plan_studies(plan_groups([p for p in results if p is not None], api), api, blob_limit)
-    meta["created_at"] = time.time()
-    warnings = [w for p in plans for w in p.warnings]
-    if warnings:
-        meta["warnings"] = warnings
-    if resolution.notes:
-        meta["notes"] = resolution.notes
-    return Plan(plans, spec_digest=spec_digest(docs), meta=meta, targeting=targeting, membership=membership)
+    warnings = tuple(w for p in plans for w in p.warnings)
+    run = RunInfo(started_at=started, created_at=time.time(), incremental=incremental is not None,
+                  notes=tuple(resolution.notes), warnings=warnings, selectors=kept)
+    return Plan(plans, spec_digest=spec_digest(docs), run=run, targeting=targeting, membership=membership)
 
 
 def spec_digest(docs: Sequence[SpecDocument]) -> str:

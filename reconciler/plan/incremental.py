@@ -167,7 +167,7 @@ def next_state(old: DriftState | None, plan: Plan, key: StateKey, backend: Backe
     the state verified it), as of the run's start. Drifted, failed and no longer named image sets are left
     out, so the next run reads them; image sets left out by ``--target``/``--exclude`` keep their entries; the
     selectors are the ones of this run."""
-    started = float(plan.meta["started_at"])
+    started = plan.run.started_at
     entries: dict[tuple[str, str], Entry] = {}
     checked: dict[str, float] = {}
     known = old.entries if old is not None else {}
@@ -181,7 +181,7 @@ def next_state(old: DriftState | None, plan: Plan, key: StateKey, backend: Backe
         left = known.get(k)  # left out by --target/--exclude: kept, as of when it was last checked
         if left is not None and old is not None:
             entries[k] = dataclasses.replace(left, checked_at=old.checked_at(k[0], left))
-    return DriftState(backend, entries, checked, dict(plan.meta.get("selectors", {})), written_at=time.time())
+    return DriftState(backend, entries, checked, dict(plan.run.selectors), written_at=time.time())
 
 
 def _entry(p: ImageSetPlan, old: Entry | None, key: StateKey, started: float) -> Entry | None:

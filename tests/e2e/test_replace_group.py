@@ -61,7 +61,7 @@ def test_a_group_is_applied_in_the_fail_safe_order_and_a_rerun_has_nothing_to_do
     code, out, err = genv.cli("apply", "specs", "--auto-approve", "--format", "json", "--journal", "j/run.jsonl")
     assert code == 0, out + err
     results = {r["imageSetId"]: r for r in json.loads(out)["image_sets"]}
-    assert {r["status"] for r in results.values()} == {"converged"}
+    assert {r["status"] for r in results.values()} == {"replaced"}
     new_ids = assert_group_replaced(genv)
     assert sorted(r["replacedBy"] for r in results.values()) == sorted(new_ids)
     steps = [(r["event"], r["imageSetId"]) for r in read_journal(genv.root / "j" / "run.jsonl")

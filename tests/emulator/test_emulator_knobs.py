@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any
 
 import boto3
@@ -10,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError, ConnectionClosedError
 
 from reconciler.emulator.inprocess import attach
-from reconciler.emulator.knobs import EmulatorConfig, Knobs, parse_fault_options
+from reconciler.emulator.knobs import EmulatorConfig, Knobs, parse_barrier_options, parse_fault_options
 from reconciler.errors import UsageError
 from reconciler.ratelimit import TokenBucket, parse_bursts, parse_rates
 from tests.support.emuhelpers import DS, IS, NO_RETRIES, error_code, metadata, update
@@ -142,3 +143,39 @@ def test_update_failed_fault_keeps_the_content(transport: Any, store_dir: Any, s
     assert (state["imageSetState"], state["imageSetWorkflowStatus"]) == ("ACTIVE", "UPDATE_FAILED")
     assert state["message"]
     assert metadata(client, "2") == metadata(client, "1")
+
+
+def test_parse_barriers() -> None:
+    assert parse_barrier_options(["UpdateImageSetMetadata=4", "GetImageSet=2"]) == {
+        "UpdateImageSetMetadata": 4, "GetImageSet": 2}
+
+
+@pytest.mark.parametrize("item", ["UpdateImageSetMetadata", "UpdateImageSetMetadata=1", "UpdateImageSetMetadata=x",
+                                  "=2", "UpdateImageSetMetdata=2"])
+def test_bad_barrier_option(item: str) -> None:
+    with pytest.raises(UsageError, match="--barrier"):
+        parse_barrier_options([item])
+
+
+def test_a_barrier_holds_the_first_n_requests_until_all_have_arrived() -> None:
+    """The first N requests of the operation wait for the N-th; later ones and other operations pass."""
+    knobs = Knobs(EmulatorConfig(barriers={"UpdateImageSetMetadata": 3}))
+    knobs.meet("GetImageSet")  # another operation never waits
+    passed: list[int] = []
+
+    def request(n: int) -> None:
+        knobs.meet("UpdateImageSetMetadata")
+        passed.append(n)
+
+    waiting = [threading.Thread(target=request, args=(n,)) for n in (1, 2)]
+    for t in waiting:
+        t.start()
+    with knobs._met:  # both have arrived: they wait for the third
+        knobs._met.wait_for(lambda: knobs._arrived["UpdateImageSetMetadata"] == 2)
+        assert passed == [] and all(t.is_alive() for t in waiting)
+    request(3)
+    for t in waiting:
+        t.join()
+    assert sorted(passed) == [1, 2, 3]
+    request(4)  # after the barrier: at once
+    assert passed[-1] == 4
