@@ -16,6 +16,7 @@ from reconciler.commands import (
     emulator_cmd,
     history_cmd,
     import_cmd,
+    init_cmd,
     ls_cmd,
     plan_cmd,
     revert_cmd,
@@ -85,8 +86,8 @@ def _closest(name: str, parser: argparse.ArgumentParser) -> str | None:
     return close[0] if close else None
 
 
-COMMANDS = (validate_cmd, plan_cmd, apply_cmd, drift_cmd, show_cmd, import_cmd, history_cmd, revert_cmd, ls_cmd,
-            adt_cmd, emulator_cmd)
+COMMANDS = (init_cmd, validate_cmd, plan_cmd, apply_cmd, drift_cmd, show_cmd, import_cmd, history_cmd, revert_cmd,
+            ls_cmd, adt_cmd, emulator_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -166,6 +166,10 @@ class Ledger:
             if folder.is_dir():
                 yield from sorted(folder.glob("*.jsonl"))
 
+    def records(self) -> list[dict[str, Any]]:
+        """The replacement records of every journal read, oldest first (``reconciler.apply.lineage`` folds them)."""
+        return list(self._load())
+
     def progress(self, datastore_id: str, image_set_id: str) -> Progress:
         """Where the replacement of IMAGE_SET_ID stands (a fresh Progress when the journals hold none)."""
         out = Progress(datastore_id, image_set_id)

@@ -98,7 +98,7 @@ def retarget_json(r: Retarget) -> dict[str, Any]:
 def plan_json(plan: Plan, redactor: Redactor, rates: Rates = DEFAULT_RATES) -> dict[str, Any]:
     summary = summarize(plan).as_dict()
     if not plan.run.incremental:  # counted apart only where image sets can be left unread
-        del summary["unchanged_from_state"], summary["skipped_archived"]
+        del summary["unchanged_from_state"], summary["skipped_archived"], summary["selectors_changed"]
     doc: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "summary": summary,
