@@ -21,6 +21,7 @@ from tests.support.groupenv import (
     primaries,
 )
 from tests.support.replaceenv import DS, NEW, OLD, Env, X, by_id, in_study
+from tests.unit.render.test_replacement_output import schema_validate
 
 __all__ = ["genv"]  # the fixture
 
@@ -45,6 +46,7 @@ def test_a_select_by_study_plans_one_group_with_its_members_writes_and_window(ge
     genv.spec(SELECT)
     code, out, err = genv.cli("plan", "specs", "--format", "json")
     assert code == 0, err
+    schema_validate(json.loads(out))  # the group object is part of the plan schema
     plans = {p["imageSetId"]: p for p in json.loads(out)["image_sets"]}
     assert {i: p["action"] for i, p in plans.items()} == {X: "replace", X2: "replace"}
     group = plans[X]["replacement"]["group"]
