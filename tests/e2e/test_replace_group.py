@@ -120,3 +120,12 @@ def _rates() -> list[str]:
 
 
 __all__ += ["DS"]
+
+
+def test_study_wide_false_on_a_study_with_other_primaries_warns_that_they_will_disagree(genv: Env) -> None:
+    genv.spec(by_id(X) + "studyWide: false\ndesired:\n  Study:\n    DICOM:\n      StudyDescription: HEAD\n")
+    code, _out, err = genv.cli("plan", "specs", "--format", "json")
+    assert code == 0, err
+    (line,) = [w for w in err.splitlines() if "studyWide: false" in w]
+    assert line.startswith("warning: ") and X in line and X2 in line and "will disagree" in line
+    assert "HEAD" not in line
