@@ -58,9 +58,12 @@ def replacements(records: Iterable[Mapping[str, Any]]) -> list[Replaced]:
         elif event in ("promote_submitted", "promoted") and r.get("newId"):
             fields["new_id"], fields["run"] = str(r["newId"]), r.get("run")
             fields.setdefault("replaced_at", ts)
-        elif event == "promote_failed":
+        elif event in ("promote_failed", "rollback_deleted"):  # (a group's promoted copy deleted again)
             for name in ("new_id", "replaced_at"):
                 fields.pop(name, None)
+        elif event == "restored" and r.get("newId"):  # a group restored: the pristine copy promoted back
+            fields["new_id"], fields["run"], fields["finished"] = str(r["newId"]), r.get("run"), True
+            fields["replaced_at"] = ts
         elif event == "converged" and r.get("replacedBy"):
             fields["new_id"], fields["finished"] = str(r["replacedBy"]), True
             fields.setdefault("replaced_at", ts)

@@ -21,6 +21,7 @@ from tests.support.groupenv import (
     primaries,
 )
 from tests.support.replaceenv import DS, NEW, OLD, Env, X, by_id, in_study
+from tests.unit.render.test_replacement_output import schema_validate
 
 __all__ = ["genv"]  # the fixture
 
@@ -45,6 +46,7 @@ def test_a_select_by_study_plans_one_group_with_its_members_writes_and_window(ge
     genv.spec(SELECT)
     code, out, err = genv.cli("plan", "specs", "--format", "json")
     assert code == 0, err
+    schema_validate(json.loads(out))  # the group object is part of the plan schema
     plans = {p["imageSetId"]: p for p in json.loads(out)["image_sets"]}
     assert {i: p["action"] for i, p in plans.items()} == {X: "replace", X2: "replace"}
     group = plans[X]["replacement"]["group"]
@@ -61,7 +63,7 @@ def test_a_group_is_applied_in_the_fail_safe_order_and_a_rerun_has_nothing_to_do
     code, out, err = genv.cli("apply", "specs", "--auto-approve", "--format", "json", "--journal", "j/run.jsonl")
     assert code == 0, out + err
     results = {r["imageSetId"]: r for r in json.loads(out)["image_sets"]}
-    assert {r["status"] for r in results.values()} == {"converged"}
+    assert {r["status"] for r in results.values()} == {"replaced"}
     new_ids = assert_group_replaced(genv)
     assert sorted(r["replacedBy"] for r in results.values()) == sorted(new_ids)
     steps = [(r["event"], r["imageSetId"]) for r in read_journal(genv.root / "j" / "run.jsonl")
@@ -118,3 +120,12 @@ def _rates() -> list[str]:
 
 
 __all__ += ["DS"]
+
+
+def test_study_wide_false_on_a_study_with_other_primaries_warns_that_they_will_disagree(genv: Env) -> None:
+    genv.spec(by_id(X) + "studyWide: false\ndesired:\n  Study:\n    DICOM:\n      StudyDescription: HEAD\n")
+    code, _out, err = genv.cli("plan", "specs", "--format", "json")
+    assert code == 0, err
+    (line,) = [w for w in err.splitlines() if "studyWide: false" in w]
+    assert line.startswith("warning: ") and X in line and X2 in line and "will disagree" in line
+    assert "HEAD" not in line
