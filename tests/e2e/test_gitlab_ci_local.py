@@ -1,5 +1,5 @@
 """The shipped GitLab recipe (examples/ci/gitlab/gitlab-ci.yml) run by a real CI runner: gitlab-ci-local
-(https://github.com/firecow/gitlab-ci-local, pinned by .ci/gitlab-ci-local/package-lock.json, installed by
+(https://github.com/firecow/gitlab-ci-local, pinned by .ci/node-tools/package-lock.json, installed by
 `make test`) with its shell executor, in a git repository of specs, against `emulator serve`, moto's S3
 server and a stand-in for the GitLab API the recipe's note and merge-request look-ups talk to through
 CI_API_V4_URL. The loop a team runs, once, in order:
@@ -37,7 +37,7 @@ from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.emulator.store import NewVersion, Store
 from tests.support.backends import start_server
 from tests.support.ci_recipes import GITLAB, SECRET_KEY, STATE_KEY
-from tests.support.ci_runner import RUNNER, require_runner
+from tests.support.ci_runner import RUNNER, require_tool
 from tests.support.gitlab_api import PROJECT, TOKEN, GitLab, gitlab_api
 from tests.support.motos3 import bucket_client, moto_server
 from tests.support.replaceenv import DS, NEW, OLD, STUDY, X, Y, by_id, seed, spec_text
@@ -130,7 +130,7 @@ class Loop:
 
 @pytest.fixture(scope="module")
 def loop(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Loop]:
-    require_runner(IN_CI)
+    require_tool(IN_CI)
     root = tmp_path_factory.mktemp("gitlab-ci-local")
     store = root / "store"
     seed(store)
