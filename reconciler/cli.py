@@ -10,11 +10,13 @@ from typing import Any
 
 from reconciler import __version__
 from reconciler.commands import (
+    adt_cmd,
     apply_cmd,
     drift_cmd,
     emulator_cmd,
     history_cmd,
     import_cmd,
+    init_cmd,
     ls_cmd,
     plan_cmd,
     revert_cmd,
@@ -84,8 +86,8 @@ def _closest(name: str, parser: argparse.ArgumentParser) -> str | None:
     return close[0] if close else None
 
 
-COMMANDS = (validate_cmd, plan_cmd, apply_cmd, drift_cmd, show_cmd, import_cmd, history_cmd, revert_cmd, ls_cmd,
-            emulator_cmd)
+COMMANDS = (init_cmd, validate_cmd, plan_cmd, apply_cmd, drift_cmd, show_cmd, import_cmd, history_cmd, revert_cmd,
+            ls_cmd, adt_cmd, emulator_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:

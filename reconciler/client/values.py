@@ -76,6 +76,7 @@ def image_set_info(item: Mapping[str, Any], datastore_id: str) -> ImageSetInfo:
         forced=bool(overrides.get("forced", False)),
         is_primary=item.get("isPrimary"),
         storage_tier=item.get("storageTier"),
+        deleted_at=epoch(item.get("deletedAt")),
     )
 
 

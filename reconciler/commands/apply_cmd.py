@@ -149,17 +149,17 @@ def run(ctx: Context) -> int:
 
 
 def _session(ctx: Context) -> ApplySession:
-    args, err = ctx.args, ctx.streams.err
-    options = ApplyOptions(parallelism=ctx.options.parallelism, wait=WaitPolicy(timeout=args.wait_timeout),
-                           drain_timeout=args.drain_timeout)
-    return ApplySession(ctx.api, ctx.storage, journal=args.journal, options=options, progress_to=err,
+    err = ctx.streams.err
+    return ApplySession(ctx.storage, journal=ctx.args.journal, progress_to=err,
                         live=ctx.streams.err_is_tty(), say=lambda line: print(line, file=err),
                         warn=lambda message: print(f"warning: {message}", file=err), guard=stop_on_signals)
 
 
 def _execute(ctx: Context, session: ApplySession, plan: Plan, state: StateRun | None, *, saved: bool) -> int:
-    streams = ctx.streams
-    result = session.run(plan)
+    args, streams = ctx.args, ctx.streams
+    options = ApplyOptions(parallelism=ctx.options.parallelism, wait=WaitPolicy(timeout=args.wait_timeout),
+                           drain_timeout=args.drain_timeout)
+    result = session.run(ctx.api, plan, options)
     report = dataclasses.replace(result.report, cost=run_cost(ctx, None if saved else plan))
     streams.out.write(ctx.reporter.apply(report))
     if state is not None:

@@ -108,11 +108,20 @@ class Replacement:
 
     sources: tuple[str, ...]  # "file:line" of the ``replace: allow`` key(s) that allow it
     paths: tuple[Path, ...]  # the changes a primary refuses in place (paths only, never values)
+    # every primary image set of the study replaced together with this one (itself included, sorted);
+    # empty: replaced alone (``reconciler.plan.group``)
+    group: tuple[str, ...] = ()
+    group_requests: int = 0  # the UpdateImageSetMetadata requests of every member of the group
+
+    @property
+    def grouped(self) -> bool:
+        return len(self.group) > 1
 
     @property
     def writes(self) -> int:
-        """Writes besides the updates of the copy: copy, delete primary, promote, delete copy."""
-        return 4
+        """Writes besides the updates of the copy: copy, delete primary, promote, delete copy; in a group
+        also the pristine copy of the original and its deletion (what a failed group promotes back)."""
+        return 6 if self.grouped else 4
 
 
 @dataclass(frozen=True)

@@ -82,6 +82,9 @@ def _image_set(p: ImageSetPlan) -> dict[str, Any]:
     if p.replacement is not None:  # action "replace": its requests go to the non-primary copy
         out["replacement"] = {"sources": list(p.replacement.sources),
                               "paths": [list(path) for path in p.replacement.paths]}
+        if p.replacement.group:
+            out["replacement"]["group"] = list(p.replacement.group)
+            out["replacement"]["groupRequests"] = p.replacement.group_requests
     return out
 
 
@@ -291,7 +294,8 @@ def _image_set_from(d: dict[str, Any]) -> ImageSetPlan:
 def _replacement_from(d: Any) -> Replacement | None:
     if d is None:
         return None
-    return Replacement(tuple(map(str, d["sources"])), tuple(tuple(map(str, path)) for path in d["paths"]))
+    return Replacement(tuple(map(str, d["sources"])), tuple(tuple(map(str, path)) for path in d["paths"]),
+                       tuple(map(str, d.get("group", ()))), int(d.get("groupRequests", 0)))
 
 
 def _flag(value: Any) -> bool | None:

@@ -18,6 +18,8 @@ from typing import Any
 import pytest
 import yaml
 
+from reconciler.adt.mapping import corrections
+from reconciler.adt.messages import read_messages
 from reconciler.cli import build_parser
 from reconciler.errors import UsageError
 from reconciler.spec import validate_paths
@@ -31,6 +33,8 @@ ALL_FILES = sorted(p for p in EXAMPLES.rglob("*") if p.is_file())
 RECIPES = [p for p in ALL_FILES if p.suffix in (".yml", ".yaml") and "ci" in p.parts]
 POLICIES = [p for p in ALL_FILES if p.suffix == ".json" and "iam" in p.parts]
 SPECS = [p for p in ALL_FILES if p.suffix in (".yml", ".yaml") and p not in RECIPES]
+MESSAGES = [p for p in ALL_FILES if p.suffix == ".hl7"]  # HL7 v2 messages for `reconciler adt read`
+METADATA = [p for p in ALL_FILES if p.suffix == ".json" and "adt" in p.parts]  # for `reconciler emulator load`
 READ_ACTIONS = {"medical-imaging:GetDatastore", "medical-imaging:SearchImageSets", "medical-imaging:GetImageSet",
                 "medical-imaging:GetImageSetMetadata", "medical-imaging:ListImageSetVersions"}
 WRITE_ACTIONS = {"medical-imaging:UpdateImageSetMetadata"}
@@ -49,16 +53,29 @@ _SEPARATORS = {">", ">>", "|", "||", "&&", ";", "2>&1", "<", "2>"}
 
 
 def test_examples_exist_and_every_file_is_of_a_checked_kind() -> None:
-    assert RECIPES and POLICIES and SPECS
-    unchecked = [p for p in ALL_FILES if p not in RECIPES + POLICIES + SPECS]
+    assert RECIPES and POLICIES and SPECS and MESSAGES and METADATA
+    unchecked = [p for p in ALL_FILES if p not in RECIPES + POLICIES + SPECS + MESSAGES + METADATA]
     assert unchecked == [], f"add a check for {unchecked}"
 
 
-@pytest.mark.parametrize("path", ALL_FILES, ids=lambda p: str(p.relative_to(EXAMPLES)))
+@pytest.mark.parametrize("path", [p for p in ALL_FILES if p not in MESSAGES],
+                         ids=lambda p: str(p.relative_to(EXAMPLES)))
 def test_every_example_parses(path: Path) -> None:
     text = path.read_text(encoding="utf-8")
     doc = json.loads(text) if path.suffix == ".json" else yaml.safe_load(text)
     assert isinstance(doc, dict) and doc
+
+
+@pytest.mark.parametrize("path", MESSAGES, ids=lambda p: str(p.relative_to(EXAMPLES)))
+def test_every_hl7_example_is_a_message_the_adt_feed_handles(path: Path) -> None:
+    messages = read_messages(path.read_text(encoding="utf-8"))
+    assert messages and all(corrections(m) for m in messages)
+
+
+@pytest.mark.parametrize("path", METADATA, ids=lambda p: str(p.relative_to(EXAMPLES)))
+def test_every_metadata_example_is_an_image_set_document(path: Path) -> None:
+    doc = json.loads(path.read_text(encoding="utf-8"))
+    assert doc["Patient"]["DICOM"]["PatientID"] and doc["Study"]["DICOM"]["StudyInstanceUID"] and doc["Study"]["Series"]
 
 
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: str(p.relative_to(EXAMPLES)))
