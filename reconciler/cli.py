@@ -60,8 +60,10 @@ def main(argv: Sequence[str] | None = None, streams: Streams | None = None) -> i
     except UsageError as exc:
         print(f"error: {exc}", file=streams.err)
         return 1
+    ctx: Context | None = None
     try:
-        code: int = args.func(Context(args, streams))  # built once: options, client, reporter
+        ctx = Context(args, streams)  # built once: options, client, reporter
+        code: int = args.func(ctx)
         return code
     except ReconcilerError as exc:
         print(f"error: {exc}", file=streams.err)
@@ -69,6 +71,9 @@ def main(argv: Sequence[str] | None = None, streams: Streams | None = None) -> i
     except KeyboardInterrupt:
         print("interrupted", file=streams.err)
         return 130
+    finally:
+        if ctx is not None:
+            ctx.finish()
 
 
 def main_entry() -> None:

@@ -31,6 +31,8 @@ _AMBIENT = ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "NO_COLOR", "FORCE
 
 
 @pytest.fixture(autouse=True)
-def _neutral_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+def _neutral_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
     for name in _AMBIENT:
         monkeypatch.delenv(name, raising=False)
+    # the rates a run learns are kept per test, never in the working directory nor shared between tests
+    monkeypatch.setenv("RECONCILER_RATES_FILE", str(tmp_path_factory.mktemp("learned") / "rates.json"))

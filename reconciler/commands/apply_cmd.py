@@ -175,7 +175,7 @@ def _execute(ctx: Context, api: HealthImagingAPI, plan: Plan, state: StateRun | 
                 print(f"Journal uploaded to {upload_file(local_journal, s3_prefix)}", file=streams.err)
             except ReconcilerError as exc:  # what was applied is still reported; the journal stays on disk
                 not_uploaded = str(exc)
-    report = dataclasses.replace(report, cost=run_cost(ctx, None if saved else plan))
+    report = dataclasses.replace(report, cost=run_cost(ctx, None if saved else plan), pacing=ctx.api.pacing())
     streams.out.write(ctx.reporter.apply(report))
     if state is not None:
         save_state(ctx, state, plan, _verified(report), saved_plan=saved)

@@ -94,7 +94,8 @@ def _run(plan: Plan) -> dict[str, Any]:
             "incremental": bool(plan.meta.get("incremental")), "state": plan.meta.get("state"),
             "membership": [[m.source, m.datastore_id, m.key, list(m.joined), [list(x) for x in m.left]]
                            for m in plan.membership],
-            "retarget": [[r.source, r.datastore_id, r.image_set_id] for r in plan_retargets(plan)]}
+            "retarget": [[r.source, r.datastore_id, r.image_set_id] for r in plan_retargets(plan)],
+            "eta_rates": plan.meta.get("eta_rates")}
 
 
 def _run_from(d: Any) -> tuple[Cost | None, dict[str, Any], tuple[Membership, ...]]:
@@ -109,6 +110,8 @@ def _run_from(d: Any) -> tuple[Cost | None, dict[str, Any], tuple[Membership, ..
     retarget = tuple(Retarget(str(src), str(ds), str(i)) for src, ds, i in d.get("retarget") or ())
     if retarget:  # imageSetId targets the plan's replacements leave behind: show and apply PLANFILE warn too
         meta[RETARGET] = retarget
+    if isinstance(d.get("eta_rates"), dict):  # the rates its ETA assumed (learned, --rate or documented)
+        meta["eta_rates"] = d["eta_rates"]
     return cost, meta, members
 
 

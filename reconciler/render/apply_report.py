@@ -81,7 +81,20 @@ def report_json(report: ApplyReport, redactor: Redactor | None = None) -> dict[s
         "aborted": report.aborted,
         "image_sets": [result_json(r, redactor) for r in report.results],
         **({"cost": report.cost.as_dict()} if report.cost is not None else {}),
+        "pacing": {p.operation: {"source": p.source, "start_rate": round(p.start, 6), "rate": round(p.rate, 6),
+                                 "peak_rate": round(p.peak, 6), "throttled": p.throttled} for p in report.pacing},
     }
+
+
+def pacing_lines(report: ApplyReport) -> list[str]:
+    """``Pacing: UpdateImageSetMetadata reached 9.84/s (learning from 0.25/s, documented; peak 25/s), 6
+    throttled``: one line per paced operation that sent requests."""
+    lines = []
+    for p in report.pacing:
+        how = (f"learning from {p.start:.3g}/s, {p.source}; peak {p.peak:.3g}/s" if p.learning
+               else f"capped by --rate {p.start:.3g}/s" if p.source == "--rate" else f"{p.source} {p.start:.3g}/s")
+        lines.append(f"  {p.operation} reached {p.rate:.3g}/s ({how}), {p.throttled} throttled")
+    return ["Pacing (the rate each operation reached, requests throttled):", *lines] if lines else []
 
 
 def report_lines(report: ApplyReport, redactor: Redactor | None = None) -> list[str]:
@@ -103,6 +116,7 @@ def report_lines(report: ApplyReport, redactor: Redactor | None = None) -> list[
         if s["not_started"] or s["unfinished"]:
             lines.append("Apply the same plan again to continue: image sets already applied are found "
                          "and skipped without sending anything.")
+    lines += pacing_lines(report)
     if report.cost is not None:
         lines.append(cost_line(report.cost))
     if report.journal:

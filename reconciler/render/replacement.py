@@ -16,9 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from reconciler.plan.model import ImageSetPlan, Plan
-from reconciler.ratelimit import rate_of
+from reconciler.ratelimit import RateLimiter, rate_of
 
 UPDATE, COPY, DELETE = "UpdateImageSetMetadata", "CopyImageSet", "DeleteImageSet"
+ETA_RATES = "eta_rates"  # Plan.meta: the write rates the plan's ETA assumes, and their basis
 NEW_ID = "known after apply"
 
 
@@ -29,6 +30,33 @@ class Rates:
     update: float = rate_of(UPDATE) or 0.25
     copy: float = rate_of(COPY) or 0.25
     delete: float = rate_of(DELETE) or 0.25
+    basis: str = ""  # where the rates come from, said beside an ETA (``BASES``); "" says nothing
+
+    @classmethod
+    def paced(cls, limiter: RateLimiter) -> Rates:
+        """The rates LIMITER starts the writes at, and whether they are learned for this account, set by
+        --rate, or the documented quotas (which apply then learns from)."""
+        sources = {limiter.source(op) for op in (UPDATE, COPY, DELETE)}
+        basis = "learned" if "learned" in sources else "--rate" if sources == {"--rate"} else "documented"
+        defaults = cls()
+        return cls(limiter.starting_rate(UPDATE) or defaults.update, limiter.starting_rate(COPY) or defaults.copy,
+                   limiter.starting_rate(DELETE) or defaults.delete, basis)
+
+    @classmethod
+    def of_plan(cls, plan: Plan, otherwise: Rates) -> Rates:
+        """The rates PLAN was made with (kept in its ``meta``, and in a saved plan), else OTHERWISE."""
+        kept = plan.meta.get(ETA_RATES)
+        if not isinstance(kept, dict):
+            return otherwise
+        try:
+            return cls(float(kept["update"]), float(kept["copy"]), float(kept["delete"]), str(kept.get("basis", "")))
+        except (KeyError, TypeError, ValueError):
+            return otherwise
+
+    @property
+    def note(self) -> str:
+        """`` (the rate learned for this account)``: what an ETA assumes, or "" when unsaid."""
+        return f" ({BASES[self.basis]})" if self.basis else ""
 
     @classmethod
     def configured(cls, overrides: Mapping[str, float] | None) -> Rates:
@@ -41,6 +69,12 @@ class Rates:
         return {UPDATE: self.update, COPY: self.copy, DELETE: self.delete}[operation]
 
 
+BASES = {
+    "documented": "the documented quota; apply learns this account's rate from its answers",
+    "learned": "the rate learned for this account",
+    "--rate": "as --rate sets it",
+    "local": "AWS's documented quota; the local store is not paced unless --rate asks",
+}
 DEFAULT_RATES = Rates()
 
 
