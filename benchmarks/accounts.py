@@ -106,8 +106,10 @@ def run_account(account: Account, tmp: Path) -> tuple[bool, list[str]]:
     ok = first.seconds / ideal <= account.first and second.converged == first.converged == account.count
     ok = ok and (account.first_throttles is None or first.throttled <= account.first_throttles)
     ok = ok and (account.second is None or second.seconds / ideal <= account.second)
+    bound = (account.count - account.burst) / account.rate
     lines = [f"  account {account.name}, N = {account.count}: ideal {ideal:.1f} s "
-             f"(unthrottled apply {base.seconds:.1f} s + (N - burst) / rate)",
+             f"(unthrottled apply {base.seconds:.1f} s + (N - burst) / rate = {bound:.1f} s); first run "
+             f"{first.seconds / bound:.2f} x and second {second.seconds / bound:.2f} x (N - burst) / rate alone",
              f"    first run : {first.seconds:6.1f} s = {first.seconds / ideal:.2f} x ideal, "
              f"{first.throttled} throttled ({100 * first.throttled / account.count:.1f} % of N), "
              f"reached {first.reached:.3g}/s  "

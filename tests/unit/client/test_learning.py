@@ -100,3 +100,22 @@ def test_a_real_client_learns_an_account_the_in_process_emulator_enforces(
     assert clock.now <= ratio * (count - burst) / rate
     assert api.stats.throttled().get(GET, 0) <= throttles
     assert rate * 0.85 <= limiter.learned_rates()[GET] <= rate * 1.01
+
+
+def test_the_waits_after_a_write_share_the_read_budget(tmp_path: Path) -> None:
+    """The GetImageSet polls after an update are paced by GetImageSet's learning pacer, as every read is."""
+    from reconciler.apply.waiter import WaitPolicy, wait_until_settled
+
+    ds, ids = seed(tmp_path / "store", 1)
+    clock = FakeClock()
+    limiter = RateLimiter(clock=clock, sleep=clock.sleep, adaptive=True, learned={UPDATE: 100.0})
+    api = HealthImaging(make_local_client(str(tmp_path / "store")), limiter=limiter, clock=clock, sleep=clock.sleep)
+    version = api.get_image_set(ds, ids[0]).version_id
+    reads = api.stats[GET]
+    result = api.update_image_set_metadata(ds, ids[0], version, updatable=b'{"SchemaVersion": "1.1", "Study": '
+                                           b'{"DICOM": {"StudyDescription": "X"}}}')
+    wait_until_settled(api, ds, ids[0], result.latest_version_id, WaitPolicy(), sleep=clock.sleep, clock=clock)
+    assert api.stats[GET] > reads  # it polled
+    paces = {p.operation: p for p in api.pacing()}
+    assert paces[GET].learning and paces[GET].source == "documented"
+    assert limiter.learned_rates()[GET] >= 25.0  # one budget: the reads before and the polls after the write
