@@ -1,104 +1,28 @@
-"""Client-side pacing per HealthImaging operation, and retry backoff with full jitter.
+"""Client-side pacing per HealthImaging operation: one pacer per operation, behind one limiter.
 
-The defaults are the documented per-account throttling quotas
-(https://docs.aws.amazon.com/healthimaging/latest/devguide/throttling-limits.html): pacing ourselves
-below them means a ThrottlingException is the exception, not the steady state. How each operation is
-paced (margin, spacing from the answer, AIMD) is ``reconciler.pacing``. Clock and sleep are injectable
-so the maths is tested with a fake clock.
+An operation that ``--rate`` sets is paced at that rate (margin, spacing from the answer, AIMD below it:
+``reconciler.pacing``); with ``adaptive`` (the client of a real account or endpoint) every other operation
+learns its rate from the answers (``reconciler.adaptive``), starting from the rate learned in an earlier
+run or the documented quota (``reconciler.quotas``). Retry backoff is ``reconciler.retry``. Clock and
+sleep are injectable so the maths is tested with a fake clock.
 """
 
 from __future__ import annotations
 
 import functools
-import math
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 from reconciler.adaptive import AdaptivePacer
-from reconciler.errors import Cancelled, UsageError
+from reconciler.errors import Cancelled
 from reconciler.pacing import MARGIN, SLACK, Pacer, TokenBucket
+from reconciler.quotas import DEFAULT_QUOTAS, Limit, parse_bursts, parse_limits, parse_rates, rate_of
 from reconciler.retry import RetryPolicy
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
-
-# operation -> (transactions per second, burst)
-DEFAULT_QUOTAS: dict[str, tuple[float, float]] = {
-    "GetImageSetMetadata": (50.0, 100.0),
-    "GetImageSet": (25.0, 50.0),
-    "SearchImageSets": (25.0, 50.0),
-    "ListImageSetVersions": (25.0, 50.0),
-    "UpdateImageSetMetadata": (0.25, 1.0),
-    "CopyImageSet": (0.25, 1.0),
-    "DeleteImageSet": (0.25, 1.0),
-    "GetImageFrame": (1000.0, 2000.0),
-    "GetDatastore": (10.0, 20.0),
-    "ListDatastores": (5.0, 10.0),
-    "CreateDatastore": (0.085, 1.0),
-    "DeleteDatastore": (0.085, 1.0),
-    "StartDICOMImportJob": (1.0, 2.0),
-    "GetDICOMImportJob": (25.0, 50.0),
-    "ListDICOMImportJobs": (10.0, 20.0),
-    "TagResource": (10.0, 20.0),
-    "UntagResource": (10.0, 20.0),
-    "ListTagsForResource": (10.0, 20.0),
-}
-
-
-Limit = tuple[float, float | None]  # (transactions per second, burst or None for the default)
-
-
-def parse_limits(items: list[str]) -> dict[str, Limit]:
-    """Parse repeated ``OPERATION=TPS[:BURST]`` options (OPERATION may be ``*``): the client's ``--rate``
-    and the emulator's take the same form. BURST is how many requests may go at once (at least 1)."""
-    limits: dict[str, Limit] = {}
-    for item in items:
-        op, sep, value = item.partition("=")
-        if not sep or not op.strip():
-            raise UsageError(f"--rate {item!r}: expected OPERATION=TPS[:BURST], e.g. UpdateImageSetMetadata=0.25:1")
-        tps_text, colon, burst_text = value.partition(":")
-        tps = _number(item, tps_text, "TPS")
-        if not tps > 0:
-            raise UsageError(f"--rate {item!r}: TPS must be greater than 0")
-        burst = _number(item, burst_text, "BURST") if colon else None
-        if burst is not None and not burst >= 1:
-            raise UsageError(f"--rate {item!r}: BURST must be at least 1")
-        limits[op.strip()] = (tps, burst)
-    return limits
-
-
-def _number(item: str, text: str, what: str) -> float:
-    try:
-        number = float(text)
-    except ValueError:
-        raise UsageError(f"--rate {item!r}: {what} must be a number") from None
-    if not math.isfinite(number):
-        raise UsageError(f"--rate {item!r}: {what} must be a finite number")
-    return number
-
-
-def parse_rates(items: list[str]) -> dict[str, float]:
-    """The TPS of each ``OPERATION=TPS[:BURST]`` option (see ``parse_limits``)."""
-    return {op: tps for op, (tps, _burst) in parse_limits(items).items()}
-
-
-def rate_of(op: str, rates: Mapping[str, float] | None = None) -> float | None:
-    """The configured requests per second of OP under RATES overrides (OP itself, else ``*``), else its
-    documented quota; None when OP is not limited. What the limiter is built with, read without one."""
-    overrides = rates or {}
-    if op in overrides:
-        return overrides[op]
-    if "*" in overrides:
-        return overrides["*"]
-    quota = DEFAULT_QUOTAS.get(op)
-    return quota[0] if quota else None
-
-
-def parse_bursts(items: list[str]) -> dict[str, float]:
-    """The BURST of each ``OPERATION=TPS:BURST`` option that gives one."""
-    return {op: burst for op, (_tps, burst) in parse_limits(items).items() if burst is not None}
 
 
 class Permit:
@@ -344,4 +268,4 @@ def _limit(op: str, tps: float, burst: float | None) -> tuple[float, float]:
 
 
 __all__ = ["DEFAULT_QUOTAS", "Limit", "Pace", "Permit", "RateLimiter", "RetryPolicy", "TokenBucket", "parse_bursts",
-           "parse_limits", "parse_rates"]
+           "parse_limits", "parse_rates", "rate_of"]
