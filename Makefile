@@ -1,14 +1,19 @@
 # The two commands in the README: `make demo` and `make test`.
 #
-# What a machine installs is pinned by requirements.lock (every runtime and test dependency, with
-# hashes), generated from pyproject.toml's ranges by `make lock`. pyproject.toml keeps compatible
-# ranges for people who `pip install` the package; `make test-latest` runs the suite against the
-# newest versions those ranges allow, so upstream drift is found on purpose, not by accident.
+# What a machine installs is pinned, with hashes, by two locks generated from pyproject.toml's ranges
+# by `make lock`: requirements.lock holds the runtime dependencies (what `make demo` and users install),
+# requirements-dev.lock holds those at the same versions plus the test toolchain (what `make test`
+# installs). pyproject.toml keeps compatible ranges for people who `pip install` the package;
+# `make test-latest` runs the suite against the newest versions those ranges allow, so upstream drift
+# is found on purpose, not by accident.
 PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
+# .installed: the dev lock (test toolchain included); .installed-runtime: the runtime lock alone.
 STAMP  := $(VENV)/.installed
+RUNTIME_STAMP := $(VENV)/.installed-runtime
 LOCK   := requirements.lock
+DEV_LOCK := requirements-dev.lock
 DEMO_DIR ?= .demo/store
 # pytest workers: the suite waits on locks, rate limits and subprocesses more than on the CPU,
 # so it runs more workers than a 2-core machine has cores.
@@ -21,15 +26,22 @@ unexport PYTHONDONTWRITEBYTECODE
 LATEST_VENV := .venv-latest
 LOCK_TOOLS  := .venv-lock
 
-.PHONY: demo test lint typecheck unit bench clean venv lock test-latest _lint _typecheck _warm _unit
+.PHONY: demo test lint typecheck unit bench clean venv lock lock-upgrade test-latest _lint _typecheck _warm _unit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 
-$(STAMP): $(BIN)/python $(LOCK) pyproject.toml
+# The demo needs the runtime lock only; the dev lock holds it (same versions), so installing the dev
+# lock satisfies the runtime stamp too.
+$(RUNTIME_STAMP): $(BIN)/python $(LOCK) pyproject.toml
 	$(BIN)/python -m pip install --quiet --require-hashes -r $(LOCK)
 	$(BIN)/python -m pip install --quiet --no-deps -e .
-	touch $(STAMP)
+	touch $(RUNTIME_STAMP)
+
+$(STAMP): $(BIN)/python $(DEV_LOCK) $(LOCK) pyproject.toml
+	$(BIN)/python -m pip install --quiet --require-hashes -r $(DEV_LOCK)
+	$(BIN)/python -m pip install --quiet --no-deps -e .
+	touch $(RUNTIME_STAMP) $(STAMP)
 
 venv: $(STAMP)
 
@@ -58,18 +70,29 @@ _warm:
 _unit: _warm
 	$(BIN)/pytest -q -n $(WORKERS)
 
-demo: $(STAMP)
+demo: $(RUNTIME_STAMP)
 	RECONCILER_DEMO_STORE=$(DEMO_DIR) $(BIN)/python -m reconciler.demo
 
 bench: $(STAMP)
 	$(BIN)/python -m benchmarks
 
-# Refresh the lock from pyproject.toml's ranges (a deliberate commit of its own). uv runs from a
-# tools venv of its own, so it never lands in the project's environment.
-lock:
-	[ -x $(LOCK_TOOLS)/bin/uv ] || ($(PYTHON) -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/pip install --quiet uv)
-	$(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --extra test --generate-hashes --universal \
-		--python-version 3.11 --upgrade --custom-compile-command "make lock" --quiet -o $(LOCK)
+# Both locks from pyproject.toml's ranges (a deliberate commit of its own). `make lock` keeps every
+# version already pinned that the ranges still allow (it adds, drops or moves only what pyproject.toml
+# changed); `make lock-upgrade` re-resolves everything to the newest releases. The dev lock is resolved
+# first, then the runtime lock constrained to it, so that both pin a runtime dependency at one version.
+# uv runs from a tools venv of its own, so it never lands in the project's environment.
+UV_COMPILE = $(LOCK_TOOLS)/bin/uv pip compile pyproject.toml --generate-hashes --universal --python-version 3.11 \
+	--custom-compile-command "make lock" --quiet
+
+lock: $(LOCK_TOOLS)/bin/uv
+	$(UV_COMPILE) --extra test $(UPGRADE) -o $(DEV_LOCK)
+	$(UV_COMPILE) --constraint $(DEV_LOCK) -o $(LOCK)
+
+lock-upgrade:
+	$(MAKE) --no-print-directory lock UPGRADE=--upgrade
+
+$(LOCK_TOOLS)/bin/uv:
+	$(PYTHON) -m venv $(LOCK_TOOLS) && $(LOCK_TOOLS)/bin/pip install --quiet uv
 
 # The suite against the newest releases pyproject.toml allows, in a venv of its own (.venv-latest).
 test-latest:

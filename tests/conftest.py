@@ -7,6 +7,8 @@ run alone. Deselect them while iterating with ``pytest -m "not slow"``; CI runs 
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 
@@ -30,9 +32,20 @@ _AMBIENT = ("CI", "GITHUB_ACTIONS", "GITLAB_CI", "BUILDKITE", "NO_COLOR", "FORCE
             "RECONCILER_LOCAL", "RECONCILER_REDACTION_KEY", "RECONCILER_DEMO_STORE")
 
 
+@pytest.fixture(scope="session")
+def _home(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A home folder of the test session's own: nothing a test runs reads or writes the real one."""
+    return tmp_path_factory.mktemp("home")
+
+
 @pytest.fixture(autouse=True)
-def _neutral_environment(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFactory) -> None:
+def _neutral_environment(monkeypatch: pytest.MonkeyPatch, _home: Path,
+                         tmp_path_factory: pytest.TempPathFactory) -> None:
     for name in _AMBIENT:
         monkeypatch.delenv(name, raising=False)
+    # the per-user redaction key (and any other per-user file) lands in the session's home, also for
+    # the subprocesses a test starts with this environment
+    monkeypatch.setenv("HOME", str(_home))
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(_home / ".config"))
     # the rates a run learns are kept per test, never in the working directory nor shared between tests
     monkeypatch.setenv("RECONCILER_RATES_FILE", str(tmp_path_factory.mktemp("learned") / "rates.json"))

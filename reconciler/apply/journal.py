@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ReconcilerError
+from reconciler.persist import open_private
 
 DEFAULT_DIR = Path(".reconciler") / "journal"
 CRASH_ENV = "RECONCILER_CRASH_AFTER"
@@ -49,8 +50,7 @@ class Journal:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            os.fchmod(fd, 0o600)
+            fd = open_private(self.path, append=True)
         except OSError as exc:
             raise JournalError(f"cannot open the apply journal {self.path}: {exc.strerror}") from None
         self._file = os.fdopen(fd, "a", encoding="utf-8")

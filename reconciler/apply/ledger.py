@@ -43,6 +43,7 @@ class Progress:
     primary_deleted: bool = False
     promoting: float | None = None  # ts of promoting (the promotion may be out, its answer unrecorded)
     new_id: str | None = None
+    new_version: str | None = None  # the promoted image set's version its answer gave (older records: None)
     promoted: bool = False
     temp_deleted: bool = False
     done: bool = False  # converged: nothing is left to do
@@ -84,8 +85,9 @@ def fold(progress: Progress, record: dict[str, Any]) -> Progress:
         progress.promoting = float(record.get("ts", 0.0))
     elif event == "promote_submitted":
         progress.new_id = str(record["newId"])
+        progress.new_version = str(record["newVersion"]) if record.get("newVersion") else None
     elif event == "promote_failed":
-        progress.new_id, progress.promoting = None, None
+        progress.new_id, progress.new_version, progress.promoting = None, None, None
     elif event == "promoted":
         progress.new_id, progress.promoted = str(record["newId"]), True
     elif event == "temp_deleted":

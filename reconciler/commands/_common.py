@@ -22,8 +22,10 @@ from reconciler.apply.cancel import Cancellation
 from reconciler.client.backends import BackendOptions
 from reconciler.commands._options import (
     ALLOW_SHARED_PHI,
+    absolute,
     add_backend_options,
     add_blob_limit_option,
+    add_datastore_option,
     add_phi_options,
     add_rate_options,
     add_targeting_options,
@@ -34,18 +36,22 @@ from reconciler.commands._options import (
     parse_select,
     require_store,
 )
-from reconciler.errors import SpecError, UsageError
+from reconciler.errors import ReconcilerError, SpecError, UsageError
+from reconciler.persist import ObjectStore, Storage
 
 __all__ = [
-    "ALLOW_SHARED_PHI", "PROMPT", "Context", "Streams", "add_backend_options", "add_blob_limit_option",
+    "ALLOW_SHARED_PHI", "PROMPT", "Context", "Streams", "absolute", "add_backend_options", "add_blob_limit_option",
+    "add_datastore_option",
     "add_phi_options", "add_rate_options", "add_targeting_options", "add_wait_option", "backend_from_args",
-    "blob_limit", "check_phi_output", "confirm", "isatty", "parse_select", "plan_specs", "require_store",
+    "blob_limit", "check_phi_output", "confirm", "datastore_id", "isatty", "parse_select", "plan_specs",
+    "require_store",
     "stop_on_signals", "use_colour",
 ]
 from reconciler.render.diagnostics import plan_notes, spec_findings
-from reconciler.render.redact import UNKEYED_NOTE, Redactor
-from reconciler.render.replacement import COPY, DELETE, ETA_RATES, UPDATE, Rates
+from reconciler.render.redact import Redactor, unkeyed_note
+from reconciler.render.replacement import COPY, DELETE, UPDATE, Rates
 from reconciler.render.reporters import Style, TextReporter, reporter
+from reconciler.render.userkey import run_key
 
 if TYPE_CHECKING:
     from reconciler.client.healthimaging import HealthImaging
@@ -118,6 +124,12 @@ class Context:
             api.remember_rates()
 
     @cached_property
+    def storage(self) -> Storage:
+        """Where this run reads and writes plans, drift states and journals; its one S3 client is made on
+        first use of an s3:// location."""
+        return Storage(_s3_client)
+
+    @cached_property
     def rates(self) -> Rates:
         """The write rates the client starts at (update, copy, delete), for the time an apply needs, and
         what they are: learned for this account, set by --rate, or the documented quotas."""
@@ -131,9 +143,12 @@ class Context:
     @cached_property
     def redactor(self) -> Redactor:
         """The one redactor of this run, so a value has one fingerprint in everything it prints (the plan,
-        the prompt, the report). Without RECONCILER_REDACTION_KEY it says so once, on stderr."""
-        return Redactor(show_phi=bool(getattr(self.args, "show_phi", False)),
-                        on_unkeyed=lambda: print(UNKEYED_NOTE, file=self.streams.err))
+        the prompt, the report). Its key is RECONCILER_REDACTION_KEY, else the user's key (made on first
+        use); only when that cannot be kept does the run make its own, and say so once, on stderr."""
+        key = run_key()
+        reason = key.unkept or ""
+        return Redactor(show_phi=bool(getattr(self.args, "show_phi", False)), key=key.key,
+                        on_unkeyed=lambda: print(unkeyed_note(reason), file=self.streams.err))
 
     @cached_property
     def reporter(self) -> TextReporter:
@@ -144,6 +159,12 @@ class Context:
     def text_reporter(self, stream: TextIO) -> TextReporter:
         """A text reporter for STREAM (apply shows its plan as text, on stderr with --format json)."""
         return reporter("text", Style(self.redactor, colour=use_colour(stream), rates=self.rates))
+
+
+def _s3_client() -> ObjectStore:
+    from reconciler.client.s3 import S3  # late: local runs never load boto3's S3 model
+
+    return S3()
 
 
 def confirm(
@@ -174,7 +195,7 @@ def plan_specs(ctx: Context, *, progress: bool = False, incremental: Incremental
     and instance UIDs in paths redacted, as in the plan);
     SpecError when any is an error (nothing has been read)."""
     from reconciler.plan.build import build_plan
-    from reconciler.plan.retarget import RETARGET, retargets
+    from reconciler.plan.retarget import retargets
     from reconciler.plan.targeting import Scope
     from reconciler.plan.targets import TargetError
     from reconciler.spec import expand_paths, load_specs
@@ -192,19 +213,58 @@ def plan_specs(ctx: Context, *, progress: bool = False, incremental: Incremental
     try:
         plan = build_plan(specs, ctx.api, parallelism=ctx.options.parallelism, progress=shown, scope=scope,
                           blob_limit=blob_limit(ctx.args), incremental=incremental)
-    except TargetError as exc:  # the targets do not hold (e.g. an empty selector): like spec errors
+    except TargetError as exc:  # what the targets find cannot be planned (e.g. an empty selector): like spec errors
         for d in exc.diagnostics:
             print(ctx.redactor.text(d.render()), file=ctx.streams.err)
-        errors = len(exc.diagnostics)
-        raise SpecError(f"the spec targets do not hold ({errors} error{'s' if errors != 1 else ''}); "
-                        "nothing was planned or written") from None
+        raise SpecError(target_error_summary(len(exc.diagnostics))) from None
     for line in plan_notes(plan):
         print(ctx.redactor.text(line), file=ctx.streams.err)
     found = retargets(plan, specs)
     if found:  # imageSetId targets of replaced image sets: every format shows how to re-target them
-        plan.meta[RETARGET] = found
-    plan.meta[ETA_RATES] = dataclasses.asdict(ctx.rates)  # what its ETA assumes; a saved plan keeps it
+        plan = dataclasses.replace(plan, retargets=found)
+    plan = dataclasses.replace(plan, rates=ctx.rates.written())  # what its ETA assumes; a saved plan keeps it
     return plan
+
+
+def target_error_summary(errors: int) -> str:
+    """The last line after the findings of a TargetError: what kind of problem it is, in the user's words."""
+    which = "a problem" if errors == 1 else f"{errors} problems"
+    return (f"cannot plan: {which} with the image sets the specs target, shown above (a select that finds no "
+            "image set, a datastore that does not exist, or two documents that set different values on one "
+            "image set); fix the spec lines named there. Nothing was planned or written")
+
+
+def datastore_id(ctx: Context) -> str:
+    """The command's ``--datastore-id``. Without it: a UsageError that names the datastore to pass where the
+    backend has exactly one (ListDatastores; a backend that cannot list them gets the plain message), or
+    points to ``reconciler ls``, which lists them."""
+    given: str | None = getattr(ctx.args, "datastore_id", None)
+    if given:
+        return given
+    prog = f"reconciler {ctx.args.command}"
+    try:
+        found = [d.datastore_id for d in ctx.api.list_datastores() if d.status in ("ACTIVE", "")]
+    except ReconcilerError:  # e.g. a role without medical-imaging:ListDatastores
+        found = None
+    where = _where(ctx.options)
+    if found is None:
+        raise UsageError(f"{prog}: --datastore-id is required", hint="`reconciler ls` lists the datastores")
+    if len(found) == 1:
+        raise UsageError(f"{prog}: --datastore-id is required; pass --datastore-id {found[0]}, the only "
+                         f"datastore {where}")
+    if not found:
+        raise UsageError(f"{prog}: --datastore-id is required, and there is no active datastore {where}")
+    raise UsageError(f"{prog}: --datastore-id is required; there are {len(found)} datastores {where}",
+                     hint="`reconciler ls` lists them")
+
+
+def _where(options: BackendOptions) -> str:
+    """Where the datastores of a backend are, in words."""
+    if options.local_dir:
+        return f"in the local store {os.path.abspath(options.local_dir)}"
+    if options.endpoint_url:
+        return f"at {options.endpoint_url}"
+    return "in this AWS account and region"
 
 
 def _read_progress(streams: Streams) -> Callable[[int, int], None]:

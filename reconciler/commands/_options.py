@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import os
+from collections.abc import Mapping
 
 from reconciler.client.backends import BackendOptions
 from reconciler.errors import UsageError
@@ -28,7 +29,6 @@ def add_backend_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument(
         "--local",
         metavar="DIR",
-        default=os.environ.get("RECONCILER_LOCAL") or None,
         help="use the embedded emulator on the existing store in DIR, in process (env RECONCILER_LOCAL); "
         "create a store with `reconciler emulator import-dicom` or `load`",
     )
@@ -37,6 +37,13 @@ def add_backend_options(parser: argparse.ArgumentParser) -> None:
                        help="give up connecting to the endpoint after this long (default 10)")
     group.add_argument("--read-timeout", metavar="SECONDS", type=float, default=60.0,
                        help="give up waiting for an answer after this long (default 60)")
+
+
+def add_datastore_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--datastore-id D``, which the command needs. Not required by the parser: without it the command asks
+    the backend (``commands._common.datastore_id``) so that the error can name the datastore to pass."""
+    parser.add_argument("--datastore-id", metavar="D",
+                        help=f"{what}; required (without it, the error names the datastore to pass when there is one)")
 
 
 def add_rate_options(parser: argparse.ArgumentParser) -> None:
@@ -136,6 +143,7 @@ def backend_from_args(args: argparse.Namespace) -> BackendOptions:
     A ``--local`` directory (or ``RECONCILER_LOCAL``) must already hold a store: these commands read
     or update one, and a mistyped path must not quietly become a new, empty store.
     """
+    store_dir, origin = local_store(getattr(args, "local", None) or None)
     parallelism = getattr(args, "parallelism", 8)
     if parallelism is None or parallelism < 1:
         raise UsageError(f"--parallelism {parallelism}: must be at least 1")
@@ -144,7 +152,7 @@ def backend_from_args(args: argparse.Namespace) -> BackendOptions:
         region=getattr(args, "region", None) or None,
         profile=getattr(args, "profile", None) or None,
         endpoint_url=getattr(args, "endpoint_url", None) or None,
-        local_dir=getattr(args, "local", None) or None,
+        local_dir=store_dir,
         rates={op: tps for op, (tps, _burst) in limits.items()},
         bursts={op: burst for op, (_tps, burst) in limits.items() if burst is not None},
         parallelism=parallelism,
@@ -152,12 +160,26 @@ def backend_from_args(args: argparse.Namespace) -> BackendOptions:
         read_timeout=getattr(args, "read_timeout", 60.0),
     ).validate()
     if options.local_dir is not None:
-        require_store(options.local_dir)
+        require_store(options.local_dir, origin=origin)
     return options
 
 
-def require_store(directory: str, *, serve: bool = False) -> None:
-    """UsageError unless DIRECTORY holds an emulator store; nothing is created either way."""
+def local_store(flag: str | None, environ: Mapping[str, str] = os.environ) -> tuple[str | None, str]:
+    """The emulator store of a run as an absolute path, resolved once, at start, against the current
+    folder (so a relative RECONCILER_LOCAL means the same store in every message), and where it came
+    from: ``--local DIR``, or ``RECONCILER_LOCAL=VALUE`` as it was set."""
+    if flag is not None:
+        return absolute(flag), f"--local {flag}"
+    value = environ.get("RECONCILER_LOCAL") or None
+    return (absolute(value), f"RECONCILER_LOCAL={value}") if value else (None, "")
+
+
+def absolute(directory: str) -> str:
+    return directory if not directory.strip() else os.path.abspath(os.path.expanduser(directory))
+
+
+def require_store(directory: str, *, serve: bool = False, origin: str = "") -> None:
+    """UsageError unless DIRECTORY (absolute) holds an emulator store; nothing is created either way."""
     from reconciler.emulator.store import has_store  # late: AWS users never load the emulator
 
     if has_store(directory):
@@ -168,8 +190,21 @@ def require_store(directory: str, *, serve: bool = False) -> None:
         f"no emulator store in {directory}{why}; create one with `reconciler emulator import-dicom "
         f"--local {directory} --datastore-id D PATH...` or `reconciler emulator load --local {directory} ...`"
         f"{also}",
-        hint=None if serve else "the directory comes from --local or RECONCILER_LOCAL",
+        hint=_origin_hint(origin),
     )
+
+
+def _origin_hint(origin: str) -> str | None:
+    """Where the directory came from; for a relative one, what it was read against and how to fix it."""
+    if not origin:
+        return None
+    value = origin.partition("=")[2] if origin.startswith("RECONCILER_LOCAL=") else origin.partition(" ")[2]
+    if os.path.isabs(os.path.expanduser(value)):
+        return f"the directory comes from {origin}"
+    fix = (f"`export RECONCILER_LOCAL=\"$PWD/{value}\"` in the folder that holds {value}"
+           if origin.startswith("RECONCILER_LOCAL=") else "its absolute path")
+    return (f"the directory comes from {origin}, relative to the current folder {os.getcwd()}; if the store "
+            f"is elsewhere, give {fix}")
 
 
 def add_phi_options(parser: argparse.ArgumentParser, when: str = "", *, what: str | None = None) -> None:

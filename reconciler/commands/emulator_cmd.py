@@ -8,7 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from reconciler.commands._common import Context, require_store
+from reconciler.commands._common import Context, absolute, require_store
 from reconciler.errors import ReconcilerError, UsageError
 
 
@@ -45,7 +45,16 @@ def register(sub: Any) -> None:
                        help="inject faults; KIND is throttle, 500, drop, update_failed or copy_failed")
     serve.add_argument("--lenient-primary", action="store_true",
                        help="let UpdateImageSetMetadata change Patient/Series-level attributes and UIDs of primary "
-                            "image sets (AWS refuses them; default: refuse, as documented)")
+                            "image sets (AWS refuses them; default: refuse, as documented); lifts the next two too")
+    serve.add_argument("--lenient-primary-force", action="store_true",
+                       help="accept force=true on a primary image set (default: refuse, 400: the update page "
+                            "gives force to non-primary image sets)")
+    serve.add_argument("--lenient-series-removal", action="store_true",
+                       help="accept the removal of a whole series from a primary image set (default: refuse, 400: "
+                            "the newer update page allows removing individual SOP instances only)")
+    serve.add_argument("--lenient-promotion", action="store_true",
+                       help="promote a copy into a study whose other primary image sets hold other Patient-level "
+                            "metadata (default: refuse, 409, as conflicting data stays non-primary)")
     serve.add_argument("--blob-limit", type=int, default=None, metavar="BYTES",
                        help="maximum length of each DICOMUpdates blob (default 10,000; raise it to match a "
                             "raised quota)")
@@ -54,6 +63,9 @@ def register(sub: Any) -> None:
                             "(default 30 days)")
     serve.add_argument("--region", default="us-east-1",
                        help="the region request signatures must be scoped to (default us-east-1)")
+    serve.add_argument("--barrier", action="append", default=[], metavar="OPERATION=N",
+                       help="for tests of racing clients: the first N requests of OPERATION wait for each other "
+                            "and go on together once the N-th has arrived, so that they collide on purpose")
     serve.set_defaults(func=run_serve)
 
     load = esub.add_parser("load", help="create an image set (version 1) from a metadata JSON document "
@@ -87,6 +99,7 @@ def run_serve(ctx: Context) -> int:
         BLOB_LIMIT,
         EmulatorConfig,
         documented_limits,
+        parse_barrier_options,
         parse_fault_options,
     )
     from reconciler.ratelimit import parse_bursts, parse_rates
@@ -114,12 +127,16 @@ def run_serve(ctx: Context) -> int:
         bursts=bursts,
         faults=parse_fault_options(args.fault),
         lenient_primary=args.lenient_primary,
+        lenient_primary_force=args.lenient_primary_force,
+        lenient_series_removal=args.lenient_series_removal,
+        lenient_promotion=args.lenient_promotion,
         blob_limit=blob_limit,
         archive_after=archive_after,
         region=args.region,
+        barriers=parse_barrier_options(args.barrier),
     )
     if not args.init:  # a mistyped DIR must not become a new, empty store that answers "not found"
-        require_store(args.local, serve=True)
+        require_store(absolute(args.local), serve=True, origin=f"--local {args.local}")
 
     def ready(url: str) -> None:
         print(f"listening on {url}", file=streams.out, flush=True)
@@ -163,11 +180,13 @@ def run_load(ctx: Context) -> int:
 
 @contextmanager
 def _store_errors(directory: str) -> Iterator[None]:
-    """The store's own failures as one-line errors: the emulator's errors stand apart from ours."""
+    """The store's own failures as one-line errors (naming the store by its absolute path): the
+    emulator's errors stand apart from ours."""
     import sqlite3
 
     from reconciler.emulator.errors import ApiError
 
+    directory = absolute(directory)
     try:
         yield
     except OSError as exc:

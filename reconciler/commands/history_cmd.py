@@ -5,7 +5,14 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
-from reconciler.commands._common import Context, add_backend_options, add_phi_options, add_rate_options
+from reconciler.commands._common import (
+    Context,
+    add_backend_options,
+    add_datastore_option,
+    add_phi_options,
+    add_rate_options,
+    datastore_id,
+)
 from reconciler.plan.versiondiff import diff_history
 
 
@@ -17,7 +24,7 @@ def register(sub: Any) -> None:
         "status, times, message and whether it was forced; with --diff, what each version changed compared "
         "with the one before, in plan form (redacted unless --show-phi).",
     )
-    p.add_argument("--datastore-id", required=True, metavar="D", help="the datastore that holds the image set")
+    add_datastore_option(p, "the datastore that holds the image set")
     p.add_argument("--image-set-id", required=True, metavar="I", help="the image set whose versions to list")
     p.add_argument("--format", choices=["text", "json"], default="text", help="output format (default text)")
     p.add_argument("--diff", action="store_true",
@@ -30,6 +37,7 @@ def register(sub: Any) -> None:
 
 def run(ctx: Context) -> int:
     args = ctx.args
+    args.datastore_id = datastore_id(ctx)
     versions = list(ctx.api.list_image_set_versions(args.datastore_id, args.image_set_id))
     diffs = None
     if args.diff:

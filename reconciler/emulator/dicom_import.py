@@ -47,13 +47,15 @@ def image_set_id_for(datastore_id: str, study_uid: str) -> str:
 
 
 def import_dicom(
-    store: Store, datastore_id: str, paths: Sequence[str | Path], warn: Warn | None = None, *, primary: bool = True
+    store: Store, datastore_id: str, paths: Sequence[str | Path], warn: Warn | None = None, *,
+    primary: bool | Callable[[str], bool] = True,
 ) -> list[dict[str, Any]]:
     """Import the DICOM files in PATHS (files or folders) and return one summary per image set.
 
     A re-import of unchanged files writes nothing ("unchanged"); new series or instances become a new
     version; instances that conflict with a primary image set become a non-primary image set
-    (``import_store``). ``primary=False`` creates new image sets as non-primary.
+    (``import_store``). ``primary=False`` creates new image sets as non-primary; a function of the
+    image set ID chooses for each one.
     """
     if not _ID_RE.match(datastore_id):
         raise DicomImportError(f"datastore ID {datastore_id!r} must be 32 characters [0-9a-z]")
@@ -61,7 +63,7 @@ def import_dicom(
     if not documents:
         raise DicomImportError("no DICOM P10 files with a StudyInstanceUID were found in the given paths")
     store.ensure_datastore(datastore_id)
-    return [_store_one(store, datastore_id, image_set_id, doc, primary)
+    return [_store_one(store, datastore_id, image_set_id, doc, primary(image_set_id) if callable(primary) else primary)
             for image_set_id, doc in documents.items()]
 
 

@@ -9,10 +9,17 @@ injects ``throttle`` (429), ``500`` (InternalServerException), ``drop`` (the con
 answer), ``update_failed`` (the update is accepted, then ends UPDATE_FAILED keeping the old content) or
 ``copy_failed`` (the copy is accepted, then ends COPY_FAILED). OPERATION may be ``*`` for every operation.
 ``documented_limits`` is every documented throttling quota as a rate table, for ``serve --documented-quotas``.
+``--barrier OPERATION=N`` makes N clients collide on purpose: the first N requests of OPERATION wait
+for each other inside the server and go on together once the N-th has arrived (later ones pass at
+once), so a test of racing clients needs no timing to make their requests meet.
 
 The rest are the service's documented rules made adjustable, defaults as documented:
 ``lenient_primary`` lifts the primary-image-set restrictions of UpdateImageSetMetadata (in case AWS
-turns out more lenient than its page), ``blob_limit`` is the length limit of each ``DICOMUpdates``
+turns out more lenient than its page); three rules the pages leave open are read conservatively
+(``reconciler.dicom.primary``), each with its own knob: ``lenient_primary_force`` lets ``force`` reach a
+primary image set, ``lenient_series_removal`` lets a whole series be removed from one, and
+``lenient_promotion`` lets a copy be promoted into a study whose other primary image sets hold other
+Patient-level metadata; ``blob_limit`` is the length limit of each ``DICOMUpdates``
 blob (raise it to match a raised quota), ``archive_after`` the idle time after which an image set is
 reported in the ``ARCHIVE_INSTANT_ACCESS`` tier, ``region`` the region SigV4 signatures must be
 scoped to (HTTP transport).
@@ -53,9 +60,13 @@ class EmulatorConfig:
     access_key: str = "test"
     secret_key: str = "test"
     lenient_primary: bool = False
+    lenient_primary_force: bool = False
+    lenient_series_removal: bool = False
+    lenient_promotion: bool = False
     blob_limit: int = BLOB_LIMIT
     archive_after: float = ARCHIVE_AFTER_SECONDS
     region: str = "us-east-1"
+    barriers: dict[str, int] = field(default_factory=dict)  # operation -> N (see ``Knobs.meet``)
 
 
 class Knobs:
@@ -68,6 +79,20 @@ class Knobs:
         self._lock = threading.Lock()
         self._random = random.Random(config.seed)
         self._throttled: Counter[str] = Counter()
+        self._arrived: Counter[str] = Counter()
+        self._met = threading.Condition(self._lock)
+
+    def meet(self, operation: str) -> None:
+        """Block the first N requests of OPERATION (its ``barriers`` entry) until N have arrived."""
+        wanted = self.config.barriers.get(operation)
+        if wanted is None:
+            return
+        with self._met:
+            self._arrived[operation] += 1
+            if self._arrived[operation] > wanted:
+                return
+            self._met.notify_all()
+            self._met.wait_for(lambda: self._arrived[operation] >= wanted)
 
     def admit(self, operation: str) -> bool:
         """True when OPERATION is within its rate (its own, else ``*``, else unlimited)."""
@@ -114,6 +139,21 @@ def documented_limits(overrides: dict[str, float], override_bursts: dict[str, fl
     rates = {op: rate for op, (rate, _burst) in DEFAULT_QUOTAS.items()} | overrides
     bursts = {op: burst for op, (_rate, burst) in DEFAULT_QUOTAS.items() if op not in overrides}
     return rates, bursts | override_bursts
+
+
+def parse_barrier_options(items: list[str]) -> dict[str, int]:
+    """Parse repeated ``OPERATION=N`` (N at least 2: the number of requests that wait for each other)."""
+    barriers: dict[str, int] = {}
+    for item in items:
+        op, sep, count = item.partition("=")
+        if not sep or not op.strip() or not count.strip().isdigit() or int(count) < 2:
+            raise UsageError(f"--barrier {item!r}: expected OPERATION=N with N of 2 or more, "
+                             "e.g. UpdateImageSetMetadata=2")
+        if op.strip() not in DEFAULT_QUOTAS:  # a typo would quietly make no barrier, and no collision
+            raise UsageError(f"--barrier {item!r}: unknown operation",
+                             hint="one of " + ", ".join(sorted(DEFAULT_QUOTAS)))
+        barriers[op.strip()] = int(count)
+    return barriers
 
 
 def parse_fault_options(items: list[str]) -> dict[str, list[Fault]]:

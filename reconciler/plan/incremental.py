@@ -27,6 +27,7 @@ from typing import Any
 
 from reconciler.api import BackendIdentity, HealthImagingAPI, SearchHit
 from reconciler.errors import CredentialsError, EndpointError, NotFound, ReconcilerError
+from reconciler.padding import unpad
 from reconciler.plan.fetch import Since, Work
 from reconciler.plan.model import ImageSetPlan, Membership, Plan
 from reconciler.plan.state import DriftState, Entry, StateKey
@@ -58,7 +59,7 @@ def desired_digest(key: StateKey, desired: Any) -> str:
 
 
 def study_digest(key: StateKey, study: str | None) -> str | None:
-    return None if not study else key.digest(["study", study.rstrip(" \x00")])
+    return None if not study else key.digest(["study", unpad(study)])
 
 
 def selector_digest(key: StateKey, datastore_id: str, select: tuple[str, str]) -> str:
@@ -166,7 +167,7 @@ def next_state(old: DriftState | None, plan: Plan, key: StateKey, backend: Backe
     the state verified it), as of the run's start. Drifted, failed and no longer named image sets are left
     out, so the next run reads them; image sets left out by ``--target``/``--exclude`` keep their entries; the
     selectors are the ones of this run."""
-    started = float(plan.meta["started_at"])
+    started = plan.run.started_at
     entries: dict[tuple[str, str], Entry] = {}
     checked: dict[str, float] = {}
     known = old.entries if old is not None else {}
@@ -180,7 +181,7 @@ def next_state(old: DriftState | None, plan: Plan, key: StateKey, backend: Backe
         left = known.get(k)  # left out by --target/--exclude: kept, as of when it was last checked
         if left is not None and old is not None:
             entries[k] = dataclasses.replace(left, checked_at=old.checked_at(k[0], left))
-    return DriftState(backend, entries, checked, dict(plan.meta.get("selectors", {})), written_at=time.time())
+    return DriftState(backend, entries, checked, dict(plan.run.selectors), written_at=time.time())
 
 
 def _entry(p: ImageSetPlan, old: Entry | None, key: StateKey, started: float) -> Entry | None:

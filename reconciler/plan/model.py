@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from reconciler.api import ARCHIVE_TIER, BackendIdentity
+from reconciler.plan.binding import SpecBinding
 from reconciler.plan.cost import Cost
+from reconciler.plan.runinfo import Retarget, RunInfo, StateInfo, WriteRates
 
 Path = tuple[str, ...]
 Op = Literal["add", "change", "remove"]
@@ -143,6 +145,8 @@ class ImageSetPlan:
     tier_before: str | None = None  # storage tier seen before its metadata was read (None: not read)
     # action "replace": why and by whose leave; its ``requests`` go to the non-primary copy
     replacement: Replacement | None = None
+    # plan-time only (not saved): what the planner warns about this image set (IDs and paths, never values)
+    warnings: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def study_requests(self) -> int:
@@ -164,7 +168,7 @@ class Targeting:
 class Plan:
     image_sets: tuple[ImageSetPlan, ...]
     spec_digest: str = ""  # sha256 over the spec files it came from
-    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+    run: RunInfo = field(default_factory=RunInfo, compare=False)  # when, how (drift state), notes
     # the backend it was made against: recorded when the plan is saved, checked when it is applied
     backend: BackendIdentity | None = None
     targeting: Targeting | None = None  # None: every image set the specs target was planned
@@ -173,6 +177,11 @@ class Plan:
     fingerprints: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     membership: tuple[Membership, ...] = ()  # selectors that lost or gained image sets since the drift state
     cost: Cost | None = None  # what the run that made the plan asked of the service (kept in a saved plan)
+    # imageSetId targets that will not find their replaced image set (kept in a saved plan: show and apply warn)
+    retargets: tuple[Retarget, ...] = field(default=(), compare=False)
+    state: StateInfo | None = field(default=None, compare=False)  # the drift state of the run, if any
+    specs: SpecBinding | None = field(default=None, compare=False)  # the spec files (and commit) it was made from
+    rates: WriteRates | None = field(default=None, compare=False)  # the write rates its ETA assumes
 
     @property
     def request_count(self) -> int:

@@ -9,8 +9,8 @@ from typing import Any
 
 from reconciler.plan.cost import Cost
 from reconciler.plan.diff import format_path
-from reconciler.plan.model import Change, ImageSetPlan, Move, Path, Plan
-from reconciler.plan.rules import primary_reason
+from reconciler.plan.model import Change, ImageSetPlan, Move, Plan
+from reconciler.plan.rules import FORCE_REASON, SERIES_REMOVAL_REASON, primary_reason
 from reconciler.ratelimit import DEFAULT_QUOTAS
 from reconciler.render.redact import Redactor
 from reconciler.render.replacement import DEFAULT_RATES, Rates, Writes, plan_writes
@@ -175,14 +175,21 @@ def change_line(c: Change, redactor: Redactor, *, note: bool = True, forces: boo
     elif note and c.check == "refused on primary" and not forces:
         text += f"  [refused on primary: {c.reason}]"
     if note and forces:
-        text += f"  [forces replacement: {c.reason if c.check == 'refused on primary' else refused_reason(c.path)}]"
+        text += f"  [forces replacement: {c.reason if c.check == 'refused on primary' else refused_reason(c)}]"
     return text + (f"  ({c.source})" if c.source else "")
 
 
-def refused_reason(path: Path) -> str:
-    """Why a primary image set refuses a change at PATH (the change itself, on the copy, may be ``ok``)."""
+def refused_reason(c: Change) -> str:
+    """Why a primary image set refuses change C in place (C itself, as the copy takes it, may be ``ok`` or
+    ``needs force``)."""
+    path = c.path
+    if c.node:
+        return SERIES_REMOVAL_REASON if path[-2] == "Series" else "a primary image set refuses it in place"
     level = "Instance" if "Instances" in path else "Series" if "Series" in path else path[0]
-    return primary_reason(path[-1], level) or "a primary image set refuses it in place"
+    reason = primary_reason(path[-1], level)
+    if reason is None and c.check == "needs force":
+        return FORCE_REASON
+    return reason or "a primary image set refuses it in place"
 
 
 def error_lines(isp: ImageSetPlan, redactor: Redactor) -> list[str]:

@@ -6,8 +6,8 @@ import json
 from typing import Any
 
 from reconciler.plan.model import Change, ImageSetPlan, Membership, Plan
-from reconciler.plan.retarget import Retarget, plan_retargets
 from reconciler.plan.rules import PRIMARY_PAGE
+from reconciler.plan.runinfo import Retarget
 from reconciler.render.common import error_lines, moved_key, stamp, summarize
 from reconciler.render.redact import Redactor
 from reconciler.render.replacement import DEFAULT_RATES, NEW_ID, Rates, seconds, steps, writes
@@ -92,24 +92,26 @@ def retarget_json(r: Retarget) -> dict[str, Any]:
 
 def plan_json(plan: Plan, redactor: Redactor, rates: Rates = DEFAULT_RATES) -> dict[str, Any]:
     summary = summarize(plan).as_dict()
-    if not plan.meta.get("incremental"):  # counted apart only where image sets can be left unread
+    if not plan.run.incremental:  # counted apart only where image sets can be left unread
         del summary["unchanged_from_state"], summary["skipped_archived"]
     doc: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "summary": summary,
         "image_sets": [image_set_json(p, redactor, rates) for p in plan.image_sets],
     }
-    retarget = plan_retargets(plan)
+    retarget = plan.retargets
     if retarget:  # imageSetId targets that will not find their replaced image set
         doc["notes"] = [retarget_json(r) for r in retarget]
     if plan.targeting is not None:  # only with --target/--exclude: what they left out
         doc["left_out"] = targeting_json(plan.targeting)
     if plan.membership:
         doc["membership"] = [membership_json(m) for m in plan.membership]
-    if "state" in plan.meta:
-        doc["state"] = plan.meta["state"]
+    if plan.state is not None:
+        doc["state"] = plan.state.as_dict()
     if plan.cost is not None:
         doc["cost"] = plan.cost.as_dict()
+    if plan.specs is not None:  # the spec files (paths and digests, no content) and the commit it was made from
+        doc["specs"] = plan.specs.as_dict()
     return doc
 
 

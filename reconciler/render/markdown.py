@@ -8,7 +8,6 @@ import re
 from collections import defaultdict
 
 from reconciler.plan.model import ImageSetPlan, Plan
-from reconciler.plan.retarget import plan_retargets
 from reconciler.render.common import cost_line, duration, membership_lines, plan_eta, plural, summarize
 from reconciler.render.redact import Redactor
 from reconciler.render.replacement import DEFAULT_RATES, NEW_ID, Rates, plan_writes, seconds, writes
@@ -78,7 +77,7 @@ def _replacements(plan: Plan, rates: Rates) -> list[str]:
 
 
 def _retargets(plan: Plan) -> list[str]:
-    return [line for r in plan_retargets(plan) for line in (f"> **Warning:** {r.message()}", "")]
+    return [line for r in plan.retargets for line in (f"> **Warning:** {r.message()}", "")]
 
 
 def _details(isp: ImageSetPlan, redactor: Redactor, rates: Rates) -> str:

@@ -9,10 +9,10 @@ Annex E, Table E.1-1 (https://dicom.nema.org/medical/dicom/current/output/chtml/
   ``<redacted:HASH>``.
 
 HASH is the first 8 hex digits of HMAC-SHA256 over the value's canonical JSON, under
-``RECONCILER_REDACTION_KEY`` (stable across runs: a PR comment matches the apply log) or else a key
-random per run. Equal values give equal hashes, so a reviewer sees *that* a value changed, never what
-it is. A saved plan carries the hashes its values got (``fingerprints``), so ``show`` and ``apply``
-print the plan's own.
+``RECONCILER_REDACTION_KEY`` (stable across runs and machines: a PR comment matches the apply log), else
+the user's own key (``reconciler.render.userkey``: stable on one machine), else a key random per run.
+Equal values give equal hashes, so a reviewer sees *that* a value changed, never what it is. A saved
+plan carries the hashes its values got (``fingerprints``), so ``show`` and ``apply`` print the plan's own.
 """
 
 from __future__ import annotations
@@ -28,6 +28,7 @@ from typing import Any
 from reconciler.dicom.dictionary import lookup
 from reconciler.dicom.phi import is_phi
 from reconciler.errors import UsageError
+from reconciler.padding import unpad
 
 ENV_KEY = "RECONCILER_REDACTION_KEY"
 MIN_KEY_LENGTH = 32  # `openssl rand -hex 32` gives 64; a short key could be guessed from the hashes
@@ -37,8 +38,10 @@ _UID_SLOTS = ((2, "Series"), (4, "Instances"))
 _BRACKETED_UID = re.compile(r"\b(Series|Instances)\[([^\]\s]+)\]")
 
 
-UNKEYED_NOTE = (f"note: fingerprints (<redacted:HASH>, uid:HASH) use a key made for this run: they will not match "
-                f"those of another run; set {ENV_KEY} to make them stable (see the README)")
+def unkeyed_note(reason: str) -> str:
+    """What a run says once when it has to make a key of its own (REASON: why no key could be kept)."""
+    return (f"note: fingerprints (<redacted:HASH>, uid:HASH) use a key made for this run, since {reason}: they "
+            f"will not match those of another run; set {ENV_KEY} to make them stable (see the README)")
 
 
 def shared_output(fmt: str | None) -> str | None:
@@ -81,13 +84,14 @@ def is_uid_key(key: str) -> bool:
 
 
 def _clean_uid(uid: Any) -> Any:
-    return uid.rstrip(" \x00") if isinstance(uid, str) else uid  # UI pads with NUL (PS3.5 section 6.2)
+    return unpad(uid) if isinstance(uid, str) else uid  # UI pads with NUL (PS3.5 section 6.2)
 
 
 class Redactor:
     """Turns raw values into what may be shown. ``show_phi=True`` shows everything (local use).
 
-    ``key``: the HMAC key (default: ``RECONCILER_REDACTION_KEY``, else random per run). ``fingerprints``:
+    ``key``: the HMAC key (default: ``RECONCILER_REDACTION_KEY``, else random per run; the CLI passes the
+    user's key when there is no RECONCILER_REDACTION_KEY). ``fingerprints``:
     hashes already given to values (``digest -> HASH``, from a saved plan); they win over the key.
     ``on_unkeyed`` is called once, when the first hash under a random key is made.
     """

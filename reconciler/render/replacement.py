@@ -16,10 +16,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from reconciler.plan.model import ImageSetPlan, Plan
+from reconciler.plan.runinfo import WriteRates
 from reconciler.ratelimit import RateLimiter, rate_of
 
 UPDATE, COPY, DELETE = "UpdateImageSetMetadata", "CopyImageSet", "DeleteImageSet"
-ETA_RATES = "eta_rates"  # Plan.meta: the write rates the plan's ETA assumes, and their basis
 NEW_ID = "known after apply"
 
 
@@ -44,14 +44,13 @@ class Rates:
 
     @classmethod
     def of_plan(cls, plan: Plan, otherwise: Rates) -> Rates:
-        """The rates PLAN was made with (kept in its ``meta``, and in a saved plan), else OTHERWISE."""
-        kept = plan.meta.get(ETA_RATES)
-        if not isinstance(kept, dict):
-            return otherwise
-        try:
-            return cls(float(kept["update"]), float(kept["copy"]), float(kept["delete"]), str(kept.get("basis", "")))
-        except (KeyError, TypeError, ValueError):
-            return otherwise
+        """The rates PLAN's ETA was made with (a saved plan keeps them), else OTHERWISE."""
+        kept = plan.rates
+        return otherwise if kept is None else cls(kept.update, kept.copy, kept.delete, kept.basis)
+
+    def written(self) -> WriteRates:
+        """These rates as the plan keeps them."""
+        return WriteRates(self.update, self.copy, self.delete, self.basis)
 
     @property
     def note(self) -> str:

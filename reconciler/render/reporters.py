@@ -10,7 +10,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.api import ImageSetInfo
+from reconciler.api import DatastoreInfo, ImageSetInfo
 from reconciler.apply.report import ApplyReport
 from reconciler.apply.revert import RevertPlan, RevertResult
 from reconciler.plan.blame import ImageSetBlame
@@ -18,6 +18,7 @@ from reconciler.plan.inventory import ImageSetRow
 from reconciler.plan.model import Change, Plan
 from reconciler.render.apply_report import report_json, report_lines
 from reconciler.render.blame import blame_json, blame_text
+from reconciler.render.datastores import datastores_json, datastores_lines
 from reconciler.render.diagnostics import diagnostic_json, validate_lines
 from reconciler.render.history import history_json, history_text
 from reconciler.render.json_out import plan_json
@@ -79,6 +80,10 @@ class TextReporter:
         """``reconciler ls``: a datastore's image sets as a table (COUNTED: counts read from the metadata)."""
         return _lines(listing_lines(datastore_id, rows, self.style.redactor, counted=counted))
 
+    def datastores(self, datastores: Sequence[DatastoreInfo]) -> str:
+        """``reconciler ls`` without ``--datastore-id``: the datastores (ListDatastores, every page)."""
+        return _lines(datastores_lines(datastores))
+
 
 class JsonReporter(TextReporter):
     """One JSON document per run, for machines (the plan: ``schemas/plan.schema.json``)."""
@@ -106,6 +111,9 @@ class JsonReporter(TextReporter):
     def listing(self, datastore_id: str, rows: Sequence[ImageSetRow], *, counted: bool = False) -> str:
         doc = listing_json(datastore_id, rows, self.style.redactor, counted=counted)
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+    def datastores(self, datastores: Sequence[DatastoreInfo]) -> str:
+        return _json(datastores_json(datastores))
 
 
 class MarkdownReporter(TextReporter):

@@ -7,7 +7,6 @@ from __future__ import annotations
 from reconciler.plan.build import blocks
 from reconciler.plan.diff import format_path
 from reconciler.plan.model import ImageSetPlan, Plan
-from reconciler.plan.retarget import plan_retargets
 from reconciler.render.common import (
     change_line,
     cost_line,
@@ -87,7 +86,7 @@ def image_set_block(isp: ImageSetPlan, redactor: Redactor, rates: Rates = DEFAUL
 
 def retarget_lines(plan: Plan) -> list[str]:
     """``! warning: ...`` for each imageSetId target of an image set the plan replaces."""
-    return [f"! warning: {r.message()}" for r in plan_retargets(plan)]
+    return [f"! warning: {r.message()}" for r in plan.retargets]
 
 
 def render_text(

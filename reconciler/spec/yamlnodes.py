@@ -97,7 +97,25 @@ def _syntax_error(exc: yaml.MarkedYAMLError, text: str) -> NodeError:
     if start is not None and context.startswith("while parsing a flow") and start.line != line:
         opened = "[ list" if "sequence" in context else "{ mapping"
         return NodeError(f"invalid YAML: {problem} (in the {opened} opened at line {start.line + 1})", line, column)
-    return NodeError(f"invalid YAML: {problem}", line, column)
+    return NodeError(f"invalid YAML: {problem}{_hint(problem)}", line, column)
+
+
+# What a mis-indented line or an unquoted `: ` makes the parser say (libyaml: "did not find expected
+# key", "mapping values are not allowed in this context"; pure-Python PyYAML: "expected <block end>,
+# but found ...", "mapping values are not allowed here"). It reports them where it gave up, which is
+# often the line after the mistake.
+_INDENT_HINT = ("; check the indentation of this line and of the line above"
+                " (the keys of one mapping start in one column)")
+_COLON_HINT = ('; quote a value that holds ": " (key: "a: b"), and check the indentation of this line and of '
+               "the line above (a key indented deeper than the key above it continues that key's value)")
+
+
+def _hint(problem: str) -> str:
+    if problem.startswith(("did not find expected key", "expected <block end>")):
+        return _INDENT_HINT
+    if problem.startswith("mapping values are not allowed"):
+        return _COLON_HINT
+    return ""
 
 
 class _Composer:

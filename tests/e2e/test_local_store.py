@@ -7,8 +7,10 @@ database file, not a journal. Only the emulator commands that create data may cr
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -17,6 +19,7 @@ import pytest
 
 from reconciler.cli import main
 from reconciler.commands._common import Streams
+from reconciler.commands._options import backend_from_args
 from reconciler.emulator.store import Store
 
 DS = "1234567890abcdef1234567890abcdef"
@@ -84,7 +87,7 @@ def refused(code: int, out: str, err: str, directory: str) -> None:
 def test_a_directory_without_a_store_is_refused(cwd: Path, command: str, directory: str) -> None:
     before = tree(cwd)
     code, out, err = run(*COMMANDS[command], "--local", directory)
-    refused(code, out, err, directory)
+    refused(code, out, err, os.path.abspath(directory))  # named by its absolute path
     assert tree(cwd) == before  # no directory, database or journal was created
     if directory != "empty":
         assert "(no such directory)" in err
@@ -99,6 +102,39 @@ def test_reconciler_local_follows_the_same_rule(cwd: Path, command: str, monkeyp
     refused(code, out, err, missing)
     assert "RECONCILER_LOCAL" in err
     assert tree(cwd) == before
+
+
+def test_a_relative_reconciler_local_is_read_against_the_folder_and_named_absolute(
+    cwd: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A relative RECONCILER_LOCAL exported in one folder, then a `cd`: the error names the store it
+    looked for by its absolute path, says what it was read against, and never suggests the relative path."""
+    monkeypatch.setenv("RECONCILER_LOCAL", "store")
+    assert run("plan", "specs")[0] == 0  # where it was exported, it finds the store
+    (cwd / "specs" / "sub").mkdir()
+    monkeypatch.chdir(cwd / "specs" / "sub")
+    before = tree(cwd)
+    code, out, err = run("plan", "..")
+    refused(code, out, err, str(cwd / "specs" / "sub" / "store"))
+    assert "--local store " not in err and f"--local {cwd / 'specs' / 'sub' / 'store'} " in err
+    assert f"comes from RECONCILER_LOCAL=store, relative to the current folder {cwd / 'specs' / 'sub'}" in err
+    assert 'export RECONCILER_LOCAL="$PWD/store"' in err
+    assert tree(cwd) == before  # nothing created
+
+
+def test_the_store_is_resolved_once_at_start(cwd: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("RECONCILER_LOCAL", "store")
+    args = argparse.Namespace(local=None)
+    assert backend_from_args(args).local_dir == str(cwd / "store")
+    assert backend_from_args(argparse.Namespace(local="./store/../store")).local_dir == str(cwd / "store")
+
+
+def test_emulator_errors_name_the_store_by_its_absolute_path(cwd: Path) -> None:
+    (cwd / "doc.json").write_text(json.dumps(DOC))
+    (cwd / "plain-file").write_text("")
+    code, _out, err = run("emulator", "load", "--local", "plain-file", "--datastore-id", DS, "--image-set-id", IS,
+                          "doc.json")
+    assert code == 1 and f"emulator store in {cwd / 'plain-file'}" in err, err
 
 
 def test_an_absolute_path_outside_is_not_created(cwd: Path, tmp_path_factory: pytest.TempPathFactory) -> None:
@@ -117,7 +153,7 @@ def test_through_a_subprocess_as_a_user_types_it(cwd: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "reconciler", "plan", "specs", "--local", "./stroe"],
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 1
-    assert done.stderr.startswith("error: no emulator store in ./stroe") and "Traceback" not in done.stderr
+    assert done.stderr.startswith(f"error: no emulator store in {cwd / 'stroe'}") and "Traceback" not in done.stderr
     assert not (cwd / "stroe").exists()
 
 

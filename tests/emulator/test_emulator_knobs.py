@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import threading
 from typing import Any
 
 import boto3
@@ -15,7 +16,7 @@ from botocore.retries.standard import RetryContext, StandardRetryConditions
 from botocore.translate import build_retry_config
 
 from reconciler.emulator.inprocess import attach
-from reconciler.emulator.knobs import EmulatorConfig, Knobs, parse_fault_options
+from reconciler.emulator.knobs import EmulatorConfig, Knobs, parse_barrier_options, parse_fault_options
 from reconciler.errors import UsageError
 from reconciler.ratelimit import TokenBucket, parse_bursts, parse_rates
 from tests.support.emuhelpers import DS, IS, NO_RETRIES, error_code, metadata, update
@@ -165,3 +166,39 @@ def test_a_throttled_answer_is_one_botocore_retries_in_both_its_modes(transport:
     config = build_retry_config("medical-imaging", legacy["retry"], legacy["definitions"])
     checker = retryhandler.create_checker_from_retry_config(config, "GetImageSet")
     assert checker(attempt_number=1, response=(http, parsed), caught_exception=None, retries_context={})
+
+
+def test_parse_barriers() -> None:
+    assert parse_barrier_options(["UpdateImageSetMetadata=4", "GetImageSet=2"]) == {
+        "UpdateImageSetMetadata": 4, "GetImageSet": 2}
+
+
+@pytest.mark.parametrize("item", ["UpdateImageSetMetadata", "UpdateImageSetMetadata=1", "UpdateImageSetMetadata=x",
+                                  "=2", "UpdateImageSetMetdata=2"])
+def test_bad_barrier_option(item: str) -> None:
+    with pytest.raises(UsageError, match="--barrier"):
+        parse_barrier_options([item])
+
+
+def test_a_barrier_holds_the_first_n_requests_until_all_have_arrived() -> None:
+    """The first N requests of the operation wait for the N-th; later ones and other operations pass."""
+    knobs = Knobs(EmulatorConfig(barriers={"UpdateImageSetMetadata": 3}))
+    knobs.meet("GetImageSet")  # another operation never waits
+    passed: list[int] = []
+
+    def request(n: int) -> None:
+        knobs.meet("UpdateImageSetMetadata")
+        passed.append(n)
+
+    waiting = [threading.Thread(target=request, args=(n,)) for n in (1, 2)]
+    for t in waiting:
+        t.start()
+    with knobs._met:  # both have arrived: they wait for the third
+        knobs._met.wait_for(lambda: knobs._arrived["UpdateImageSetMetadata"] == 2)
+        assert passed == [] and all(t.is_alive() for t in waiting)
+    request(3)
+    for t in waiting:
+        t.join()
+    assert sorted(passed) == [1, 2, 3]
+    request(4)  # after the barrier: at once
+    assert passed[-1] == 4

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import io
+import time
 from pathlib import Path
 
 import pytest
 
 from reconciler import demo
+from reconciler.emulator.store import Store
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 
@@ -31,7 +33,21 @@ def test_demo_without_specs_seeds_and_shows(tmp_path: Path, monkeypatch: pytest.
     assert header.split() == ["image", "set", "ID", "version", "state", "primary", "storage", "tier", "series",
                               "instances", "modality", "body", "part"]
     assert "  28845c224e27535cc95af026baac871b        1  ACTIVE  no       FREQUENT_ACCESS       1          4  CT" in out
+    assert "  e2e45e5549adab20e30eb34466eb7b86        1  ACTIVE  yes      FREQUENT_ACCESS       1          1  CT" in out
     assert "nothing to plan" in out
+
+
+def test_demo_seeds_both_kinds(tmp_path: Path) -> None:
+    """Primary image sets, as an import makes them, and non-primary ones where the demo specs and the
+    tour change what a primary image set refuses."""
+    out = io.StringIO()
+    demo.seed(str(tmp_path / "store"), out)
+    rows = {row.image_set_id: row.is_primary for row, _doc in Store(tmp_path / "store").latest_documents(
+        demo.DEMO_DATASTORE, now=time.time())}
+    assert {i for i, primary in rows.items() if not primary} == demo.NON_PRIMARY
+    assert sum(rows.values()) == len(rows) - len(demo.NON_PRIMARY) > 0
+    assert f"{len(rows)} image sets from pydicom's bundled DICOM files, {len(rows) - 3} primary and 3 non-primary" \
+        in out.getvalue()
 
 
 def test_demo_plans_applies_and_converges(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -39,10 +55,14 @@ def test_demo_plans_applies_and_converges(tmp_path: Path, monkeypatch: pytest.Mo
     assert code == 0, err
     plans = out.split("$ reconciler plan")
     assert len(plans) == 3  # before and after apply
-    assert "to update" in plans[1] and "(exit code 2)" in plans[1]
+    assert "to update" in plans[1]
+    # the exit code of a plan with changes is explained where the demo shows it
+    assert "(exit code 2: changes are pending, which is what --detailed-exitcode reports with 2; not an error)" \
+        in plans[1]
     assert "$ reconciler apply" in out
     assert "No changes" in plans[2] or "0 to update" in plans[2]
     assert "(exit code 0)" in plans[2]
+    assert "CompressedSamples" not in out  # PatientName of CT_small.dcm: the demo prints no patient names
 
 
 @pytest.mark.slow
@@ -53,6 +73,3 @@ def test_demo_starts_fresh_every_run(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert first[1].splitlines()[:40] == second[1].splitlines()[:40]  # same seed, same first plan
 
 
-def test_demo_prints_no_patient_names(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    _code, out, _err = _run(tmp_path / "store", SPECS, monkeypatch)
-    assert "CompressedSamples" not in out  # PatientName of CT_small.dcm

@@ -164,6 +164,15 @@ def test_refused_text(text: str, fragment: str) -> None:
         ("a:\n\t- x\n", 2, 1, "a tab character in indentation; YAML indents with spaces"),
         ("a:\n  b: 1\n\t c: 2\n", 3, 1, "a tab character in indentation"),
         ("a: [1,\n  b: 2\n", 3, 1, "(in the [ list opened at line 1)"),
+        # a key indented too far: the parser gives up on the line after it
+        ("target:\n    datastoreId: x\n  imageSetId: y\n", 3, 3,
+         "; check the indentation of this line and of the line above"),
+        # a key indented too little
+        ("a:\n  b:\n    c: 1\n   d: 2\n", 4, 4, "; check the indentation of this line and of the line above"),
+        # an unquoted `: ` in a value, and a key indented deeper than the one above it
+        ("a:\n  b: CT: HEAD\n", 2, 8, 'quote a value that holds ": " (key: "a: b")'),
+        ("a:\n  b: CT\n    c: 4\n", 3, 6, "mapping values are not allowed"),
+        ("a:\n  b: CT\n    c: 4\n", 3, 6, "check the indentation of this line and of the line above"),
     ],
 )
 @pytest.mark.parametrize("loader", ["CSafeLoader", "SafeLoader"])
