@@ -35,11 +35,8 @@ from __future__ import annotations
 
 import math
 import threading
-from collections.abc import Callable
 
 from reconciler.pacing import DECREASE, MARGIN
-
-Clock = Callable[[], float]
 
 PATIENCE = 4  # answered requests in a row that make a rate hold (doubled after each failed probe)
 CLOSE = 1.05  # no probe once the highest throttled rate is within 5 % of the rate that holds
@@ -53,7 +50,7 @@ class AdaptivePacer:
     may be free (``(seconds, round)``, nothing taken); ``end(now, round, ...)`` follows each sent request.
     """
 
-    def __init__(self, start: float, clock: Clock, *, ceiling: float | None = None, margin: float = MARGIN) -> None:
+    def __init__(self, start: float, *, ceiling: float | None = None, margin: float = MARGIN) -> None:
         if not (start > 0 and margin >= 0):
             raise ValueError("start must be > 0 and margin >= 0")
         self.start = start
@@ -64,7 +61,6 @@ class AdaptivePacer:
         self.throttles = 0  # ThrottlingExceptions seen, each counted
         self.ceiling = ceiling if ceiling is not None else start * CEILING
         self._margin = margin
-        self._clock = clock
         self._slow_start = True
         self._probing = False  # the rate is a probe above ``low``
         self._patience = PATIENCE

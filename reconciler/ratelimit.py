@@ -172,7 +172,7 @@ class RateLimiter:
             learner = self._learners.get(op)
             if learner is None:
                 start = self._learned.get(op) or self._limits[op][0]
-                learner = self._learners[op] = AdaptivePacer(start, self._clock, margin=self._margin)
+                learner = self._learners[op] = AdaptivePacer(start, margin=self._margin)
             return learner
 
     def _pacer(self, op: str) -> Pacer | AdaptivePacer | None:

@@ -35,7 +35,7 @@ def simulate(rate: float, burst: float, count: int, *, start: float = 0.25, work
     admits half its rate, as when another client starts sharing the quota)."""
     rng = random.Random(seed)
     now = 0.0
-    pacer = AdaptivePacer(start, lambda: now)
+    pacer = AdaptivePacer(start)
     bucket = TokenBucket(rate, burst, 0.0)
     flying: list[tuple[float, int, bool, float]] = []  # (answer time, round, admitted, sent at)
     waiting, done, throttled = count, 0, 0
@@ -101,7 +101,7 @@ def test_recovery_after_the_account_slows_down() -> None:
 
 def test_throttles_of_an_earlier_round_are_not_news() -> None:
     """Requests sent before a decrease and throttled after it do not decrease the rate again."""
-    pacer = AdaptivePacer(8.0, lambda: 0.0, margin=0.0)
+    pacer = AdaptivePacer(8.0, margin=0.0)
     _, first_round = pacer.claim(0.0)
     pacer.end(0.1, first_round, throttled=True, answered=False)
     after_one = pacer.rate
@@ -112,7 +112,7 @@ def test_throttles_of_an_earlier_round_are_not_news() -> None:
 
 
 def test_each_fresh_throttle_at_the_rate_that_held_lowers_it() -> None:
-    pacer = AdaptivePacer(8.0, lambda: 0.0, margin=0.0)
+    pacer = AdaptivePacer(8.0, margin=0.0)
     for n in range(3):
         _, sent_round = pacer.claim(float(n))
         pacer.end(float(n), sent_round, throttled=True, answered=False)
@@ -121,7 +121,7 @@ def test_each_fresh_throttle_at_the_rate_that_held_lowers_it() -> None:
 
 
 def test_spacing_follows_the_rate_and_a_throttled_send_takes_no_slot() -> None:
-    pacer = AdaptivePacer(0.25, lambda: 0.0, margin=0.0)
+    pacer = AdaptivePacer(0.25, margin=0.0)
     assert pacer.claim(0.0) == (0.0, 0)
     assert pacer.claim(1.0) == (3.0, 0)  # 4 s apart at 0.25/s
     pacer.end(1.0, 0, answered=True, sent_at=0.0)  # slow start: 0.5/s
@@ -133,18 +133,18 @@ def test_spacing_follows_the_rate_and_a_throttled_send_takes_no_slot() -> None:
 
 
 def test_the_rate_never_passes_its_ceiling() -> None:
-    pacer = AdaptivePacer(1.0, lambda: 0.0)
+    pacer = AdaptivePacer(1.0)
     for n in range(100):
         pacer.end(float(n), 0, answered=True)
     assert pacer.rate == pacer.peak == CEILING * 1.0
 
 
 def test_without_throttles_the_learned_rate_is_the_rate_answers_came_at() -> None:
-    pacer = AdaptivePacer(0.25, lambda: 0.0)
+    pacer = AdaptivePacer(0.25)
     for n in range(11):
         pacer.end(n * 0.5, 0, answered=True)  # 2 a second
     assert pacer.learned() == pytest.approx(2.0)
-    slow = AdaptivePacer(0.25, lambda: 0.0)
+    slow = AdaptivePacer(0.25)
     for n in range(3):
         slow.end(n * 10.0, 0, answered=True)
     assert slow.learned() == 0.25  # never below the start
@@ -153,4 +153,4 @@ def test_without_throttles_the_learned_rate_is_the_rate_answers_came_at() -> Non
 @pytest.mark.parametrize("start,margin", [(0.0, 0.03), (-1.0, 0.03), (1.0, -0.1)])
 def test_bad_parameters_are_refused(start: float, margin: float) -> None:
     with pytest.raises(ValueError):
-        AdaptivePacer(start, lambda: 0.0, margin=margin)
+        AdaptivePacer(start, margin=margin)
