@@ -87,13 +87,13 @@ def report_json(report: ApplyReport, redactor: Redactor | None = None) -> dict[s
 
 
 def pacing_lines(report: ApplyReport) -> list[str]:
-    """``Pacing: UpdateImageSetMetadata reached 9.84/s (learning from 0.25/s, documented; peak 25/s), 6
-    throttled``: one line per paced operation that sent requests."""
+    """``UpdateImageSetMetadata reached 9.84/s (learning from 0.25/s, documented; peak 25/s), 6 throttled``:
+    one line per paced operation that sent requests, under a heading."""
     lines = []
     for p in report.pacing:
-        how = (f"learning from {p.start:.3g}/s, {p.source}; peak {p.peak:.3g}/s" if p.learning
-               else f"capped by --rate {p.start:.3g}/s" if p.source == "--rate" else f"{p.source} {p.start:.3g}/s")
-        lines.append(f"  {p.operation} reached {p.rate:.3g}/s ({how}), {p.throttled} throttled")
+        how = (f"learning from {_rate(p.start)}, {p.source}; peak {_rate(p.peak)}" if p.learning
+               else f"capped by --rate {_rate(p.start)}" if p.source == "--rate" else f"{p.source} {_rate(p.start)}")
+        lines.append(f"  {p.operation} reached {_rate(p.rate)} ({how}), {p.throttled} throttled")
     return ["Pacing (the rate each operation reached, requests throttled):", *lines] if lines else []
 
 
@@ -124,3 +124,8 @@ def report_lines(report: ApplyReport, redactor: Redactor | None = None) -> list[
     if report.journal:
         lines.append(f"Journal: {report.journal}")
     return lines
+
+
+def _rate(per_second: float) -> str:
+    """``0.25/s``, ``9.84/s``, ``2,500/s``."""
+    return f"{per_second:.3g}/s" if per_second < 1000 else f"{per_second:,.0f}/s"
