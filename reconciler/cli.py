@@ -16,6 +16,7 @@ from reconciler.commands import (
     emulator_cmd,
     history_cmd,
     import_cmd,
+    init_cmd,
     ls_cmd,
     plan_cmd,
     revert_cmd,
@@ -85,8 +86,8 @@ def _closest(name: str, parser: argparse.ArgumentParser) -> str | None:
     return close[0] if close else None
 
 
-COMMANDS = (validate_cmd, plan_cmd, apply_cmd, drift_cmd, show_cmd, import_cmd, history_cmd, revert_cmd, ls_cmd,
-            adt_cmd, emulator_cmd)
+COMMANDS = (init_cmd, validate_cmd, plan_cmd, apply_cmd, drift_cmd, show_cmd, import_cmd, history_cmd, revert_cmd,
+            ls_cmd, adt_cmd, emulator_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -121,8 +122,10 @@ def main(argv: Sequence[str] | None = None, streams: Streams | None = None) -> i
     if args.command is None:  # a bare `reconciler`: what it can do, as kubectl shows
         streams.out.write(parser.format_help())
         return 0
+    ctx: Context | None = None
     try:
-        code: int = args.func(Context(args, streams))  # built once: options, client, reporter
+        ctx = Context(args, streams)  # built once: options, client, reporter
+        code: int = args.func(ctx)
         return code
     except ReconcilerError as exc:
         print(f"error: {exc}", file=streams.err)
@@ -130,6 +133,9 @@ def main(argv: Sequence[str] | None = None, streams: Streams | None = None) -> i
     except KeyboardInterrupt:
         print("interrupted", file=streams.err)
         return 130
+    finally:
+        if ctx is not None:
+            ctx.finish()
 
 
 def main_entry() -> None:

@@ -44,11 +44,11 @@ class ApplySession:
     stop request while it sends (the command line's ``stop_on_signals``). SAY prints a line on stderr, WARN a
 warning."""
 
-    def __init__(self, api: HealthImagingAPI, storage: Storage, *, journal: str | None, options: ApplyOptions,
-                 progress_to: TextIO, live: bool, say: Warn, warn: Warn, guard: Guard) -> None:
+    def __init__(self, storage: Storage, *, journal: str | None, progress_to: TextIO, live: bool, say: Warn,
+                 warn: Warn, guard: Guard) -> None:
         if is_s3(journal):
             split_s3(journal or "", prefix=True)  # a bad URL fails before anything is sent
-        self.api, self.storage, self.options, self.guard = api, storage, options, guard
+        self.storage, self.guard = storage, guard
         self.say, self.warn = say, warn
         self.s3_prefix = journal if is_s3(journal) else None
         self.journal = default_journal_path() if self.s3_prefix or not journal else Path(journal)
@@ -56,8 +56,9 @@ warning."""
         self.ledger = Ledger(default_folders(self.journal),  # replacements a crash left half-way
                              remote=self._remote_journals() if self.s3_prefix else None)
 
-    def run(self, plan: Plan) -> SessionResult:
-        """Apply PLAN: journalled, guarded, with progress. The journal is uploaded whatever happens."""
+    def run(self, api: HealthImagingAPI, plan: Plan, options: ApplyOptions) -> SessionResult:
+        """Apply PLAN with API (the client that planned it, or the one of a saved plan's backend): journalled,
+        guarded, with progress. The journal is uploaded whatever happens."""
         progress = Progress(self.progress_to, live=self.live)
         # a kill -9 mid-replacement leaves S3 holding its steps: a re-run on another runner finishes it
         on_record = (StepUploader(self.journal, self.s3_prefix, self.storage, self.warn, frozenset(STEPS))
@@ -66,7 +67,7 @@ warning."""
         not_uploaded = None
         try:
             with Journal(self.journal, on_record=on_record) as journal_file, self.guard(cancel):
-                report = Executor(self.api, journal_file, options=self.options, observer=progress, cancel=cancel,
+                report = Executor(api, journal_file, options=options, observer=progress, cancel=cancel,
                                   ledger=self.ledger).run(plan)
         finally:
             progress.close()  # the summary or an error starts on a line of its own

@@ -16,7 +16,14 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
-from reconciler.commands._common import Context, add_backend_options, add_phi_options, add_rate_options
+from reconciler.commands._common import (
+    Context,
+    add_backend_options,
+    add_datastore_option,
+    add_phi_options,
+    add_rate_options,
+    datastore_id,
+)
 from reconciler.errors import ReconcilerError, UsageError
 
 _ID = re.compile(r"[0-9a-z]{32}")
@@ -61,7 +68,7 @@ def register(sub: Any) -> None:
 
 def _common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--specs", required=True, metavar="DIR", help="the folder to write spec files into")
-    p.add_argument("--datastore-id", required=True, metavar="D", help="the datastore whose image sets the specs target")
+    add_datastore_option(p, "the datastore whose image sets the specs target")
     p.add_argument("--replace", choices=("allow",),
                    help="write `replace: allow`, so a change a primary image set refuses in place is made by "
                    "replacing it (see the README's Replacement section)")
@@ -76,6 +83,7 @@ def _feed(ctx: Context, *, durable: bool, expected: Collection[str] = ()) -> Any
     from reconciler.adt.resolve import Directory
 
     args = ctx.args
+    args.datastore_id = datastore_id(ctx)
     if not _ID.fullmatch(args.datastore_id):
         raise UsageError(f"--datastore-id {args.datastore_id!r}: not a datastore ID (32 lower-case letters or digits)")
     specs = Path(args.specs)

@@ -128,6 +128,7 @@ def test_the_readme_has_the_two_commands_first_and_a_tour() -> None:
     assert {"validate", "plan", "apply", "drift", "import", "history", "revert"} <= used
     first_reconciler = next(n for n, s in enumerate(steps) if s.command.startswith("reconciler "))
     assert ACTIVATE in [s.command for s in steps[:first_reconciler]]
+    assert steps[first_reconciler].command.startswith("reconciler init ")  # the tour starts by setting up a repo
     assert {title for title, _block in console_blocks(text)} == {*TOUR, BACKENDS, ADT}  # no block goes untested
 
 

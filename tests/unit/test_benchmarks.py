@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import bench_adt
+from benchmarks import bench_adt, bench_replace
 from benchmarks import bench_drift as bench
 from reconciler.api import BackendIdentity
 
@@ -55,3 +55,10 @@ def main_code_of_validate(folder: Path) -> int:
     from reconciler.commands._common import Streams
 
     return main(["validate", str(folder)], Streams(out=io.StringIO(), err=io.StringIO(), inp=None))
+
+
+def test_bench_replace_small_run_sends_the_planned_writes_for_one_and_two_primaries() -> None:
+    for primaries in (1, 2):
+        r = bench_replace.measure(primaries, rate=200.0, lock=0.0)
+        assert r.converged and r.writes == r.planned_writes == (5 if primaries == 1 else 14)
+        assert r.bound > 0 and r.estimate >= r.bound and r.window >= 0

@@ -202,3 +202,23 @@ def test_a_plan_saved_without_fingerprints_still_loads(tmp_path: Path) -> None:
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     path.write_text(json.dumps({**raw, "plan_digest": hashlib.sha256(canonical).hexdigest()}))
     assert load_plan(str(path), Storage())[0].fingerprints == {}
+
+
+def test_round_trip_keeps_the_typed_run_fields_the_spec_files_and_the_endpoint_region(tmp_path: Path) -> None:
+    """What used to live in a free-form dict: each field survives a saved plan with its type."""
+    from reconciler.plan.binding import SpecBinding, SpecFile
+    from reconciler.plan.runinfo import Retarget, StateInfo
+
+    specs = SpecBinding((SpecFile("specs/a.yaml", "f" * 64),), ("specs",), ("specs",), "c" * 40, True)
+    endpoint = BackendIdentity("endpoint", "http://127.0.0.1:4566", region="eu-west-2")
+    plan = dataclasses.replace(
+        sample_plan(), backend=endpoint, specs=specs, run=RunInfo(created_at=2.5, incremental=True),
+        retargets=(Retarget("specs/a.yaml:4", "d" * 32, "i" * 32),),
+        state=StateInfo("s3://b/state.jsonl", "used", None, 3))
+    path = str(tmp_path / "p.plan")
+    save_plan(plan, path, Storage())
+    loaded, etag = load_plan(path, Storage())
+    assert etag is None  # a local file has none
+    assert (loaded.specs, loaded.run, loaded.retargets, loaded.state) == (plan.specs, plan.run, plan.retargets,
+                                                                          plan.state)
+    assert loaded.backend == endpoint and loaded.backend is not None and loaded.backend.region == "eu-west-2"
