@@ -41,7 +41,7 @@ def answer(feed: Feed, block: bytes) -> Answer:
     try:
         outcome = feed.process(message)
     except MalformedMessage as exc:
-        code = "102" if "not a date" in exc.reason or "cannot hold" in exc.reason else "101"
+        code = "102" if exc.data_type else "101"
         return Answer(acknowledge(message.tree, "AE", error=code, text=str(exc)),
                       f"{message.event} {message.control_id}: AE, nothing written: {exc}")
     except (ReconcilerError, OSError) as exc:

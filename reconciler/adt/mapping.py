@@ -64,7 +64,7 @@ def choose_identifier(message: Message, segment: str, index: int, field: int) ->
     if _ID_UNSAFE.search(value) or _ID_UNSAFE.search(issuer):
         raise MalformedMessage(message.where(segment, index, field),
                                "holds a backslash or a control character, which a DICOM LO value cannot hold",
-                               control_id=message.control_id)
+                               control_id=message.control_id, data_type=True)
     return Identifier(value, issuer)
 
 
@@ -76,14 +76,14 @@ def person_name(message: Message, index: int) -> str:
     if any(_PN_UNSAFE.search(p) for p in parts):
         raise MalformedMessage(message.where("PID", index, 5),
                                "holds ^, = or \\ (escaped), which a DICOM PN component cannot hold",
-                               control_id=message.control_id)
+                               control_id=message.control_id, data_type=True)
     return "^".join(parts).rstrip("^")
 
 
 def birth_date(value: str, where: str, control_id: str) -> str:
     digits = value[:8]
     if not re.fullmatch(r"\d{8}", digits):
-        raise MalformedMessage(where, "is not a date (YYYYMMDD...)", control_id=control_id)
+        raise MalformedMessage(where, "is not a date (YYYYMMDD...)", control_id=control_id, data_type=True)
     return digits
 
 

@@ -24,13 +24,15 @@ NULL = '""'  # HL7's explicit null: delete the value (an empty field means "no c
 
 
 class MalformedMessage(ReconcilerError):
-    """A message that cannot be read as HL7 v2: ``where`` names the segment (and field), never a value."""
+    """A message that cannot be read as HL7 v2: ``where`` names the segment (and field), never a value.
+    ``data_type``: a value that is there but of the wrong form (HL7 table 0357 code 102), not a missing one."""
 
-    def __init__(self, where: str, reason: str, *, control_id: str | None = None) -> None:
+    def __init__(self, where: str, reason: str, *, control_id: str | None = None, data_type: bool = False) -> None:
         super().__init__(f"{where}: {reason}")
         self.where = where
         self.reason = reason
         self.control_id = control_id
+        self.data_type = data_type
 
 
 @dataclass(frozen=True)

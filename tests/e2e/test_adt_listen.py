@@ -130,6 +130,7 @@ def test_one_connection_carries_messages_one_after_another(listener: Listener) -
 @pytest.mark.parametrize(("message", "code", "error"), [
     (hl7("A08", "BAD001", pid3="P1", dob="1980XX01", name=SECRET_NAME), "AE", "102"),
     (hl7("A40", "BAD002", pid3="P1", name=SECRET_NAME), "AE", "101"),
+    (hl7("A08", "BAD006", pid3="P1", name=SECRET_NAME + "\\S\\X"), "AE", "102"),
     (hl7("A01", "BAD003", pid3="P1", name=SECRET_NAME), "AR", "201"),
     (hl7("A08", "BAD004", name=SECRET_NAME).replace("ADT^A08^ADT_A01", "ORU^R01^ORU_R01"), "AR", "200"),
     ("PID|1||P1||" + SECRET_NAME + "\r", "AR", "100"),
