@@ -37,6 +37,9 @@ class Directory:
         self.api = api
         self.datastore_id = datastore_id
         self._index: dict[str, list[SearchHit]] | None = None
+        # a run told what it will ask (adt read) reads a datastore that it does not change: each ID is searched
+        # for once; a listener (told nothing) searches for each message, since image sets come and go meanwhile
+        self._searched: dict[str, list[SearchHit]] | None = {} if expected else None
         if len(expected) > 1:
             self._index = self._listing(len(expected) * PAGE)
 
@@ -58,7 +61,11 @@ class Directory:
     def find(self, patient_id: str) -> list[SearchHit]:
         if self._index is not None:
             return list(self._index.get(patient_id, ()))
-        return list(self.api.search_image_sets(self.datastore_id, PATIENT_KEY, patient_id))
+        if self._searched is None:
+            return list(self.api.search_image_sets(self.datastore_id, PATIENT_KEY, patient_id))
+        if patient_id not in self._searched:
+            self._searched[patient_id] = list(self.api.search_image_sets(self.datastore_id, PATIENT_KEY, patient_id))
+        return list(self._searched[patient_id])
 
 
 @dataclass(frozen=True)
