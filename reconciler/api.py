@@ -38,6 +38,7 @@ class ImageSetInfo:
     forced: bool = False
     is_primary: bool | None = None
     storage_tier: str | None = None  # FREQUENT_ACCESS | ARCHIVE_INSTANT_ACCESS (GetImageSet only)
+    deleted_at: float | None = None  # epoch seconds, once the image set is DELETED
 
 
 @dataclass(frozen=True)

@@ -17,8 +17,7 @@ from reconciler.adt.folder import Existing, SpecFolder, file_name
 from reconciler.adt.mapping import HANDLED, Correction, Identifier, corrections
 from reconciler.adt.messages import Message
 from reconciler.adt.render import SpecFile, render, source_line
-from reconciler.adt.resolve import resolve
-from reconciler.api import HealthImagingAPI
+from reconciler.adt.resolve import Directory, resolve
 
 Status = Literal["written", "duplicate", "skipped", "nothing"]
 
@@ -52,16 +51,20 @@ def subject(kind: str, who: Identifier) -> str:
 
 @dataclass(frozen=True)
 class Feed:
-    """Turns messages into spec files in FOLDER for image sets of DATASTORE_ID."""
+    """Turns messages into spec files in FOLDER for the image sets the DIRECTORY finds."""
 
-    api: HealthImagingAPI
-    datastore_id: str
+    directory: Directory
     folder: SpecFolder
     replace: bool
     schema_ref: str
 
-    def process(self, message: Message) -> Outcome:
-        found = corrections(message)  # MalformedMessage here: nothing read or written
+    @property
+    def datastore_id(self) -> str:
+        return self.directory.datastore_id
+
+    def process(self, message: Message, found: tuple[Correction, ...] | None = None) -> Outcome:
+        """Process MESSAGE (FOUND: its corrections, when the caller mapped it already)."""
+        found = corrections(message) if found is None else found  # MalformedMessage: nothing read or written
         event = f"{message.message_type}^{message.event}" if message.message_type != "ADT" else message.event
         if not found:
             return Outcome(message.control_id, event, "skipped")
@@ -82,7 +85,7 @@ class Feed:
         return Outcome(message.control_id, event, status, tuple(files), tuple(notes), tuple(values))
 
     def _write(self, correction: Correction, name: str) -> tuple[Path | None, str]:
-        resolution = resolve(self.api, self.datastore_id, correction)
+        resolution = resolve(self.directory, correction)
         if not resolution.targets:
             return None, resolution.note
         kind = "merge" if correction.prior else "update"

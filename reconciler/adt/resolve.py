@@ -9,18 +9,56 @@
   of that study is the prior patient's (that select keeps finding them after apply, and after a replacement
   gives a primary image set a new ID); otherwise its image sets are pinned by ID.
 SearchImageSets: https://docs.aws.amazon.com/healthimaging/latest/APIReference/API_SearchImageSets.html
+
+A run that asks about many patients (``adt read`` of a backlog) lists the datastore once instead of
+searching once per patient, when the listing takes fewer pages than the searches would take requests.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.adt.mapping import Correction, Identifier
 from reconciler.api import STUDY_KEY, HealthImagingAPI, SearchHit, study_image_sets
+from reconciler.padding import unpadded
 
 PATIENT_KEY = "DICOMPatientId"
+PAGE = 50  # image sets per SearchImageSets page (the model's maximum maxResults)
+
+
+class Directory:
+    """Finds a patient's image sets by PatientID: one SearchImageSets each, or, when told the IDs a run will
+    ask about (EXPECTED), from one listing of the datastore if that takes no more pages than there are IDs
+    (given up, and searched for each, as soon as it would take more)."""
+
+    def __init__(self, api: HealthImagingAPI, datastore_id: str, expected: Collection[str] = ()) -> None:
+        self.api = api
+        self.datastore_id = datastore_id
+        self._index: dict[str, list[SearchHit]] | None = None
+        if len(expected) > 1:
+            self._index = self._listing(len(expected) * PAGE)
+
+    def _listing(self, budget: int) -> dict[str, list[SearchHit]] | None:
+        index: dict[str, list[SearchHit]] = {}
+        for n, hit in enumerate(self.api.list_image_sets(self.datastore_id)):
+            if n >= budget:
+                return None
+            value = unpadded((hit.dicom_tags or {}).get(PATIENT_KEY))
+            if value is not None:
+                index.setdefault(value, []).append(hit)
+        return index
+
+    @property
+    def listed(self) -> bool:
+        """Whether the datastore was listed (else each patient is searched for)."""
+        return self._index is not None
+
+    def find(self, patient_id: str) -> list[SearchHit]:
+        if self._index is not None:
+            return list(self._index.get(patient_id, ()))
+        return list(self.api.search_image_sets(self.datastore_id, PATIENT_KEY, patient_id))
 
 
 @dataclass(frozen=True)
@@ -44,16 +82,15 @@ def _issuer(api: HealthImagingAPI, datastore_id: str, hit: SearchHit) -> str:
     live: Mapping[str, Any] = api.get_image_set_metadata(datastore_id, hit.image_set_id, hit.version)
     patient = live.get("Patient")
     dicom = patient.get("DICOM") if isinstance(patient, Mapping) else None
-    value = dicom.get("IssuerOfPatientID") if isinstance(dicom, Mapping) else None
-    return value.rstrip(" \x00") if isinstance(value, str) else ""
+    return unpadded(dicom.get("IssuerOfPatientID") if isinstance(dicom, Mapping) else None) or ""
 
 
-def patient_image_sets(api: HealthImagingAPI, datastore_id: str, who: Identifier) -> tuple[list[SearchHit], int]:
+def patient_image_sets(directory: Directory, who: Identifier) -> tuple[list[SearchHit], int]:
     """(WHO's image sets, how many image sets hold WHO's ID under another issuer)."""
-    hits = list(api.search_image_sets(datastore_id, PATIENT_KEY, who.id))
+    hits = directory.find(who.id)
     if not who.issuer or not hits:
         return hits, 0
-    mine = [h for h in hits if _issuer(api, datastore_id, h) in ("", who.issuer)]
+    mine = [h for h in hits if _issuer(directory.api, directory.datastore_id, h) in ("", who.issuer)]
     return mine, len(hits) - len(mine)
 
 
@@ -62,10 +99,11 @@ def _others(count: int) -> str:
             "another issuer (IssuerOfPatientID) and are left alone") if count else ""
 
 
-def resolve(api: HealthImagingAPI, datastore_id: str, correction: Correction) -> Resolution:
-    """The targets of CORRECTION's spec in DATASTORE_ID."""
+def resolve(directory: Directory, correction: Correction) -> Resolution:
+    """The targets of CORRECTION's spec in the directory's datastore."""
+    api, datastore_id = directory.api, directory.datastore_id
     who = correction.subject
-    mine, foreign = patient_image_sets(api, datastore_id, who)
+    mine, foreign = patient_image_sets(directory, who)
     role = "prior patient" if correction.prior else "patient"
     if not mine:
         return Resolution((), f"no image set of the {role} in datastore {datastore_id}{_others(foreign)}")

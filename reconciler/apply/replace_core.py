@@ -61,6 +61,7 @@ class Core:
         self.o, self.isp, self.st = owner, isp, st
         self.ds, self.p = isp.datastore_id, isp.image_set_id
         self.sent = 0
+        self.abandoned = False
 
     def _study(self, study: str | None, since: float) -> list[SearchHit]:
         if not study:
@@ -69,7 +70,7 @@ class Core:
             hits = list(study_image_sets(self.o.api, self.ds, study))
         except ReconcilerError as exc:
             self._fail(f"could not look for the image sets of the study: {exc}")
-        known = {self.p, self.st.copy_id}
+        known = {self.p, self.st.copy_id, self.st.pristine_id}
         return [h for h in hits if h.image_set_id not in known and (h.created_at or 0.0) >= since - SLACK]
 
     def _rec(self, event: str, **fields: Any) -> None:
@@ -130,14 +131,20 @@ class Core:
         self._rec("replace_abandoned", copyId=copy_id, kept=None if held <= primary else True)
 
     def _abandon(self) -> None:
-        """Before the primary is deleted: delete the copy again (the primary holds everything it holds)."""
-        copy_id = self.st.copy_id
-        if copy_id is not None:
-            try:
+        """Before the primary is deleted: delete the copy (and a group member's pristine copy) again; the
+        primary holds everything they hold."""
+        if self.abandoned:
+            return
+        self.abandoned = True
+        copy_id, pristine_id = self.st.copy_id, self.st.pristine_id
+        try:
+            if copy_id is not None:
                 self._delete(copy_id, "temp_deleting", "temp_deleted", copyId=copy_id)
-            except End:
-                return  # the copy stays, and so does the record of it: a re-run deletes or adopts it
-        self._rec("replace_abandoned", copyId=copy_id)
+            if pristine_id is not None and not self.st.pristine_deleted:
+                self._delete(pristine_id, "pristine_deleting", "pristine_deleted", pristineId=pristine_id)
+        except End:
+            return  # the copy stays, and so does the record of it: a re-run deletes or adopts it
+        self._rec("replace_abandoned", copyId=copy_id, pristineId=pristine_id)
 
     def _stale(self, current: str | None) -> NoReturn:
         self._abandon()

@@ -95,8 +95,9 @@ def open_state(ctx: Context) -> tuple[Incremental | None, StateRun | None]:
 
 
 def save_state(ctx: Context, run: StateRun, plan: Plan, verified: dict[tuple[str, str], str | None] | None = None,
-               *, saved_plan: bool = False) -> None:
-    """Write the state this run leaves: what the plan found in sync, then what an apply verified (VERIFIED).
+               *, saved_plan: bool = False, replaced: dict[tuple[str, str], str] | None = None) -> None:
+    """Write the state this run leaves: what the plan found in sync, then what an apply verified (VERIFIED)
+    and the replacements it made (REPLACED: the retired image set -> its new ID).
 
     A saved plan's apply only records what it verified; the rest of the state is kept as it was."""
     if saved_plan:
@@ -105,7 +106,7 @@ def save_state(ctx: Context, run: StateRun, plan: Plan, verified: dict[tuple[str
         state = next_state(run.loaded.state, plan, run.key, run.backend)
     if verified:
         started = plan.run.started_at or plan.run.created_at or 0.0
-        after_apply(state, plan, verified, run.key, float(started))
+        after_apply(state, plan, verified, run.key, float(started), replaced)
     save(state, run.location, run.key, ctx.storage)
     print(f"Drift state written to {run.location}: {plural(len(state.entries), 'image set')} verified in sync.",
           file=ctx.streams.err)

@@ -12,11 +12,18 @@ import asyncio
 import os
 import re
 import signal
-from collections.abc import Callable
+from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
-from reconciler.commands._common import Context, add_backend_options, add_phi_options, add_rate_options
+from reconciler.commands._common import (
+    Context,
+    add_backend_options,
+    add_datastore_option,
+    add_phi_options,
+    add_rate_options,
+    datastore_id,
+)
 from reconciler.errors import ReconcilerError, UsageError
 
 _ID = re.compile(r"[0-9a-z]{32}")
@@ -61,7 +68,7 @@ def register(sub: Any) -> None:
 
 def _common_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--specs", required=True, metavar="DIR", help="the folder to write spec files into")
-    p.add_argument("--datastore-id", required=True, metavar="D", help="the datastore whose image sets the specs target")
+    add_datastore_option(p, "the datastore whose image sets the specs target")
     p.add_argument("--replace", choices=("allow",),
                    help="write `replace: allow`, so a change a primary image set refuses in place is made by "
                    "replacing it (see the README's Replacement section)")
@@ -69,24 +76,27 @@ def _common_options(p: argparse.ArgumentParser) -> None:
     add_rate_options(p)
 
 
-def _feed(ctx: Context, *, durable: bool) -> Any:
+def _feed(ctx: Context, *, durable: bool, expected: Collection[str] = ()) -> Any:
+    """The feed of this run; EXPECTED: the patient IDs it will look up (a backlog may list the datastore once)."""
     from reconciler.adt.feed import Feed
     from reconciler.adt.folder import SpecFolder
+    from reconciler.adt.resolve import Directory
 
     args = ctx.args
+    args.datastore_id = datastore_id(ctx)
     if not _ID.fullmatch(args.datastore_id):
         raise UsageError(f"--datastore-id {args.datastore_id!r}: not a datastore ID (32 lower-case letters or digits)")
     specs = Path(args.specs)
-    return Feed(ctx.api, args.datastore_id, SpecFolder(specs, durable=durable), args.replace == "allow",
-                _schema_ref(specs))
+    return Feed(Directory(ctx.api, args.datastore_id, expected), SpecFolder(specs, durable=durable),
+                args.replace == "allow", _schema_ref(specs))
 
 
 def run_read(ctx: Context) -> int:
-    from reconciler.adt.mapping import corrections
+    from reconciler.adt.mapping import Correction, corrections
     from reconciler.adt.messages import MalformedMessage, Message, read_messages
 
     args, streams = ctx.args, ctx.streams
-    messages: list[tuple[str, Message]] = []
+    messages: list[tuple[str, Message, tuple[Correction, ...]]] = []
     for name in args.files:  # every message is read and mapped before anything is written
         try:
             text = Path(name).read_bytes().decode("utf-8")
@@ -95,17 +105,15 @@ def run_read(ctx: Context) -> int:
         except UnicodeDecodeError:
             raise ReconcilerError(f"{name}: not UTF-8 text; nothing was written") from None
         try:
-            parsed = read_messages(text)
-            for message in parsed:
-                corrections(message)
+            messages += [(name, message, corrections(message)) for message in read_messages(text)]
         except MalformedMessage as exc:
             raise ReconcilerError(f"{name}: {exc}; nothing was written",
                                   hint="fix or remove that message and read the file again") from None
-        messages += [(name, m) for m in parsed]
-    feed = _feed(ctx, durable=False)
+    expected = {c.subject.id for _, _, found in messages for c in found}
+    feed = _feed(ctx, durable=False, expected=expected)
     written = 0
-    for name, message in messages:
-        outcome = feed.process(message)
+    for name, message, found in messages:
+        outcome = feed.process(message, found)
         print(f"{name}: {outcome.describe()}", file=streams.err)
         if args.show_phi:
             for attribute, value in outcome.values:

@@ -160,10 +160,11 @@ def _execute(ctx: Context, session: ApplySession, plan: Plan, state: StateRun | 
     options = ApplyOptions(parallelism=ctx.options.parallelism, wait=WaitPolicy(timeout=args.wait_timeout),
                            drain_timeout=args.drain_timeout)
     result = session.run(ctx.api, plan, options)
-    report = dataclasses.replace(result.report, cost=run_cost(ctx, None if saved else plan))
+    report = dataclasses.replace(result.report, cost=run_cost(ctx, None if saved else plan),
+                                 pacing=ctx.api.pacing())
     streams.out.write(ctx.reporter.apply(report))
     if state is not None:
-        save_state(ctx, state, plan, _verified(report), saved_plan=saved)
+        save_state(ctx, state, plan, _verified(report), saved_plan=saved, replaced=_replaced(report))
     if result.not_uploaded is not None:
         print(f"error: the journal was not uploaded to {session.s3_prefix}: {result.not_uploaded}; it is kept at "
               f"{session.journal} (upload it by hand, e.g. `aws s3 cp`, so that a re-run elsewhere can read it)",
@@ -173,19 +174,23 @@ def _execute(ctx: Context, session: ApplySession, plan: Plan, state: StateRun | 
 
 
 def _verified(report: ApplyReport) -> dict[tuple[str, str], str | None]:
-    """Per image set the apply ran: the version verified in sync, or None (its state entry goes)."""
+    """Per image set the apply ran: the version verified in sync (of its replacement, for one replaced), or None
+    (its state entry goes)."""
     out: dict[tuple[str, str], str | None] = {}
     for r in report.results:
-        if r.status == "converged" and r.replaced_by is not None:  # the original is gone; the new one is in sync
-            out[(r.datastore_id, r.image_set_id)] = None
-            out[(r.datastore_id, r.replaced_by)] = r.final_version
-        elif r.status == "converged":
+        if r.status == "converged":
             out[(r.datastore_id, r.image_set_id)] = r.final_version
         elif r.status == "unchanged":
             out[(r.datastore_id, r.image_set_id)] = r.final_version or r.planned_version
         elif r.status != "not_started":  # stale, failed, unfinished: not known to be in sync
             out[(r.datastore_id, r.image_set_id)] = None
     return out
+
+
+def _replaced(report: ApplyReport) -> dict[tuple[str, str], str]:
+    """The image sets the apply replaced, each with the ID of its new primary image set."""
+    return {(r.datastore_id, r.image_set_id): r.replaced_by for r in report.results
+            if r.status == "converged" and r.replaced_by is not None}
 
 
 def _read_saved(ctx: Context, path: str) -> Plan:

@@ -6,10 +6,13 @@ import argparse
 import re
 from collections.abc import Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler.commands._common import Context, absolute, require_store
 from reconciler.errors import ReconcilerError, UsageError
+
+if TYPE_CHECKING:
+    from reconciler.emulator.knobs import EmulatorConfig
 
 
 def register(sub: Any) -> None:
@@ -94,47 +97,9 @@ def register(sub: Any) -> None:
 def run_serve(ctx: Context) -> int:
     """Serve the store over HTTP until SIGTERM/SIGINT; one log line per request on stderr."""
     from reconciler.emulator.http import serve
-    from reconciler.emulator.knobs import (
-        ARCHIVE_AFTER_SECONDS,
-        BLOB_LIMIT,
-        EmulatorConfig,
-        documented_limits,
-        parse_barrier_options,
-        parse_fault_options,
-    )
-    from reconciler.ratelimit import parse_bursts, parse_rates
 
     args, streams = ctx.args, ctx.streams
-    blob_limit = BLOB_LIMIT if args.blob_limit is None else args.blob_limit
-    archive_after = ARCHIVE_AFTER_SECONDS if args.archive_after is None else args.archive_after
-
-    if not 0 <= args.port <= 65535:
-        raise UsageError(f"--port {args.port}: must be between 0 and 65535")
-    if not args.lock_seconds >= 0:
-        raise UsageError(f"--lock-seconds {args.lock_seconds}: must be 0 or more")
-    if blob_limit < 1:
-        raise UsageError(f"--blob-limit {blob_limit}: must be 1 or more")
-    if not archive_after >= 0:
-        raise UsageError(f"--archive-after {archive_after}: must be 0 or more")
-    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d+", args.region):
-        raise UsageError(f"--region {args.region!r}: not a region name (e.g. us-east-1)")
-    rates, bursts = parse_rates(args.rate), parse_bursts(args.rate)
-    if args.documented_quotas:
-        rates, bursts = documented_limits(rates, bursts)
-    config = EmulatorConfig(
-        lock_seconds=args.lock_seconds,
-        rates=rates,
-        bursts=bursts,
-        faults=parse_fault_options(args.fault),
-        lenient_primary=args.lenient_primary,
-        lenient_primary_force=args.lenient_primary_force,
-        lenient_series_removal=args.lenient_series_removal,
-        lenient_promotion=args.lenient_promotion,
-        blob_limit=blob_limit,
-        archive_after=archive_after,
-        region=args.region,
-        barriers=parse_barrier_options(args.barrier),
-    )
+    config = serve_config(args)
     if not args.init:  # a mistyped DIR must not become a new, empty store that answers "not found"
         require_store(absolute(args.local), serve=True, origin=f"--local {args.local}")
 
@@ -150,6 +115,49 @@ def run_serve(ctx: Context) -> int:
         raise ReconcilerError(f"cannot listen on {args.host}:{args.port}: {exc.strerror or exc}") from None
     print("stopped", file=streams.err, flush=True)
     return 0
+
+
+def serve_config(args: argparse.Namespace) -> EmulatorConfig:
+    """The emulator's configuration from the options of `emulator serve` (UsageError when one is bad)."""
+    from reconciler.emulator.knobs import (
+        ARCHIVE_AFTER_SECONDS,
+        BLOB_LIMIT,
+        EmulatorConfig,
+        documented_limits,
+        parse_barrier_options,
+        parse_fault_options,
+    )
+    from reconciler.ratelimit import parse_bursts, parse_rates
+
+    blob_limit = BLOB_LIMIT if args.blob_limit is None else args.blob_limit
+    archive_after = ARCHIVE_AFTER_SECONDS if args.archive_after is None else args.archive_after
+    if not 0 <= args.port <= 65535:
+        raise UsageError(f"--port {args.port}: must be between 0 and 65535")
+    if not args.lock_seconds >= 0:
+        raise UsageError(f"--lock-seconds {args.lock_seconds}: must be 0 or more")
+    if blob_limit < 1:
+        raise UsageError(f"--blob-limit {blob_limit}: must be 1 or more")
+    if not archive_after >= 0:
+        raise UsageError(f"--archive-after {archive_after}: must be 0 or more")
+    if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d+", args.region):
+        raise UsageError(f"--region {args.region!r}: not a region name (e.g. us-east-1)")
+    rates, bursts = parse_rates(args.rate), parse_bursts(args.rate)
+    if args.documented_quotas:
+        rates, bursts = documented_limits(rates, bursts)
+    return EmulatorConfig(
+        lock_seconds=args.lock_seconds,
+        rates=rates,
+        bursts=bursts,
+        faults=parse_fault_options(args.fault),
+        lenient_primary=args.lenient_primary,
+        lenient_primary_force=args.lenient_primary_force,
+        lenient_series_removal=args.lenient_series_removal,
+        lenient_promotion=args.lenient_promotion,
+        blob_limit=blob_limit,
+        archive_after=archive_after,
+        region=args.region,
+        barriers=parse_barrier_options(args.barrier),
+    )
 
 
 def run_load(ctx: Context) -> int:

@@ -17,6 +17,7 @@ import dataclasses
 import signal
 import sys
 import threading
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -262,11 +263,13 @@ def make_server(
                               max_body=max_body, log=log, region=region)
 
 
-def open_service(store_dir: str | Path, config: EmulatorConfig, clock: Callable[[], float] | None = None) -> Handler:
+def open_service(store_dir: str | Path, config: EmulatorConfig, clock: Callable[[], float] | None = None,
+                 *, rate_clock: Callable[[], float] = time.monotonic) -> Handler:
     """The service core's ``handle`` on the store in ``store_dir`` (the store holds no open connection
-    between requests, so there is nothing to close)."""
+    between requests, so there is nothing to close). RATE_CLOCK is what the rate limits refill by."""
     store = Store(Path(store_dir))
-    service = Service(store, config) if clock is None else Service(store, config, clock)
+    service = Service(store, config, rate_clock=rate_clock) if clock is None else Service(
+        store, config, clock, rate_clock=rate_clock)
     return service.handle
 
 

@@ -59,12 +59,15 @@ class Service:
     """The HealthImaging image-set API over a Store, with the knobs of an EmulatorConfig."""
 
     def __init__(
-        self, store: Store, config: EmulatorConfig | None = None, clock: Callable[[], float] = time.time
+        self, store: Store, config: EmulatorConfig | None = None, clock: Callable[[], float] = time.time,
+        *, rate_clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """CLOCK stamps the store (epoch seconds); RATE_CLOCK refills the rate limits' buckets (a fake one in
+        tests of the client's pacing)."""
         self.store = store
         self.config = config or EmulatorConfig()
         self.clock = clock
-        self.knobs = Knobs(self.config)
+        self.knobs = Knobs(self.config, clock=rate_clock)  # rate_clock: what the rate limits refill by
         self._ops: dict[str, Callable[[Call], WireResponse]] = {
             "CreateDatastore": self.create_datastore,
             "GetDatastore": self.get_datastore,

@@ -20,6 +20,7 @@ from reconciler.padding import unpad
 from reconciler.plan import rules
 from reconciler.plan.diff import diff_with_moves, format_path
 from reconciler.plan.fetch import Work, read_live, unread
+from reconciler.plan.group import plan_groups
 from reconciler.plan.incremental import Incremental, prepare, selectors
 from reconciler.plan.incremental import membership as changed_members
 from reconciler.plan.model import Action, Change, ImageSetPlan, Membership, Move, Path, Plan, Replacement, Unread
@@ -77,7 +78,7 @@ def build_plan(
             results[futures[fut]] = fut.result()
             if progress is not None:
                 progress(done, len(todo))
-    plans = plan_studies([p for p in results if p is not None], api, blob_limit)
+    plans = plan_studies(plan_groups([p for p in results if p is not None], api), api, blob_limit)
     warnings = tuple(w for p in plans for w in p.warnings)
     run = RunInfo(started_at=started, created_at=time.time(), incremental=incremental is not None,
                   notes=tuple(resolution.notes), warnings=warnings, selectors=kept)

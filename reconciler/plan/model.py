@@ -17,7 +17,7 @@ from typing import Any, Literal
 from reconciler.api import ARCHIVE_TIER, BackendIdentity
 from reconciler.plan.binding import SpecBinding
 from reconciler.plan.cost import Cost
-from reconciler.plan.runinfo import Retarget, RunInfo, StateInfo
+from reconciler.plan.runinfo import Retarget, RunInfo, StateInfo, WriteRates
 
 Path = tuple[str, ...]
 Op = Literal["add", "change", "remove"]
@@ -108,11 +108,20 @@ class Replacement:
 
     sources: tuple[str, ...]  # "file:line" of the ``replace: allow`` key(s) that allow it
     paths: tuple[Path, ...]  # the changes a primary refuses in place (paths only, never values)
+    # every primary image set of the study replaced together with this one (itself included, sorted);
+    # empty: replaced alone (``reconciler.plan.group``)
+    group: tuple[str, ...] = ()
+    group_requests: int = 0  # the UpdateImageSetMetadata requests of every member of the group
+
+    @property
+    def grouped(self) -> bool:
+        return len(self.group) > 1
 
     @property
     def writes(self) -> int:
-        """Writes besides the updates of the copy: copy, delete primary, promote, delete copy."""
-        return 4
+        """Writes besides the updates of the copy: copy, delete primary, promote, delete copy; in a group
+        also the pristine copy of the original and its deletion (what a failed group promotes back)."""
+        return 6 if self.grouped else 4
 
 
 @dataclass(frozen=True)
@@ -181,6 +190,7 @@ class Plan:
     retargets: tuple[Retarget, ...] = field(default=(), compare=False)
     state: StateInfo | None = field(default=None, compare=False)  # the drift state of the run, if any
     specs: SpecBinding | None = field(default=None, compare=False)  # the spec files (and commit) it was made from
+    rates: WriteRates | None = field(default=None, compare=False)  # the write rates its ETA assumes
 
     @property
     def request_count(self) -> int:

@@ -37,7 +37,7 @@ from reconciler.plan.model import (
     Unread,
     UpdateRequest,
 )
-from reconciler.plan.runinfo import Retarget, RunInfo, StateInfo
+from reconciler.plan.runinfo import Retarget, RunInfo, StateInfo, WriteRates
 
 FORMAT = "reconciler-plan"
 # 2: the backend is recorded (and, optional, the fingerprints and each change's source);
@@ -82,6 +82,9 @@ def _image_set(p: ImageSetPlan) -> dict[str, Any]:
     if p.replacement is not None:  # action "replace": its requests go to the non-primary copy
         out["replacement"] = {"sources": list(p.replacement.sources),
                               "paths": [list(path) for path in p.replacement.paths]}
+        if p.replacement.group:
+            out["replacement"]["group"] = list(p.replacement.group)
+            out["replacement"]["groupRequests"] = p.replacement.group_requests
     return out
 
 
@@ -91,7 +94,8 @@ def _run(plan: Plan) -> dict[str, Any]:
             "incremental": plan.run.incremental, "state": None if plan.state is None else plan.state.as_dict(),
             "membership": [[m.source, m.datastore_id, m.key, list(m.joined), [list(x) for x in m.left]]
                            for m in plan.membership],
-            "retarget": [[r.source, r.datastore_id, r.image_set_id] for r in plan.retargets]}
+            "retarget": [[r.source, r.datastore_id, r.image_set_id] for r in plan.retargets],
+            "eta_rates": None if plan.rates is None else plan.rates.as_dict()}
 
 
 def _run_from(d: Any, created_at: Any) -> dict[str, Any]:
@@ -107,7 +111,8 @@ def _run_from(d: Any, created_at: Any) -> dict[str, Any]:
     retarget = tuple(Retarget(str(src), str(ds), str(i)) for src, ds, i in d.get("retarget") or ())
     state = None if d.get("state") is None else StateInfo.from_dict(d["state"])
     return {"run": RunInfo(created_at=run.created_at, incremental=bool(d["incremental"])), "cost": cost,
-            "membership": members, "retargets": retarget, "state": state}
+            "membership": members, "retargets": retarget, "state": state,
+            "rates": WriteRates.from_dict(d.get("eta_rates"))}  # what its ETA assumed
 
 
 def _backend(b: BackendIdentity | None) -> dict[str, Any] | None:
@@ -291,7 +296,8 @@ def _image_set_from(d: dict[str, Any]) -> ImageSetPlan:
 def _replacement_from(d: Any) -> Replacement | None:
     if d is None:
         return None
-    return Replacement(tuple(map(str, d["sources"])), tuple(tuple(map(str, path)) for path in d["paths"]))
+    return Replacement(tuple(map(str, d["sources"])), tuple(tuple(map(str, path)) for path in d["paths"]),
+                       tuple(map(str, d.get("group", ()))), int(d.get("groupRequests", 0)))
 
 
 def _flag(value: Any) -> bool | None:

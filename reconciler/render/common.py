@@ -33,6 +33,7 @@ class Summary:
     skipped_archived: int = 0  # not read (--no-archive-reads) and so not verified; not in ``unchanged``
     to_replace: int = 0  # primary image sets replaced (copy, update the copy, delete, promote, delete the copy)
     writes: int = 0  # every write: the update requests, and the copies and deletions of the replacements
+    selectors_changed: int = 0  # select targets that lost or gained image sets since the drift state: drift
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -42,12 +43,19 @@ class Summary:
         replace = f", {self.to_replace} to replace" if self.to_replace else ""
         return f"{self.to_update} to update{replace}, {self.unchanged} unchanged"
 
+    def membership(self) -> str:
+        """``, 1 selector lost or gained image sets``: drift without a change to plan, named beside the counts
+        so that a summary never reads "0 to update" next to a drift exit without saying why."""
+        if not self.selectors_changed:
+            return ""
+        return f", {plural(self.selectors_changed, 'selector')} lost or gained image sets"
+
     def line(self) -> str:
         known = f" ({self.unchanged_from_state} from the drift state)" if self.unchanged_from_state else ""
         archived = f", {self.skipped_archived} archived not read" if self.skipped_archived else ""
         requests = (f"{plural(self.requests, 'update request')}, {plural(self.writes, 'write')} in all"
                     if self.to_replace else plural(self.requests, 'request'))
-        return (f"Plan: {self.actions()}{known}{archived}, {self.errors} with "
+        return (f"Plan: {self.actions()}{known}{archived}{self.membership()}, {self.errors} with "
                 f"errors ({self.add} to add, {self.change} to change, {self.remove} to remove); {requests}.")
 
 
@@ -63,7 +71,8 @@ def summarize(plan: Plan) -> Summary:
     actions = [p.action for p in plan.image_sets]
     return Summary(len(actions), actions.count("update"), actions.count("none") - reasons["archived"],
                    actions.count("error"), ops["add"], ops["change"], ops["remove"], plan.request_count,
-                   reasons["state"], reasons["archived"], actions.count("replace"), plan_writes(plan).total)
+                   reasons["state"], reasons["archived"], actions.count("replace"), plan_writes(plan).total,
+                   len(plan.membership))
 
 
 def cost_line(cost: Cost) -> str:
@@ -121,9 +130,10 @@ def duration(seconds: float) -> str:
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
 
 
-def eta_line(requests: int, rate: float = DEFAULT_UPDATE_RATE) -> str:
-    """"412 requests, about 27 min at 0.25/s": the time apply needs under the update quota."""
-    return f"{plural(requests, 'request')}, about {duration(requests / rate)} at {rate:g}/s"
+def eta_line(requests: int, rate: float = DEFAULT_UPDATE_RATE, note: str = "") -> str:
+    """"412 requests, about 27 min at 0.25/s": the time apply needs under the update quota (NOTE: what
+    that rate is, e.g. " (the rate learned for this account)")."""
+    return f"{plural(requests, 'request')}, about {duration(requests / rate)} at {rate:g}/s{note}"
 
 
 def plan_eta(plan: Plan, rates: Rates = DEFAULT_RATES) -> str | None:
@@ -133,7 +143,7 @@ def plan_eta(plan: Plan, rates: Rates = DEFAULT_RATES) -> str | None:
     if not w.total:
         return None
     if not w.copies and not w.deletes:
-        return eta_line(w.updates, rates.update)
+        return eta_line(w.updates, rates.update, rates.note)
     return writes_eta_line(w, rates)
 
 
@@ -143,8 +153,8 @@ def writes_eta_line(w: Writes, rates: Rates) -> str:
     rate = (f"{rates.update:g}/s each" if rates.update == rates.copy == rates.delete else
             f"{rates.update:g}/s, {rates.copy:g}/s and {rates.delete:g}/s")
     return (f"{plural(w.total, 'write')} ({w.updates} UpdateImageSetMetadata, {w.copies} CopyImageSet, "
-            f"{w.deletes} DeleteImageSet), about {duration(w.seconds(rates))} at {rate}, plus the wait for each "
-            "copy, update and deletion to finish")
+            f"{w.deletes} DeleteImageSet), about {duration(w.seconds(rates))} at {rate}{rates.note}, plus the wait "
+            "for each copy, update and deletion to finish")
 
 
 def show(value: Any) -> str:

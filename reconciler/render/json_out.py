@@ -10,7 +10,7 @@ from reconciler.plan.rules import PRIMARY_PAGE
 from reconciler.plan.runinfo import Retarget
 from reconciler.render.common import error_lines, moved_key, stamp, summarize
 from reconciler.render.redact import Redactor
-from reconciler.render.replacement import DEFAULT_RATES, NEW_ID, Rates, seconds, steps, writes
+from reconciler.render.replacement import DEFAULT_RATES, NEW_ID, Rates, group_of, seconds, steps, writes
 from reconciler.render.targeting import targeting_json
 
 FORMAT_VERSION = "1"
@@ -34,7 +34,12 @@ def change_json(c: Change, redactor: Redactor) -> dict[str, Any]:
 def replacement_json(isp: ImageSetPlan, redactor: Redactor, rates: Rates = DEFAULT_RATES) -> dict[str, Any]:
     """Action ``replace``: its steps, writes and time at RATES; the new image set ID is known after apply."""
     r = isp.replacement
+    group = group_of(isp, rates)
+    grouped = {} if group is None else {"group": {
+        "members": list(group.members), "writes": group.writes, "seconds": round(group.seconds, 3),
+        "noPrimarySeconds": round(group.window, 3)}}
     return {
+        **grouped,
         "steps": [{"step": s.name, "operation": s.operation, "description": s.what, "writes": s.writes,
                    "seconds": round(s.seconds(rates), 3)} for s in steps(isp)],
         "writes": writes(isp),
@@ -93,7 +98,7 @@ def retarget_json(r: Retarget) -> dict[str, Any]:
 def plan_json(plan: Plan, redactor: Redactor, rates: Rates = DEFAULT_RATES) -> dict[str, Any]:
     summary = summarize(plan).as_dict()
     if not plan.run.incremental:  # counted apart only where image sets can be left unread
-        del summary["unchanged_from_state"], summary["skipped_archived"]
+        del summary["unchanged_from_state"], summary["skipped_archived"], summary["selectors_changed"]
     doc: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "summary": summary,

@@ -101,7 +101,7 @@ def render_markdown(
     title = "Drift report" if drift else "Reconciler plan"
     eta = plan_eta(plan, rates)
     head = [
-        f"### {title}: {s.actions()}, {s.errors} with errors",
+        f"### {title}: {s.actions()}{s.membership()}, {s.errors} with errors",
         "",
         f"**{s.add} to add, {s.change} to change, {s.remove} to remove** in {plural(s.image_sets, 'image set')}"
         + (f"; {eta}" if eta else ""),

@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from reconciler.plan.model import ImageSetPlan, Plan
-from reconciler.ratelimit import rate_of
+from reconciler.plan.runinfo import WriteRates
+from reconciler.ratelimit import RateLimiter, rate_of
 
 UPDATE, COPY, DELETE = "UpdateImageSetMetadata", "CopyImageSet", "DeleteImageSet"
 NEW_ID = "known after apply"
@@ -29,6 +30,32 @@ class Rates:
     update: float = rate_of(UPDATE) or 0.25
     copy: float = rate_of(COPY) or 0.25
     delete: float = rate_of(DELETE) or 0.25
+    basis: str = ""  # where the rates come from, said beside an ETA (``BASES``); "" says nothing
+
+    @classmethod
+    def paced(cls, limiter: RateLimiter) -> Rates:
+        """The rates LIMITER starts the writes at, and whether they are learned for this account, set by
+        --rate, or the documented quotas (which apply then learns from)."""
+        sources = {limiter.source(op) for op in (UPDATE, COPY, DELETE)}
+        basis = "learned" if "learned" in sources else "--rate" if sources == {"--rate"} else "documented"
+        defaults = cls()
+        return cls(limiter.starting_rate(UPDATE) or defaults.update, limiter.starting_rate(COPY) or defaults.copy,
+                   limiter.starting_rate(DELETE) or defaults.delete, basis)
+
+    @classmethod
+    def of_plan(cls, plan: Plan, otherwise: Rates) -> Rates:
+        """The rates PLAN's ETA was made with (a saved plan keeps them), else OTHERWISE."""
+        kept = plan.rates
+        return otherwise if kept is None else cls(kept.update, kept.copy, kept.delete, kept.basis)
+
+    def written(self) -> WriteRates:
+        """These rates as the plan keeps them."""
+        return WriteRates(self.update, self.copy, self.delete, self.basis)
+
+    @property
+    def note(self) -> str:
+        """`` (the rate learned for this account)``: what an ETA assumes, or "" when unsaid."""
+        return f" ({BASES[self.basis]})" if self.basis else ""
 
     @classmethod
     def configured(cls, overrides: Mapping[str, float] | None) -> Rates:
@@ -41,6 +68,12 @@ class Rates:
         return {UPDATE: self.update, COPY: self.copy, DELETE: self.delete}[operation]
 
 
+BASES = {
+    "documented": "the documented quota; apply learns this account's rate from its answers",
+    "learned": "the rate learned for this account",
+    "--rate": "as --rate sets it",
+    "local": "AWS's documented quota; the local store is not paced unless --rate asks",
+}
 DEFAULT_RATES = Rates()
 
 
@@ -59,16 +92,45 @@ class Step:
 
 
 def steps(isp: ImageSetPlan) -> tuple[Step, ...]:
-    """The five steps that replace ISP (action ``replace``), in the order they are sent."""
+    """The five steps that replace ISP (action ``replace``), in the order they are sent; seven for a member
+    of a replacement group, which also keeps a pristine copy of the original until the group is done."""
     n = len(isp.requests)
+    grouped = isp.replacement is not None and isp.replacement.grouped
+    pristine = (Step("pristine_copy", COPY, f"copy image set {isp.image_set_id} to a second non-primary image set, "
+                     "unedited (the pristine copy: promoted back if the group cannot be promoted)"),) if grouped else ()
     return (
         Step("copy", COPY, f"copy image set {isp.image_set_id} to a new non-primary image set (the temporary copy)"),
         Step("update_copy", UPDATE, f"{n} update{'s' if n != 1 else ''} of the temporary copy, with the changes below",
              n),
+        *pristine,
         Step("delete_primary", DELETE, f"delete the primary image set {isp.image_set_id}"),
         Step("promote", COPY, f"copy the temporary copy with promoteToPrimary = NEW image set ID ({NEW_ID})"),
         Step("delete_copy", DELETE, "delete the temporary copy"),
+        *((Step("delete_pristine", DELETE, "delete the pristine copy, once every member's promotion is verified"),)
+          if grouped else ()),
     )
+
+
+@dataclass(frozen=True)
+class Group:
+    """A replacement group as a whole (``reconciler.plan.group``): every primary image set of one study."""
+
+    members: tuple[str, ...]
+    writes: int
+    seconds: float
+    window: float  # seconds from the first original's deletion to the last promotion (pacing alone)
+
+
+def group_of(isp: ImageSetPlan, rates: Rates) -> Group | None:
+    """The group ISP is replaced in; None when it is replaced alone. Each member sends its updates, three
+    copies (edited, pristine, promoted) and three deletions (original, edited copy, pristine copy); its
+    instances are in no primary image set while every original is deleted and every copy promoted."""
+    r = isp.replacement
+    if r is None or not r.grouped:
+        return None
+    n = len(r.group)
+    return Group(r.group, r.group_requests + 6 * n, r.group_requests / rates.update + 3 * n / rates.copy
+                 + 3 * n / rates.delete, n / rates.delete + n / rates.copy)
 
 
 def writes(isp: ImageSetPlan) -> int:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.support.harness import DATA, DATASTORE, Emulator, load_fixture
+from tests.support.harness import DATA, DATASTORE, Emulator, load_fixture, serve_in_thread
 
 EA92 = "ea92b0d8838c72a3f25d00d13616f87e"
 D53 = "53d5fdb05ca4d46ac7ca64b06545c66e"
@@ -155,11 +155,19 @@ def test_copy_a_subset_into_a_destination_with_force(emu: Emulator, tmp_path: Pa
     assert "(ConflictException)" in again.stderr
 
 
-def test_documented_quotas_throttle_a_second_copy(emulator: Callable[..., Emulator]) -> None:
-    emu = emulator("--documented-quotas", setup=lambda store: load_fixture(store, D53, primary=False))
-    argv = ["copy-image-set", "--datastore-id", DATASTORE, "--source-image-set-id", D53,
-            "--copy-image-set-information", _copy_information("1")]
-    emu.aws_json(*argv)
-    throttled = emu.aws(*argv)
-    assert throttled.returncode != 0
-    assert "(ThrottlingException)" in throttled.stderr
+def test_documented_quotas_throttle_a_second_copy(tmp_path: Path) -> None:
+    """`serve --documented-quotas` holds CopyImageSet to 0.25/s with a burst of 1: a copy right after
+    another is throttled. The server's rate clock is stopped, so "right after" holds however long the
+    second AWS CLI launch takes; moved 4 s on, the bucket has refilled and a copy goes through again."""
+    store = tmp_path / "store"
+    load_fixture(store, D53, primary=False)
+    now = [0.0]
+    with serve_in_thread(store, "--documented-quotas", rate_clock=lambda: now[0]) as emu:
+        argv = ["copy-image-set", "--datastore-id", DATASTORE, "--source-image-set-id", D53,
+                "--copy-image-set-information", _copy_information("1")]
+        emu.aws_json(*argv)
+        throttled = emu.aws(*argv)
+        assert throttled.returncode != 0
+        assert "(ThrottlingException)" in throttled.stderr
+        now[0] += 4.0
+        assert emu.aws_json(*argv)["destinationImageSetProperties"]["imageSetId"] != D53

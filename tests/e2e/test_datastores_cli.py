@@ -43,6 +43,7 @@ class Env:
 
 def make_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, kind: str, datastores: int) -> Iterator[Env]:
     isolate_aws(tmp_path, monkeypatch)
+    monkeypatch.chdir(tmp_path)
     store = Store(tmp_path / "store")
     for datastore_id, name in [(DS, "radiology"), (OTHER, "research")][:datastores]:
         store.ensure_datastore(datastore_id, name)
@@ -109,6 +110,8 @@ COMMANDS = [
     ["history", "--image-set-id", IMAGE_SET],
     ["revert", "--image-set-id", IMAGE_SET, "--to-version", "1", "--auto-approve"],
     ["import", "--image-set-id", IMAGE_SET],
+    ["adt", "read", str(Path(__file__).resolve().parents[2] / "examples" / "adt" / "a40-merge.hl7"),
+     "--specs", "adt-specs"],
 ]
 
 
@@ -119,6 +122,7 @@ def test_the_only_datastore_is_named_when_the_option_is_missing(one: Env, comman
     assert f"reconciler {command[0]}: --datastore-id is required; pass --datastore-id {DS}, the only datastore" in err
     assert "Traceback" not in err and "QQSECRET" not in err
     assert len(Store(one.store).list_versions(DS, IMAGE_SET, now=time.time())) == 1  # revert sent nothing
+    assert not Path("adt-specs").exists()  # adt read wrote nothing
 
 
 @pytest.mark.parametrize("command", COMMANDS, ids=lambda c: c[0])
@@ -139,3 +143,13 @@ def test_with_the_option_the_command_runs(one: Env) -> None:
     code, out, err = one.cli("history", "--datastore-id", DS, "--image-set-id", IMAGE_SET)
     assert code == 0, err
     assert out.startswith(f"Image set {IMAGE_SET} in datastore {DS}: 1 version")
+
+
+def test_a_backend_that_cannot_list_gets_the_plain_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real AWS without a region: nothing can be listed (nothing is sent), so the error is the usage one."""
+    isolate_aws(tmp_path, monkeypatch, "AWS_REGION", "AWS_DEFAULT_REGION")
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["history", "--image-set-id", IMAGE_SET], Streams(out=out, err=err, inp=None))
+    assert code == 1 and out.getvalue() == ""
+    assert err.getvalue() == ("error: reconciler history: --datastore-id is required "
+                              "(`reconciler ls` lists the datastores)\n")

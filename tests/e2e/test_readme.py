@@ -143,7 +143,7 @@ def test_the_readme_adt_merge_and_unmerge_run_as_written(tmp_path: Path) -> None
     """The ADT feed's blocks, in order, on a freshly seeded demo store, in a shell set up as the tour's."""
     steps = readme_steps(README.read_text(encoding="utf-8"), (ADT,))
     assert [s.command.split()[1] for s in steps if s.command.startswith("reconciler ")] == [
-        "adt", "plan", "apply", "plan", "revert"]
+        "emulator", "adt", "plan", "apply", "plan", "revert"]
     project = scratch_project(tmp_path)
     seed(str(project / ".demo" / "store"), io.StringIO())
     run_steps(steps, project, new_shell_env(), prelude=(ACTIVATE, "export RECONCILER_LOCAL=.demo/store"))

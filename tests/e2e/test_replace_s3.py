@@ -24,7 +24,7 @@ from reconciler.apply.s3journal import StepUploader, read_journals
 from reconciler.client.s3 import S3
 from reconciler.persist import Storage
 from tests.support.motos3 import bucket_client, moto_server
-from tests.support.replaceenv import RATES, Env, X, assert_replaced, env, spec_text, wait_quiet
+from tests.support.replaceenv import DS, RATES, Env, X, assert_replaced, env, spec_text, wait_quiet
 
 __all__ = ["env"]  # the fixture
 pytestmark = pytest.mark.slow  # moto's server, CLI subprocesses
@@ -149,3 +149,21 @@ def test_a_failed_upload_at_a_step_is_one_warning_and_the_journal_goes_on(env: E
     assert [r["event"] for r in read_journal(local)] == ["copy_submitting", "copy_submitted"]
     (warning,) = warnings
     assert "cannot upload the journal to s3://no-such-journal-bucket/journals/" in warning
+
+
+def test_history_reads_the_replacement_from_the_s3_journal_on_a_fresh_runner(env: Env, s3: Any) -> None:
+    """``history --journal s3://...``: the journals under the prefix name the replacement, both ways."""
+    env.spec(spec_text())
+    code, out, err = env.cli("apply", "specs", "--auto-approve", "--journal", PREFIX)
+    assert code == 0, out + err
+    new = assert_replaced(env)
+    shutil.rmtree(env.root / ".reconciler")  # another runner: only S3 has the journal
+    ds = ["--datastore-id", DS]
+    code, out, err = env.cli("history", *ds, "--image-set-id", new, "--journal", PREFIX, "--format", "json")
+    assert code == 0, err
+    assert [r["imageSetId"] for r in json.loads(out)["replaces"]] == [X] and "warning" not in err
+    code, out, err = env.cli("history", *ds, "--image-set-id", X, "--journal", PREFIX)
+    assert code == 0, err
+    assert f"Replaced by image set {new} at 20" in out
+    # without the prefix, nothing names it: the service keeps no link
+    assert "Replaces" not in env.cli("history", *ds, "--image-set-id", new)[1]

@@ -73,7 +73,7 @@ def _status_of(call: Callable[[], Any]) -> int:
 
 
 def _raw_post(url: str, path: str, body: bytes, headers: dict[str, str]) -> int:
-    conn = http.client.HTTPConnection(urlsplit(url).netloc, timeout=10)
+    conn = http.client.HTTPConnection(urlsplit(url).netloc, timeout=60)
     conn.request("POST", path, body=body, headers=headers)
     status = conn.getresponse().status
     conn.close()
@@ -104,7 +104,7 @@ def stale_date(url: str, mp: pytest.MonkeyPatch) -> int:
 
 
 def oversized_body(url: str, mp: pytest.MonkeyPatch) -> int:
-    conn = http.client.HTTPConnection(urlsplit(url).netloc, timeout=10)
+    conn = http.client.HTTPConnection(urlsplit(url).netloc, timeout=60)
     conn.putrequest("POST", UPDATE_PATH)
     conn.putheader("Content-Length", str(64 * 1024 * 1024))
     conn.endheaders()

@@ -35,7 +35,7 @@ class StandIn:
     def __call__(self, req: WireRequest) -> WireResponse:
         self.seen.append(req)
         if self.barrier is not None:
-            self.barrier.wait(timeout=10)
+            self.barrier.wait(timeout=120)  # a hang guard: the others may start slowly on a loaded machine
         if self.mode == "drop":
             raise DropConnection()
         if self.mode == "crash":
@@ -75,7 +75,7 @@ def _client(url: str, secret: str = "test", key: str = "test", retries: int = 0)
 def _raw(server: EmulatorHTTPServer, method: str, path: str, headers: dict[str, str] | None = None,
          body: bytes = b"") -> tuple[int, dict[str, str], bytes]:
     host = urlsplit(server.url).netloc
-    conn = http.client.HTTPConnection(host, timeout=10)
+    conn = http.client.HTTPConnection(host, timeout=60)
     conn.request(method, path, body=body, headers=headers or {})
     resp = conn.getresponse()
     out = resp.status, {k.lower(): v for k, v in resp.getheaders()}, resp.read()
@@ -138,7 +138,7 @@ def test_stale_date_is_refused(server: EmulatorHTTPServer, standin: StandIn,
 
 def test_oversized_body_is_refused_unread(server: EmulatorHTTPServer, standin: StandIn) -> None:
     host = urlsplit(server.url).netloc
-    conn = http.client.HTTPConnection(host, timeout=10)
+    conn = http.client.HTTPConnection(host, timeout=60)
     conn.putrequest("POST", f"/datastore/{DS}/searchImageSets")
     conn.putheader("Content-Length", str(50 * 1024 * 1024))
     conn.endheaders()  # the body is never sent: the answer must come anyway
@@ -153,7 +153,7 @@ def test_oversized_body_is_refused_unread(server: EmulatorHTTPServer, standin: S
 def test_oversized_body_gets_no_100_continue(server: EmulatorHTTPServer, standin: StandIn) -> None:
     """A client that asks first ("Expect: 100-continue") is told 413 at once, not invited to send."""
     host, port = urlsplit(server.url).netloc.split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
         sock.sendall(f"POST /datastore HTTP/1.1\r\nHost: {host}\r\nContent-Length: {10**8}\r\n"
                      "Expect: 100-continue\r\n\r\n".encode())
         first_line = sock.makefile("rb").readline()
@@ -164,7 +164,7 @@ def test_oversized_body_gets_no_100_continue(server: EmulatorHTTPServer, standin
 def test_unsigned_request_gets_no_100_continue(server: EmulatorHTTPServer, standin: StandIn) -> None:
     """Found by the raw-HTTP fuzz test: an unsigned request is refused, so it is never invited to send."""
     host, port = urlsplit(server.url).netloc.split(":")
-    with socket.create_connection((host, int(port)), timeout=10) as sock:
+    with socket.create_connection((host, int(port)), timeout=60) as sock:
         sock.sendall(f"GET /datastore HTTP/1.1\r\nHost: {host}\r\nContent-Length: 2\r\n"
                      "Expect: 100-continue\r\n\r\n{}".encode())
         first_line = sock.makefile("rb").readline()
@@ -204,7 +204,7 @@ def test_concurrent_clients_are_served_at_once(server: EmulatorHTTPServer, stand
     for t in threads:
         t.start()
     for t in threads:
-        t.join(timeout=20)
+        t.join()  # the barrier's own timeout ends a request that waits in vain
     assert results == [DS] * 3
 
 

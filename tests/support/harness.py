@@ -6,6 +6,7 @@ arguments are raw text that it base64-encodes itself.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
 import json
@@ -15,13 +16,16 @@ import signal
 import subprocess
 import sys
 import threading
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from reconciler.cli import main
+from reconciler.cli import build_parser, main
 from reconciler.commands._common import Streams
+from reconciler.commands.emulator_cmd import serve_config
+from reconciler.emulator.http import make_server, open_service
 
 DATA = Path(__file__).resolve().parents[1] / "conformance" / "data"
 AWS = Path(sys.executable).parent / "aws"
@@ -45,9 +49,10 @@ def cli_env() -> dict[str, str]:
 
 
 class Emulator:
-    """A running `reconciler emulator serve` on its own store, driven with the AWS CLI."""
+    """A running `reconciler emulator serve` on its own store, driven with the AWS CLI (PROC: the serve
+    process, or None for a server running in a thread of this process)."""
 
-    def __init__(self, store: Path, url: str, proc: subprocess.Popen[str]) -> None:
+    def __init__(self, store: Path, url: str, proc: subprocess.Popen[str] | None) -> None:
         self.store = store
         self.url = url
         self.proc = proc
@@ -83,6 +88,25 @@ def load_fixture(
     assert code == 0, err.getvalue()
     doc: dict[str, Any] = json.loads(path.read_text())
     return doc
+
+
+@contextlib.contextmanager
+def serve_in_thread(store: Path, *flags: str, rate_clock: Callable[[], float]) -> Iterator[Emulator]:
+    """`emulator serve --local STORE FLAGS...` as the command configures it, in a thread of this process,
+    with the rate limits refilling by RATE_CLOCK (a fake clock: a test decides how much time passes
+    between two requests, however long the AWS CLI takes to start)."""
+    args = build_parser().parse_args(["emulator", "serve", "--local", str(store), *flags])
+    config = serve_config(args)
+    server = make_server(open_service(store, config, rate_clock=rate_clock), access_key=config.access_key,
+                         secret_key=config.secret_key, region=config.region)
+    thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
+    thread.start()
+    try:
+        yield Emulator(store, server.url, None)
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
 
 
 def start_serve(store: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:

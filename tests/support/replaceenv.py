@@ -110,10 +110,12 @@ def assert_nothing_lost(env: Env) -> None:
     assert held >= INSTANCES, sorted(INSTANCES - held)
 
 
-def wait_quiet(env: Env, timeout: float = 10.0) -> None:
-    """Until no image set of the store is LOCKED (the killed run's last write may still run)."""
+def wait_quiet(env: Env, timeout: float = 300.0) -> None:
+    """Until no image set of the store is LOCKED (the killed run's last write may still run). TIMEOUT is
+    a hang guard, far above any lock the tests set: reaching it fails the test instead of going on."""
     deadline = time.monotonic() + timeout
-    while any(r.state == "LOCKED" for r, _ in env.rows()) and time.monotonic() < deadline:
+    while any(r.state == "LOCKED" for r, _ in env.rows()):
+        assert time.monotonic() < deadline, "an image set is still LOCKED"
         time.sleep(0.02)
 
 

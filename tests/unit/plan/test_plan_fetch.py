@@ -105,7 +105,7 @@ def test_a_missing_is_primary_is_read_as_primary_with_a_warning_naming_the_image
     plan = build_plan([doc], FakeAPI(["ACTIVE"], primary=None))  # type: ignore[arg-type]
     (isp,) = plan.image_sets
     assert (isp.action, isp.is_primary, isp.changes[0].check) == ("error", True, "refused on primary")
-    (warning,) = plan.meta["warnings"]
+    (warning,) = plan.run.warnings
     assert "i" * 32 in warning and "isPrimary" in warning and "C^D" not in warning
     told = build_plan([doc], FakeAPI(["ACTIVE"], primary=False))  # type: ignore[arg-type]
-    assert "warnings" not in told.meta and told.image_sets[0].action == "update"
+    assert not told.run.warnings and told.image_sets[0].action == "update"
