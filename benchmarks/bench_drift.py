@@ -37,6 +37,7 @@ from reconciler.api import BackendIdentity
 from reconciler.client.healthimaging import HealthImaging
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.emulator.store import NewVersion, Store
+from reconciler.persist import Storage
 from reconciler.plan.build import build_plan
 from reconciler.plan.cost import Cost, cost_of
 from reconciler.plan.incremental import Incremental, next_state
@@ -100,10 +101,10 @@ def drift(api: HealthImaging, docs: list[SpecDocument], location: str, backend: 
     """One drift run as `reconciler drift --state` makes it: open the state, plan, write the new state."""
     calls, retries = api.stats.calls(), api.stats.retries()
     started = time.perf_counter()
-    loaded = load(location, KEY, backend)
+    loaded = load(location, KEY, backend, Storage())
     plan = build_plan(docs, api, parallelism=8, incremental=Incremental(KEY, loaded.state, refresh=refresh))
     state = next_state(loaded.state, plan, KEY, backend)
-    save(state, location, KEY)
+    save(state, location, KEY, Storage())
     seconds = time.perf_counter() - started
     now_calls, now_retries = api.stats.calls(), api.stats.retries()
     cost = cost_of({k: v - calls.get(k, 0) for k, v in now_calls.items()},

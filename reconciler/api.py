@@ -10,9 +10,11 @@ All methods raise ``reconciler.errors`` exceptions, never botocore ones.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Mapping
-from dataclasses import dataclass
+from collections.abc import Collection, Iterator, Mapping
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
+
+from reconciler.padding import unpad
 
 # Storage tiers (https://docs.aws.amazon.com/healthimaging/latest/devguide/cost-optimization.html): a
 # GetImageSetMetadata read moves an image set from the archive tier back to frequent access.
@@ -36,6 +38,7 @@ class ImageSetInfo:
     forced: bool = False
     is_primary: bool | None = None
     storage_tier: str | None = None  # FREQUENT_ACCESS | ARCHIVE_INSTANT_ACCESS (GetImageSet only)
+    deleted_at: float | None = None  # epoch seconds, once the image set is DELETED
 
 
 @dataclass(frozen=True)
@@ -76,7 +79,18 @@ class SearchHit:
     def study(self) -> str | None:
         """The StudyInstanceUID of the summary, if it has one."""
         uid = (self.dicom_tags or {}).get("DICOMStudyInstanceUID")
-        return uid.rstrip(" \x00") or None if isinstance(uid, str) else None
+        return unpad(uid) or None if isinstance(uid, str) else None
+
+
+@dataclass(frozen=True)
+class DatastoreInfo:
+    """GetDatastore / one ListDatastores summary."""
+
+    datastore_id: str
+    name: str
+    status: str
+    arn: str | None = None
+    created_at: float | None = None  # epoch seconds
 
 
 @dataclass(frozen=True)
@@ -84,12 +98,15 @@ class BackendIdentity:
     """Which service a client talks to, so that a saved plan is applied where it was made.
 
     ``local``: the emulator store at ``location`` (an absolute path); ``endpoint``: the URL at
-    ``location``; ``aws``: AWS ``account`` in the region at ``location``.
+    ``location``; ``aws``: AWS ``account`` in the region at ``location``. An endpoint's ``region`` (the one
+    requests were signed for) is kept so that a saved plan can be applied with the same options, but is no
+    part of the identity.
     """
 
     kind: Literal["local", "endpoint", "aws"]
     location: str
     account: str | None = None
+    region: str | None = field(default=None, compare=False)
 
     def describe(self) -> str:
         if self.kind == "local":
@@ -142,8 +159,39 @@ class HealthImagingAPI(Protocol):
         """Every image set updated between SINCE and UNTIL (epoch seconds, inclusive), oldest first, every page."""
         ...
 
+    def list_image_sets(self, datastore_id: str) -> Iterator[SearchHit]:
+        """Every image set of the datastore (SearchImageSets with no filter), every page."""
+        ...
+
+    def get_datastore(self, datastore_id: str) -> DatastoreInfo:
+        """GetDatastore; raises ``NotFound`` when the datastore does not exist."""
+        ...
+
+    def copy_image_set(
+        self,
+        datastore_id: str,
+        source_image_set_id: str,
+        source_version: str,
+        *,
+        destination: tuple[str, str] | None = None,
+        subset: Mapping[str, Collection[str]] | None = None,
+        force: bool = False,
+        promote: bool = False,
+        cancel: threading.Event | None = None,
+    ) -> CopyResult:
+        """CopyImageSet of SOURCE_VERSION (guarded) into a new image set, or into DESTINATION (image set ID,
+        guarded latest version); PROMOTE makes the new image set primary
+        (https://docs.aws.amazon.com/healthimaging/latest/APIReference/API_CopyImageSet.html). The answer
+        gives each image set's new latest version: wait for that one, never for an assumed "1"."""
+        ...
+
+    def delete_image_set(self, datastore_id: str, image_set_id: str) -> ImageSetInfo:
+        """Start deleting an image set (LOCKED/DELETING until it is DELETED); one already deleting answers
+        with its current state."""
+        ...
+
 
 def study_image_sets(api: HealthImagingAPI, datastore_id: str, study_uid: str) -> Iterator[SearchHit]:
     """Every image set of one study: SearchImageSets by StudyInstanceUID, every page (DICOM padding of the
     UID as live holds it, trailing spaces or NULs, is not part of the value searched for)."""
-    return api.search_image_sets(datastore_id, STUDY_KEY, study_uid.rstrip(" \x00"))
+    return api.search_image_sets(datastore_id, STUDY_KEY, unpad(study_uid))

@@ -3,16 +3,20 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from reconciler import __version__
 from reconciler.commands import (
+    adt_cmd,
     apply_cmd,
     drift_cmd,
     emulator_cmd,
     history_cmd,
     import_cmd,
+    init_cmd,
     ls_cmd,
     plan_cmd,
     revert_cmd,
@@ -23,15 +27,67 @@ from reconciler.commands._common import Context, Streams
 from reconciler.errors import ReconcilerError, UsageError
 
 
+class UnknownOption(UsageError):
+    """A flag the command does not have, exactly as typed. Prefixes are never taken for a longer flag:
+    `plan --show` must not widen what is shown (``--show-phi``), nor `apply --auto` approve."""
+
+    exit_code = 2
+
+
 class _Parser(argparse.ArgumentParser):
-    """argparse that raises instead of exiting with 2 on a usage error (2 means "changes pending")."""
+    """argparse that raises instead of exiting (a usage error is exit 1: drift and plan use 2 for their
+    findings), and never takes a prefix of a flag for the flag (``allow_abbrev=False``, here and in every
+    subcommand's parser, which argparse makes of this class)."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        kwargs["allow_abbrev"] = False
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str) -> None:  # type: ignore[override]
         raise UsageError(f"{self.prog}: {message} (see `{self.prog} --help`)")
 
 
-COMMANDS = (validate_cmd, plan_cmd, apply_cmd, drift_cmd, show_cmd, import_cmd, history_cmd, revert_cmd, ls_cmd,
-            emulator_cmd)
+def _unknown_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> UnknownOption | None:
+    """The `--flag`s of ARGV that the (sub)command they follow does not have exactly, with a did-you-mean
+    naming the closest flag of that command; None when every flag is known. Checked before argparse
+    parses, so that no other complaint (a missing required option) hides the typo."""
+    command, unknown = parser, []
+    for word in argv:
+        if word == "--":
+            break
+        subs = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
+        if subs and word in subs[0].choices:
+            command = subs[0].choices[word]
+        elif word.startswith("--") and word.split("=", 1)[0] not in _flags(command):
+            unknown.append((command, word.split("=", 1)[0]))
+    if not unknown:
+        return None
+    command = unknown[0][0]
+    names = [name for _, name in unknown]
+    guesses = [g for name in names if (g := _closest(name, command)) is not None]
+    message = f"{command.prog}: unknown option{'s' if len(names) > 1 else ''} {', '.join(names)}"
+    if guesses:
+        message += f" (did you mean {' or '.join(dict.fromkeys(guesses))}?)"
+    return UnknownOption(message + "; flags are never abbreviated, and nothing was done",
+                         hint=f"see `{command.prog} --help`")
+
+
+def _flags(parser: argparse.ArgumentParser) -> set[str]:
+    return {s for a in parser._actions for s in a.option_strings}
+
+
+def _closest(name: str, parser: argparse.ArgumentParser) -> str | None:
+    """The flag of PARSER that NAME most likely meant: the shortest it is a prefix of, else the most similar."""
+    known = sorted(s for s in _flags(parser) if s.startswith("--"))
+    longer = [k for k in known if k.startswith(name)]
+    if longer:
+        return min(longer, key=len)
+    close = difflib.get_close_matches(name, known, n=1, cutoff=0.75)
+    return close[0] if close else None
+
+
+COMMANDS = (init_cmd, validate_cmd, plan_cmd, apply_cmd, drift_cmd, show_cmd, import_cmd, history_cmd, revert_cmd,
+            ls_cmd, adt_cmd, emulator_cmd)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -43,7 +99,6 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    sub.required = True
     for module in COMMANDS:
         module.register(sub)
     return parser
@@ -53,13 +108,20 @@ def main(argv: Sequence[str] | None = None, streams: Streams | None = None) -> i
     """Run the CLI and return its exit code. Never raises for a user error."""
     streams = streams or Streams()
     parser = build_parser()
+    words = list(sys.argv[1:] if argv is None else argv)
     try:
-        args = parser.parse_args(argv)
+        unknown = _unknown_flags(parser, words)
+        if unknown is not None:
+            raise unknown
+        args = parser.parse_args(words)
     except SystemExit as exc:  # --help and --version
         return exc.code if isinstance(exc.code, int) else 0
     except UsageError as exc:
         print(f"error: {exc}", file=streams.err)
-        return 1
+        return exc.exit_code
+    if args.command is None:  # a bare `reconciler`: what it can do, as kubectl shows
+        streams.out.write(parser.format_help())
+        return 0
     try:
         code: int = args.func(Context(args, streams))  # built once: options, client, reporter
         return code

@@ -32,6 +32,7 @@ from reconciler.apply.guarded import GuardedApply, Stopped, Verifier, result
 from reconciler.apply.journal import Journal
 from reconciler.apply.ledger import Ledger
 from reconciler.apply.report import ApplyReport, ImageSetResult
+from reconciler.apply.units import after_owner, replacement_group, run_units, study_sent
 from reconciler.apply.verify import converged_check
 from reconciler.apply.waiter import WaitPolicy
 from reconciler.plan.model import ImageSetPlan, Plan
@@ -125,7 +126,7 @@ class Executor:
     # ------------------------------------------------------------------ workers and the main loop
 
     def _start_workers(self, sets: Sequence[ImageSetPlan]) -> None:
-        self._queue.extend(_groups(sets))
+        self._queue.extend(run_units(sets))
         self._running = max(1, min(self.options.parallelism, len(self._queue)))
         for n in range(self._running):
             threading.Thread(target=self._work, args=(sets,), name=f"apply-{n}", daemon=True).start()
@@ -137,6 +138,10 @@ class Executor:
                     if not self._queue:
                         break
                     group = self._queue.popleft()
+                if replacement_group(sets, group):
+                    if self._run_group(sets, group) is None:
+                        return
+                    continue
                 owner: ImageSetResult | None = None
                 for n, index in enumerate(group):
                     if n and (self.cancel.requested or self._halt.is_set()):
@@ -165,7 +170,7 @@ class Executor:
             if owner is None:
                 outcome = self._apply(isp)
             else:
-                outcome = _after_owner(isp, owner, sets) or self._apply(isp, after=_study_sent(owner, sets))
+                outcome = after_owner(isp, owner, sets) or self._apply(isp, after=study_sent(owner, sets))
         except Stopped:  # its wait was ended: the update is in flight, its outcome unknown
             outcome = self._unfinished(isp)
         with self._lock:  # the result and its record together, or neither once the run is over
@@ -178,6 +183,25 @@ class Executor:
             if self.observer:
                 self.observer.finished(outcome)
         return outcome
+
+    def _run_group(self, sets: Sequence[ImageSetPlan], group: list[int]) -> bool | None:
+        """Apply one replacement group (its members together) and record each result; None when the run is over."""
+        isps = [sets[i] for i in group]
+        try:
+            outcomes = self._apply.replace_group(isps)
+        except Stopped:
+            outcomes = [self._unfinished(isp) for isp in isps]
+        with self._lock:
+            if self._over:
+                return None
+            for index, isp, outcome in zip(group, isps, outcomes, strict=True):
+                self._end(isp, outcome)
+                self._results[index] = outcome
+                self._sending.discard(isp.image_set_id)
+                self._sent.discard(isp.image_set_id)
+                if self.observer:
+                    self.observer.finished(outcome)
+        return True
 
     def _supervise(self) -> None:
         """Wait for the workers; on a stop request announce it and bound the drain; on abort return."""
@@ -257,35 +281,3 @@ class Executor:
     def _write(self, isp: ImageSetPlan, event: str, **fields: Any) -> None:
         self.journal.record(event, datastoreId=isp.datastore_id, imageSetId=isp.image_set_id,
                             plannedVersion=isp.version_id, **fields)
-
-
-def _groups(sets: Sequence[ImageSetPlan]) -> list[list[int]]:
-    """Plan indices in run units: each image set alone, except that the image sets following a study-wide
-    request (``study_owner``) join the group of the image set that request goes to, after it."""
-    owners = {(p.datastore_id, p.image_set_id): i for i, p in enumerate(sets) if p.study_members}
-    groups: dict[int, list[int]] = {}
-    for i, p in enumerate(sets):
-        lead = owners.get((p.datastore_id, p.study_owner or "")) if p.study_owner else None
-        groups.setdefault(i if lead is None else lead, []).append(i)
-    for lead, members in groups.items():  # the owner first, whatever its place in the plan
-        members.sort(key=lambda i: i != lead)
-    return sorted(groups.values(), key=lambda g: min(g))
-
-
-def _study_sent(owner: ImageSetResult, sets: Sequence[ImageSetPlan]) -> int:
-    """How many study-wide requests of OWNER were sent (they come first among its requests)."""
-    plan = next(p for p in sets if p.image_set_id == owner.image_set_id and p.datastore_id == owner.datastore_id)
-    return min(owner.requests_sent, plan.study_requests)
-
-
-def _after_owner(isp: ImageSetPlan, owner: ImageSetResult, sets: Sequence[ImageSetPlan]) -> ImageSetResult | None:
-    """The result of ISP when the study-wide request it follows did not converge (nothing is sent), else None."""
-    if owner.status == "converged" or isp.action != "update":
-        return None
-    why = f"not applied: its study-level changes go out with the study-wide update of image set {owner.image_set_id}"
-    if owner.status == "stale":
-        return result(isp, "stale", current_version=isp.version_id,
-                      message=f"{why}, which found the study changed since the plan; nothing was written")
-    if owner.status in ("not_started", "unfinished"):
-        return result(isp, "not_started")
-    return result(isp, "failed", message=f"{why}, which did not converge")

@@ -26,6 +26,7 @@ from typing import Any, Protocol
 from reconciler.api import HealthImagingAPI
 from reconciler.apply.ledger import Ledger
 from reconciler.apply.replace import ReplaceApply
+from reconciler.apply.replace_group import GroupReplace
 from reconciler.apply.report import ImageSetResult, Status
 from reconciler.apply.study import StudyApply, bumped
 from reconciler.apply.verify import converged_check
@@ -73,6 +74,19 @@ class GuardedApply:
         self.study = StudyApply(api, wait, sleep, clock)
         self.replace = ReplaceApply(api, record, wait=wait, verifier=verifier, stop_sending=stop_sending,
                                     sleep=sleep, clock=clock, ledger=ledger)
+        self.group = GroupReplace(api, record, wait=wait, verifier=verifier, stop_sending=stop_sending,
+                                  sleep=sleep, clock=clock, ledger=ledger)
+
+    def replace_group(self, isps: Sequence[ImageSetPlan]) -> list[ImageSetResult]:
+        """The results of a replacement group (``reconciler.apply.replace_group``), one per member."""
+        for isp in isps:
+            self.sending(isp)
+        try:
+            return self.group(isps)
+        except Stopped:
+            raise
+        except Exception as exc:  # a bug must not take the other image sets down, nor show a traceback
+            return [failed(isp, f"internal error ({type(exc).__name__})", sent=0) for isp in isps]
 
     def __call__(self, isp: ImageSetPlan, *, after: int = 0) -> ImageSetResult:
         """The result of ISP; never raises for a per-image-set problem (``Stopped`` ends a wait).

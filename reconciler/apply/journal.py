@@ -5,7 +5,8 @@ Records hold IDs, versions, counts, paths and service messages, never attribute 
 
 Crash testing: with ``RECONCILER_CRASH_AFTER=EVENT`` in the environment the process kills itself with
 SIGKILL right after the first record of EVENT is durable, so that tests can stop an apply at an exact step
-boundary and check that a re-run finishes it (the way the emulator's ``--fault`` injects service faults).
+boundary and check that a re-run finishes it (the way the emulator's ``--fault`` injects service faults);
+``EVENT:IMAGE_SET_ID`` waits for the first record of EVENT about that image set (a member of a group).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.errors import ReconcilerError
+from reconciler.persist import open_private
 
 DEFAULT_DIR = Path(".reconciler") / "journal"
 CRASH_ENV = "RECONCILER_CRASH_AFTER"
@@ -49,12 +51,12 @@ class Journal:
         self._lock = threading.Lock()
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
-            os.fchmod(fd, 0o600)
+            fd = open_private(self.path, append=True)
         except OSError as exc:
             raise JournalError(f"cannot open the apply journal {self.path}: {exc.strerror}") from None
         self._file = os.fdopen(fd, "a", encoding="utf-8")
-        self._crash_after = os.environ.get(CRASH_ENV) or None
+        event, _, image_set = (os.environ.get(CRASH_ENV) or "").partition(":")
+        self._crash_after, self._crash_about = event or None, image_set or None
 
     def record(self, event: str, **fields: Any) -> None:
         """Write one record ``{"ts", "run", "event", ...fields}`` and make it durable."""
@@ -70,8 +72,8 @@ class Journal:
                 raise JournalError(f"cannot write the apply journal {self.path}: {exc}") from None
             if self._on_record is not None:
                 self._on_record(rec)
-            if event == self._crash_after:  # crash testing only (see the module): kill -9 at this boundary
-                os.kill(os.getpid(), signal.SIGKILL)
+            if event == self._crash_after and self._crash_about in (None, fields.get("imageSetId")):
+                os.kill(os.getpid(), signal.SIGKILL)  # crash testing only (see the module): kill -9 here
 
     def close(self) -> None:
         with self._lock:

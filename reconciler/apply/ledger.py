@@ -24,7 +24,12 @@ from reconciler.apply.journal import DEFAULT_DIR
 
 STEPS = ("copy_submitting", "copy_submitted", "copied", "copy_updating", "copy_updated", "primary_deleting",
          "primary_deleted", "promoting", "promote_submitted", "promote_failed", "promoted", "temp_deleting",
-         "temp_deleted", "replace_abandoned")
+         "temp_deleted", "replace_abandoned",
+         # a member of a replacement group (``reconciler.apply.replace_group``) also keeps a pristine copy, and a
+         # group that cannot be promoted deletes what it promoted and promotes the pristine copies back
+         "pristine_submitting", "pristine_submitted", "pristine_copied", "pristine_deleting", "pristine_deleted",
+         "rollback_deleting", "rollback_deleted", "restore_promoting", "restore_submitted", "restored",
+         "replace_restored")
 
 
 @dataclass
@@ -43,8 +48,20 @@ class Progress:
     primary_deleted: bool = False
     promoting: float | None = None  # ts of promoting (the promotion may be out, its answer unrecorded)
     new_id: str | None = None
+    new_version: str | None = None  # the promoted image set's version its answer gave (older records: None)
     promoted: bool = False
     temp_deleted: bool = False
+    group: tuple[str, ...] = ()  # the originals of its replacement group (empty: replaced alone)
+    pristine_sending: float | None = None  # ts of pristine_submitting
+    pristine_id: str | None = None
+    pristine_version: str | None = None
+    pristine_copied: bool = False
+    pristine_deleted: bool = False
+    rolled_back: bool = False  # the promoted copy was deleted again (the group could not be promoted)
+    restoring: float | None = None  # ts of restore_promoting (the pristine copy's promotion)
+    restored_id: str | None = None
+    restored_version: str | None = None
+    restored: bool = False
     done: bool = False  # converged: nothing is left to do
     last: str | None = None  # the last event
 
@@ -56,7 +73,7 @@ class Progress:
 def fold(progress: Progress, record: dict[str, Any]) -> Progress:
     """PROGRESS after one journal RECORD about its image set."""
     event = record.get("event")
-    if event == "replace_abandoned":
+    if event in ("replace_abandoned", "replace_restored"):
         return Progress(progress.datastore_id, progress.image_set_id)
     if event == "converged" and record.get("replacedBy"):
         progress.done, progress.new_id, progress.last = True, str(record["replacedBy"]), "converged"
@@ -84,13 +101,39 @@ def fold(progress: Progress, record: dict[str, Any]) -> Progress:
         progress.promoting = float(record.get("ts", 0.0))
     elif event == "promote_submitted":
         progress.new_id = str(record["newId"])
+        progress.new_version = str(record["newVersion"]) if record.get("newVersion") else None
     elif event == "promote_failed":
-        progress.new_id, progress.promoting = None, None
+        progress.new_id, progress.new_version, progress.promoting = None, None, None
     elif event == "promoted":
         progress.new_id, progress.promoted = str(record["newId"]), True
     elif event == "temp_deleted":
         progress.temp_deleted = True
+    else:
+        _fold_group(progress, str(event), record)
+    if record.get("group"):
+        progress.group = tuple(map(str, record["group"]))
     return progress
+
+
+def _fold_group(progress: Progress, event: str, record: dict[str, Any]) -> None:
+    """The records only a member of a replacement group writes."""
+    if event == "pristine_submitting":
+        progress.pristine_sending = float(record.get("ts", 0.0))
+    elif event == "pristine_submitted":
+        progress.pristine_id, progress.pristine_version = str(record["pristineId"]), str(record["pristineVersion"])
+    elif event == "pristine_copied":
+        progress.pristine_id, progress.pristine_copied = str(record["pristineId"]), True
+        progress.pristine_version = str(record.get("pristineVersion") or progress.pristine_version)
+    elif event == "pristine_deleted":
+        progress.pristine_deleted = True
+    elif event == "rollback_deleted":
+        progress.rolled_back, progress.new_id, progress.promoted = True, None, False
+    elif event == "restore_promoting":
+        progress.restoring = float(record.get("ts", 0.0))
+    elif event == "restore_submitted":
+        progress.restored_id, progress.restored_version = str(record["newId"]), str(record["newVersion"])
+    elif event == "restored":
+        progress.restored_id, progress.restored = str(record["newId"]), True
 
 
 Remote = Callable[[frozenset[str]], Iterable[tuple[str, str]]]
@@ -122,6 +165,10 @@ class Ledger:
         for folder in self.folders:
             if folder.is_dir():
                 yield from sorted(folder.glob("*.jsonl"))
+
+    def records(self) -> list[dict[str, Any]]:
+        """The replacement records of every journal read, oldest first (``reconciler.apply.lineage`` folds them)."""
+        return list(self._load())
 
     def progress(self, datastore_id: str, image_set_id: str) -> Progress:
         """Where the replacement of IMAGE_SET_ID stands (a fresh Progress when the journals hold none)."""

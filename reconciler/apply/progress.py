@@ -44,7 +44,7 @@ class Progress:
             if self.done == self.total:
                 self.close()
         else:
-            self.stream.write(f"[{self.done}/{self.total}] {result.image_set_id}: {result.status}\n")
+            self.stream.write(f"[{self.done}/{self.total}] {result.image_set_id}: {result.outcome}\n")
         self.stream.flush()
 
     def interrupted(self, reason: str, in_flight: int, drain_timeout: float) -> None:

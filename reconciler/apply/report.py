@@ -12,6 +12,11 @@ Status = Literal["converged", "unchanged", "stale", "failed", "unfinished", "not
 """``unfinished``: a request was sent, but the run stopped before the image set was verified (it may be
 half-way: re-plan); ``not_started``: the run stopped before anything was sent to it (it is untouched)."""
 STATUSES: tuple[Status, ...] = ("converged", "unchanged", "stale", "failed", "unfinished", "not_started")
+Outcome = Literal[Status, "replaced"]
+"""What the report calls a result: its status, except that a converged replacement is ``replaced`` (its image
+set was deleted and a new one holds the plan), so that it is not counted as converged in place."""
+OUTCOMES: tuple[Outcome, ...] = ("converged", "replaced", "unchanged", "stale", "failed", "unfinished",
+                                 "not_started")
 
 EXIT_OK = 0
 EXIT_FAILED = 1
@@ -34,6 +39,11 @@ class ImageSetResult:
     unmet: tuple[str, ...] = ()  # dotted paths that did not hold after the update
     replaced_by: str | None = None  # a replacement: the new primary image set's ID (IDs are not patient data)
 
+    @property
+    def outcome(self) -> Outcome:
+        """The status as reported (text, JSON, summary counts): ``replaced`` for a converged replacement."""
+        return "replaced" if self.status == "converged" and self.replaced_by is not None else self.status
+
 
 @dataclass(frozen=True)
 class ApplyReport:
@@ -45,8 +55,8 @@ class ApplyReport:
     aborted: bool = False  # a second signal: in-flight image sets were not waited for
     cost: Cost | None = None  # what the run (its plan included) asked of the service
 
-    def count(self, status: Status) -> int:
-        return sum(1 for r in self.results if r.status == status)
+    def count(self, status: Outcome) -> int:
+        return sum(1 for r in self.results if r.outcome == status)
 
     @property
     def exit_code(self) -> int:
@@ -59,4 +69,4 @@ class ApplyReport:
         return EXIT_OK
 
     def summary(self) -> dict[str, int]:
-        return {"image_sets": len(self.results)} | {s: self.count(s) for s in STATUSES}
+        return {"image_sets": len(self.results)} | {s: self.count(s) for s in OUTCOMES}

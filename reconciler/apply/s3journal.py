@@ -18,13 +18,10 @@ from __future__ import annotations
 import threading
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from reconciler.client.storage import get, list_keys, upload_file
 from reconciler.errors import ReconcilerError
-
-if TYPE_CHECKING:
-    from reconciler.client.s3 import S3
+from reconciler.persist import Storage
 
 MAX_LISTED = 10_000  # keys listed under the prefix (one journal per apply run)
 MAX_READ = 200  # the newest journals read of those
@@ -32,12 +29,12 @@ MAX_READ = 200  # the newest journals read of those
 Warn = Callable[[str], None]
 
 
-def read_journals(prefix_url: str, warn: Warn, *, skip: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
+def read_journals(prefix_url: str, storage: Storage, warn: Warn, *,
+                  skip: frozenset[str] = frozenset()) -> list[tuple[str, str]]:
     """(URL, text) of the newest ``.jsonl`` journals under PREFIX_URL whose names are not in SKIP (the local
     copies, which are at least as recent)."""
     try:
-        s3 = _s3()
-        urls, more = list_keys(prefix_url, s3, max_keys=MAX_LISTED)
+        urls, more = storage.list_keys(prefix_url, max_keys=MAX_LISTED)
     except ReconcilerError as exc:
         warn(f"cannot list the journals under {prefix_url} ({exc.message}); replacements they may show "
              "half-done are not continued from them")
@@ -50,7 +47,7 @@ def read_journals(prefix_url: str, warn: Warn, *, skip: frozenset[str] = frozens
     out = []
     for url in urls:
         try:
-            body, _etag = get(url, s3, what="journal")
+            body, _etag = storage.read(url, what="journal")
             out.append((url, body.decode("utf-8")))
         except (ReconcilerError, UnicodeDecodeError) as exc:
             reason = exc.message if isinstance(exc, ReconcilerError) else "not UTF-8 text"
@@ -62,28 +59,20 @@ class StepUploader:
     """``Journal(on_record=...)``: after each replacement step record, upload the local journal to its key
     under the prefix. A failed upload is a warning (once per message); the apply goes on."""
 
-    def __init__(self, local: Path, prefix_url: str, warn: Warn, steps: frozenset[str]) -> None:
-        self.local, self.prefix_url, self.warn, self.steps = local, prefix_url, warn, steps
+    def __init__(self, local: Path, prefix_url: str, storage: Storage, warn: Warn, steps: frozenset[str]) -> None:
+        self.local, self.prefix_url, self.storage, self.warn, self.steps = local, prefix_url, storage, warn, steps
         self._lock = threading.Lock()
         self._warned: set[str] = set()
-        self._client: S3 | None = None
 
     def __call__(self, record: dict[str, Any]) -> None:
         if record.get("event") not in self.steps and not record.get("replacedBy"):
             return
         with self._lock:  # the file is read inside: a later upload never holds fewer records
             try:
-                self._client = self._client or _s3()
-                upload_file(self.local, self.prefix_url, self._client)
+                self.storage.upload(self.local, self.prefix_url)
             except ReconcilerError as exc:
                 if exc.message not in self._warned:
                     self._warned.add(exc.message)
                     self.warn(f"cannot upload the journal to {self.prefix_url} after a replacement step "
                               f"({exc.message}); the apply goes on, and the journal is uploaded again at the end")
 
-
-def _s3() -> S3:
-    """One S3 client for all the requests of a run (late: local journals never load boto3's S3 model)."""
-    from reconciler.client.s3 import S3
-
-    return S3()

@@ -14,14 +14,13 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from typing import Any
 
-from reconciler.api import BackendIdentity, HealthImagingAPI, ImageSetInfo, SearchHit, UpdateResult
+from reconciler.api import BackendIdentity, DatastoreInfo, HealthImagingAPI, ImageSetInfo, SearchHit, UpdateResult
 from reconciler.client import errors as errs
 from reconciler.client.calls import Caller, Trace
 from reconciler.client.copying import CopyAndDelete, read_quietly
 from reconciler.client.identity import endpoint_identity
 from reconciler.client.values import (
     CallStats,
-    DatastoreInfo,
     datastore_info,
     describe,
     image_set_info,

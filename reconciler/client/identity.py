@@ -24,11 +24,12 @@ def local_identity(store_dir: str) -> BackendIdentity:
     return BackendIdentity("local", str(Path(store_dir).expanduser().resolve()))
 
 
-def endpoint_identity(url: str) -> BackendIdentity:
-    """An endpoint by its URL, normalised: scheme and host lower case, no trailing slash."""
+def endpoint_identity(url: str, region: str | None = None) -> BackendIdentity:
+    """An endpoint by its URL, normalised: scheme and host lower case, no trailing slash (and the REGION
+    requests are signed for, kept beside it)."""
     parts = urlsplit(url)
     path = parts.path.rstrip("/")
-    return BackendIdentity("endpoint", f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}")
+    return BackendIdentity("endpoint", f"{parts.scheme.lower()}://{parts.netloc.lower()}{path}", region=region)
 
 
 def aws_identity(session: Any, region: str, config: Config) -> BackendIdentity:

@@ -1,13 +1,12 @@
-"""S3 for saved plans and apply journals: the only module besides the HealthImaging client layer that
-imports boto3. Credentials, region and endpoint come from boto3's standard chain and environment
-(``AWS_PROFILE``, ``AWS_REGION``, ``AWS_ENDPOINT_URL_S3``, ...); botocore errors become
-``reconciler.errors`` here and never escape.
+"""S3 for saved plans, drift states and apply journals (``reconciler.persist`` uses it): with the
+HealthImaging client, the only place that imports boto3. Credentials, region and endpoint come from
+boto3's standard chain and environment (``AWS_PROFILE``, ``AWS_REGION``, ``AWS_ENDPOINT_URL_S3``, ...);
+botocore errors become ``reconciler.errors`` here and never escape.
 """
 
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from typing import Any
 
 import boto3
@@ -15,21 +14,15 @@ from botocore import exceptions as bce
 from botocore.config import Config
 
 from reconciler.errors import CredentialsError, EndpointError, PlanFileError, ReconcilerError, StorageNotFound
+from reconciler.persist import S3Object
 
 _CREDENTIAL_CODES = frozenset({"AccessDenied", "AccessDeniedException", "InvalidAccessKeyId", "ExpiredToken",
                                "SignatureDoesNotMatch", "InvalidToken"})
 
 
-@dataclass(frozen=True)
-class S3Object:
-    body: bytes
-    etag: str  # without quotes
-    metadata: dict[str, str]
-    encryption: str | None  # the ServerSideEncryption the object reports (AES256, aws:kms, ...)
-
-
 class S3:
-    """put/get of whole small objects (plans, journals), errors translated."""
+    """put/get/list of whole small objects (plans, drift states, journals), errors translated: the
+    ``reconciler.persist.ObjectStore`` of a run."""
 
     def __init__(self, client: Any | None = None) -> None:
         if client is None:

@@ -81,7 +81,7 @@ def _identify_remote(client: Any, session: Any, options: BackendOptions) -> Call
     """An endpoint is known by its URL; real AWS (an AWS host) by account and region, asked lazily."""
     url = str(client.meta.endpoint_url)
     if not is_aws_host(url):
-        return lambda: endpoint_identity(url)
+        return lambda: endpoint_identity(url, str(client.meta.region_name))
     config = Config(connect_timeout=options.connect_timeout, read_timeout=options.read_timeout,
                     retries={"total_max_attempts": 3, "mode": "standard"})
     return lambda: aws_identity(session, str(client.meta.region_name), config)

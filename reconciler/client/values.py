@@ -9,20 +9,9 @@ from __future__ import annotations
 import threading
 from collections import Counter
 from collections.abc import Mapping
-from dataclasses import dataclass
 from typing import Any
 
-from reconciler.api import ImageSetInfo, SearchHit
-
-
-@dataclass(frozen=True)
-class DatastoreInfo:
-    """GetDatastore / one ListDatastores summary."""
-
-    datastore_id: str
-    name: str
-    status: str
-    arn: str | None = None
+from reconciler.api import DatastoreInfo, ImageSetInfo, SearchHit
 
 
 class CallStats:
@@ -87,6 +76,7 @@ def image_set_info(item: Mapping[str, Any], datastore_id: str) -> ImageSetInfo:
         forced=bool(overrides.get("forced", False)),
         is_primary=item.get("isPrimary"),
         storage_tier=item.get("storageTier"),
+        deleted_at=epoch(item.get("deletedAt")),
     )
 
 
@@ -109,4 +99,5 @@ def datastore_info(item: Mapping[str, Any]) -> DatastoreInfo:
         name=str(item.get("datastoreName", "")),
         status=str(item.get("datastoreStatus", "")),
         arn=item.get("datastoreArn"),
+        created_at=epoch(item.get("createdAt")),
     )

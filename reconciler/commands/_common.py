@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import os
 import signal
 import sys
@@ -24,6 +25,7 @@ from reconciler.commands._options import (
     absolute,
     add_backend_options,
     add_blob_limit_option,
+    add_datastore_option,
     add_phi_options,
     add_rate_options,
     add_targeting_options,
@@ -34,12 +36,15 @@ from reconciler.commands._options import (
     parse_select,
     require_store,
 )
-from reconciler.errors import SpecError, UsageError
+from reconciler.errors import ReconcilerError, SpecError, UsageError
+from reconciler.persist import ObjectStore, Storage
 
 __all__ = [
     "ALLOW_SHARED_PHI", "PROMPT", "Context", "Streams", "absolute", "add_backend_options", "add_blob_limit_option",
+    "add_datastore_option",
     "add_phi_options", "add_rate_options", "add_targeting_options", "add_wait_option", "backend_from_args",
-    "blob_limit", "check_phi_output", "confirm", "isatty", "parse_select", "plan_specs", "require_store",
+    "blob_limit", "check_phi_output", "confirm", "datastore_id", "isatty", "parse_select", "plan_specs",
+    "require_store",
     "stop_on_signals", "use_colour",
 ]
 from reconciler.render.diagnostics import plan_notes, spec_findings
@@ -113,6 +118,12 @@ class Context:
         return connect(self.options)
 
     @cached_property
+    def storage(self) -> Storage:
+        """Where this run reads and writes plans, drift states and journals; its one S3 client is made on
+        first use of an s3:// location."""
+        return Storage(_s3_client)
+
+    @cached_property
     def rates(self) -> Rates:
         """The write rates the client paces at (update, copy, delete), for the time an apply needs."""
         return Rates.configured(self.options.rates)
@@ -136,6 +147,12 @@ class Context:
     def text_reporter(self, stream: TextIO) -> TextReporter:
         """A text reporter for STREAM (apply shows its plan as text, on stderr with --format json)."""
         return reporter("text", Style(self.redactor, colour=use_colour(stream), rates=self.rates))
+
+
+def _s3_client() -> ObjectStore:
+    from reconciler.client.s3 import S3  # late: local runs never load boto3's S3 model
+
+    return S3()
 
 
 def confirm(
@@ -166,7 +183,7 @@ def plan_specs(ctx: Context, *, progress: bool = False, incremental: Incremental
     and instance UIDs in paths redacted, as in the plan);
     SpecError when any is an error (nothing has been read)."""
     from reconciler.plan.build import build_plan
-    from reconciler.plan.retarget import RETARGET, retargets
+    from reconciler.plan.retarget import retargets
     from reconciler.plan.targeting import Scope
     from reconciler.plan.targets import TargetError
     from reconciler.spec import expand_paths, load_specs
@@ -184,18 +201,57 @@ def plan_specs(ctx: Context, *, progress: bool = False, incremental: Incremental
     try:
         plan = build_plan(specs, ctx.api, parallelism=ctx.options.parallelism, progress=shown, scope=scope,
                           blob_limit=blob_limit(ctx.args), incremental=incremental)
-    except TargetError as exc:  # the targets do not hold (e.g. an empty selector): like spec errors
+    except TargetError as exc:  # what the targets find cannot be planned (e.g. an empty selector): like spec errors
         for d in exc.diagnostics:
             print(ctx.redactor.text(d.render()), file=ctx.streams.err)
-        errors = len(exc.diagnostics)
-        raise SpecError(f"the spec targets do not hold ({errors} error{'s' if errors != 1 else ''}); "
-                        "nothing was planned or written") from None
+        raise SpecError(target_error_summary(len(exc.diagnostics))) from None
     for line in plan_notes(plan):
         print(ctx.redactor.text(line), file=ctx.streams.err)
     found = retargets(plan, specs)
     if found:  # imageSetId targets of replaced image sets: every format shows how to re-target them
-        plan.meta[RETARGET] = found
+        plan = dataclasses.replace(plan, retargets=found)
     return plan
+
+
+def target_error_summary(errors: int) -> str:
+    """The last line after the findings of a TargetError: what kind of problem it is, in the user's words."""
+    which = "a problem" if errors == 1 else f"{errors} problems"
+    return (f"cannot plan: {which} with the image sets the specs target, shown above (a select that finds no "
+            "image set, a datastore that does not exist, or two documents that set different values on one "
+            "image set); fix the spec lines named there. Nothing was planned or written")
+
+
+def datastore_id(ctx: Context) -> str:
+    """The command's ``--datastore-id``. Without it: a UsageError that names the datastore to pass where the
+    backend has exactly one (ListDatastores; a backend that cannot list them gets the plain message), or
+    points to ``reconciler ls``, which lists them."""
+    given: str | None = getattr(ctx.args, "datastore_id", None)
+    if given:
+        return given
+    prog = f"reconciler {ctx.args.command}"
+    try:
+        found = [d.datastore_id for d in ctx.api.list_datastores() if d.status in ("ACTIVE", "")]
+    except ReconcilerError:  # e.g. a role without medical-imaging:ListDatastores
+        found = None
+    where = _where(ctx.options)
+    if found is None:
+        raise UsageError(f"{prog}: --datastore-id is required", hint="`reconciler ls` lists the datastores")
+    if len(found) == 1:
+        raise UsageError(f"{prog}: --datastore-id is required; pass --datastore-id {found[0]}, the only "
+                         f"datastore {where}")
+    if not found:
+        raise UsageError(f"{prog}: --datastore-id is required, and there is no active datastore {where}")
+    raise UsageError(f"{prog}: --datastore-id is required; there are {len(found)} datastores {where}",
+                     hint="`reconciler ls` lists them")
+
+
+def _where(options: BackendOptions) -> str:
+    """Where the datastores of a backend are, in words."""
+    if options.local_dir:
+        return f"in the local store {os.path.abspath(options.local_dir)}"
+    if options.endpoint_url:
+        return f"at {options.endpoint_url}"
+    return "in this AWS account and region"
 
 
 def _read_progress(streams: Streams) -> Callable[[int, int], None]:

@@ -39,6 +39,13 @@ def add_backend_options(parser: argparse.ArgumentParser) -> None:
                        help="give up waiting for an answer after this long (default 60)")
 
 
+def add_datastore_option(parser: argparse.ArgumentParser, what: str) -> None:
+    """``--datastore-id D``, which the command needs. Not required by the parser: without it the command asks
+    the backend (``commands._common.datastore_id``) so that the error can name the datastore to pass."""
+    parser.add_argument("--datastore-id", metavar="D",
+                        help=f"{what}; required (without it, the error names the datastore to pass when there is one)")
+
+
 def add_rate_options(parser: argparse.ArgumentParser) -> None:
     """Client-side rate limits and parallelism."""
     group = parser.add_argument_group("rate")

@@ -7,15 +7,15 @@ from __future__ import annotations
 import argparse
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from reconciler.api import BackendIdentity
-from reconciler.client.storage import is_s3, split_s3
 from reconciler.commands._common import Context
 from reconciler.errors import UsageError
+from reconciler.persist import is_s3, split_s3
 from reconciler.plan.cost import Cost, cost_of
 from reconciler.plan.incremental import DEFAULT_MARGIN, Incremental, after_apply, next_state
 from reconciler.plan.model import Plan
+from reconciler.plan.runinfo import StateInfo
 from reconciler.plan.state import DriftState, Loaded, OtherBackend, StateKey, key_from_env, load, save
 from reconciler.render.common import plural
 
@@ -50,11 +50,11 @@ class StateRun:
     backend: BackendIdentity
     refresh: bool
 
-    def info(self, plan: Plan) -> dict[str, Any]:
+    def info(self, plan: Plan) -> StateInfo:
         """What the reports say about the state (no patient data: a location, a status, counts)."""
         status = "refresh" if self.refresh else self.loaded.status
         known = len(self.loaded.state.entries) if self.loaded.state is not None else 0
-        return {"location": self.location, "status": status, "problem": self.loaded.problem, "known": known}
+        return StateInfo(self.location, status, self.loaded.problem, known)
 
 
 def open_state(ctx: Context) -> tuple[Incremental | None, StateRun | None]:
@@ -75,7 +75,7 @@ def open_state(ctx: Context) -> tuple[Incremental | None, StateRun | None]:
     key = key_from_env()
     backend = ctx.api.backend_identity()
     try:
-        loaded = load(location, key, backend)
+        loaded = load(location, key, backend, ctx.storage)
     except OtherBackend as exc:
         if not refresh:
             raise
@@ -95,8 +95,9 @@ def open_state(ctx: Context) -> tuple[Incremental | None, StateRun | None]:
 
 
 def save_state(ctx: Context, run: StateRun, plan: Plan, verified: dict[tuple[str, str], str | None] | None = None,
-               *, saved_plan: bool = False) -> None:
-    """Write the state this run leaves: what the plan found in sync, then what an apply verified (VERIFIED).
+               *, saved_plan: bool = False, replaced: dict[tuple[str, str], str] | None = None) -> None:
+    """Write the state this run leaves: what the plan found in sync, then what an apply verified (VERIFIED)
+    and the replacements it made (REPLACED: the retired image set -> its new ID).
 
     A saved plan's apply only records what it verified; the rest of the state is kept as it was."""
     if saved_plan:
@@ -104,9 +105,9 @@ def save_state(ctx: Context, run: StateRun, plan: Plan, verified: dict[tuple[str
     else:
         state = next_state(run.loaded.state, plan, run.key, run.backend)
     if verified:
-        started = plan.meta.get("started_at") or plan.meta.get("created_at") or 0.0
-        after_apply(state, plan, verified, run.key, float(started))
-    save(state, run.location, run.key)
+        started = plan.run.started_at or plan.run.created_at or 0.0
+        after_apply(state, plan, verified, run.key, float(started), replaced)
+    save(state, run.location, run.key, ctx.storage)
     print(f"Drift state written to {run.location}: {plural(len(state.entries), 'image set')} verified in sync.",
           file=ctx.streams.err)
 

@@ -5,21 +5,14 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from reconciler.api import HealthImagingAPI
-from reconciler.apply.cancel import Cancellation
-from reconciler.apply.executor import ApplyOptions, Executor
-from reconciler.apply.journal import Journal, default_journal_path
-from reconciler.apply.ledger import STEPS, Ledger, default_folders
-from reconciler.apply.progress import Progress
+from reconciler.apply.executor import ApplyOptions
 from reconciler.apply.report import ApplyReport, ImageSetResult
 from reconciler.apply.resume import locate_copies, resume_plan
-from reconciler.apply.s3journal import StepUploader, read_journals
+from reconciler.apply.session import ApplySession
 from reconciler.apply.waiter import WaitPolicy
-from reconciler.client.storage import is_s3, split_s3, upload_file
 from reconciler.commands._common import (
     Context,
     add_backend_options,
@@ -30,12 +23,14 @@ from reconciler.commands._common import (
     add_wait_option,
     confirm,
     plan_specs,
+    require_store,
     stop_on_signals,
 )
 from reconciler.commands._state import StateRun, add_state_options, open_state, run_cost, save_state
-from reconciler.errors import ReconcilerError, UsageError
+from reconciler.errors import UsageError
+from reconciler.persist import is_s3, split_s3
 from reconciler.plan.model import Plan
-from reconciler.plan.planfile import check_backend, load_plan
+from reconciler.plan.planfile import backend_options, check_backend, check_specs, load_plan
 from reconciler.render.common import cost_line
 
 _SPEC_SUFFIXES = (".yaml", ".yml")
@@ -45,9 +40,10 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "apply",
         help="apply a saved plan, or plan and apply specs, with version guards",
-        description="Apply a saved plan (as saved, without asking), or plan spec files/folders and apply "
-        "after confirmation. Every request is guarded by the version the plan read; each image set is "
-        "waited for, verified, and journalled. Exit 0 converged, 1 any failure, 3 stale only. "
+        description="Apply a saved plan (as saved, without asking; without backend options, against the backend "
+        "it recorded; refused when its spec files changed), or plan spec files/folders and apply after "
+        "confirmation. Every request is guarded by the version the plan read; each image set is waited for, "
+        "verified, and journalled. Exit 0 converged, 1 any failure, 3 stale only. "
         "A first SIGINT (Ctrl-C) or SIGTERM stops sending and waits up to --drain-timeout for the updates "
         "in flight, then prints the summary and exits 130 (SIGINT) or 143 (SIGTERM); a second one stops "
         "at once.",
@@ -101,8 +97,6 @@ def run(ctx: Context) -> int:
         raise UsageError(f"--wait-timeout {args.wait_timeout:g}: must be greater than 0")
     if not args.drain_timeout >= 0:
         raise UsageError(f"--drain-timeout {args.drain_timeout:g}: must be 0 or more")
-    if is_s3(args.journal):
-        split_s3(args.journal, prefix=True)  # a bad URL fails before anything is sent
     missing = [p for p in args.paths if not is_s3(p) and not os.path.exists(p)]
     if missing:  # before the confirmation rule, which would otherwise be the first thing said
         raise UsageError(f"no such file or folder: {', '.join(missing)}")
@@ -117,19 +111,21 @@ def run(ctx: Context) -> int:
                          "PLANFILE`) and apply that plan")
     # JSON output stays one document on stdout: the plan (and the prompt) then go to stderr
     shown = streams.out if args.format == "text" else streams.err
-    local_journal = default_journal_path() if is_s3(args.journal) or not args.journal else Path(args.journal)
-    ledger = Ledger(default_folders(local_journal),  # replacements a crash left half-way
-                    remote=_remote_journals(ctx, args.journal) if is_s3(args.journal) else None)
-    if planfile is not None:
-        plan = _load_saved(ctx, planfile)  # a tampered plan, or one for another backend, raises here
+    if is_s3(args.journal):
+        split_s3(args.journal, prefix=True)  # a bad URL fails before anything is read or sent
+    saved = _read_saved(ctx, planfile) if planfile is not None else None  # before the client is made
+    session = _session(ctx)
+    if planfile is not None and saved is not None:
+        plan = _checked(ctx, saved, planfile)  # one for another backend, or for changed specs, raises here
         ctx.redactor.learn(plan.fingerprints)  # its values as the plan showed them (the PR comment's)
-        shown.write(ctx.text_reporter(shown).plan(plan))
+        # the Cost line is this run's, at the end: the plan run's cost stays for `show PLANFILE`
+        shown.write(ctx.text_reporter(shown).plan(dataclasses.replace(plan, cost=None)))
         _incremental, state = open_state(ctx)  # a state for another backend, too
     else:
         confirm(streams, args.auto_approve, "apply")
         incremental, state = open_state(ctx)
         plan = plan_specs(ctx, incremental=incremental)  # with the client the apply will use (one limiter)
-        plan = resume_plan(plan, locate_copies(ctx.api, ledger.unfinished()))
+        plan = resume_plan(plan, locate_copies(ctx.api, session.ledger.unfinished()))
         for p in plan.image_sets:
             if p.replacement is not None and not p.replacement.paths:  # continued from the journal alone
                 print(f"note: image set {p.image_set_id}: continuing its replacement from the journal (its primary "
@@ -149,63 +145,39 @@ def run(ctx: Context) -> int:
         if not confirm(streams, args.auto_approve, "apply", ask=True, prompt_on_out=args.format == "text"):
             print("Apply cancelled.", file=streams.err)
             return 1
-    return _execute(ctx, ctx.api, plan, state, saved=planfile is not None, journal=local_journal, ledger=ledger)
+    return _execute(ctx, session, plan, state, saved=planfile is not None)
 
 
-def _execute(ctx: Context, api: HealthImagingAPI, plan: Plan, state: StateRun | None, *, saved: bool,
-             journal: Path, ledger: Ledger) -> int:
+def _session(ctx: Context) -> ApplySession:
+    err = ctx.streams.err
+    return ApplySession(ctx.storage, journal=ctx.args.journal, progress_to=err,
+                        live=ctx.streams.err_is_tty(), say=lambda line: print(line, file=err),
+                        warn=lambda message: print(f"warning: {message}", file=err), guard=stop_on_signals)
+
+
+def _execute(ctx: Context, session: ApplySession, plan: Plan, state: StateRun | None, *, saved: bool) -> int:
     args, streams = ctx.args, ctx.streams
     options = ApplyOptions(parallelism=ctx.options.parallelism, wait=WaitPolicy(timeout=args.wait_timeout),
                            drain_timeout=args.drain_timeout)
-    progress = Progress(streams.err, live=streams.err_is_tty())
-    s3_prefix = args.journal if is_s3(args.journal) else None
-    local_journal = journal
-    cancel = Cancellation()
-    # a kill -9 mid-replacement leaves S3 holding its steps: a re-run on another runner finishes it
-    on_record = StepUploader(local_journal, s3_prefix, _warner(ctx), frozenset(STEPS)) if s3_prefix else None
-    not_uploaded: str | None = None
-    try:
-        with Journal(local_journal, on_record=on_record) as journal_file, stop_on_signals(cancel):
-            report = Executor(api, journal_file, options=options, observer=progress, cancel=cancel,
-                              ledger=ledger).run(plan)
-    finally:
-        progress.close()  # the summary or an error starts on a line of its own
-        if s3_prefix and local_journal.exists():  # also after a failure or an interrupt: CI keeps the record
-            try:
-                print(f"Journal uploaded to {upload_file(local_journal, s3_prefix)}", file=streams.err)
-            except ReconcilerError as exc:  # what was applied is still reported; the journal stays on disk
-                not_uploaded = str(exc)
-    report = dataclasses.replace(report, cost=run_cost(ctx, None if saved else plan))
+    result = session.run(ctx.api, plan, options)
+    report = dataclasses.replace(result.report, cost=run_cost(ctx, None if saved else plan))
     streams.out.write(ctx.reporter.apply(report))
     if state is not None:
-        save_state(ctx, state, plan, _verified(report), saved_plan=saved)
-    if not_uploaded is not None:
-        print(f"error: the journal was not uploaded to {s3_prefix}: {not_uploaded}; it is kept at {local_journal} "
-              "(upload it by hand, e.g. `aws s3 cp`, so that a re-run elsewhere can read it)", file=streams.err)
+        save_state(ctx, state, plan, _verified(report), saved_plan=saved, replaced=_replaced(report))
+    if result.not_uploaded is not None:
+        print(f"error: the journal was not uploaded to {session.s3_prefix}: {result.not_uploaded}; it is kept at "
+              f"{session.journal} (upload it by hand, e.g. `aws s3 cp`, so that a re-run elsewhere can read it)",
+              file=streams.err)
         return report.exit_code or 1
     return report.exit_code
 
 
-def _warner(ctx: Context) -> Callable[[str], None]:
-    def warn(message: str) -> None:
-        print(f"warning: {message}", file=ctx.streams.err)
-
-    return warn
-
-
-def _remote_journals(ctx: Context, prefix_url: str) -> Callable[[frozenset[str]], list[tuple[str, str]]]:
-    """The Ledger's reader of the journals under the S3 prefix (those not also in the local folders)."""
-    return lambda local: read_journals(prefix_url, _warner(ctx), skip=local)
-
-
 def _verified(report: ApplyReport) -> dict[tuple[str, str], str | None]:
-    """Per image set the apply ran: the version verified in sync, or None (its state entry goes)."""
+    """Per image set the apply ran: the version verified in sync (of its replacement, for one replaced), or None
+    (its state entry goes)."""
     out: dict[tuple[str, str], str | None] = {}
     for r in report.results:
-        if r.status == "converged" and r.replaced_by is not None:  # the original is gone; the new one is in sync
-            out[(r.datastore_id, r.image_set_id)] = None
-            out[(r.datastore_id, r.replaced_by)] = r.final_version
-        elif r.status == "converged":
+        if r.status == "converged":
             out[(r.datastore_id, r.image_set_id)] = r.final_version
         elif r.status == "unchanged":
             out[(r.datastore_id, r.image_set_id)] = r.final_version or r.planned_version
@@ -214,12 +186,48 @@ def _verified(report: ApplyReport) -> dict[tuple[str, str], str | None]:
     return out
 
 
-def _load_saved(ctx: Context, path: str) -> Plan:
-    """A saved plan (local or S3, its digests checked), made against the backend of this run: a plan made
-    against another backend (store, endpoint, account or region) is refused before anything is sent."""
-    plan = load_plan(path)
-    if "etag" in plan.meta:
-        print(f"Read the saved plan {path} (ETag {plan.meta['etag']}, digest checked).", file=ctx.streams.err)
+def _replaced(report: ApplyReport) -> dict[tuple[str, str], str]:
+    """The image sets the apply replaced, each with the ID of its new primary image set."""
+    return {(r.datastore_id, r.image_set_id): r.replaced_by for r in report.results
+            if r.status == "converged" and r.replaced_by is not None}
+
+
+def _read_saved(ctx: Context, path: str) -> Plan:
+    """A saved plan (local or S3, its digests checked). Without backend options, the run uses the backend the
+    plan recorded (set here, before the client is made)."""
+    plan, etag = load_plan(path, ctx.storage)
+    if etag is not None:
+        print(f"Read the saved plan {path} (ETag {etag}, digest checked).", file=ctx.streams.err)
+    _use_recorded_backend(ctx, plan, path)
+    return plan
+
+
+def _use_recorded_backend(ctx: Context, plan: Plan, path: str) -> None:
+    args, b = ctx.args, plan.backend
+    if b is None or any((args.local, args.endpoint_url, args.region, args.profile)):
+        return  # check_backend refuses a plan without one, or made against another backend than the options'
+    if b.kind == "local":
+        try:
+            require_store(b.location)
+        except UsageError:
+            raise UsageError(f"{path}: the plan was made against {b.describe()}, and there is no store there; "
+                             "nothing was sent", hint=f"apply it where that store is ({backend_options(b)}), or "
+                             "plan again against the store you have") from None
+        args.local = b.location
+    elif b.kind == "endpoint":
+        args.endpoint_url, args.region = b.location, b.region
+    else:
+        args.region = b.location  # the credentials must be of its account: check_backend says so otherwise
+    print(f"note: no backend options given: applying against {b.describe()}, which the plan recorded",
+          file=ctx.streams.err)
+
+
+def _checked(ctx: Context, plan: Plan, path: str) -> Plan:
+    """PLAN, made against the backend of this run and from the spec files that are here: a plan made against
+    another backend (store, endpoint, account or region), or whose spec files changed, is refused before
+    anything is sent."""
     check_backend(plan, ctx.api.backend_identity(), path)
+    for note in check_specs(plan, path):  # an edited, removed or new spec file refuses it (exit 1)
+        print(f"note: {note}", file=ctx.streams.err)
     return plan
 

@@ -48,7 +48,7 @@ def run(ctx: Context) -> int:
 
         blames = blame_plan(plan, ctx.api)  # the same client, so the same limiter, as the plan
     if state is not None:
-        plan.meta["state"] = state.info(plan)
+        plan = dataclasses.replace(plan, state=state.info(plan))
     plan = dataclasses.replace(plan, cost=run_cost(ctx, plan))  # after --blame: its reads count too
     ctx.streams.out.write(ctx.reporter.plan(plan, drift=True, blames=blames))
     ctx.streams.out.flush()

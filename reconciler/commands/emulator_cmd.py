@@ -48,7 +48,16 @@ def register(sub: Any) -> None:
                        help="inject faults; KIND is throttle, 500, drop, update_failed or copy_failed")
     serve.add_argument("--lenient-primary", action="store_true",
                        help="let UpdateImageSetMetadata change Patient/Series-level attributes and UIDs of primary "
-                            "image sets (AWS refuses them; default: refuse, as documented)")
+                            "image sets (AWS refuses them; default: refuse, as documented); lifts the next two too")
+    serve.add_argument("--lenient-primary-force", action="store_true",
+                       help="accept force=true on a primary image set (default: refuse, 400: the update page "
+                            "gives force to non-primary image sets)")
+    serve.add_argument("--lenient-series-removal", action="store_true",
+                       help="accept the removal of a whole series from a primary image set (default: refuse, 400: "
+                            "the newer update page allows removing individual SOP instances only)")
+    serve.add_argument("--lenient-promotion", action="store_true",
+                       help="promote a copy into a study whose other primary image sets hold other Patient-level "
+                            "metadata (default: refuse, 409, as conflicting data stays non-primary)")
     serve.add_argument("--blob-limit", type=int, default=None, metavar="BYTES",
                        help="maximum length of each DICOMUpdates blob (default 10,000; raise it to match a "
                             "raised quota)")
@@ -141,6 +150,9 @@ def serve_config(args: argparse.Namespace) -> EmulatorConfig:
         bursts=bursts,
         faults=parse_fault_options(args.fault),
         lenient_primary=args.lenient_primary,
+        lenient_primary_force=args.lenient_primary_force,
+        lenient_series_removal=args.lenient_series_removal,
+        lenient_promotion=args.lenient_promotion,
         blob_limit=blob_limit,
         archive_after=archive_after,
         region=args.region,

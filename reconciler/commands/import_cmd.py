@@ -10,14 +10,22 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.api import STUDY_KEY, HealthImagingAPI, study_image_sets
-from reconciler.commands._common import Context, add_backend_options, add_rate_options, parse_select
+from reconciler.commands._common import (
+    Context,
+    add_backend_options,
+    add_datastore_option,
+    add_rate_options,
+    datastore_id,
+    parse_select,
+)
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.plan.adopt import LEVELS, Origin, build_spec, parse_levels
 from reconciler.plan.fetch import Work, read_live
+from reconciler.plan.patientlevel import PATIENT_KEY, patient_specs
 
 _SCHEMA = Path("schemas") / "spec.schema.json"
 SCHEMA_CONVENTION = "../schemas/spec.schema.json"  # a spec in specs/ beside the project's schemas/
-TARGET_BY = ("image-set-id", "study")
+TARGET_BY = ("image-set-id", "study", "patient")
 
 
 def register(sub: Any) -> None:
@@ -26,18 +34,22 @@ def register(sub: Any) -> None:
         "import", help=help_text,
         description=help_text + ". The spec manages every attribute of the chosen levels at its live value, "
         "so `reconciler plan` on it shows no changes. It holds patient data: files are written with mode 0600.")
-    p.add_argument("--datastore-id", required=True, metavar="D", help="the datastore to read from")
+    add_datastore_option(p, "the datastore to read from")
     target = p.add_mutually_exclusive_group(required=True)
     target.add_argument("--image-set-id", metavar="I", help="the image set to write a spec for")
     target.add_argument("--select", metavar="KEY=VALUE", help="a SearchImageSets equality key, e.g. DICOMPatientId=P1")
     p.add_argument("--target-by", choices=TARGET_BY, default="image-set-id",
-                   help="how the written spec finds its image set: image-set-id (target.imageSetId, the default) or "
+                   help="how the written spec finds its image set: image-set-id (target.imageSetId, the default); "
                    f"study (target.select.{STUDY_KEY}), which keeps matching after a replacement promotes a copy "
-                   "of a primary image set under a new image set ID; refused when the study holds other image sets")
-    p.add_argument("--levels", default=",".join(LEVELS),
-                   help="which levels to include, comma-separated (default: patient,study,series,instance)")
+                   "of a primary image set under a new image set ID, refused when the study holds other image sets; "
+                   f"or patient (target.select.{PATIENT_KEY}): one document per patient, managing the Patient level "
+                   "that all the patient's image sets share")
+    p.add_argument("--levels", default=None,
+                   help="which levels to include, comma-separated (default: patient,study,series,instance; "
+                   "with --target-by patient: patient, the only one)")
     p.add_argument("--out", metavar="DIR",
-                   help="write one file per image set, DIR/<imageSetId>.yaml (default: stdout; needed for --select)")
+                   help="write one file per image set, DIR/<imageSetId>.yaml (with --target-by patient, one per "
+                   "patient, DIR/patient-<its first image set ID>.yaml; default: stdout; needed for --select)")
     add_backend_options(p)
     add_rate_options(p)
     p.set_defaults(func=run)
@@ -45,7 +57,13 @@ def register(sub: Any) -> None:
 
 def run(ctx: Context) -> int:
     args, streams = ctx.args, ctx.streams
-    levels = parse_levels(args.levels)
+    by_patient = args.target_by == "patient"
+    levels = parse_levels(args.levels or ("patient" if by_patient else ",".join(LEVELS)))
+    if by_patient and levels != {"patient"}:
+        raise UsageError("import --target-by patient writes the Patient level only: a select by patient ID reaches "
+                         "every image set of the patient, whose other levels differ",
+                         hint="leave out --levels, or import the other levels with --target-by image-set-id")
+    args.datastore_id = datastore_id(ctx)
     if args.select and not args.out:
         raise UsageError("import --select needs --out DIR (one spec file per image set found)")
     select = parse_select(args.select) if args.select else None
@@ -61,16 +79,26 @@ def run(ctx: Context) -> int:
         works = [Work(args.datastore_id, args.image_set_id, None, ())]
     ordered = tuple(level for level in LEVELS if level in levels)
     reads = [(work, read_live(api, work)) for work in works]
+    if by_patient:
+        out_dir = Path(args.out) if args.out else None
+        return _write_all(ctx, patient_specs(api, args.datastore_id, reads, _now(), out_dir, _schema_ref))
     # every target is checked before any file is written
     selects = {work.image_set_id: _study_select(api, work, read.document or {})
                for work, read in reads} if args.target_by == "study" else {}
-    written: list[str] = []
+    specs: list[tuple[Path | None, str]] = []
     for work, read in reads:
         version, live = read.version, read.document or {}
         target_file = Path(args.out) / f"{work.image_set_id}.yaml" if args.out else None
         origin = Origin(work.datastore_id, work.image_set_id, version, _now(), ordered, _schema_ref(target_file),
                         selects.get(work.image_set_id))
-        text = build_spec(origin, live, levels)
+        specs.append((target_file, build_spec(origin, live, levels)))
+    return _write_all(ctx, specs)
+
+
+def _write_all(ctx: Context, specs: list[tuple[Path | None, str]]) -> int:
+    """Write each spec text to its file (mode 0600, never over an existing one), or to stdout without one."""
+    streams, written = ctx.streams, []
+    for target_file, text in specs:
         if target_file is None:
             streams.out.write(text)
             print("import: the spec above holds patient data; store it where patient data may be kept",
@@ -79,7 +107,7 @@ def run(ctx: Context) -> int:
             _write_private(target_file, text)
             written.append(str(target_file))
     if written:
-        print(f"import: wrote {len(written)} spec file{'s' if len(written) != 1 else ''} to {args.out} "
+        print(f"import: wrote {len(written)} spec file{'s' if len(written) != 1 else ''} to {ctx.args.out} "
               "(mode 0600: they hold patient data)", file=streams.err)
     return 0
 

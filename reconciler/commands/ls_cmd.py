@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from reconciler.commands._common import Context, add_backend_options, add_phi_options, add_rate_options, parse_select
+from reconciler.errors import UsageError
 from reconciler.plan.inventory import inventory
 
 ARCHIVE = "ARCHIVE_INSTANT_ACCESS"
@@ -16,8 +17,10 @@ def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "ls", help=help_text,
         description=help_text + ". Reads SearchImageSets (every page) and GetImageSet, neither of which moves an "
-        "image set out of the archive tier. No patient values unless --show-phi. Exit 0 listed, 1 error.")
-    p.add_argument("--datastore-id", required=True, metavar="D", help="the datastore to list")
+        "image set out of the archive tier. Without --datastore-id, lists the datastores (ID, name, status, created). "
+        "No patient values unless --show-phi. Exit 0 listed, 1 error.")
+    p.add_argument("--datastore-id", metavar="D",
+                   help="the datastore whose image sets to list (without it: list the datastores, ListDatastores)")
     p.add_argument("--select", metavar="KEY=VALUE",
                    help="only the image sets a SearchImageSets equality key finds, e.g. DICOMPatientId=P1")
     p.add_argument("--format", choices=["text", "json"], default="text", help="output format (default text)")
@@ -32,6 +35,12 @@ def register(sub: Any) -> None:
 
 def run(ctx: Context) -> int:
     args, streams = ctx.args, ctx.streams
+    if not args.datastore_id:
+        if args.select or args.counts:
+            raise UsageError(f"reconciler ls: {'--select' if args.select else '--counts'} lists the image sets of "
+                             "one datastore: give --datastore-id", hint="`reconciler ls` alone lists the datastores")
+        streams.out.write(ctx.reporter.datastores(list(ctx.api.list_datastores())))
+        return 0
     select = parse_select(args.select) if args.select else None
     if args.counts:
         print("ls --counts: reading each image set's metadata moves those in ARCHIVE_INSTANT_ACCESS back to "

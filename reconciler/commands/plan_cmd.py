@@ -6,7 +6,6 @@ import argparse
 import dataclasses
 from typing import Any
 
-from reconciler.client.storage import is_s3, split_s3
 from reconciler.commands._common import (
     Context,
     add_backend_options,
@@ -17,6 +16,8 @@ from reconciler.commands._common import (
     plan_specs,
 )
 from reconciler.commands._state import add_state_options, open_state, run_cost, save_state
+from reconciler.persist import is_s3, split_s3
+from reconciler.plan.binding import bind
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import save_plan
 from reconciler.render.json_out import plan_fingerprints
@@ -52,9 +53,11 @@ def run(ctx: Context) -> int:
     if is_s3(args.out):
         split_s3(args.out)  # a bad URL fails before anything is read
     incremental, state = open_state(ctx)
+    specs = bind(args.paths)  # before they are read: a file edited meanwhile then fails apply's check
     plan = plan_specs(ctx, progress=True, incremental=incremental)
+    plan = dataclasses.replace(plan, specs=specs)
     if state is not None:
-        plan.meta["state"] = state.info(plan)
+        plan = dataclasses.replace(plan, state=state.info(plan))
     plan = dataclasses.replace(plan, cost=run_cost(ctx, plan))  # kept in a saved plan: `show` prints it too
     streams.out.write(ctx.reporter.plan(plan))
     streams.out.flush()
@@ -75,6 +78,6 @@ def _save(ctx: Context, plan: Plan, out: str) -> None:
     the fingerprints its values were shown with, so that `show` and `apply` print the same ones."""
     saved = dataclasses.replace(plan, backend=ctx.api.backend_identity(),
                                 fingerprints=plan_fingerprints(plan, ctx.redactor))
-    etag = save_plan(saved, out)
+    etag = save_plan(saved, out, ctx.storage)
     where = f"{out} (ETag {etag})" if etag is not None else out
     print(f"Saved the plan to {where}; apply it with `reconciler apply {out}`.", file=ctx.streams.err)

@@ -10,10 +10,12 @@ from reconciler.apply.waiter import WaitPolicy
 from reconciler.commands._common import (
     Context,
     add_backend_options,
+    add_datastore_option,
     add_phi_options,
     add_rate_options,
     add_wait_option,
     confirm,
+    datastore_id,
 )
 from reconciler.plan.versiondiff import diff_versions
 
@@ -26,7 +28,7 @@ def register(sub: Any) -> None:
         "--show-phi), then, once confirmed, send revertToVersionId guarded by the current version, wait until "
         "the image set is ACTIVE again, and verify that its metadata equals the chosen version's.",
     )
-    p.add_argument("--datastore-id", required=True, metavar="D", help="the datastore that holds the image set")
+    add_datastore_option(p, "the datastore that holds the image set")
     p.add_argument("--image-set-id", required=True, metavar="I", help="the image set to revert")
     p.add_argument("--to-version", required=True, metavar="N",
                    help="the version to restore (see `reconciler history`); it becomes a new version")
@@ -40,6 +42,7 @@ def register(sub: Any) -> None:
 
 def run(ctx: Context) -> int:
     args, streams = ctx.args, ctx.streams
+    args.datastore_id = datastore_id(ctx)
     policy = WaitPolicy(timeout=args.wait_timeout)
     plan = plan_revert(ctx.api, args.datastore_id, args.image_set_id, str(args.to_version), policy)
     # shown before the confirmation rule, so that a refusal without a terminal still says what it would do

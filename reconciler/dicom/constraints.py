@@ -40,7 +40,9 @@ def force_reason(key: str, vr: str | None, new_value: Any) -> str | None:
     """
     entry = lookup(key)
     if key in FORCE_KEYS or key.upper() in FORCE_TAGS:
-        return f"{entry.keyword if entry else key} is an identifying attribute (constraint 3)"
+        # in words, not the documented constraint's number; the same words for each key, so that
+        # ``render.warnings`` counts an imported spec's UIDs as one kind of warning
+        return f"{entry.keyword if entry else key} is an identifying attribute, a UID or the Study ID"
     if is_private_tag(key):
         return "it is a private attribute"
     if entry is None:

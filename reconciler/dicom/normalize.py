@@ -14,6 +14,7 @@ from typing import Any
 
 from reconciler.dicom.dictionary import lookup
 from reconciler.dicom.vr import NUMBER_VRS, STRING_VRS, first_vr
+from reconciler.padding import PADDING, unpad
 
 
 def values_equal(live: Any, desired: Any, vr: str | None) -> bool:
@@ -42,7 +43,7 @@ def _equal(live: Any, desired: Any, vr: str | None) -> bool:
 
 
 def _is_empty(value: Any) -> bool:
-    return value is None or (isinstance(value, str) and not value.strip(" \0"))
+    return value is None or (isinstance(value, str) and not unpad(value).lstrip(PADDING))
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -82,7 +83,7 @@ def _scalars_equal(live: Any, desired: Any, vr: str | None) -> bool:
 
 
 def _strings_equal(live: str, desired: str, vr: str | None) -> bool:
-    a, b = live.rstrip(" \0"), desired.rstrip(" \0")
+    a, b = unpad(live), unpad(desired)
     if vr in {"DS", "IS"}:
         a, b = a.strip(), b.strip()
         da, db = _decimal(a), _decimal(b)

@@ -15,6 +15,8 @@ import re
 from collections.abc import Callable, Mapping
 from typing import Any
 
+from reconciler.padding import unpad
+
 _MAX_LEN = {"AE": 16, "CS": 16, "DS": 16, "IS": 12, "LO": 64, "SH": 16, "ST": 1024, "LT": 10240,
             "UI": 64, "AS": 4, "UT": 4294967294, "UC": 4294967294,
             "UR": 4294967294}
@@ -115,7 +117,7 @@ def _check_text(vr: str, text: str) -> str | None:
         "UI": lambda t: None if _UI_RE.fullmatch(t.rstrip("\0")) else "is not a valid UID (UI)",
     }
     check = checks.get(vr)
-    return check(text.rstrip(" \0") if vr not in {"DS", "IS", "UI"} else text) if check else None
+    return check(unpad(text) if vr not in {"DS", "IS", "UI"} else text) if check else None
 
 
 def _check_is(text: str) -> str | None:
@@ -133,9 +135,9 @@ def _check_one(vr: str, value: Any) -> str | None:
         if not isinstance(value, str):
             return f"must be a string for VR {vr}"
         limit = _MAX_LEN.get(vr)
-        if limit is not None and len(value.rstrip(" \0")) > limit:
+        if limit is not None and len(unpad(value)) > limit:
             return f"is longer than {limit} characters (VR {vr})"
-        return _check_text(vr, value) if value.strip(" \0") else None
+        return _check_text(vr, value) if unpad(value) else None
     if vr in NUMBER_VRS:
         if not _is_number(value):
             return f"must be a number for VR {vr}"

@@ -33,7 +33,8 @@ def copy_image_set(store: Store, config: EmulatorConfig, call: Call) -> WireResp
     new_id = None if request.destination_id else uuid.uuid4().hex
     build = outcome(request, datastore_id, new_id, injected_failure=call.fault == "copy_failed")
     source, destination = store.commit_copy(datastore_id, request, build, new_id=new_id, now=call.now,
-                                            lock_until=call.now + config.lock_seconds)
+                                            lock_until=call.now + config.lock_seconds,
+                                            lenient_promotion=config.lenient_promotion)
     return json_response({
         "datastoreId": datastore_id,
         "sourceImageSetProperties": _properties(source, SOURCE_STATUS, config.region),

@@ -21,7 +21,10 @@ https://docs.aws.amazon.com/healthimaging/latest/APIReference/API_CopyImageSet.h
   ConflictException while another primary image set, one still DELETING included, holds any of the SOP
   instances it copies. What AWS answers then is not documented; 409 is the model's error for "can cause
   an inconsistent state", and the documented order of a replacement (delete the primary, then promote)
-  implies the check.
+  implies the check. Nor is a promotion accepted while another primary image set of the same
+  StudyInstanceUID holds other Patient-level metadata (``reconciler.dicom.primary``: data that
+  conflicts with a primary image set stays non-primary "until the conflict is resolved"; the knob
+  ``lenient_promotion`` lifts it).
 - A copy reads the source: it moves it to ``FREQUENT_ACCESS``
   (https://docs.aws.amazon.com/healthimaging/latest/devguide/cost-optimization.html).
 """
@@ -33,6 +36,7 @@ import sqlite3
 from collections.abc import Callable
 from typing import Any
 
+from reconciler.dicom.primary import PROMOTION_REASON, STUDY_PAGE, patient_conflict
 from reconciler.emulator import tables
 from reconciler.emulator.copies import CopyOutcome, CopyRequest, sop_instances
 from reconciler.emulator.errors import ConflictError
@@ -51,6 +55,7 @@ def commit_copy(
     *,
     now: float,
     lock_until: float,
+    lenient: bool = False,
 ) -> tuple[int, str, int]:
     """Run one copy inside the caller's write transaction; returns (source version, destination ID,
     destination version). Raises before writing anything when a check fails."""
@@ -64,7 +69,7 @@ def commit_copy(
     result = build(source_doc, dest_doc)
     primary = request.promote or (destination is not None and bool(destination["is_primary"]))
     if primary and result.new.status == "COPIED":
-        _check_primaries(conn, datastore_id, request, result.copied, now)
+        _check_primaries(conn, datastore_id, request, result, now, lenient=lenient)
     _lock_source(conn, source, now, lock_until, copied=result.new.status == "COPIED")
     if destination is not None:
         version = int(destination["latest_version"]) + 1
@@ -91,17 +96,24 @@ def _writable(conn: sqlite3.Connection, datastore_id: str, image_set_id: str, ex
 
 
 def _check_primaries(
-    conn: sqlite3.Connection, datastore_id: str, request: CopyRequest, copied: frozenset[str], now: float
+    conn: sqlite3.Connection, datastore_id: str, request: CopyRequest, result: CopyOutcome, now: float, *,
+    lenient: bool,
 ) -> None:
-    """ConflictError when another primary image set holds one of the COPIED SOP instances."""
+    """ConflictError when another primary image set holds one of the copied SOP instances, or (unless
+    LENIENT) belongs to the same study and holds other Patient-level metadata."""
+    what = "promoted" if request.promote else f"copied into primary image set {request.destination_id}"
+    study = tables.study_uid(result.new.document)
     for row, document in tables.primaries(conn, datastore_id, now, exclude=request.destination_id or ""):
-        shared = copied & sop_instances(document)
+        shared = result.copied & sop_instances(document)
         if shared:
-            what = "promoted" if request.promote else f"copied into primary image set {request.destination_id}"
             raise ConflictError(
                 f"image set {request.source_id} cannot be {what}: primary image set {row['image_set_id']}"
                 f" holds {len(shared)} of the same SOP instances"
             )
+        if not lenient and study is not None and tables.study_uid(document) == study \
+                and patient_conflict(result.new.document, document):
+            raise ConflictError(f"image set {request.source_id} cannot be {what}: primary image set "
+                                f"{row['image_set_id']}: {PROMOTION_REASON} ({STUDY_PAGE})")
 
 
 def _lock_source(conn: sqlite3.Connection, source: sqlite3.Row, now: float, lock_until: float,

@@ -18,6 +18,8 @@ from pydicom.datadict import dictionary_VM
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
 
+from reconciler.padding import unpad
+
 _BINARY_VRS = {"OB", "OD", "OF", "OL", "OV", "OW", "UN"}
 _NUMBER_VRS = {"US", "UL", "SS", "SL", "FL", "FD", "SV", "UV"}
 _TEXT_VRS = {"LO", "LT", "PN", "SH", "ST", "UC", "UT", "UR"}  # decoded with the specific character set
@@ -65,7 +67,7 @@ def _strings(vr: str, raw_bytes: bytes | None, elem: DataElement, encodings: lis
     else:
         text = raw_bytes.decode("latin-1")
     if vr == "UI":
-        text = text.rstrip("\0 ")  # UIDs are padded with NUL, which is not part of the value
+        text = unpad(text)  # UIDs are padded with NUL, which is not part of the value
     return [text] if vr in _SINGLE_VALUE_VRS else text.split("\\")
 
 

@@ -15,7 +15,11 @@ once), so a test of racing clients needs no timing to make their requests meet.
 
 The rest are the service's documented rules made adjustable, defaults as documented:
 ``lenient_primary`` lifts the primary-image-set restrictions of UpdateImageSetMetadata (in case AWS
-turns out more lenient than its page), ``blob_limit`` is the length limit of each ``DICOMUpdates``
+turns out more lenient than its page); three rules the pages leave open are read conservatively
+(``reconciler.dicom.primary``), each with its own knob: ``lenient_primary_force`` lets ``force`` reach a
+primary image set, ``lenient_series_removal`` lets a whole series be removed from one, and
+``lenient_promotion`` lets a copy be promoted into a study whose other primary image sets hold other
+Patient-level metadata; ``blob_limit`` is the length limit of each ``DICOMUpdates``
 blob (raise it to match a raised quota), ``archive_after`` the idle time after which an image set is
 reported in the ``ARCHIVE_INSTANT_ACCESS`` tier, ``region`` the region SigV4 signatures must be
 scoped to (HTTP transport).
@@ -56,6 +60,9 @@ class EmulatorConfig:
     access_key: str = "test"
     secret_key: str = "test"
     lenient_primary: bool = False
+    lenient_primary_force: bool = False
+    lenient_series_removal: bool = False
+    lenient_promotion: bool = False
     blob_limit: int = BLOB_LIMIT
     archive_after: float = ARCHIVE_AFTER_SECONDS
     region: str = "us-east-1"

@@ -1,21 +1,23 @@
 """Primary image sets in UpdateImageSetMetadata: what a primary refuses, and study-wide updates.
 
-The update-image-set-metadata page
-(https://docs.aws.amazon.com/healthimaging/latest/devguide/update-image-set-metadata.html):
+The rules are ``reconciler.dicom.primary``'s (the planner checks the same ones), each from the
+update-image-set-metadata page (https://docs.aws.amazon.com/healthimaging/latest/devguide/update-image-set-metadata.html),
+each refused with a 400 ValidationException naming the rule, the page and the path (never a value), and
+each with a knob (``reconciler.emulator.knobs``) in case AWS turns out more lenient than the conservative
+reading:
 
-- "The Patient and Series level metadata elements can not be updated for primary image sets. The
-  UpdateImageSet will not support --force to update StudyInstanceUID, SeriesInstanceUID, and
-  SOPInstanceUID for primary image sets." ``check_primary`` refuses those with a 400
-  ValidationException naming the level or the attribute (never a value), in both blobs. Removing a whole
-  series or instance node is not an element update and stays allowed. ``EmulatorConfig.lenient_primary``
-  turns the rule off, in case AWS is more lenient than its page.
-- ``includeStudyImageSets``: "update all the primary image sets that share the same Study Instance UID
-  as the requested image set. This is an atomic operation, and the versions of all affected image sets
-  will be incremented." It "is not supported with revertToVersionId". ``study_outcome`` builds the new
-  versions of all of them at once: if the update fails on any one (a series it names is not there),
-  every one of them ends UPDATE_FAILED with the previous content, so the study stays consistent. How a
-  non-primary requested image set is treated is not documented; the emulator refuses it (400), since the
-  flag is about keeping primaries consistent.
+- Patient- and Series-level elements and the three UIDs (``lenient_primary`` lifts every rule here);
+- ``force``, which the page scopes to non-primary image sets (``lenient_primary_force``);
+- a whole series removed: the newer page allows removing "individual SOP Instances" only
+  (``lenient_series_removal``); one instance stays allowed.
+
+``includeStudyImageSets``: "update all the primary image sets that share the same Study Instance UID
+as the requested image set. This is an atomic operation, and the versions of all affected image sets
+will be incremented." It "is not supported with revertToVersionId". ``study_outcome`` builds the new
+versions of all of them at once: if the update fails on any one (a series it names is not there),
+every one of them ends UPDATE_FAILED with the previous content, so the study stays consistent. How a
+non-primary requested image set is treated is not documented; the emulator refuses it (400), since the
+flag is about keeping primaries consistent.
 """
 
 from __future__ import annotations
@@ -23,34 +25,38 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from reconciler.dicom import primary
 from reconciler.dicom.tree import all_attributes as attributes
 from reconciler.emulator.errors import ValidationError
+from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.emulator.records import NewVersion
 from reconciler.emulator.updates import UpdateFailed, apply_updates
 
-PRIMARY_PAGE = "https://docs.aws.amazon.com/healthimaging/latest/devguide/update-image-set-metadata.html"
-REFUSED_LEVELS = ("Patient", "Series")
-# The UIDs a forced update may not change on a primary, by keyword and by tag.
-REFUSED_UIDS = frozenset({"StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID",
-                          "0020000D", "0020000E", "00080018"})
 Tree = dict[str, Any]
 
 
-def check_primary(image_set_id: str, trees: dict[str, Tree | None]) -> None:
-    """Raise ValidationError when the update TREES (by blob name) would break a primary image set's rules."""
+def check_primary(image_set_id: str, trees: dict[str, Tree | None], *, force: bool,
+                  config: EmulatorConfig) -> None:
+    """Raise ValidationError when an update (its TREES by blob name, FORCE) breaks a rule of primary image
+    sets that CONFIG does not lift."""
+    if config.lenient_primary:
+        return
     for member, tree in trees.items():
         for attr in attributes(tree or {}):
-            where = f"{member} {'.'.join(attr.path)}"
-            if attr.key.upper() in REFUSED_UIDS or attr.key in REFUSED_UIDS:
-                raise ValidationError(
-                    f"image set {image_set_id} is a primary image set: {attr.key} cannot be updated, even with"
-                    f" force ({where})"
-                )
-            if attr.level in REFUSED_LEVELS:
-                raise ValidationError(
-                    f"image set {image_set_id} is a primary image set: {attr.level} level metadata elements"
-                    f" cannot be updated ({where})"
-                )
+            reason = primary.attribute_reason(attr.key, attr.level)
+            if reason is not None:
+                raise ValidationError(f"image set {image_set_id} is a primary image set: {reason} "
+                                      f"({member} {'.'.join(attr.path)}; {primary.UPDATE_PAGE})")
+    if force and not config.lenient_primary_force:
+        raise ValidationError(f"image set {image_set_id} is a primary image set: {primary.FORCE_REASON} "
+                              f"({primary.UPDATE_PAGE})")
+    series = ((trees.get("removableAttributes") or {}).get("Study") or {}).get("Series")
+    if isinstance(series, dict) and not config.lenient_series_removal:
+        for uid, node in series.items():
+            if node == {}:
+                raise ValidationError(f"image set {image_set_id} is a primary image set: "
+                                      f"{primary.SERIES_REMOVAL_REASON} (removableAttributes Study.Series.{uid[:80]}; "
+                                      f"{primary.UPDATE_PAGE})")
 
 
 def study_outcome(

@@ -12,6 +12,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from reconciler.padding import unpadded
+
 Tree = dict[str, Any]
 SERIES_UID = ("SeriesInstanceUID", "0020000E")
 INSTANCE_UID = ("SOPInstanceUID", "00080018")
@@ -42,8 +44,8 @@ def _new_uid(node: Any, keys: tuple[str, str]) -> str | None:
     dicom = node.get("DICOM") if isinstance(node, dict) else None
     for key in keys:
         value = (dicom or {}).get(key)
-        if isinstance(value, str) and value.rstrip(" \x00"):
-            return value.rstrip(" \x00")
+        if unpadded(value):
+            return unpadded(value)
     return None
 
 

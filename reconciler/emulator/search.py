@@ -25,6 +25,7 @@ from typing import Any
 
 from reconciler.emulator.errors import ValidationError
 from reconciler.emulator.records import ms
+from reconciler.padding import unpad
 
 Doc = dict[str, Any]
 _UID_RE = re.compile(r"[0-9.]+")
@@ -204,7 +205,7 @@ def dicom_tags(doc: Doc) -> dict[str, Any]:
 
 def _one(doc: Doc, level: str, keyword: str) -> list[str]:
     value = doc.get(level, {}).get("DICOM", {}).get(keyword)
-    return [value.rstrip(" \x00")] if isinstance(value, str) else []
+    return [unpad(value)] if isinstance(value, str) else []
 
 
 def _series(doc: Doc) -> set[str]:
@@ -213,5 +214,5 @@ def _series(doc: Doc) -> set[str]:
         found.add(uid)
         value = series.get("DICOM", {}).get("SeriesInstanceUID")
         if isinstance(value, str):
-            found.add(value.rstrip(" \x00"))
+            found.add(unpad(value))
     return found

@@ -183,8 +183,9 @@ class Service:
             updatable, removable = parse_dicom_updates(body["DICOMUpdates"], force=force,
                                                        blob_limit=self.config.blob_limit)
             target = self.store.get_version(datastore_id, image_set_id, now=call.now)
-            if target.is_primary and target.deleted_at is None and not self.config.lenient_primary:
-                check_primary(image_set_id, {"updatableAttributes": updatable, "removableAttributes": removable})
+            if target.is_primary and target.deleted_at is None:
+                check_primary(image_set_id, {"updatableAttributes": updatable, "removableAttributes": removable},
+                              force=force, config=self.config)
             failed = call.fault == "update_failed"
             if study:
                 if not target.is_primary and target.deleted_at is None:

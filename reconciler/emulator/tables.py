@@ -16,6 +16,7 @@ from typing import Any
 from reconciler.emulator.errors import ConflictError, NotFoundError
 from reconciler.emulator.records import NewVersion
 from reconciler.emulator.schema import create_schema, index_document
+from reconciler.padding import unpadded
 
 DB_NAME = "emulator.sqlite3"
 BUSY_TIMEOUT_MS = 30_000
@@ -24,7 +25,7 @@ BUSY_TIMEOUT_MS = 30_000
 def study_uid(document: dict[str, Any]) -> str | None:
     """The StudyInstanceUID of a metadata document, without DICOM's trailing padding (None if absent)."""
     value = (document.get("Study") or {}).get("DICOM", {}).get("StudyInstanceUID")
-    return value.rstrip(" \x00") or None if isinstance(value, str) else None
+    return unpadded(value)
 
 
 def create(path: Path) -> sqlite3.Connection:

@@ -6,6 +6,10 @@ plain, which the spec loader reads back as a number for binary numeric VRs and a
 otherwise (DICOM equality then compares them as numbers). Keys that HealthImaging generates
 (``ImageFrames``, checksums, ``StoredTransferSyntaxUID``, ...) are never exported: only the ``DICOM``
 and ``DICOMVRs`` maps of the chosen levels are.
+
+An empty element (JSON ``null`` in the metadata) is written as an empty value, ``""`` (``[]`` for a
+binary number or a sequence, which hold no string), never as ``null``: in a spec, ``null`` means "must be
+absent", and DICOM equality counts an empty string, an empty list and an empty element as the same value.
 """
 
 from __future__ import annotations
@@ -17,7 +21,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from reconciler.dicom.constraints import is_generated
+from reconciler.dicom.dictionary import lookup
 from reconciler.dicom.tree import delete_at, set_at, walk
+from reconciler.dicom.vr import STRING_VRS, first_vr
 from reconciler.errors import UsageError
 from reconciler.plan.diff import diff_image_set
 from reconciler.spec import validate_text
@@ -46,9 +52,11 @@ def _node(live: Any, vrs_too: bool = True) -> dict[str, Any]:
     if not isinstance(live, Mapping):
         return {}
     dicom = live.get("DICOM")
-    attrs = {k: v for k, v in dicom.items() if not is_generated(k)} if isinstance(dicom, Mapping) else {}
-    out: dict[str, Any] = {}
     raw_vrs = live.get("DICOMVRs")
+    known = raw_vrs if isinstance(raw_vrs, Mapping) else {}
+    attrs = {k: _empty_value(k, known.get(k)) if v is None else v
+             for k, v in dicom.items() if not is_generated(k)} if isinstance(dicom, Mapping) else {}
+    out: dict[str, Any] = {}
     if vrs_too and isinstance(raw_vrs, Mapping):
         vrs = {k: v for k, v in raw_vrs.items() if k in attrs}
         if vrs:
@@ -56,6 +64,13 @@ def _node(live: Any, vrs_too: bool = True) -> dict[str, Any]:
     if attrs:
         out["DICOM"] = attrs
     return out
+
+
+def _empty_value(key: str, vr: Any) -> str | list[Any]:
+    """What a spec holds for an empty element: ``""`` for a string VR (or one not known), ``[]`` otherwise."""
+    entry = lookup(key) if not isinstance(vr, str) else None
+    known = first_vr(vr if isinstance(vr, str) else entry.vr if entry else None)
+    return "" if known is None or known in STRING_VRS else []
 
 
 def desired_from_live(live: Mapping[str, Any], levels: Iterable[str]) -> dict[str, Any]:
@@ -84,6 +99,10 @@ class Origin:
     # target by ``select`` (KEY, VALUE) instead of the image set ID: the spec keeps finding the image set
     # after a replacement promotes a copy of it under a new ID
     select: tuple[str, str] | None = None
+    # a document for every image set of one patient (``--target-by patient``): (image set ID, version) of
+    # each, and the Patient-level paths left out because they differ between them
+    image_sets: tuple[tuple[str, str], ...] = ()
+    differs: tuple[str, ...] = ()
 
 
 def build_spec(origin: Origin, live: Mapping[str, Any], levels: Iterable[str]) -> str:
@@ -130,12 +149,13 @@ def render_spec(origin: Origin, desired: Mapping[str, Any], left_out: Iterable[s
     """The spec file's text: schema line, provenance comments, target, and the desired tree."""
     lines = [
         f"# yaml-language-server: $schema={origin.schema_ref}",
-        f"# Imported by `reconciler import` from image set {origin.image_set_id} (datastore "
-        f"{origin.datastore_id}), version {origin.version}, at {origin.imported_at}.",
+        *_provenance(origin),
         f"# Levels: {', '.join(origin.levels)}. Values are exactly as live holds them: strings are quoted so",
-        "# YAML never retypes them. Delete what you do not want to manage; edit values to change them.",
+        "# YAML never retypes them; an empty value is \"\" (or []), since null would mean \"must be absent\".",
+        "# Delete what you do not want to manage; edit values to change them.",
         "# This file holds patient data: keep it out of public repositories.",
         *(f"# Left out (invalid for its VR as stored, or not writable exactly in a spec): {p}" for p in left_out),
+        *(f"# Left out (the patient's image sets hold different values): {p}" for p in origin.differs),
         "apiVersion: reconciler/v1",
         "kind: ImageSetMetadata",
         *_target(origin),
@@ -149,13 +169,26 @@ def render_spec(origin: Origin, desired: Mapping[str, Any], left_out: Iterable[s
     return "\n".join(lines) + "\n"
 
 
+def _provenance(origin: Origin) -> list[str]:
+    if not origin.image_sets:
+        return [f"# Imported by `reconciler import` from image set {origin.image_set_id} (datastore "
+                f"{origin.datastore_id}), version {origin.version}, at {origin.imported_at}."]
+    count = len(origin.image_sets)
+    sets = f"{count} image set{'s' if count != 1 else ''}"
+    return [f"# Imported by `reconciler import` from the Patient level of the {sets} of one patient (datastore "
+            f"{origin.datastore_id}), at {origin.imported_at}:",
+            *(f"#   {image_set_id} version {version}" for image_set_id, version in origin.image_sets)]
+
+
 def _target(origin: Origin) -> list[str]:
     lines = ["target:", f"  datastoreId: {_scalar(origin.datastore_id)}"]
     if origin.select is None:
         return [*lines, f"  imageSetId: {_scalar(origin.image_set_id)}"]
     key, value = origin.select
-    return [f"# Targets the image set by {key} (select), not by its ID: a replacement gives it a new image set ID.",
-            *lines, "  select:", f"    {_key(key)}: {_scalar(value)}"]
+    why = ("# Targets every image set of the patient by {key} (select), those imported from and any added later."
+           if origin.image_sets else
+           "# Targets the image set by {key} (select), not by its ID: a replacement gives it a new image set ID.")
+    return [why.format(key=key), *lines, "  select:", f"    {_key(key)}: {_scalar(value)}"]
 
 
 def _key(key: str) -> str:

@@ -16,15 +16,18 @@ from typing import Any
 
 from reconciler.api import HealthImagingAPI
 from reconciler.errors import CredentialsError, EndpointError, ReconcilerError
+from reconciler.padding import unpad
 from reconciler.plan import rules
 from reconciler.plan.diff import diff_with_moves, format_path
 from reconciler.plan.fetch import Work, read_live, unread
+from reconciler.plan.group import plan_groups
 from reconciler.plan.incremental import Incremental, prepare, selectors
 from reconciler.plan.incremental import membership as changed_members
 from reconciler.plan.model import Action, Change, ImageSetPlan, Membership, Move, Path, Plan, Replacement, Unread
 from reconciler.plan.moves import follow
 from reconciler.plan.replacing import on_copy, replace_hint, replaceable
 from reconciler.plan.requests import BLOB_LIMIT, build_requests
+from reconciler.plan.runinfo import RunInfo
 from reconciler.plan.study import is_study_level, plan_studies
 from reconciler.plan.targeting import Scope, narrow
 from reconciler.plan.targets import resolve
@@ -54,14 +57,13 @@ def build_plan(
     resolution = resolve(docs, api)
     works, targeting = narrow(resolution.works, scope or Scope())
     started = incremental.clock() if incremental is not None else time.time()
-    meta: dict[str, Any] = {"started_at": started}
     membership: tuple[Membership, ...] = ()
+    kept: dict[str, tuple[str, frozenset[str]]] = {}
     if incremental is not None:
-        meta["incremental"] = True
         works = prepare(works, api, incremental, started, merged=lambda w: merge_desired(w.docs))
         membership = changed_members(resolution.selections, incremental, api)
         if incremental.key is not None:
-            meta["selectors"] = selectors(resolution.selections, incremental.key)
+            kept = selectors(resolution.selections, incremental.key)
     results: list[ImageSetPlan | None] = [None] * len(works)
     todo = []
     for i, w in enumerate(works):
@@ -76,11 +78,11 @@ def build_plan(
             results[futures[fut]] = fut.result()
             if progress is not None:
                 progress(done, len(todo))
-    plans = plan_studies([p for p in results if p is not None], api, blob_limit)
-    meta["created_at"] = time.time()
-    if resolution.notes:
-        meta["notes"] = resolution.notes
-    return Plan(plans, spec_digest=spec_digest(docs), meta=meta, targeting=targeting, membership=membership)
+    plans = plan_studies(plan_groups([p for p in results if p is not None], api), api, blob_limit)
+    warnings = tuple(w for p in plans for w in p.warnings)
+    run = RunInfo(started_at=started, created_at=time.time(), incremental=incremental is not None,
+                  notes=tuple(resolution.notes), warnings=warnings, selectors=kept)
+    return Plan(plans, spec_digest=spec_digest(docs), run=run, targeting=targeting, membership=membership)
 
 
 def spec_digest(docs: Sequence[SpecDocument]) -> str:
@@ -148,7 +150,9 @@ def plan_image_set(
                              is_primary=read.is_primary, **base)
     version, live = read.version, read.document
     base["tier_before"] = read.tier
-    base["is_primary"] = primary = read.is_primary
+    base["is_primary"] = primary = read.is_primary is not False
+    if read.is_primary is None:  # the model makes isPrimary optional: read a missing flag the restrictive way
+        base["warnings"] = (missing_primary_warning(work.image_set_id),)
     del read  # only ``live`` holds the document now, and it is dropped once diffed
     try:
         changes, origin, moves = _diff_all(work.docs, live, bool(primary))
@@ -213,7 +217,12 @@ def _study_uid(live: Mapping[str, Any]) -> str | None:
     study = live.get("Study")
     dicom = study.get("DICOM") if isinstance(study, Mapping) else None
     uid = dicom.get("StudyInstanceUID") if isinstance(dicom, Mapping) else None
-    return str(uid).rstrip(" \x00") if uid else None
+    return unpad(str(uid)) if uid else None
+
+
+def missing_primary_warning(image_set_id: str) -> str:
+    return (f"image set {image_set_id}: the service did not say whether it is a primary image set (no isPrimary "
+            "in its answer); it is planned as a primary image set, which refuses more changes in place")
 
 
 def blocks(c: Change) -> bool:

@@ -3,7 +3,8 @@ satisfy it. Pure: no I/O, no API. Attributes the spec does not name are never to
 
 A series or instance the spec names by an old UID that live holds under the new UID the spec sets is
 compared at its new key (``reconciler.plan.moves``), and its changes address it there. On a primary
-image set, every change is also classified against what a primary refuses (``rules.primary_reason``).
+image set, every change is also classified against what a primary refuses (``reconciler.dicom.primary``):
+its Patient and Series levels and UIDs, anything that needs force, and a whole series removed.
 
 Why hand-written rather than deepdiff: the cost must grow with the spec, not with the live document
 (a whole-document deepdiff of a 5,000-instance image set takes seconds), and equality must be DICOM
@@ -86,7 +87,7 @@ def _node(out: list[Change], node: tree.Node, have: Any, flags: Flags) -> bool:
     if level in ("Series", "Instance"):
         if want is None:
             if have is not None:
-                out.append(Change("remove", path, None, None, node=True))
+                out.append(_node_removal(path, level, flags))
             return False
         if have is None:
             noun = "series" if level == "Series" else "instance"
@@ -154,4 +155,15 @@ def _check(op: Op, level: str, path: Path, before: Any, after: Any, vr: str | No
     reason = rules.force_reason(key, before, after, vr)
     if reason is None:
         return Change(op, path, before, after, vr=vr)
+    if primary:  # force is for non-primary image sets only (``reconciler.dicom.primary``)
+        return Change(op, path, before, after, "refused on primary", f"{reason}, and {rules.FORCE_REASON}",
+                      force_in_spec=force, vr=vr)
     return Change(op, path, before, after, "needs force", reason, force_in_spec=force, vr=vr)
+
+
+def _node_removal(path: Path, level: str, flags: Flags) -> Change:
+    """A whole series or instance removed; a primary image set refuses a whole series
+    (``reconciler.dicom.primary``)."""
+    if flags[1] and level == "Series":
+        return Change("remove", path, None, None, "refused on primary", rules.SERIES_REMOVAL_REASON, node=True)
+    return Change("remove", path, None, None, node=True)

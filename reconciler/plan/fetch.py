@@ -119,12 +119,10 @@ def read_live(
 def not_found(api: HealthImagingAPI, datastore_id: str, image_set_id: str) -> str:
     """Why an image set cannot be found: its datastore does not exist (one ``GetDatastore``), or it does
     not. HealthImaging answers ResourceNotFoundException for both."""
-    get_datastore = getattr(api, "get_datastore", None)  # not in the protocol: a test double may lack it
-    if get_datastore is not None:
-        try:
-            get_datastore(datastore_id)
-        except NotFound:
-            return f"datastore {datastore_id} does not exist (so image set {image_set_id} cannot be read)"
-        except ReconcilerError:  # e.g. not allowed to call GetDatastore: say what is known
-            pass
+    try:
+        api.get_datastore(datastore_id)
+    except NotFound:
+        return f"datastore {datastore_id} does not exist (so image set {image_set_id} cannot be read)"
+    except ReconcilerError:  # e.g. not allowed to call GetDatastore: say what is known
+        pass
     return f"image set {image_set_id} was not found in datastore {datastore_id}"

@@ -27,6 +27,7 @@ from typing import Any
 
 from reconciler.api import BackendIdentity, HealthImagingAPI, SearchHit
 from reconciler.errors import CredentialsError, EndpointError, NotFound, ReconcilerError
+from reconciler.padding import unpad
 from reconciler.plan.fetch import Since, Work
 from reconciler.plan.model import ImageSetPlan, Membership, Plan
 from reconciler.plan.state import DriftState, Entry, StateKey
@@ -58,7 +59,7 @@ def desired_digest(key: StateKey, desired: Any) -> str:
 
 
 def study_digest(key: StateKey, study: str | None) -> str | None:
-    return None if not study else key.digest(["study", study.rstrip(" \x00")])
+    return None if not study else key.digest(["study", unpad(study)])
 
 
 def selector_digest(key: StateKey, datastore_id: str, select: tuple[str, str]) -> str:
@@ -166,7 +167,7 @@ def next_state(old: DriftState | None, plan: Plan, key: StateKey, backend: Backe
     the state verified it), as of the run's start. Drifted, failed and no longer named image sets are left
     out, so the next run reads them; image sets left out by ``--target``/``--exclude`` keep their entries; the
     selectors are the ones of this run."""
-    started = float(plan.meta["started_at"])
+    started = plan.run.started_at
     entries: dict[tuple[str, str], Entry] = {}
     checked: dict[str, float] = {}
     known = old.entries if old is not None else {}
@@ -180,7 +181,7 @@ def next_state(old: DriftState | None, plan: Plan, key: StateKey, backend: Backe
         left = known.get(k)  # left out by --target/--exclude: kept, as of when it was last checked
         if left is not None and old is not None:
             entries[k] = dataclasses.replace(left, checked_at=old.checked_at(k[0], left))
-    return DriftState(backend, entries, checked, dict(plan.meta.get("selectors", {})), written_at=time.time())
+    return DriftState(backend, entries, checked, dict(plan.run.selectors), written_at=time.time())
 
 
 def _entry(p: ImageSetPlan, old: Entry | None, key: StateKey, started: float) -> Entry | None:
@@ -195,16 +196,42 @@ def _entry(p: ImageSetPlan, old: Entry | None, key: StateKey, started: float) ->
 
 
 def after_apply(state: DriftState, plan: Plan, verified: Mapping[tuple[str, str], str | None], key: StateKey,
-                checked_at: float) -> None:
+                checked_at: float, replaced: Mapping[tuple[str, str], str] | None = None) -> None:
     """Record what an apply verified: VERIFIED maps each image set of PLAN it ran to the version found in
-    sync (converged or unchanged), or None (stale, failed: the entry goes, so the next run reads it)."""
+    sync (converged or unchanged), or None (stale, failed: the entry goes, so the next run reads it).
+
+    REPLACED maps each image set a replacement retired to the ID of the new primary image set, whose version
+    VERIFIED gives: the entry moves to the new ID, and every selector that found the old ID now finds the new
+    one, so the next drift run reports neither a lost nor a gained image set for it."""
+    replaced = replaced or {}
     for p in plan.image_sets:
         k = (p.datastore_id, p.image_set_id)
         if k not in verified:
             continue
         version = verified[k]
         old = state.entries.pop(k, None)
+        new_id = replaced.get(k)
+        if new_id is not None:
+            _retire(state, p.datastore_id, p.image_set_id, new_id)
         if version is not None:
-            study = study_digest(key, p.study) or (old.study if old is not None else None)
-            state.entries[k] = Entry(version, desired_digest(key, p.desired), checked_at, checked_at, study)
+            study = study_digest(key, _study_after(p)) or (old.study if old is not None else None)
+            state.entries[(p.datastore_id, new_id or p.image_set_id)] = Entry(
+                version, desired_digest(key, p.desired), checked_at, checked_at, study)
     state.written_at = time.time()
+
+
+def _retire(state: DriftState, datastore_id: str, old_id: str, new_id: str) -> None:
+    """Every selector of DATASTORE_ID that found OLD_ID finds NEW_ID instead (its replacement)."""
+    for digest, (ds, ids) in list(state.selectors.items()):
+        if ds == datastore_id and old_id in ids:
+            state.selectors[digest] = (ds, (ids - {old_id}) | {new_id})
+    state.entries.pop((datastore_id, new_id), None)  # replaced by the entry of what was verified
+
+
+def _study_after(p: ImageSetPlan) -> str | None:
+    """The StudyInstanceUID the image set has once the plan is applied: the desired one where the spec sets it
+    (a forced UID change), else the one read."""
+    study = p.desired.get("Study")
+    dicom = study.get("DICOM") if isinstance(study, Mapping) else None
+    uid = dicom.get("StudyInstanceUID") if isinstance(dicom, Mapping) else None
+    return uid if isinstance(uid, str) else p.study

@@ -12,30 +12,16 @@ counts the nodes of each image set's metadata instead: exact, at the price of th
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
-from reconciler.api import ImageSetInfo, SearchHit
+from reconciler.api import HealthImagingAPI, ImageSetInfo, SearchHit
 from reconciler.errors import NotFound
 
 SERIES_TAG = "DICOMNumberOfStudyRelatedSeries"
 INSTANCES_TAG = "DICOMNumberOfStudyRelatedInstances"
-
-
-class Lister(Protocol):
-    """The reads a listing needs (``reconciler.client.healthimaging.HealthImaging`` has them)."""
-
-    def list_image_sets(self, datastore_id: str) -> Iterator[SearchHit]: ...
-
-    def search_image_sets(self, datastore_id: str, key: str, value: str) -> Iterator[SearchHit]: ...
-
-    def get_image_set(self, datastore_id: str, image_set_id: str, version: str | None = None) -> ImageSetInfo: ...
-
-    def get_image_set_metadata(
-        self, datastore_id: str, image_set_id: str, version: str | None = None
-    ) -> dict[str, Any]: ...
 
 
 @dataclass(frozen=True)
@@ -50,7 +36,7 @@ class ImageSetRow:
 
 
 def inventory(
-    api: Lister,
+    api: HealthImagingAPI,
     datastore_id: str,
     select: tuple[str, str] | None = None,
     *,
@@ -65,7 +51,7 @@ def inventory(
     return sorted((r for r in rows if r is not None), key=lambda r: r.info.image_set_id)
 
 
-def _row(api: Lister, datastore_id: str, hit: SearchHit, counts: bool) -> ImageSetRow | None:
+def _row(api: HealthImagingAPI, datastore_id: str, hit: SearchHit, counts: bool) -> ImageSetRow | None:
     try:
         info = api.get_image_set(datastore_id, hit.image_set_id)
         tags = dict(hit.dicom_tags or {})

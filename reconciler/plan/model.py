@@ -15,7 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any, Literal
 
 from reconciler.api import ARCHIVE_TIER, BackendIdentity
+from reconciler.plan.binding import SpecBinding
 from reconciler.plan.cost import Cost
+from reconciler.plan.runinfo import Retarget, RunInfo, StateInfo
 
 Path = tuple[str, ...]
 Op = Literal["add", "change", "remove"]
@@ -106,11 +108,20 @@ class Replacement:
 
     sources: tuple[str, ...]  # "file:line" of the ``replace: allow`` key(s) that allow it
     paths: tuple[Path, ...]  # the changes a primary refuses in place (paths only, never values)
+    # every primary image set of the study replaced together with this one (itself included, sorted);
+    # empty: replaced alone (``reconciler.plan.group``)
+    group: tuple[str, ...] = ()
+    group_requests: int = 0  # the UpdateImageSetMetadata requests of every member of the group
+
+    @property
+    def grouped(self) -> bool:
+        return len(self.group) > 1
 
     @property
     def writes(self) -> int:
-        """Writes besides the updates of the copy: copy, delete primary, promote, delete copy."""
-        return 4
+        """Writes besides the updates of the copy: copy, delete primary, promote, delete copy; in a group
+        also the pristine copy of the original and its deletion (what a failed group promotes back)."""
+        return 6 if self.grouped else 4
 
 
 @dataclass(frozen=True)
@@ -143,6 +154,8 @@ class ImageSetPlan:
     tier_before: str | None = None  # storage tier seen before its metadata was read (None: not read)
     # action "replace": why and by whose leave; its ``requests`` go to the non-primary copy
     replacement: Replacement | None = None
+    # plan-time only (not saved): what the planner warns about this image set (IDs and paths, never values)
+    warnings: tuple[str, ...] = field(default=(), compare=False, repr=False)
 
     @property
     def study_requests(self) -> int:
@@ -164,7 +177,7 @@ class Targeting:
 class Plan:
     image_sets: tuple[ImageSetPlan, ...]
     spec_digest: str = ""  # sha256 over the spec files it came from
-    meta: dict[str, Any] = field(default_factory=dict, compare=False)
+    run: RunInfo = field(default_factory=RunInfo, compare=False)  # when, how (drift state), notes
     # the backend it was made against: recorded when the plan is saved, checked when it is applied
     backend: BackendIdentity | None = None
     targeting: Targeting | None = None  # None: every image set the specs target was planned
@@ -173,6 +186,10 @@ class Plan:
     fingerprints: Mapping[str, str] = field(default_factory=dict, compare=False, repr=False)
     membership: tuple[Membership, ...] = ()  # selectors that lost or gained image sets since the drift state
     cost: Cost | None = None  # what the run that made the plan asked of the service (kept in a saved plan)
+    # imageSetId targets that will not find their replaced image set (kept in a saved plan: show and apply warn)
+    retargets: tuple[Retarget, ...] = field(default=(), compare=False)
+    state: StateInfo | None = field(default=None, compare=False)  # the drift state of the run, if any
+    specs: SpecBinding | None = field(default=None, compare=False)  # the spec files (and commit) it was made from
 
     @property
     def request_count(self) -> int:

@@ -14,6 +14,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.dicom import tree
+from reconciler.padding import unpadded
 from reconciler.plan.model import Path
 
 UID_KEYS = {"Series": ("SeriesInstanceUID", "0020000E"), "Instance": ("SOPInstanceUID", "00080018")}
@@ -27,8 +28,8 @@ def new_uid(level: str, node: Any) -> str | None:
         return None
     for key in UID_KEYS.get(level, ()):
         value = dicom.get(key)
-        if isinstance(value, str) and value.rstrip(" \x00"):
-            return value.rstrip(" \x00")
+        if unpadded(value):
+            return unpadded(value)
     return None
 
 

@@ -1,5 +1,5 @@
 """Saved plans (``plan --out``, ``apply PLANFILE``): a versioned JSON document in a local file (mode 0600)
-or an S3 object (``s3://bucket/key``, see ``reconciler.client.storage``), opened here in both cases.
+or an S3 object (``s3://bucket/key``), read and written through ``reconciler.persist.Storage``.
 
 It holds, per image set, the observed versionId, whether it is primary, the exact request payloads
 (base64), the force and study-wide flags, the image sets a study-wide request touches with the versions
@@ -9,7 +9,7 @@ against (a local store, an endpoint, or an AWS account and region: apply refuses
 else), the fingerprints its values were shown with (the sha256 of a value -> its 8-digit keyed hash;
 never the key), so that ``show`` and ``apply PLANFILE`` print the ones the plan printed, and a digest
 of the plan itself, checked on load so a tampered or truncated plan is refused. It holds patient data:
-a local file is created with ``os.open(..., 0o600)``.
+a local file is written with mode 0600 (atomically: a temporary file renamed over it).
 """
 
 from __future__ import annotations
@@ -17,13 +17,13 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
-import os
 import re
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from reconciler.api import BackendIdentity
-from reconciler.client import storage
 from reconciler.errors import PlanFileError
+from reconciler.persist import Storage
+from reconciler.plan.binding import SpecBinding, SpecFile, compare
 from reconciler.plan.cost import Cost
 from reconciler.plan.model import (
     Change,
@@ -37,10 +37,7 @@ from reconciler.plan.model import (
     Unread,
     UpdateRequest,
 )
-from reconciler.plan.retarget import RETARGET, Retarget, plan_retargets
-
-if TYPE_CHECKING:
-    from reconciler.client.s3 import S3
+from reconciler.plan.runinfo import Retarget, RunInfo, StateInfo
 
 FORMAT = "reconciler-plan"
 # 2: the backend is recorded (and, optional, the fingerprints and each change's source);
@@ -85,35 +82,42 @@ def _image_set(p: ImageSetPlan) -> dict[str, Any]:
     if p.replacement is not None:  # action "replace": its requests go to the non-primary copy
         out["replacement"] = {"sources": list(p.replacement.sources),
                               "paths": [list(path) for path in p.replacement.paths]}
+        if p.replacement.group:
+            out["replacement"]["group"] = list(p.replacement.group)
+            out["replacement"]["groupRequests"] = p.replacement.group_requests
     return out
 
 
 def _run(plan: Plan) -> dict[str, Any]:
     """What the run that made the plan saw and cost, so that ``show`` reports it as the run did."""
     return {"cost": None if plan.cost is None else plan.cost.as_dict(),
-            "incremental": bool(plan.meta.get("incremental")), "state": plan.meta.get("state"),
+            "incremental": plan.run.incremental, "state": None if plan.state is None else plan.state.as_dict(),
             "membership": [[m.source, m.datastore_id, m.key, list(m.joined), [list(x) for x in m.left]]
                            for m in plan.membership],
-            "retarget": [[r.source, r.datastore_id, r.image_set_id] for r in plan_retargets(plan)]}
+            "retarget": [[r.source, r.datastore_id, r.image_set_id] for r in plan.retargets]}
 
 
-def _run_from(d: Any) -> tuple[Cost | None, dict[str, Any], tuple[Membership, ...]]:
+def _run_from(d: Any, created_at: Any) -> dict[str, Any]:
+    """The Plan fields of the saved run (keyword arguments of ``Plan``)."""
+    run = RunInfo(created_at=None if created_at is None else float(created_at))
     if d is None:
-        return None, {}, ()
+        return {"run": run}
     cost = None if d["cost"] is None else Cost(**{k: int(v) for k, v in d["cost"].items()})
     members = tuple(Membership(str(src), str(ds), str(key), tuple(map(str, joined)),
                                tuple((str(i), str(fate)) for i, fate in left))
                     for src, ds, key, joined, left in d["membership"])
-    meta: dict[str, Any] = {k: v for k, v in (("incremental", bool(d["incremental"])), ("state", d.get("state")))
-                            if v}
+    # imageSetId targets the plan's replacements leave behind: show and apply PLANFILE warn too
     retarget = tuple(Retarget(str(src), str(ds), str(i)) for src, ds, i in d.get("retarget") or ())
-    if retarget:  # imageSetId targets the plan's replacements leave behind: show and apply PLANFILE warn too
-        meta[RETARGET] = retarget
-    return cost, meta, members
+    state = None if d.get("state") is None else StateInfo.from_dict(d["state"])
+    return {"run": RunInfo(created_at=run.created_at, incremental=bool(d["incremental"])), "cost": cost,
+            "membership": members, "retargets": retarget, "state": state}
 
 
 def _backend(b: BackendIdentity | None) -> dict[str, Any] | None:
-    return None if b is None else {"kind": b.kind, "location": b.location, "account": b.account}
+    if b is None:
+        return None
+    out = {"kind": b.kind, "location": b.location, "account": b.account}
+    return out if b.region is None else {**out, "region": b.region}
 
 
 def _digest(body: dict[str, Any]) -> str:
@@ -125,13 +129,15 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
     body: dict[str, Any] = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
-        "created_at": plan.meta.get("created_at"),
+        "created_at": plan.run.created_at,
         "spec_digest": plan.spec_digest,
         "backend": _backend(plan.backend),
         "fingerprints": dict(sorted(plan.fingerprints.items())),
         "image_sets": [_image_set(p) for p in plan.image_sets],
         "run": _run(plan),
     }
+    if plan.specs is not None:  # the spec files it was made from: apply PLANFILE refuses it once they change
+        body["specs"] = plan.specs.as_dict()
     if plan.targeting is not None:  # what --target/--exclude left out, for whoever shows the plan later
         t = plan.targeting
         body["targeting"] = {"target": list(t.targets), "exclude": list(t.excludes),
@@ -139,44 +145,24 @@ def plan_to_dict(plan: Plan) -> dict[str, Any]:
     return {**body, "plan_digest": _digest(body)}
 
 
-def save_plan(plan: Plan, location: str, *, s3: S3 | None = None) -> str | None:
+def save_plan(plan: Plan, location: str, storage: Storage) -> str | None:
     """Write ``plan`` to a local file (mode 0600) or an S3 object (encrypted, digest in its metadata).
 
     Returns the S3 object's ETag, or None for a local file.
     """
     data = json.dumps(plan_to_dict(plan), indent=1, ensure_ascii=False).encode("utf-8")
-    if storage.is_s3(location):
-        return storage.put(location, data, s3)
-    try:
-        fd = os.open(location, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o600)  # an existing file keeps its mode otherwise
-            fh.write(data)
-    except OSError as exc:
-        raise PlanFileError(f"{location}: cannot write the plan ({exc.strerror})") from None
-    return None
+    return storage.write(location, data, what="plan")
 
 
-def load_plan(location: str, *, s3: S3 | None = None) -> Plan:
+def load_plan(location: str, storage: Storage) -> tuple[Plan, str | None]:
     """Read a saved plan from a local file or S3 (object digest and ETag checked there), then check its
-    format version and its own digest. An S3 object's ETag is kept in ``plan.meta["etag"]``."""
-    etag = None
-    if storage.is_s3(location):
-        data, etag = storage.get(location, s3)
-    else:
-        try:
-            with open(location, "rb") as fh:
-                data = fh.read()
-        except OSError as exc:
-            raise PlanFileError(f"{location}: cannot read the plan ({exc.strerror})") from None
+    format version and its own digest. Returns the plan and the S3 object's ETag (None for a local file)."""
+    data, etag = storage.read(location, what="plan")
     try:
         raw = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
         raise PlanFileError(f"{location}: not a saved plan (not JSON)") from None
-    plan = plan_from_dict(raw, location)
-    if etag is not None:
-        plan.meta["etag"] = etag
-    return plan
+    return plan_from_dict(raw, location), etag
 
 
 def check_backend(plan: Plan, current: BackendIdentity, location: str) -> None:
@@ -188,8 +174,18 @@ def check_backend(plan: Plan, current: BackendIdentity, location: str) -> None:
         raise PlanFileError(
             f"{location}: the plan was made against {plan.backend.describe()}, but this apply would run "
             f"against {current.describe()}; refused, nothing was sent",
-            hint="apply it with the backend options it was planned with, or plan again against this backend",
+            hint=f"apply it with {backend_options(plan.backend)} (or with no backend option: apply then uses the "
+            "backend the plan recorded), or plan again against this backend",
         )
+
+
+def backend_options(b: BackendIdentity) -> str:
+    """The command-line options that reach the backend B, as a user would type them."""
+    if b.kind == "local":
+        return f"`--local {b.location}`"
+    if b.kind == "endpoint":
+        return f"`--endpoint-url {b.location}" + (f" --region {b.region}`" if b.region else "`")
+    return f"`--region {b.location}` and credentials of AWS account {b.account}"
 
 
 def plan_from_dict(raw: Any, path: str = "<plan>") -> Plan:
@@ -208,12 +204,44 @@ def plan_from_dict(raw: Any, path: str = "<plan>") -> Plan:
         backend = _backend_from(raw.get("backend"))
         targeting = _targeting_from(raw.get("targeting"))
         fingerprints = _fingerprints_from(raw.get("fingerprints"))
-        cost, run_meta, membership = _run_from(raw.get("run"))
+        run = _run_from(raw.get("run"), raw.get("created_at"))
+        run["specs"] = _specs_from(raw.get("specs"))
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanFileError(f"{path}: malformed plan ({type(exc).__name__})") from None
-    meta: dict[str, Any] = {"created_at": raw.get("created_at"), **run_meta}
-    return Plan(sets, spec_digest=str(raw.get("spec_digest", "")), meta=meta, backend=backend, targeting=targeting,
-                fingerprints=fingerprints, cost=cost, membership=membership)
+    return Plan(sets, spec_digest=str(raw.get("spec_digest", "")), backend=backend, targeting=targeting,
+                fingerprints=fingerprints, **run)
+
+
+def _specs_from(d: Any) -> SpecBinding | None:
+    if d is None:
+        return None
+    dirty = d.get("dirty")
+    return SpecBinding(tuple(SpecFile(str(f["path"]), str(f["sha256"])) for f in d["files"]),
+                       tuple(map(str, d["planned"])), tuple(map(str, d["folders"])),
+                       None if d.get("commit") is None else str(d["commit"]), None if dirty is None else bool(dirty))
+
+
+def check_specs(plan: Plan, location: str) -> list[str]:
+    """Refuse PLAN when a spec file it was made from and that is here differs (an edit, a removed file, a new
+    spec file in a planned folder): PlanFileError, exit 1, naming each. Returns the notes to print: the files
+    could not be checked (none is here), or the commit differs while the spec files are the same."""
+    if plan.specs is None:
+        return [f"{location} does not record the spec files it was made from, so they could not be checked "
+                "(plan again with this reconciler to bind the plan to them)"]
+    found = compare(plan.specs)
+    if found.changed:
+        named = ", ".join(f"{path} ({what})" for path, what in found.changed)
+        raise PlanFileError(
+            f"{location}: the spec files changed since the plan was made: {named}; refused, nothing was sent",
+            hint="plan again from these specs (`reconciler plan ... --out PLANFILE`), review it, and apply that plan")
+    if not found.checked:
+        return [f"the spec files of {location} ({', '.join(plan.specs.planned)}) are not here, so they could not "
+                "be checked against the plan"]
+    made, now = plan.specs.commit, found.commit
+    if made is not None and now is not None and made != now:
+        return [f"{location} was made from commit {made[:12]}, and {now[:12]} is checked out; its spec files are "
+                "the same, so it is applied"]
+    return []
 
 
 def _targeting_from(d: Any) -> Targeting | None:
@@ -238,8 +266,9 @@ def _backend_from(d: Any) -> BackendIdentity | None:
         return None
     if d["kind"] not in _BACKEND_KINDS:
         raise ValueError(d["kind"])
-    account = d.get("account")
-    return BackendIdentity(d["kind"], str(d["location"]), None if account is None else str(account))
+    account, region = d.get("account"), d.get("region")
+    return BackendIdentity(d["kind"], str(d["location"]), None if account is None else str(account),
+                           None if region is None else str(region))
 
 
 def _image_set_from(d: dict[str, Any]) -> ImageSetPlan:
@@ -265,7 +294,8 @@ def _image_set_from(d: dict[str, Any]) -> ImageSetPlan:
 def _replacement_from(d: Any) -> Replacement | None:
     if d is None:
         return None
-    return Replacement(tuple(map(str, d["sources"])), tuple(tuple(map(str, path)) for path in d["paths"]))
+    return Replacement(tuple(map(str, d["sources"])), tuple(tuple(map(str, path)) for path in d["paths"]),
+                       tuple(map(str, d.get("group", ()))), int(d.get("groupRequests", 0)))
 
 
 def _flag(value: Any) -> bool | None:

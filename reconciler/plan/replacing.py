@@ -37,6 +37,8 @@ def on_copy(change: Change) -> Change:
     """CHANGE as the non-primary copy takes it: a refused change is checked again without the primary rule."""
     if change.check != "refused on primary":
         return change
+    if change.node:  # a whole series removed: a non-primary image set takes it
+        return replace(change, check="ok", reason=None)
     reason = rules.force_reason(change.path[-1], change.before, change.after, change.vr)
     return replace(change, check="needs force" if reason else "ok", reason=reason)
 

@@ -1,15 +1,14 @@
 """The DICOM facts the diff needs, behind one small seam over ``reconciler.dicom``: an attribute's
 level and VR, value equality after normalisation, and the documented update constraints (what needs
 force, what is forbidden: https://docs.aws.amazon.com/healthimaging/latest/devguide/dicom-metadata-constraints.html;
-what a primary image set refuses: ``PRIMARY_PAGE``).
+what a primary image set refuses: ``reconciler.dicom.primary``).
 """
 
 from __future__ import annotations
 
 from typing import Any
 
-from reconciler.dicom import constraints, levels, normalize
-from reconciler.dicom.constraints import FORCE_TAGS
+from reconciler.dicom import constraints, levels, normalize, primary
 from reconciler.dicom.dictionary import is_private_tag, lookup
 from reconciler.dicom.vr import first_vr
 
@@ -60,22 +59,12 @@ def forbidden_reason(key: str, level: str) -> str | None:
     return None
 
 
-PRIMARY_PAGE = "https://docs.aws.amazon.com/healthimaging/latest/devguide/update-image-set-metadata.html"
-# "The Patient and Series level metadata elements can not be updated for primary image sets. The
-# UpdateImageSet will not support --force to update StudyInstanceUID, SeriesInstanceUID, and
-# SOPInstanceUID for primary image sets." (PRIMARY_PAGE)
-_PRIMARY_LEVELS = ("Patient", "Series")
-_PRIMARY_UIDS = frozenset({"StudyInstanceUID", "SeriesInstanceUID", "SOPInstanceUID"})
-_PRIMARY_UID_TAGS = frozenset(FORCE_TAGS) - {"00200010"}  # the three UIDs, not StudyID
+PRIMARY_PAGE = primary.UPDATE_PAGE
+FORCE_REASON = primary.FORCE_REASON
+SERIES_REMOVAL_REASON = primary.SERIES_REMOVAL_REASON  # the rules themselves: ``reconciler.dicom.primary``
 
 
 def primary_reason(key: str, level: str) -> str | None:
     """Why a primary image set refuses a change of ``key`` at ``level`` (set or removed), or None.
-
-    Never names a value. Removing a whole series or instance is not an element update: it is allowed.
-    """
-    if key in _PRIMARY_UIDS or key.upper() in _PRIMARY_UID_TAGS:
-        return f"{key} cannot be changed on a primary image set, not even with force"
-    if level in _PRIMARY_LEVELS:
-        return f"{level}-level metadata elements cannot be updated on a primary image set"
-    return None
+    Never names a value."""
+    return primary.attribute_reason(key, level)

@@ -17,31 +17,26 @@ and a check value of the key tells a state written under another key apart from 
 The file is JSON lines, read one line at a time (memory grows with the entries kept, not with the file):
 a header object, then ``["d", datastore, checked_at]``, ``["i", datastore, image set, version, digest,
 verified_at, checked_at or null, study digest or null]`` and ``["s", selector digest, datastore, [IDs]]``
-rows, and last ``["mac", hex]`` over every byte before it. Locally it is written to a temporary file
-(mode 0600) and renamed over the old one; in S3 it is one put, encrypted as saved plans are.
+rows, and last ``["mac", hex]`` over every byte before it. It is read and written through
+``reconciler.persist.Storage``: locally a temporary file (mode 0600) renamed over the old one; in S3 one put,
+encrypted as saved plans are.
 """
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import hmac
-import io
 import json
 import os
 import sys
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, Any
 
 from reconciler import __version__
 from reconciler.api import BackendIdentity
-from reconciler.client import storage
 from reconciler.errors import PlanFileError, StorageNotFound, UsageError
-
-if TYPE_CHECKING:
-    from reconciler.client.s3 import S3
+from reconciler.persist import Storage, is_s3
 
 FORMAT = "reconciler-drift-state"
 FORMAT_VERSION = 1
@@ -229,7 +224,7 @@ class OtherBackend(PlanFileError):
     """The state was written for another backend than the one of this run."""
 
 
-def load(location: str, key: StateKey, backend: BackendIdentity, *, s3: S3 | None = None) -> Loaded:
+def load(location: str, key: StateKey, backend: BackendIdentity, storage: Storage) -> Loaded:
     """Open the state at LOCATION for BACKEND.
 
     A state that does not exist yet, or cannot be trusted (corrupt, edited, another key or tool version),
@@ -237,12 +232,12 @@ def load(location: str, key: StateKey, backend: BackendIdentity, *, s3: S3 | Non
     is a PlanFileError: it belongs to another service, and overwriting it would cost that one a full run.
     """
     try:
-        with _open(location, s3) as stream:
+        with storage.open(location, what="drift state") as stream:
             state, problem = parse(stream, key, location)
     except StorageNotFound:
         return Loaded(None)
     except PlanFileError as exc:
-        if storage.is_s3(location):  # an object that fails the storage's integrity checks: not trusted
+        if is_s3(location):  # an object that fails the storage's integrity checks: not trusted
             return Loaded(None, exc.message)
         raise
     if state is None:
@@ -256,34 +251,6 @@ def load(location: str, key: StateKey, backend: BackendIdentity, *, s3: S3 | Non
     return Loaded(state)
 
 
-def _open(location: str, s3: S3 | None) -> IO[bytes]:
-    if storage.is_s3(location):
-        data, _etag = storage.get(location, s3, what="drift state")
-        return io.BytesIO(data)
-    try:
-        return open(location, "rb")
-    except FileNotFoundError:
-        raise StorageNotFound(f"{location}: no such file") from None
-    except OSError as exc:
-        raise PlanFileError(f"{location}: cannot read the drift state ({exc.strerror})") from None
-
-
-def save(state: DriftState, location: str, key: StateKey, *, s3: S3 | None = None) -> None:
+def save(state: DriftState, location: str, key: StateKey, storage: Storage) -> None:
     """Write the state atomically: a local temporary file (0600) renamed over the old one, or one S3 put."""
-    if storage.is_s3(location):
-        storage.put(location, b"".join(lines(state, key)), s3)
-        return
-    path = Path(location)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    try:
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "wb") as fh:
-            os.fchmod(fh.fileno(), 0o600)  # a leftover temporary file keeps its mode otherwise
-            fh.writelines(lines(state, key))
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        with contextlib.suppress(OSError):
-            tmp.unlink()
-        raise PlanFileError(f"{location}: cannot write the drift state ({exc.strerror})") from None
+    storage.write(location, lines(state, key), what="drift state")

@@ -25,7 +25,7 @@ def result_json(r: ImageSetResult, redactor: Redactor | None = None) -> dict[str
     out: dict[str, Any] = {
         "datastoreId": r.datastore_id,
         "imageSetId": r.image_set_id,
-        "status": r.status,
+        "status": r.outcome,  # "replaced" for a replacement (the journal keeps "converged" with replacedBy)
         "plannedVersion": r.planned_version,
         "currentVersion": r.current_version,
         "finalVersion": r.final_version,
@@ -89,7 +89,9 @@ def report_lines(report: ApplyReport, redactor: Redactor | None = None) -> list[
     journal is."""
     s = report.summary()
     lines = [result_text(r, redactor) for r in report.results if r.status not in ("unchanged", "not_started")]
-    counts = f"{s['converged']} converged, {s['unchanged']} unchanged, {s['stale']} stale, {s['failed']} failed"
+    replaced = f"{s['replaced']} replaced, " if s["replaced"] else ""  # as plan shows "to replace": when any
+    counts = (f"{s['converged']} converged, {replaced}{s['unchanged']} unchanged, {s['stale']} stale, "
+              f"{s['failed']} failed")
     if not report.interrupted:
         lines.append(f"Apply complete: {counts} ({report.elapsed:.1f} s).")
     else:

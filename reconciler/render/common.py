@@ -9,8 +9,8 @@ from typing import Any
 
 from reconciler.plan.cost import Cost
 from reconciler.plan.diff import format_path
-from reconciler.plan.model import Change, ImageSetPlan, Move, Path, Plan
-from reconciler.plan.rules import primary_reason
+from reconciler.plan.model import Change, ImageSetPlan, Move, Plan
+from reconciler.plan.rules import FORCE_REASON, SERIES_REMOVAL_REASON, primary_reason
 from reconciler.ratelimit import DEFAULT_QUOTAS
 from reconciler.render.redact import Redactor
 from reconciler.render.replacement import DEFAULT_RATES, Rates, Writes, plan_writes
@@ -33,6 +33,7 @@ class Summary:
     skipped_archived: int = 0  # not read (--no-archive-reads) and so not verified; not in ``unchanged``
     to_replace: int = 0  # primary image sets replaced (copy, update the copy, delete, promote, delete the copy)
     writes: int = 0  # every write: the update requests, and the copies and deletions of the replacements
+    selectors_changed: int = 0  # select targets that lost or gained image sets since the drift state: drift
 
     def as_dict(self) -> dict[str, int]:
         return dict(self.__dict__)
@@ -42,12 +43,19 @@ class Summary:
         replace = f", {self.to_replace} to replace" if self.to_replace else ""
         return f"{self.to_update} to update{replace}, {self.unchanged} unchanged"
 
+    def membership(self) -> str:
+        """``, 1 selector lost or gained image sets``: drift without a change to plan, named beside the counts
+        so that a summary never reads "0 to update" next to a drift exit without saying why."""
+        if not self.selectors_changed:
+            return ""
+        return f", {plural(self.selectors_changed, 'selector')} lost or gained image sets"
+
     def line(self) -> str:
         known = f" ({self.unchanged_from_state} from the drift state)" if self.unchanged_from_state else ""
         archived = f", {self.skipped_archived} archived not read" if self.skipped_archived else ""
         requests = (f"{plural(self.requests, 'update request')}, {plural(self.writes, 'write')} in all"
                     if self.to_replace else plural(self.requests, 'request'))
-        return (f"Plan: {self.actions()}{known}{archived}, {self.errors} with "
+        return (f"Plan: {self.actions()}{known}{archived}{self.membership()}, {self.errors} with "
                 f"errors ({self.add} to add, {self.change} to change, {self.remove} to remove); {requests}.")
 
 
@@ -63,7 +71,8 @@ def summarize(plan: Plan) -> Summary:
     actions = [p.action for p in plan.image_sets]
     return Summary(len(actions), actions.count("update"), actions.count("none") - reasons["archived"],
                    actions.count("error"), ops["add"], ops["change"], ops["remove"], plan.request_count,
-                   reasons["state"], reasons["archived"], actions.count("replace"), plan_writes(plan).total)
+                   reasons["state"], reasons["archived"], actions.count("replace"), plan_writes(plan).total,
+                   len(plan.membership))
 
 
 def cost_line(cost: Cost) -> str:
@@ -174,14 +183,21 @@ def change_line(c: Change, redactor: Redactor, *, note: bool = True, forces: boo
     elif note and c.check == "refused on primary" and not forces:
         text += f"  [refused on primary: {c.reason}]"
     if note and forces:
-        text += f"  [forces replacement: {c.reason if c.check == 'refused on primary' else refused_reason(c.path)}]"
+        text += f"  [forces replacement: {c.reason if c.check == 'refused on primary' else refused_reason(c)}]"
     return text + (f"  ({c.source})" if c.source else "")
 
 
-def refused_reason(path: Path) -> str:
-    """Why a primary image set refuses a change at PATH (the change itself, on the copy, may be ``ok``)."""
+def refused_reason(c: Change) -> str:
+    """Why a primary image set refuses change C in place (C itself, as the copy takes it, may be ``ok`` or
+    ``needs force``)."""
+    path = c.path
+    if c.node:
+        return SERIES_REMOVAL_REASON if path[-2] == "Series" else "a primary image set refuses it in place"
     level = "Instance" if "Instances" in path else "Series" if "Series" in path else path[0]
-    return primary_reason(path[-1], level) or "a primary image set refuses it in place"
+    reason = primary_reason(path[-1], level)
+    if reason is None and c.check == "needs force":
+        return FORCE_REASON
+    return reason or "a primary image set refuses it in place"
 
 
 def error_lines(isp: ImageSetPlan, redactor: Redactor) -> list[str]:

@@ -38,4 +38,5 @@ def spec_findings(diags: Sequence[Diagnostic]) -> list[str]:
 
 def plan_notes(plan: Plan) -> list[str]:
     """What the planner noted while resolving targets (e.g. an empty selector that is allowed)."""
-    return [f"note: {note}" for note in plan.meta.get("notes", ())]
+    return ([f"note: {note}" for note in plan.run.notes]
+            + [f"warning: {warning}" for warning in plan.run.warnings])

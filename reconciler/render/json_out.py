@@ -6,11 +6,11 @@ import json
 from typing import Any
 
 from reconciler.plan.model import Change, ImageSetPlan, Membership, Plan
-from reconciler.plan.retarget import Retarget, plan_retargets
 from reconciler.plan.rules import PRIMARY_PAGE
+from reconciler.plan.runinfo import Retarget
 from reconciler.render.common import error_lines, moved_key, stamp, summarize
 from reconciler.render.redact import Redactor
-from reconciler.render.replacement import DEFAULT_RATES, NEW_ID, Rates, seconds, steps, writes
+from reconciler.render.replacement import DEFAULT_RATES, NEW_ID, Rates, group_of, seconds, steps, writes
 from reconciler.render.targeting import targeting_json
 
 FORMAT_VERSION = "1"
@@ -34,7 +34,12 @@ def change_json(c: Change, redactor: Redactor) -> dict[str, Any]:
 def replacement_json(isp: ImageSetPlan, redactor: Redactor, rates: Rates = DEFAULT_RATES) -> dict[str, Any]:
     """Action ``replace``: its steps, writes and time at RATES; the new image set ID is known after apply."""
     r = isp.replacement
+    group = group_of(isp, rates)
+    grouped = {} if group is None else {"group": {
+        "members": list(group.members), "writes": group.writes, "seconds": round(group.seconds, 3),
+        "noPrimarySeconds": round(group.window, 3)}}
     return {
+        **grouped,
         "steps": [{"step": s.name, "operation": s.operation, "description": s.what, "writes": s.writes,
                    "seconds": round(s.seconds(rates), 3)} for s in steps(isp)],
         "writes": writes(isp),
@@ -92,24 +97,26 @@ def retarget_json(r: Retarget) -> dict[str, Any]:
 
 def plan_json(plan: Plan, redactor: Redactor, rates: Rates = DEFAULT_RATES) -> dict[str, Any]:
     summary = summarize(plan).as_dict()
-    if not plan.meta.get("incremental"):  # counted apart only where image sets can be left unread
-        del summary["unchanged_from_state"], summary["skipped_archived"]
+    if not plan.run.incremental:  # counted apart only where image sets can be left unread
+        del summary["unchanged_from_state"], summary["skipped_archived"], summary["selectors_changed"]
     doc: dict[str, Any] = {
         "format_version": FORMAT_VERSION,
         "summary": summary,
         "image_sets": [image_set_json(p, redactor, rates) for p in plan.image_sets],
     }
-    retarget = plan_retargets(plan)
+    retarget = plan.retargets
     if retarget:  # imageSetId targets that will not find their replaced image set
         doc["notes"] = [retarget_json(r) for r in retarget]
     if plan.targeting is not None:  # only with --target/--exclude: what they left out
         doc["left_out"] = targeting_json(plan.targeting)
     if plan.membership:
         doc["membership"] = [membership_json(m) for m in plan.membership]
-    if "state" in plan.meta:
-        doc["state"] = plan.meta["state"]
+    if plan.state is not None:
+        doc["state"] = plan.state.as_dict()
     if plan.cost is not None:
         doc["cost"] = plan.cost.as_dict()
+    if plan.specs is not None:  # the spec files (paths and digests, no content) and the commit it was made from
+        doc["specs"] = plan.specs.as_dict()
     return doc
 
 

@@ -8,7 +8,6 @@ import re
 from collections import defaultdict
 
 from reconciler.plan.model import ImageSetPlan, Plan
-from reconciler.plan.retarget import plan_retargets
 from reconciler.render.common import cost_line, duration, membership_lines, plan_eta, plural, summarize
 from reconciler.render.redact import Redactor
 from reconciler.render.replacement import DEFAULT_RATES, NEW_ID, Rates, plan_writes, seconds, writes
@@ -78,7 +77,7 @@ def _replacements(plan: Plan, rates: Rates) -> list[str]:
 
 
 def _retargets(plan: Plan) -> list[str]:
-    return [line for r in plan_retargets(plan) for line in (f"> **Warning:** {r.message()}", "")]
+    return [line for r in plan.retargets for line in (f"> **Warning:** {r.message()}", "")]
 
 
 def _details(isp: ImageSetPlan, redactor: Redactor, rates: Rates) -> str:
@@ -102,7 +101,7 @@ def render_markdown(
     title = "Drift report" if drift else "Reconciler plan"
     eta = plan_eta(plan, rates)
     head = [
-        f"### {title}: {s.actions()}, {s.errors} with errors",
+        f"### {title}: {s.actions()}{s.membership()}, {s.errors} with errors",
         "",
         f"**{s.add} to add, {s.change} to change, {s.remove} to remove** in {plural(s.image_sets, 'image set')}"
         + (f"; {eta}" if eta else ""),

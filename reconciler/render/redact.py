@@ -28,6 +28,7 @@ from typing import Any
 from reconciler.dicom.dictionary import lookup
 from reconciler.dicom.phi import is_phi
 from reconciler.errors import UsageError
+from reconciler.padding import unpad
 
 ENV_KEY = "RECONCILER_REDACTION_KEY"
 MIN_KEY_LENGTH = 32  # `openssl rand -hex 32` gives 64; a short key could be guessed from the hashes
@@ -83,7 +84,7 @@ def is_uid_key(key: str) -> bool:
 
 
 def _clean_uid(uid: Any) -> Any:
-    return uid.rstrip(" \x00") if isinstance(uid, str) else uid  # UI pads with NUL (PS3.5 section 6.2)
+    return unpad(uid) if isinstance(uid, str) else uid  # UI pads with NUL (PS3.5 section 6.2)
 
 
 class Redactor:

@@ -59,16 +59,45 @@ class Step:
 
 
 def steps(isp: ImageSetPlan) -> tuple[Step, ...]:
-    """The five steps that replace ISP (action ``replace``), in the order they are sent."""
+    """The five steps that replace ISP (action ``replace``), in the order they are sent; seven for a member
+    of a replacement group, which also keeps a pristine copy of the original until the group is done."""
     n = len(isp.requests)
+    grouped = isp.replacement is not None and isp.replacement.grouped
+    pristine = (Step("pristine_copy", COPY, f"copy image set {isp.image_set_id} to a second non-primary image set, "
+                     "unedited (the pristine copy: promoted back if the group cannot be promoted)"),) if grouped else ()
     return (
         Step("copy", COPY, f"copy image set {isp.image_set_id} to a new non-primary image set (the temporary copy)"),
         Step("update_copy", UPDATE, f"{n} update{'s' if n != 1 else ''} of the temporary copy, with the changes below",
              n),
+        *pristine,
         Step("delete_primary", DELETE, f"delete the primary image set {isp.image_set_id}"),
         Step("promote", COPY, f"copy the temporary copy with promoteToPrimary = NEW image set ID ({NEW_ID})"),
         Step("delete_copy", DELETE, "delete the temporary copy"),
+        *((Step("delete_pristine", DELETE, "delete the pristine copy, once every member's promotion is verified"),)
+          if grouped else ()),
     )
+
+
+@dataclass(frozen=True)
+class Group:
+    """A replacement group as a whole (``reconciler.plan.group``): every primary image set of one study."""
+
+    members: tuple[str, ...]
+    writes: int
+    seconds: float
+    window: float  # seconds from the first original's deletion to the last promotion (pacing alone)
+
+
+def group_of(isp: ImageSetPlan, rates: Rates) -> Group | None:
+    """The group ISP is replaced in; None when it is replaced alone. Each member sends its updates, three
+    copies (edited, pristine, promoted) and three deletions (original, edited copy, pristine copy); its
+    instances are in no primary image set while every original is deleted and every copy promoted."""
+    r = isp.replacement
+    if r is None or not r.grouped:
+        return None
+    n = len(r.group)
+    return Group(r.group, r.group_requests + 6 * n, r.group_requests / rates.update + 3 * n / rates.copy
+                 + 3 * n / rates.delete, n / rates.delete + n / rates.copy)
 
 
 def writes(isp: ImageSetPlan) -> int:

@@ -10,7 +10,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.api import ImageSetInfo
+from reconciler.api import DatastoreInfo, ImageSetInfo
+from reconciler.apply.lineage import Lineage
 from reconciler.apply.report import ApplyReport
 from reconciler.apply.revert import RevertPlan, RevertResult
 from reconciler.plan.blame import ImageSetBlame
@@ -18,9 +19,11 @@ from reconciler.plan.inventory import ImageSetRow
 from reconciler.plan.model import Change, Plan
 from reconciler.render.apply_report import report_json, report_lines
 from reconciler.render.blame import blame_json, blame_text
+from reconciler.render.datastores import datastores_json, datastores_lines
 from reconciler.render.diagnostics import diagnostic_json, validate_lines
-from reconciler.render.history import history_json, history_text
+from reconciler.render.history import history_json, history_text, iso
 from reconciler.render.json_out import plan_json
+from reconciler.render.lineage import deleted_lines, lineage_json, lineage_lines
 from reconciler.render.listing import listing_json, listing_lines
 from reconciler.render.markdown import LIMIT, render_markdown
 from reconciler.render.redact import Redactor
@@ -57,12 +60,19 @@ class TextReporter:
         return _lines(report_lines(report, self.style.redactor))
 
     def history(
-        self, datastore_id: str, image_set_id: str, versions: Sequence[ImageSetInfo], diffs: Diffs | None = None
+        self, datastore_id: str, image_set_id: str, versions: Sequence[ImageSetInfo], diffs: Diffs | None = None,
+        lineage: Lineage | None = None, deleted: ImageSetInfo | None = None,
     ) -> str:
-        """The versions, newest first; with DIFFS (``history --diff``) what each changed."""
-        if diffs is not None:
-            return _lines(history_diff_text(datastore_id, image_set_id, versions, diffs, self.style.redactor))
-        return _lines(history_text(datastore_id, image_set_id, versions))
+        """The versions, newest first; with DIFFS (``history --diff``) what each changed; after the heading, the
+        replacements LINEAGE shows. Without versions (a deleted image set): DELETED, what GetImageSet says of it."""
+        if not versions:
+            lines = deleted_lines(datastore_id, image_set_id, deleted)
+        elif diffs is not None:
+            lines = history_diff_text(datastore_id, image_set_id, versions, diffs, self.style.redactor)
+        else:
+            lines = history_text(datastore_id, image_set_id, versions)
+        lines[1:1] = lineage_lines(datastore_id, image_set_id, lineage or Lineage(), versions)
+        return _lines(lines)
 
     def validation(self, diags: Sequence[Diagnostic], files: int) -> str:
         return _lines(validate_lines(diags, files))
@@ -79,6 +89,10 @@ class TextReporter:
         """``reconciler ls``: a datastore's image sets as a table (COUNTED: counts read from the metadata)."""
         return _lines(listing_lines(datastore_id, rows, self.style.redactor, counted=counted))
 
+    def datastores(self, datastores: Sequence[DatastoreInfo]) -> str:
+        """``reconciler ls`` without ``--datastore-id``: the datastores (ListDatastores, every page)."""
+        return _lines(datastores_lines(datastores))
+
 
 class JsonReporter(TextReporter):
     """One JSON document per run, for machines (the plan: ``schemas/plan.schema.json``)."""
@@ -93,12 +107,16 @@ class JsonReporter(TextReporter):
         return _json(report_json(report, self.style.redactor))
 
     def history(
-        self, datastore_id: str, image_set_id: str, versions: Sequence[ImageSetInfo], diffs: Diffs | None = None
+        self, datastore_id: str, image_set_id: str, versions: Sequence[ImageSetInfo], diffs: Diffs | None = None,
+        lineage: Lineage | None = None, deleted: ImageSetInfo | None = None,
     ) -> str:
         if diffs is not None:
             doc = history_diff_json(datastore_id, image_set_id, versions, diffs, self.style.redactor)
-            return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
-        return _json(history_json(datastore_id, image_set_id, versions))
+        else:
+            doc = history_json(datastore_id, image_set_id, versions)
+        doc["deletedAt"] = iso(deleted.deleted_at) if deleted is not None else None
+        doc.update(lineage_json(lineage or Lineage(), versions))
+        return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
     def validation(self, diags: Sequence[Diagnostic], files: int) -> str:
         return _json([diagnostic_json(d) for d in diags])
@@ -106,6 +124,9 @@ class JsonReporter(TextReporter):
     def listing(self, datastore_id: str, rows: Sequence[ImageSetRow], *, counted: bool = False) -> str:
         doc = listing_json(datastore_id, rows, self.style.redactor, counted=counted)
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+    def datastores(self, datastores: Sequence[DatastoreInfo]) -> str:
+        return _json(datastores_json(datastores))
 
 
 class MarkdownReporter(TextReporter):

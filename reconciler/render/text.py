@@ -7,7 +7,6 @@ from __future__ import annotations
 from reconciler.plan.build import blocks
 from reconciler.plan.diff import format_path
 from reconciler.plan.model import ImageSetPlan, Plan
-from reconciler.plan.retarget import plan_retargets
 from reconciler.render.common import (
     change_line,
     cost_line,
@@ -22,7 +21,7 @@ from reconciler.render.common import (
     unread_lines,
 )
 from reconciler.render.redact import Redactor
-from reconciler.render.replacement import DEFAULT_RATES, NEW_ID, Rates, seconds, steps, writes
+from reconciler.render.replacement import DEFAULT_RATES, NEW_ID, Rates, group_of, seconds, steps, writes
 from reconciler.render.targeting import targeting_lines
 
 _COLOURS = {"+": "\033[32m", "~": "\033[33m", "-": "\033[31m", "!": "\033[1;31m"}
@@ -53,9 +52,18 @@ def replacement_lines(isp: ImageSetPlan, redactor: Redactor, rates: Rates = DEFA
     for n, step in enumerate(steps(isp), 1):
         lines.append(f"    {n}. {step.operation}: {step.what} ({plural(step.writes, 'write')}, about "
                      f"{duration(step.seconds(rates))})")
+    group = group_of(isp, rates)
+    window = "between steps 4 and 5" if group else "between steps 3 and 4"
     lines.append(f"    {plural(writes(isp), 'write')}, about {duration(seconds(isp, rates))} at the configured write "
-                 "rates, plus the wait for each copy, update and deletion to finish; between steps 3 and 4 its "
-                 "instances are in no primary image set")
+                 "rates, plus the wait for each copy, update and deletion to finish; "
+                 f"{window} its instances are in no primary image set")
+    if group is not None:
+        lines.append(f"    group: the study's primary image sets {', '.join(group.members)} are replaced together "
+                     f"(their Patient-level metadata must agree): {plural(group.writes, 'write')}, about "
+                     f"{duration(group.seconds)}; every member is copied and updated, every copy verified, every "
+                     f"original deleted, then every copy promoted: no primary image set for about "
+                     f"{duration(group.window)} plus the waits; if a promotion fails, the pristine copies are "
+                     "promoted back")
     forcing = set(r.paths) if r is not None else set()
     lines += [f"    {change_line(c, redactor, forces=c.path in forcing or c.check == 'refused on primary')}"
               for c in isp.changes]
@@ -87,7 +95,7 @@ def image_set_block(isp: ImageSetPlan, redactor: Redactor, rates: Rates = DEFAUL
 
 def retarget_lines(plan: Plan) -> list[str]:
     """``! warning: ...`` for each imageSetId target of an image set the plan replaces."""
-    return [f"! warning: {r.message()}" for r in plan_retargets(plan)]
+    return [f"! warning: {r.message()}" for r in plan.retargets]
 
 
 def render_text(

@@ -54,7 +54,7 @@ def test_every_option_and_argument_has_help(words: tuple[str, ...]) -> None:
 
 
 def test_every_command_has_help_in_the_command_lists() -> None:
-    """`reconciler --help` and `reconciler emulator --help` say what each command does."""
+    """`reconciler --help`, `reconciler emulator --help` and `reconciler adt --help` say what each command does."""
     parsers = [build_parser()]
     listed = 0
     while parsers:
@@ -63,7 +63,9 @@ def test_every_command_has_help_in_the_command_lists() -> None:
                 assert all(choice.help for choice in action._choices_actions)
                 listed += len(action._choices_actions)
                 parsers.extend(action.choices.values())
-    assert listed == len(LEAVES) + 1  # and `emulator` itself
+    groups = {words[0] for words in LEAVES if len(words) > 1}
+    assert groups == {"emulator", "adt"}
+    assert listed == len(LEAVES) + len(groups)  # and the groups themselves
 
 
 def synopsis_entries() -> dict[tuple[str, ...], str]:

@@ -325,6 +325,20 @@ def test_plan_and_apply_print_their_cost_with_the_tier_ups(env: Path) -> None:
     assert "(0 moved from the archive tier" in line and line.endswith("; 1 write.")
 
 
+def test_apply_of_a_saved_plan_prints_its_own_cost_line_not_the_plans_as_well(env: Path) -> None:
+    (env / "specs" / "a.yaml").write_text(by_id(A, "HEAD CT"))
+    code, planned, err = run("plan", "specs", "--out", "p.plan")
+    assert code == 0, err
+    (plan_cost,) = (x for x in planned.splitlines() if x.startswith("Cost: "))
+    assert plan_cost.endswith("; 0 writes.")
+    code, text, err = run("apply", "p.plan", "--rate", "UpdateImageSetMetadata=100")
+    assert code == 0, err
+    (line,) = (x for x in text.splitlines() if x.startswith("Cost: "))  # one line: the apply's
+    assert line.endswith("; 1 write.") and text.index(line) > text.index("Apply complete:")
+    code, shown, _ = run("show", "p.plan")
+    assert code == 0 and plan_cost in shown  # the plan keeps the cost of the run that made it
+
+
 def test_a_deleted_image_set_named_by_id_is_reported_by_refresh_and_then_by_every_run(env: Path) -> None:
     """A plain deletion (no new image set of its study) does not show in the search of what changed: the
     incremental run still says A is unchanged since the state verified it (as the README says), a --refresh

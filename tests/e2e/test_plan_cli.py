@@ -13,6 +13,7 @@ import jsonschema
 import pytest
 
 from reconciler.emulator.knobs import EmulatorConfig
+from reconciler.persist import Storage
 from reconciler.plan.planfile import load_plan
 from tests.support.backends import start_server
 from tests.support.planenv import CHANGE, FORBIDDEN, HEAD, IN_SYNC, ROOT, SECRET, run, seed_env, uid, write
@@ -70,7 +71,7 @@ def test_saved_plan_is_0600_and_holds_the_exact_requests(env: Path) -> None:
     code, _, err = run("plan", write(env, CHANGE), "--out", "p.plan")
     assert code == 0 and "Saved the plan to p.plan" in err
     assert stat.S_IMODE(os.stat(env / "p.plan").st_mode) == 0o600
-    (isp,) = load_plan(str(env / "p.plan")).image_sets
+    (isp,) = load_plan(str(env / "p.plan"), Storage())[0].image_sets
     (req,) = isp.requests
     assert isp.version_id == "1" and req.force is False
     assert json.loads(req.removable or b"")["Study"]["Series"]["1.1"]["Instances"] == {"2.2": {}}

@@ -34,6 +34,7 @@ README = ROOT / "README.md"
 _EXIT = re.compile(r"\s+#\s*exit\s+(\d+)\s*$")
 TOUR = ("The two commands", "A tour on the local backend")
 BACKENDS = "Backends and credentials"
+ADT = "ADT feed"
 ACTIVATE = "source .venv/bin/activate"
 README_PORT = "4566"
 needs_venv = pytest.mark.skipif(not (ROOT / ".venv" / "bin" / "reconciler").exists(),
@@ -127,13 +128,25 @@ def test_the_readme_has_the_two_commands_first_and_a_tour() -> None:
     assert {"validate", "plan", "apply", "drift", "import", "history", "revert"} <= used
     first_reconciler = next(n for n, s in enumerate(steps) if s.command.startswith("reconciler "))
     assert ACTIVATE in [s.command for s in steps[:first_reconciler]]
-    assert {title for title, _block in console_blocks(text)} == {*TOUR, BACKENDS}  # no block goes untested
+    assert steps[first_reconciler].command.startswith("reconciler init ")  # the tour starts by setting up a repo
+    assert {title for title, _block in console_blocks(text)} == {*TOUR, BACKENDS, ADT}  # no block goes untested
 
 
 @pytest.mark.slow
 @needs_venv
 def test_the_readme_commands_run_as_written(tmp_path: Path) -> None:
     run_steps(readme_steps(README.read_text(encoding="utf-8")), scratch_project(tmp_path), new_shell_env())
+
+
+@needs_venv
+def test_the_readme_adt_merge_and_unmerge_run_as_written(tmp_path: Path) -> None:
+    """The ADT feed's blocks, in order, on a freshly seeded demo store, in a shell set up as the tour's."""
+    steps = readme_steps(README.read_text(encoding="utf-8"), (ADT,))
+    assert [s.command.split()[1] for s in steps if s.command.startswith("reconciler ")] == [
+        "emulator", "adt", "plan", "apply", "plan", "revert"]
+    project = scratch_project(tmp_path)
+    seed(str(project / ".demo" / "store"), io.StringIO())
+    run_steps(steps, project, new_shell_env(), prelude=(ACTIVATE, "export RECONCILER_LOCAL=.demo/store"))
 
 
 @needs_venv

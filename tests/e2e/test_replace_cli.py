@@ -43,8 +43,9 @@ def test_a_patient_name_fix_on_a_primary_converges_through_a_replacement(env: En
     report = json.loads(out)
     (result,) = report["image_sets"]
     new = assert_replaced(env)
-    assert (result["imageSetId"], result["status"], result["replacedBy"]) == (X, "converged", new)
+    assert (result["imageSetId"], result["status"], result["replacedBy"]) == (X, "replaced", new)
     assert report["cost"]["writes"] == result["requestsSent"] == 5  # copy, update, delete, promote, delete
+    assert (report["summary"]["replaced"], report["summary"]["converged"]) == (1, 0)
 
     records = read_journal(env.root / "j" / "run.jsonl")
     mine = [r for r in records if r.get("imageSetId") == X]
@@ -67,6 +68,7 @@ def test_the_text_report_says_old_id_to_new_id(env: Env) -> None:
     assert code == 0, out + err
     new = assert_replaced(env)
     assert f"{DS}/{X} -> {new}" in out
+    assert "Apply complete: 0 converged, 1 replaced, 0 unchanged, 0 stale, 0 failed" in out
     assert NEW not in out and OLD not in out
 
 
@@ -109,7 +111,7 @@ def test_an_image_set_id_target_is_replaced_and_the_same_plan_applied_again_find
     code, out, err = env.cli("apply", "plan.json", "--format", "json", "--journal", "j/run2.jsonl")
     assert code == 0, out + err
     (result,) = json.loads(out)["image_sets"]
-    assert (result["status"], result["replacedBy"], result["requestsSent"]) == ("converged", new, 0)
+    assert (result["status"], result["replacedBy"], result["requestsSent"]) == ("replaced", new, 0)
     assert env.ever() == ever  # nothing copied again
 
 

@@ -72,7 +72,7 @@ def _rerun(env: Env, *target: str, note: bool = False) -> list[dict[str, object]
     assert note == (f"image set {X}: continuing its replacement from the journal" in err), err
     assert code == 0, out + err
     results = json.loads(out)["image_sets"]
-    assert [r["status"] for r in results if r["imageSetId"] == X] == ["converged"], results
+    assert [r["status"] for r in results if r["imageSetId"] == X] == ["replaced"], results
     check_journal(env.root / "j" / "run2.jsonl")
     return read_journal(env.root / "j" / "run2.jsonl")
 

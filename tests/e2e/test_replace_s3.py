@@ -21,8 +21,10 @@ import pytest
 from reconciler.apply.journal import Journal, read_journal
 from reconciler.apply.ledger import STEPS, Ledger
 from reconciler.apply.s3journal import StepUploader, read_journals
+from reconciler.client.s3 import S3
+from reconciler.persist import Storage
 from tests.support.motos3 import bucket_client, moto_server
-from tests.support.replaceenv import RATES, Env, X, assert_replaced, env, spec_text, wait_quiet
+from tests.support.replaceenv import DS, RATES, Env, X, assert_replaced, env, spec_text, wait_quiet
 
 __all__ = ["env"]  # the fixture
 pytestmark = pytest.mark.slow  # moto's server, CLI subprocesses
@@ -78,7 +80,7 @@ def test_a_rerun_on_a_fresh_runner_finishes_the_replacement_from_the_s3_journal(
     assert code == 0, out + err
     assert "warning" not in err, err
     assert ("continuing its replacement from the journal" in err) == (event == "primary_deleted"), err
-    assert [r["status"] for r in json.loads(out)["image_sets"] if r["imageSetId"] == X] == ["converged"]
+    assert [r["status"] for r in json.loads(out)["image_sets"] if r["imageSetId"] == X] == ["replaced"]
     assert_replaced(env)  # one primary with every instance, the original and the copy gone
     assert len(env.ever()) == 4  # the original, another study's primary, one copy and the new one: no second copy
     (second,) = [k for k in objects(s3) if k != key]
@@ -113,7 +115,8 @@ def test_an_unreadable_journal_under_the_prefix_is_a_warning_and_the_run_goes_on
 def test_a_prefix_that_cannot_be_listed_is_a_warning_naming_it(env: Env, s3: Any) -> None:
     warnings: list[str] = []
     url = "s3://no-such-journal-bucket/journals/"
-    ledger = Ledger([env.root / "none"], remote=lambda local: read_journals(url, warnings.append, skip=local))
+    files = Storage(S3)
+    ledger = Ledger([env.root / "none"], remote=lambda local: read_journals(url, files, warnings.append, skip=local))
     assert ledger.unfinished() == []
     (warning,) = warnings
     assert warning.startswith(f"cannot list the journals under {url}") and "NoSuchBucket" in warning
@@ -122,7 +125,8 @@ def test_a_prefix_that_cannot_be_listed_is_a_warning_naming_it(env: Env, s3: Any
 def test_the_journal_is_uploaded_at_replacement_steps_not_at_ordinary_records(env: Env, s3: Any) -> None:
     local = env.root / "apply-steps.jsonl"
     warnings: list[str] = []
-    with Journal(local, on_record=StepUploader(local, PREFIX, warnings.append, frozenset(STEPS))) as journal:
+    uploader = StepUploader(local, PREFIX, Storage(S3), warnings.append, frozenset(STEPS))
+    with Journal(local, on_record=uploader) as journal:
         journal.record("run_started", image_sets=1)
         journal.record("submitting", imageSetId=X)
         journal.record("converged", imageSetId=X, version="2")
@@ -137,10 +141,29 @@ def test_the_journal_is_uploaded_at_replacement_steps_not_at_ordinary_records(en
 def test_a_failed_upload_at_a_step_is_one_warning_and_the_journal_goes_on(env: Env, s3: Any, tmp_path: Path) -> None:
     local = tmp_path / "apply-x.jsonl"
     warnings: list[str] = []
-    uploader = StepUploader(local, "s3://no-such-journal-bucket/journals/", warnings.append, frozenset(STEPS))
+    bucket = "s3://no-such-journal-bucket/journals/"
+    uploader = StepUploader(local, bucket, Storage(S3), warnings.append, frozenset(STEPS))
     with Journal(local, on_record=uploader) as journal:
         journal.record("copy_submitting", imageSetId=X)
         journal.record("copy_submitted", imageSetId=X)
     assert [r["event"] for r in read_journal(local)] == ["copy_submitting", "copy_submitted"]
     (warning,) = warnings
     assert "cannot upload the journal to s3://no-such-journal-bucket/journals/" in warning
+
+
+def test_history_reads_the_replacement_from_the_s3_journal_on_a_fresh_runner(env: Env, s3: Any) -> None:
+    """``history --journal s3://...``: the journals under the prefix name the replacement, both ways."""
+    env.spec(spec_text())
+    code, out, err = env.cli("apply", "specs", "--auto-approve", "--journal", PREFIX)
+    assert code == 0, out + err
+    new = assert_replaced(env)
+    shutil.rmtree(env.root / ".reconciler")  # another runner: only S3 has the journal
+    ds = ["--datastore-id", DS]
+    code, out, err = env.cli("history", *ds, "--image-set-id", new, "--journal", PREFIX, "--format", "json")
+    assert code == 0, err
+    assert [r["imageSetId"] for r in json.loads(out)["replaces"]] == [X] and "warning" not in err
+    code, out, err = env.cli("history", *ds, "--image-set-id", X, "--journal", PREFIX)
+    assert code == 0, err
+    assert f"Replaced by image set {new} at 20" in out
+    # without the prefix, nothing names it: the service keeps no link
+    assert "Replaces" not in env.cli("history", *ds, "--image-set-id", new)[1]

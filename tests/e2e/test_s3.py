@@ -133,7 +133,8 @@ def test_show_reads_a_plan_from_s3_with_the_plans_own_fingerprints(env: dict[str
     assert (home / "runner-1" / "reconciler" / "redaction.key").is_file()
     shown = cli({**env, "XDG_CONFIG_HOME": str(home / "runner-2")}, "show", url)
     assert shown.returncode == 0, shown.stderr
-    assert shown.stdout == planned.stdout
+    assert shown.stdout.startswith(planned.stdout)  # then the spec files it was made from
+    assert "\nMade from: " in shown.stdout[len(planned.stdout):]
     assert "digest checked" in shown.stderr and "note: fingerprints" not in shown.stderr
     missing = cli(env, "show", f"s3://{BUCKET}/pr-3/none.json")
     assert missing.returncode == 1 and "not found in S3" in missing.stderr and "Traceback" not in missing.stderr

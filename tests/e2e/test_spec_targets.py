@@ -110,7 +110,8 @@ def test_select_and_image_set_id_with_different_values_is_an_error(env: Path, co
     a_line, b_line = line_of(env, "a", "PatientName"), line_of(env, "b", "PatientName")
     assert f"specs/b.yaml:{b_line}:" in err and f"conflicts with specs/a.yaml:{a_line}" in err
     assert f"image set {IS2}" in err and "desired.Patient.DICOM.PatientName" in err
-    assert "the spec targets do not hold (1 error)" in err
+    assert "cannot plan: a problem with the image sets the specs target, shown above" in err
+    assert "do not hold" not in err
     assert "Traceback" not in err and out == ""
     no_phi(out, err)
     assert versions(env) == before  # no UpdateImageSetMetadata was sent
@@ -193,6 +194,8 @@ def test_select_matching_nothing_is_an_error(env: Path, command: list[str]) -> N
     line = line_of(env, "a", "DICOMPatientId")
     assert f"specs/a.yaml:{line}:5: target.select.DICOMPatientId: matches no image set in datastore {DS}" in err
     assert "allowEmpty: true" in err  # says how to allow it
+    assert err.rstrip().endswith("fix the spec lines named there. Nothing was planned or written")
+    assert "a select that finds no image set" in err  # the last line says what kind of problem it is
     assert TYPO not in err + out and "No changes" not in out and "In sync" not in out
     assert "Traceback" not in err
     no_phi(out, err)
@@ -241,3 +244,13 @@ def test_empty_selector_through_a_subprocess_prints_no_traceback(env: Path) -> N
     assert done.returncode == 1
     assert "target.select.DICOMPatientId: matches no image set" in done.stderr
     assert "Traceback" not in done.stderr and TYPO not in done.stderr
+
+
+def test_two_empty_selectors_are_counted_in_words(env: Path) -> None:
+    """The closing line counts the problems and says what kind they are, not "the targets do not hold"."""
+    write(env, a=name_spec(f"  select:\n    DICOMPatientId: {TYPO}\n", "SMITH^JOHN"),
+          b=name_spec(f"  select:\n    DICOMAccessionNumber: {TYPO}\n", "SMITH^JOHN"))
+    code, _, err = run("plan", "specs")
+    assert code == 1
+    assert err.splitlines()[-1].startswith("error: cannot plan: 2 problems with the image sets the specs target")
+    assert err.count("matches no image set") == 2

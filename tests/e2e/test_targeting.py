@@ -18,6 +18,7 @@ import pytest
 from reconciler.cli import main
 from reconciler.commands._common import Streams
 from reconciler.emulator.store import Store
+from reconciler.persist import Storage
 from reconciler.plan.planfile import load_plan
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -182,7 +183,7 @@ def test_apply_writes_only_the_targeted_image_sets(env: Path) -> None:
 def test_a_saved_plan_keeps_what_was_left_out_and_apply_refuses_to_narrow_it(env: Path) -> None:
     code, _out, err = run("plan", "specs/", "--target", IS3, "--out", "three.plan")
     assert code == 0, err
-    saved = load_plan("three.plan")
+    saved = load_plan("three.plan", Storage())[0]
     assert saved.targeting is not None and saved.targeting.targets == (IS3,)
     assert {i for _d, i in saved.targeting.left_out} == {IS1, IS2, GHOST}
     code, _out, err = run("apply", "three.plan", "--target", IS3)

@@ -128,8 +128,8 @@ def test_a_failure_on_one_fails_all_and_keeps_every_document(transport: Any, sto
                                                              study_store: Store, clock: Any) -> None:
     """Series 7 is in A but not in B: B cannot take the update, so neither changes (atomic)."""
     client = _client(transport, store_dir, clock)
-    private = {"Study": {"Series": {SERIES7: {"Instances": {INSTANCE7: {"DICOM": {"00091001": "X"}}}}}}}
-    assert _study_update(client, private, force=True)["latestVersionId"] == "2"
+    instance = {"Study": {"Series": {SERIES7: {"Instances": {INSTANCE7: {"DICOM": {"InstanceNumber": "3"}}}}}}}
+    assert _study_update(client, instance)["latestVersionId"] == "2"
     clock.advance(LOCK + 1)
     for image_set_id in (A, B):
         state = client.get_image_set(datastoreId=DS, imageSetId=image_set_id)

@@ -124,3 +124,26 @@ def test_serve_knobs_reach_the_service(tmp_path: Path) -> None:
         proc.send_signal(signal.SIGTERM)
         _out, err = proc.communicate(timeout=30)
     assert proc.returncode == 0 and "Traceback" not in err
+
+
+@pytest.mark.parametrize(("flag", "knob"), [("--lenient-primary-force", "lenient_primary_force"),
+                                            ("--lenient-series-removal", "lenient_series_removal"),
+                                            ("--lenient-promotion", "lenient_promotion")])
+def test_each_conservative_rule_has_a_serve_flag(tmp_path: Path, monkeypatch: pytest.MonkeyPatch, flag: str,
+                                                 knob: str) -> None:
+    """The flag reaches the EmulatorConfig that serve runs with (each rule's effect: test_emulator_primary_rules)."""
+    import io
+
+    from reconciler.cli import main
+    from reconciler.commands._common import Streams
+    from reconciler.emulator import http
+    from reconciler.emulator.knobs import EmulatorConfig
+
+    seen: list[EmulatorConfig] = []
+    monkeypatch.setattr(http, "serve", lambda _dir, _host, _port, config, **_kw: seen.append(config))
+    code = main(["emulator", "serve", "--local", str(tmp_path), "--init", "--port", "0", flag],
+                Streams(out=io.StringIO(), err=io.StringIO(), inp=io.StringIO("")))
+    assert code == 0
+    (config,) = seen
+    knobs = ("lenient_primary_force", "lenient_series_removal", "lenient_promotion")
+    assert {k: getattr(config, k) for k in knobs} == {k: k == knob for k in knobs}

@@ -17,6 +17,7 @@ from reconciler.client.healthimaging import HealthImaging
 from reconciler.client.identity import endpoint_identity, local_identity
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.emulator.store import Store
+from reconciler.persist import Storage
 from reconciler.plan.build import build_plan
 from reconciler.plan.model import Plan
 from reconciler.plan.planfile import load_plan, save_plan
@@ -105,12 +106,12 @@ def save_for(plan: Plan, planfile: Path, backend: Path | str) -> None:
     """Save PLAN as `plan --out` does against BACKEND: a store directory (--local) or a URL (--endpoint-url)."""
     where = str(backend)
     identity = endpoint_identity(where) if where.startswith("http") else local_identity(where)
-    save_plan(dataclasses.replace(plan, backend=identity), str(planfile))
+    save_plan(dataclasses.replace(plan, backend=identity), str(planfile), Storage())
 
 
 def record_backend(planfile: Path, backend: Path | str) -> None:
     """Re-save the plan in PLANFILE as made against BACKEND (e.g. an HTTP emulator started after saving)."""
-    save_for(load_plan(str(planfile)), planfile, backend)
+    save_for(load_plan(str(planfile), Storage())[0], planfile, backend)
 
 
 @contextlib.contextmanager

@@ -12,7 +12,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from reconciler.api import ImageSetInfo, SearchHit, UpdateResult
+from reconciler.api import DatastoreInfo, ImageSetInfo, SearchHit, UpdateResult
 from reconciler.emulator.updates import UpdateFailed, apply_updates
 from reconciler.errors import Cancelled, NotFound, StaleVersion
 from reconciler.plan.model import ImageSetPlan, Plan, UpdateRequest
@@ -112,6 +112,9 @@ class FakeAPI:
 
     def search_image_sets(self, datastore_id: str, key: str, value: str) -> Iterator[SearchHit]:
         return iter(())
+
+    def get_datastore(self, datastore_id: str) -> DatastoreInfo:
+        return DatastoreInfo(datastore_id, "fake", "ACTIVE")
 
     def _set(self, image_set_id: str) -> Versioned:
         if image_set_id not in self.sets:

@@ -14,16 +14,30 @@ LIFECYCLE = ["planned", "submitting", "submitted", "updated", "converged"]
 BAD_ENDINGS = ("failed", "stale", "not_started", "unfinished")  # not_started/unfinished: an interrupted run
 RUN_ENDINGS = ("run_finished", "run_interrupted", "run_aborted")
 # a replacement's steps, in order (``reconciler.apply.replace``); updates of the copy repeat as a pair
-REPLACE_STEPS = ["copy_submitting", "copy_submitted", "copied", "copy_updating", "copy_updated", "primary_deleting",
+# (a member of a replacement group also keeps a pristine copy: ``reconciler.apply.replace_group``)
+REPLACE_STEPS = ["copy_submitting", "copy_submitted", "copied", "copy_updating", "copy_updated",
+                 "pristine_submitting", "pristine_submitted", "pristine_copied", "primary_deleting",
                  "primary_deleted", "promoting", "promote_submitted", "promote_failed", "promoted", "temp_deleting",
-                 "temp_deleted"]
-EVENTS |= {*REPLACE_STEPS, "replace_abandoned"}
+                 "temp_deleted", "pristine_deleting", "pristine_deleted"]
+# a group that could not be promoted, restored from its pristine copies
+RESTORE_STEPS = ["rollback_deleting", "rollback_deleted", "restore_promoting", "restore_submitted", "restored",
+                 "temp_deleting", "temp_deleted", "replace_restored"]
+EVENTS |= {*REPLACE_STEPS, *RESTORE_STEPS, "replace_abandoned"}
 
 
 def check_replacement(events: list[str]) -> None:
     """A replacement's events (after ``planned``): its steps never go back (a re-run starts where the journal
     left it), except the copy's updates (a pair per request) and an abandonment before the primary deletion
     (the copy deleted again, then ``replace_abandoned``); nothing but an ending follows ``converged``."""
+    restoring = [i for i, e in enumerate(events) if e in RESTORE_STEPS[:5]]
+    if restoring:  # a group restored from its pristine copies: only restore steps (and endings) from there on
+        cut = restoring[0]
+        check_replacement(events[:cut])
+        rest = events[cut:]
+        end = rest.index("replace_restored") if "replace_restored" in rest else len(rest)
+        assert all(e in RESTORE_STEPS or e in BAD_ENDINGS for e in rest[:end]), events
+        check_replacement(rest[end + 1:])
+        return
     if "replace_abandoned" in events:  # abandoned before the primary deletion; a new replacement may follow
         cut = events.index("replace_abandoned")
         assert "primary_deleting" not in events[:cut], events

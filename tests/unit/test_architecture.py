@@ -37,6 +37,12 @@ def test_boto3_is_forbidden_to_every_package_but_the_client() -> None:
     assert allowed == {"reconciler.client.**", "reconciler.emulator.inprocess"}
 
 
+def test_the_plan_does_not_import_the_client() -> None:
+    """Plans and drift states are persisted through reconciler.persist, whose S3 client the command makes."""
+    assert any(c["type"] == "forbidden" and c["source_modules"] == ["reconciler.plan"]
+               and c["forbidden_modules"] == ["reconciler.client"] for c in contracts())
+
+
 def test_the_emulator_and_the_client_are_independent() -> None:
     assert any(c["type"] == "independence" and set(c["modules"]) == {"reconciler.client", "reconciler.emulator"}
                for c in contracts())

@@ -88,3 +88,27 @@ def test_the_ledger_folds_remote_journals_with_the_local_ones_and_is_told_which_
     assert progress.copy_id == "c" * 32 and progress.primary_deleted and progress.last == "primary_deleted"
     assert ledger.progress(DS, P).primary_deleted
     assert asked == [frozenset({"a.jsonl"})]  # read once, told the local names
+
+
+def test_a_group_members_records_fold_its_group_pristine_copy_and_the_versions_the_answers_gave(
+        tmp_path: Path) -> None:
+    group = ["a" * 32, P]
+    _journal(tmp_path / "a.jsonl", ("copy_submitting", {"group": group}),
+             ("pristine_submitted", {"group": group, "pristineId": "s" * 32, "pristineVersion": "2"}),
+             ("pristine_copied", {"group": group, "pristineId": "s" * 32, "pristineVersion": "2"}),
+             ("primary_deleted", {"group": group}),
+             ("promote_submitted", {"group": group, "newId": "n" * 32, "newVersion": "3"}))
+    st = Ledger([tmp_path]).progress(DS, P)
+    assert st.group == tuple(group)
+    assert (st.pristine_id, st.pristine_version, st.pristine_copied) == ("s" * 32, "2", True)
+    assert (st.new_id, st.new_version) == ("n" * 32, "3")  # waited for at 3, the version the answer gave
+
+
+def test_a_restored_group_member_ends_its_replacement(tmp_path: Path) -> None:
+    _journal(tmp_path / "a.jsonl", ("primary_deleted", {}), ("promote_submitted", {"newId": "n" * 32}),
+             ("rollback_deleted", {"newId": "n" * 32}),
+             ("restore_submitted", {"newId": "r" * 32, "newVersion": "1", "pristineId": "s" * 32}))
+    st = Ledger([tmp_path]).progress(DS, P)
+    assert st.rolled_back and st.new_id is None and (st.restored_id, st.restored) == ("r" * 32, False)
+    _journal(tmp_path / "b.jsonl", ("restored", {"newId": "r" * 32}), ("replace_restored", {"newId": "r" * 32}))
+    assert Ledger([tmp_path]).unfinished() == []

@@ -116,3 +116,31 @@ def test_a_select_origin_writes_a_select_target_that_validates() -> None:
     assert not problems
     assert doc.value["target"] == {"datastoreId": ORIGIN.datastore_id, "select": {"DICOMStudyInstanceUID": study}}
     assert "imageSetId: " not in text
+
+
+def _node(live: dict[str, Any], level: str) -> dict[str, Any]:
+    study = live["Study"]
+    node: dict[str, Any] = {"Patient": live["Patient"], "Study": study,
+                            "Instance": study["Series"]["1.2"]["Instances"]["1.2.3"]}[level]
+    return node
+
+
+@pytest.mark.parametrize(("level", "key", "empty"), [
+    ("Patient", "PatientBirthDate", ""),  # DA: a string VR
+    ("Study", "StudyDescription", ""),
+    ("Instance", "00091001", ""),  # a private tag, its VR (LO) from DICOMVRs
+    ("Instance", "Rows", []),  # US: a binary number holds no string
+    ("Instance", "ReferencedImageSequence", []),  # SQ
+])
+def test_an_empty_live_value_is_written_empty_not_null(level: str, key: str, empty: Any) -> None:
+    """null in a spec means "must be absent"; an empty element is written as an empty value, and plans empty."""
+    live = live_with({"StudyDescription": "CT"})
+    _node(live, level)["DICOM"][key] = None
+    text = build_spec(ORIGIN, live, {"patient", "study", "series", "instance"})
+    # the last line of that key: a private tag's DICOMVRs entry comes first
+    line = [x for x in text.splitlines() if x.strip().startswith((f"{key}:", f'"{key}":'))][-1]
+    assert line.split(":", 1)[1].strip() == ('""' if empty == "" else "[]")
+    desired = desired_of(text)
+    assert _node(desired, level)["DICOM"][key] == empty
+    assert not diff_image_set(desired, live, force=True)  # the same DICOM value as the empty element
+    assert ": null" not in text

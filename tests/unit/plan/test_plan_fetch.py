@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.api import ImageSetInfo, SearchHit
+from reconciler.api import DatastoreInfo, ImageSetInfo, SearchHit
 from reconciler.errors import NotFound
 from reconciler.plan.build import build_plan
 from reconciler.plan.fetch import ReadError, Work, read_live
@@ -20,9 +20,10 @@ DOC = {"Patient": {"DICOM": {"PatientName": "A^B"}}}
 class FakeAPI:
     """Answers GetImageSet with a scripted sequence of states; metadata is DOC at any version."""
 
-    def __init__(self, states: list[str], missing: bool = False) -> None:
+    def __init__(self, states: list[str], missing: bool = False, primary: bool | None = False) -> None:
         self.states = states
         self.missing = missing
+        self.primary = primary
         self.calls: list[tuple[str, str | None]] = []
 
     def get_image_set(self, datastore_id: str, image_set_id: str, version: str | None = None) -> ImageSetInfo:
@@ -30,15 +31,18 @@ class FakeAPI:
         if self.missing:
             raise NotFound("image set not found")
         state = self.states.pop(0) if len(self.states) > 1 else self.states[0]
-        return ImageSetInfo(datastore_id, image_set_id, "7", state)
+        return ImageSetInfo(datastore_id, image_set_id, "7", state, is_primary=self.primary)
 
     def get_image_set_metadata(self, datastore_id: str, image_set_id: str, version: str | None = None) -> Any:
         self.calls.append(("GetImageSetMetadata", version))
         return DOC
 
     def search_image_sets(self, datastore_id: str, key: str, value: str) -> Iterator[SearchHit]:
-        yield SearchHit("1" * 32, "3", storage_tier="FREQUENT_ACCESS")  # summaries carry the tier
-        yield SearchHit("2" * 32, "4", storage_tier="ARCHIVE_INSTANT_ACCESS")
+        yield SearchHit("1" * 32, "3", storage_tier="FREQUENT_ACCESS", is_primary=self.primary)  # and the tier
+        yield SearchHit("2" * 32, "4", storage_tier="ARCHIVE_INSTANT_ACCESS", is_primary=self.primary)
+
+    def get_datastore(self, datastore_id: str) -> DatastoreInfo:
+        return DatastoreInfo(datastore_id, "test", "ACTIVE")
 
 
 def work(version: str | None = None) -> Work:
@@ -93,3 +97,15 @@ def test_needs_force_without_force_in_spec_is_an_error_for_that_image_set() -> N
     (isp,) = build_plan([doc], FakeAPI(["ACTIVE"])).image_sets  # type: ignore[arg-type]
     assert isp.action == "error" and "Study.DICOM.StudyID" in (isp.error or "") and "force: true" in (isp.error or "")
     assert isp.requests == ()
+
+
+def test_a_missing_is_primary_is_read_as_primary_with_a_warning_naming_the_image_set() -> None:
+    """isPrimary is optional in the model: the restrictive reading, said out loud."""
+    doc = SpecDocument("a.yaml", 0, Target(DS, "i" * 32), False, {"Patient": {"DICOM": {"PatientName": "C^D"}}})
+    plan = build_plan([doc], FakeAPI(["ACTIVE"], primary=None))  # type: ignore[arg-type]
+    (isp,) = plan.image_sets
+    assert (isp.action, isp.is_primary, isp.changes[0].check) == ("error", True, "refused on primary")
+    (warning,) = plan.run.warnings
+    assert "i" * 32 in warning and "isPrimary" in warning and "C^D" not in warning
+    told = build_plan([doc], FakeAPI(["ACTIVE"], primary=False))  # type: ignore[arg-type]
+    assert not told.run.warnings and told.image_sets[0].action == "update"

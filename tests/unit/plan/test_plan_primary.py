@@ -11,6 +11,7 @@ from reconciler.apply.verify import converged_check
 from reconciler.plan.diff import diff_image_set, diff_with_moves, format_path
 from reconciler.plan.model import ImageSetPlan, UpdateRequest
 from reconciler.plan.moves import follow, live_paths
+from reconciler.plan.replacing import on_copy
 from reconciler.plan.requests import build_requests
 from tests.unit.plan.test_plan_diff import INST, S, inst, live_doc
 
@@ -44,14 +45,34 @@ def test_what_a_primary_refuses(desired: dict[str, Any], force: bool, expected: 
     ("desired", "check"),
     [
         ({"Study": {"DICOM": {"StudyDescription": "HEAD"}}}, "ok"),
-        ({"Study": {"DICOM": {"StudyID": "7"}}}, "needs force"),  # forced, but not a UID: allowed
         (inst({"KVP": "100"}), "ok"),
-        ({"Study": {"Series": {S: {"Instances": {INST: None}}}}}, "ok"),  # a node removal is no element update
+        ({"Study": {"Series": {S: {"Instances": {INST: None}}}}}, "ok"),  # one instance removed: allowed
     ],
 )
 def test_what_a_primary_allows(desired: dict[str, Any], check: str) -> None:
     (change,) = diff_image_set(desired, live_doc(), True, primary=True)
     assert change.check == check
+
+
+@pytest.mark.parametrize(
+    ("desired", "reason"),
+    [
+        ({"Study": {"DICOM": {"StudyID": "7"}}}, "force cannot be used on a primary image set"),
+        ({"Study": {"Series": {S: {"Instances": {INST: {"DICOM": {"00091001": "X"},
+                                                        "DICOMVRs": {"00091001": "LO"}}}}}}},
+         "force cannot be used on a primary image set"),  # a private tag needs force
+        ({"Study": {"Series": {S: None}}}, "a whole series cannot be removed from a primary image set"),
+    ],
+    ids=["forced-study-id", "forced-private-tag", "series-removal"],
+)
+def test_force_and_series_removal_are_refused_on_a_primary_and_fine_on_a_copy(desired: dict[str, Any],
+                                                                             reason: str) -> None:
+    (change,) = diff_image_set(desired, live_doc(), True, primary=True)
+    assert (change.check, reason in (change.reason or "")) == ("refused on primary", True)
+    assert "7" not in (change.reason or "") and "X" not in (change.reason or "")  # never a value
+    (same,) = diff_image_set(desired, live_doc(), True, primary=False)
+    assert same.check in ("ok", "needs force")
+    assert on_copy(change).check == same.check  # the non-primary copy takes it as any non-primary does
 
 
 def test_forbidden_wins_over_refused() -> None:

@@ -10,9 +10,11 @@ from typing import Any
 
 import pytest
 
+from reconciler.persist import Storage
 from reconciler.plan.model import Change, ImageSetPlan, Plan, Replacement
 from reconciler.plan.planfile import load_plan, save_plan
 from reconciler.plan.replacing import on_copy, replace_hint, replaceable
+from reconciler.plan.runinfo import RunInfo
 from reconciler.spec.model import SourcePos, SpecDocument, Target
 from reconciler.spec.validate import validate_text
 
@@ -75,12 +77,12 @@ def test_the_loaded_document_keeps_the_key_position(tmp_path: Path) -> None:
 def _replace_plan() -> Plan:
     isp = ImageSetPlan("d" * 32, "i" * 32, "3", "replace", changes=(on_copy(NAME),), is_primary=True,
                        replacement=Replacement(("specs/a.yaml:9",), (NAME.path,)))
-    return Plan((isp,), meta={"created_at": 1.0})
+    return Plan((isp,), run=RunInfo(created_at=1.0))
 
 
 def test_a_saved_plan_keeps_the_replacement(tmp_path: Path) -> None:
-    save_plan(_replace_plan(), str(tmp_path / "p.json"))
-    loaded = load_plan(str(tmp_path / "p.json"))
+    save_plan(_replace_plan(), str(tmp_path / "p.json"), Storage())
+    loaded = load_plan(str(tmp_path / "p.json"), Storage())[0]
     assert loaded.image_sets[0].replacement == Replacement(("specs/a.yaml:9",), (NAME.path,))
     assert loaded.image_sets[0].action == "replace" and loaded.has_changes
 
@@ -95,4 +97,4 @@ def test_a_plan_saved_in_the_previous_format_is_still_read(tmp_path: Path, versi
     body["format_version"] = version
     body["plan_digest"] = planfile._digest(body)
     (tmp_path / "p.json").write_text(json.dumps(body))
-    assert load_plan(str(tmp_path / "p.json")).image_sets[0].replacement is None
+    assert load_plan(str(tmp_path / "p.json"), Storage())[0].image_sets[0].replacement is None

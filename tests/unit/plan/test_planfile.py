@@ -13,10 +13,11 @@ from typing import Any
 import pytest
 
 from reconciler.api import BackendIdentity
-from reconciler.client.s3 import S3Object
 from reconciler.errors import PlanFileError
+from reconciler.persist import S3Object, Storage
 from reconciler.plan.model import Change, ImageSetPlan, Move, Plan, StudyMember, UpdateRequest
 from reconciler.plan.planfile import check_backend, load_plan, save_plan
+from reconciler.plan.runinfo import RunInfo
 
 LOCAL_A = BackendIdentity("local", "/stores/a")
 
@@ -28,13 +29,13 @@ def sample_plan() -> Plan:
         requests=(UpdateRequest(b'{"SchemaVersion":1.1}', None, True),),
         sources=("specs/a.yaml:1",), desired={"Patient": {"DICOM": {"PatientName": "C^D"}}}, study="1.2",
     )
-    return Plan((isp,), spec_digest="ab" * 32, meta={"created_at": 1.5}, backend=LOCAL_A)
+    return Plan((isp,), spec_digest="ab" * 32, run=RunInfo(created_at=1.5), backend=LOCAL_A)
 
 
 def test_round_trip_keeps_requests_versions_and_desired(tmp_path: Path) -> None:
     path = str(tmp_path / "p.plan")
-    save_plan(sample_plan(), path)
-    loaded = load_plan(path)
+    save_plan(sample_plan(), path, Storage())
+    loaded = load_plan(path, Storage())[0]
     assert loaded == sample_plan()
     assert loaded.image_sets[0].desired == {"Patient": {"DICOM": {"PatientName": "C^D"}}}
 
@@ -49,10 +50,10 @@ def test_round_trip_keeps_study_wide_requests_members_and_moves(tmp_path: Path) 
         moves=(Move(("Study", "Series", "1.2"), ("Study", "Series", "1.3")),),
     )
     member = ImageSetPlan("d" * 32, "m" * 32, "7", "update", is_primary=True, study_owner="i" * 32)
-    plan = Plan((owner, member), spec_digest="ab" * 32, meta={"created_at": 1.5}, backend=LOCAL_A)
+    plan = Plan((owner, member), spec_digest="ab" * 32, run=RunInfo(created_at=1.5), backend=LOCAL_A)
     path = str(tmp_path / "p.plan")
-    save_plan(plan, path)
-    loaded = load_plan(path)
+    save_plan(plan, path, Storage())
+    loaded = load_plan(path, Storage())[0]
     assert loaded == plan
     assert [r.study for r in loaded.image_sets[0].requests] == [True, False]
     assert loaded.image_sets[0].study_requests == 1
@@ -62,7 +63,7 @@ def test_file_mode_is_0600_even_when_it_existed(tmp_path: Path) -> None:
     path = tmp_path / "p.plan"
     path.write_text("old")
     os.chmod(path, 0o644)
-    save_plan(sample_plan(), str(path))
+    save_plan(sample_plan(), str(path), Storage())
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
 
 
@@ -76,19 +77,19 @@ def test_file_mode_is_0600_even_when_it_existed(tmp_path: Path) -> None:
 )
 def test_tampered_or_foreign_files_are_refused(tmp_path: Path, edit, message: str) -> None:  # type: ignore[no-untyped-def]
     path = tmp_path / "p.plan"
-    save_plan(sample_plan(), str(path))
+    save_plan(sample_plan(), str(path), Storage())
     data = json.loads(path.read_text())
     edit(data)
     path.write_text(json.dumps(data))
     with pytest.raises(PlanFileError, match=message):
-        load_plan(str(path))
+        load_plan(str(path), Storage())[0]
 
 
 def test_not_json_is_a_plan_file_error(tmp_path: Path) -> None:
     path = tmp_path / "p.plan"
     path.write_bytes(b"\x00garbage")
     with pytest.raises(PlanFileError, match=r"p\.plan"):
-        load_plan(str(path))
+        load_plan(str(path), Storage())[0]
 
 
 class FakeS3:
@@ -109,11 +110,12 @@ class FakeS3:
 def test_s3_plans_are_saved_and_read_in_the_same_place(tmp_path: Path) -> None:
     """planfile opens both kinds of location: an S3 plan round-trips like a local one, its ETag kept."""
     s3 = FakeS3()
-    etag = save_plan(sample_plan(), "s3://plans/pr-1.json", s3=s3)  # type: ignore[arg-type]
-    loaded = load_plan("s3://plans/pr-1.json", s3=s3)  # type: ignore[arg-type]
-    assert loaded == sample_plan() and loaded.meta["etag"] == etag and loaded.backend == LOCAL_A
+    storage = Storage(lambda: s3)
+    etag = save_plan(sample_plan(), "s3://plans/pr-1.json", storage)
+    loaded, loaded_etag = load_plan("s3://plans/pr-1.json", storage)
+    assert loaded == sample_plan() and loaded_etag == etag and loaded.backend == LOCAL_A
     local = tmp_path / "p.plan"
-    save_plan(sample_plan(), str(local))
+    save_plan(sample_plan(), str(local), Storage())
     assert local.read_bytes() == s3.objects["s3://plans/pr-1.json"].body
 
 
@@ -138,20 +140,20 @@ def test_a_plan_is_applied_only_where_it_was_made(current: BackendIdentity, refu
 
 def test_a_plan_without_its_backend_is_refused(tmp_path: Path) -> None:
     path = str(tmp_path / "p.plan")
-    save_plan(dataclasses.replace(sample_plan(), backend=None), path)
+    save_plan(dataclasses.replace(sample_plan(), backend=None), path, Storage())
     with pytest.raises(PlanFileError, match="does not record the backend"):
-        check_backend(load_plan(path), LOCAL_A, path)
+        check_backend(load_plan(path, Storage())[0], LOCAL_A, path)
 
 
 def test_a_version_1_plan_is_refused_with_a_hint(tmp_path: Path) -> None:
     """Version 1 recorded no backend: such a plan is planned again, not guessed at."""
     path = tmp_path / "p.plan"
-    save_plan(sample_plan(), str(path))
+    save_plan(sample_plan(), str(path), Storage())
     data = json.loads(path.read_text())
     data["format_version"] = 1
     path.write_text(json.dumps(data))
     with pytest.raises(PlanFileError, match="format version 1 is not supported") as err:
-        load_plan(str(path))
+        load_plan(str(path), Storage())[0]
     assert "plan --out" in str(err.value)
 
 
@@ -162,41 +164,61 @@ def test_the_fingerprints_and_each_changes_source_are_kept(tmp_path: Path) -> No
     path = str(tmp_path / "p.plan")
     (isp,) = sample_plan().image_sets
     sourced = dataclasses.replace(isp, changes=(dataclasses.replace(isp.changes[0], source="specs/a.yaml:9"),))
-    save_plan(dataclasses.replace(sample_plan(), image_sets=(sourced,), fingerprints=FINGERPRINTS), path)
-    loaded = load_plan(path)
+    save_plan(dataclasses.replace(sample_plan(), image_sets=(sourced,), fingerprints=FINGERPRINTS), path, Storage())
+    loaded = load_plan(path, Storage())[0]
     assert loaded.fingerprints == FINGERPRINTS
     assert loaded.image_sets[0].changes[0].source == "specs/a.yaml:9"
 
 
 def test_changed_fingerprints_fail_the_digest(tmp_path: Path) -> None:
     path = tmp_path / "p.plan"
-    save_plan(dataclasses.replace(sample_plan(), fingerprints=FINGERPRINTS), str(path))
+    save_plan(dataclasses.replace(sample_plan(), fingerprints=FINGERPRINTS), str(path), Storage())
     raw = json.loads(path.read_text())
     raw["fingerprints"][next(iter(FINGERPRINTS))] = "00000000"  # a reviewer shown other hashes than saved
     path.write_text(json.dumps(raw))
     with pytest.raises(PlanFileError, match="digest does not match"):
-        load_plan(str(path))
+        load_plan(str(path), Storage())[0]
 
 
 @pytest.mark.parametrize("bad", [["1a2b3c4d"], {"not-a-digest": "1a2b3c4d"}, {"0" * 64: "<redacted:1a2b3c4d>"}])
 def test_malformed_fingerprints_are_refused(tmp_path: Path, bad: Any) -> None:
     path = tmp_path / "p.plan"
-    save_plan(sample_plan(), str(path))
+    save_plan(sample_plan(), str(path), Storage())
     raw = json.loads(path.read_text())
     raw.pop("plan_digest")
     raw["fingerprints"] = bad
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     path.write_text(json.dumps({**raw, "plan_digest": hashlib.sha256(canonical).hexdigest()}))
     with pytest.raises(PlanFileError, match="malformed plan"):
-        load_plan(str(path))
+        load_plan(str(path), Storage())[0]
 
 
 def test_a_plan_saved_without_fingerprints_still_loads(tmp_path: Path) -> None:
     path = tmp_path / "p.plan"
-    save_plan(sample_plan(), str(path))
+    save_plan(sample_plan(), str(path), Storage())
     raw = json.loads(path.read_text())
     raw.pop("plan_digest")
     raw.pop("fingerprints")
     canonical = json.dumps(raw, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
     path.write_text(json.dumps({**raw, "plan_digest": hashlib.sha256(canonical).hexdigest()}))
-    assert load_plan(str(path)).fingerprints == {}
+    assert load_plan(str(path), Storage())[0].fingerprints == {}
+
+
+def test_round_trip_keeps_the_typed_run_fields_the_spec_files_and_the_endpoint_region(tmp_path: Path) -> None:
+    """What used to live in a free-form dict: each field survives a saved plan with its type."""
+    from reconciler.plan.binding import SpecBinding, SpecFile
+    from reconciler.plan.runinfo import Retarget, StateInfo
+
+    specs = SpecBinding((SpecFile("specs/a.yaml", "f" * 64),), ("specs",), ("specs",), "c" * 40, True)
+    endpoint = BackendIdentity("endpoint", "http://127.0.0.1:4566", region="eu-west-2")
+    plan = dataclasses.replace(
+        sample_plan(), backend=endpoint, specs=specs, run=RunInfo(created_at=2.5, incremental=True),
+        retargets=(Retarget("specs/a.yaml:4", "d" * 32, "i" * 32),),
+        state=StateInfo("s3://b/state.jsonl", "used", None, 3))
+    path = str(tmp_path / "p.plan")
+    save_plan(plan, path, Storage())
+    loaded, etag = load_plan(path, Storage())
+    assert etag is None  # a local file has none
+    assert (loaded.specs, loaded.run, loaded.retargets, loaded.state) == (plan.specs, plan.run, plan.retargets,
+                                                                          plan.state)
+    assert loaded.backend == endpoint and loaded.backend is not None and loaded.backend.region == "eu-west-2"

@@ -3,6 +3,7 @@ re-target it, in every output format; a ``select`` target, or an image set that 
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -10,7 +11,7 @@ import jsonschema
 import pytest
 
 from reconciler.plan.model import Change, ImageSetPlan, Plan, Replacement, UpdateRequest
-from reconciler.plan.retarget import RETARGET, plan_retargets, retargets
+from reconciler.plan.retarget import retargets
 from reconciler.render.json_out import render_json
 from reconciler.render.markdown import render_markdown
 from reconciler.render.redact import Redactor
@@ -88,11 +89,11 @@ def test_no_replacement_no_warning(specs: list[SpecDocument]) -> None:
 @pytest.mark.parametrize("fmt", ["text", "json", "markdown"])
 def test_every_format_shows_the_warning(specs: list[SpecDocument], fmt: str) -> None:
     p = plan()
-    p.meta[RETARGET] = retargets(p, specs)
-    assert plan_retargets(p)
+    p = dataclasses.replace(p, retargets=retargets(p, specs))
+    assert p.retargets
     render = {"text": render_text, "json": render_json, "markdown": render_markdown}[fmt]
     out = render(p, Redactor(key=b"k"))  # type: ignore[operator]
-    source = plan_retargets(p)[0].source
+    source = p.retargets[0].source
     if fmt == "json":
         doc = json.loads(out)
         jsonschema.Draft202012Validator(json.loads((ROOT / "schemas" / "plan.schema.json").read_text())).validate(doc)

@@ -13,12 +13,14 @@ import pytest
 
 from reconciler.api import BackendIdentity
 from reconciler.errors import PlanFileError, UsageError
+from reconciler.persist import Storage
 from reconciler.plan import state as st
 from reconciler.plan.incremental import desired_digest, selector_digest, study_digest
 from reconciler.plan.state import DriftState, Entry, OtherBackend, StateKey, key_from_env, load, save
 
 KEY = StateKey(b"a secret of sixteen+ characters")
 LOCAL = BackendIdentity("local", "/stores/a")
+LOCAL_FILES = Storage()  # local files only: no S3 client
 DS = "d" * 32
 NAME = "QQSECRET^ZZPATIENT"  # a patient value: it must never be in the file, nor a plain hash of it
 
@@ -33,8 +35,8 @@ def sample() -> DriftState:
 
 def test_round_trip_keeps_everything(tmp_path: Path) -> None:
     path = tmp_path / "state.jsonl"
-    save(sample(), str(path), KEY)
-    loaded = load(str(path), KEY, LOCAL)
+    save(sample(), str(path), KEY, LOCAL_FILES)
+    loaded = load(str(path), KEY, LOCAL, LOCAL_FILES)
     assert loaded.status == "used" and loaded.state is not None
     assert loaded.state.entries == sample().entries
     assert loaded.state.checked == {DS: 1500.0} and loaded.state.selectors == sample().selectors
@@ -46,24 +48,24 @@ def test_written_atomically_with_mode_0600(tmp_path: Path) -> None:
     path = tmp_path / "state.jsonl"
     path.write_text("old")
     os.chmod(path, 0o644)
-    save(sample(), str(path), KEY)
+    save(sample(), str(path), KEY, LOCAL_FILES)
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert sorted(p.name for p in tmp_path.iterdir()) == ["state.jsonl"]  # no temporary file left behind
 
 
 def test_a_failed_write_leaves_the_old_state(tmp_path: Path) -> None:
     path = tmp_path / "state.jsonl"
-    save(sample(), str(path), KEY)
+    save(sample(), str(path), KEY, LOCAL_FILES)
     before = path.read_bytes()
     (tmp_path / f".state.jsonl.{os.getpid()}.tmp").mkdir()  # the temporary file cannot be created
     with pytest.raises(PlanFileError, match="cannot write the drift state"):
-        save(DriftState(LOCAL), str(path), KEY)
+        save(DriftState(LOCAL), str(path), KEY, LOCAL_FILES)
     assert path.read_bytes() == before
 
 
 def test_nothing_in_the_file_can_be_checked_against_a_guessed_value(tmp_path: Path) -> None:
     path = tmp_path / "state.jsonl"
-    save(sample(), str(path), KEY)
+    save(sample(), str(path), KEY, LOCAL_FILES)
     text = path.read_text()
     assert NAME not in text and "P-123" not in text and "1.2.3" not in text
     for guess in (NAME, "P-123", "1.2.3", json.dumps({"Patient": {"DICOM": {"PatientName": NAME}}})):
@@ -89,7 +91,7 @@ def garble(path: Path) -> None:
 
 
 def other_key(path: Path) -> None:
-    save(sample(), str(path), StateKey(b"another secret, also long enough"))
+    save(sample(), str(path), StateKey(b"another secret, also long enough"), LOCAL_FILES)
 
 
 def other_version(path: Path) -> None:
@@ -112,24 +114,24 @@ def other_version(path: Path) -> None:
 ])
 def test_an_untrustworthy_state_is_not_used_and_says_why(tmp_path: Path, spoil: object, problem: str) -> None:
     path = tmp_path / "state.jsonl"
-    save(sample(), str(path), KEY)
+    save(sample(), str(path), KEY, LOCAL_FILES)
     spoil(path)  # type: ignore[operator]
-    loaded = load(str(path), KEY, LOCAL)
+    loaded = load(str(path), KEY, LOCAL, LOCAL_FILES)
     assert loaded.state is None and loaded.status == "unusable"
     assert loaded.problem is not None and problem in loaded.problem and str(path) in loaded.problem
 
 
 def test_a_missing_state_is_no_problem(tmp_path: Path) -> None:
-    loaded = load(str(tmp_path / "none.jsonl"), KEY, LOCAL)
+    loaded = load(str(tmp_path / "none.jsonl"), KEY, LOCAL, LOCAL_FILES)
     assert loaded.state is None and loaded.problem is None and loaded.status == "missing"
 
 
 def test_a_state_of_another_backend_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "state.jsonl"
-    save(sample(), str(path), KEY)
+    save(sample(), str(path), KEY, LOCAL_FILES)
     with pytest.raises(OtherBackend, match="was written for the local emulator store /stores/a, but this run is "
                                            "against AWS account 123456789012 in eu-west-1"):
-        load(str(path), KEY, BackendIdentity("aws", "eu-west-1", "123456789012"))
+        load(str(path), KEY, BackendIdentity("aws", "eu-west-1", "123456789012"), LOCAL_FILES)
 
 
 @pytest.mark.parametrize(("env", "message"), [

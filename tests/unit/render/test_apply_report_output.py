@@ -14,8 +14,8 @@ def result(status: Status, **kw: object) -> ImageSetResult:
 
 def test_json_has_summary_and_per_image_set_versions() -> None:
     doc = report_json(ApplyReport((result("stale", current_version="2"),), journal="j.jsonl"))
-    assert doc["summary"] == {"image_sets": 1, "converged": 0, "unchanged": 0, "stale": 1, "failed": 0,
-                              "unfinished": 0, "not_started": 0}
+    assert doc["summary"] == {"image_sets": 1, "converged": 0, "replaced": 0, "unchanged": 0, "stale": 1,
+                              "failed": 0, "unfinished": 0, "not_started": 0}
     assert (doc["image_sets"][0]["plannedVersion"], doc["image_sets"][0]["currentVersion"]) == ("1", "2")
     assert doc["exit_code"] == 3 and doc["journal"] == "j.jsonl"
 
@@ -44,3 +44,21 @@ def test_the_interrupted_summary_counts_what_was_left_and_lists_only_what_was_to
     assert lines[2] == ("Apply interrupted by SIGINT: 1 converged, 0 unchanged, 0 stale, 0 failed, 1 unfinished, "
                         "3 not started (2.0 s).")
     assert not any("n0" in line for line in lines) and lines[-1] == "Journal: j.jsonl"
+
+
+def test_a_replacement_is_counted_replaced_not_converged_in_text_and_json() -> None:
+    """A replaced image set was deleted and a new one holds the plan: neither form calls it converged."""
+    replaced = ImageSetResult("d", "old", "converged", "1", final_version="1", requests_sent=5, replaced_by="new")
+    report = ApplyReport((replaced, result("converged", final_version="2", requests_sent=1)))
+    doc = report_json(report)
+    assert (doc["summary"]["converged"], doc["summary"]["replaced"], doc["exit_code"]) == (1, 1, 0)
+    assert [r["status"] for r in doc["image_sets"]] == ["replaced", "converged"]
+    assert doc["image_sets"][0]["replacedBy"] == "new"
+    lines = report_lines(report)
+    assert lines[0].startswith("  replaced   d/old -> new: new image set at version 1 (5 writes, verified)")
+    assert lines[-1].startswith("Apply complete: 1 converged, 1 replaced, 0 unchanged, 0 stale, 0 failed (")
+
+
+def test_without_replacements_the_summary_line_does_not_mention_them() -> None:
+    (line,) = [x for x in report_lines(ApplyReport((result("converged", final_version="2"),))) if "Apply" in x]
+    assert "replaced" not in line
