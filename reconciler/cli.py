@@ -122,8 +122,10 @@ def main(argv: Sequence[str] | None = None, streams: Streams | None = None) -> i
     if args.command is None:  # a bare `reconciler`: what it can do, as kubectl shows
         streams.out.write(parser.format_help())
         return 0
+    ctx: Context | None = None
     try:
-        code: int = args.func(Context(args, streams))  # built once: options, client, reporter
+        ctx = Context(args, streams)  # built once: options, client, reporter
+        code: int = args.func(ctx)
         return code
     except ReconcilerError as exc:
         print(f"error: {exc}", file=streams.err)
@@ -131,6 +133,9 @@ def main(argv: Sequence[str] | None = None, streams: Streams | None = None) -> i
     except KeyboardInterrupt:
         print("interrupted", file=streams.err)
         return 130
+    finally:
+        if ctx is not None:
+            ctx.finish()
 
 
 def main_entry() -> None:
