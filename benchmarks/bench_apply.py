@@ -17,6 +17,10 @@ take about 20 / R + L (the ideal). Two servers, each run in the same process:
 Throttles are counted by the emulator itself. R and L are the documented 0.25/s scaled up so the runs
 take seconds (BENCH_APPLY_RATE, BENCH_APPLY_STRICT_RATE, BENCH_APPLY_LOCK); the ratios do not depend on
 the scale.
+
+Then three accounts the client is not told about, which it learns (``benchmarks.accounts``): 10/s burst 40,
+0.25/s burst 1 and 0.25/s burst 10, each run with `emulator serve --rate` (BENCH_APPLY_ACCOUNTS=TEXT runs
+only those whose name holds TEXT, e.g. "burst 40"; "none" skips them).
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+from benchmarks.accounts import run_accounts
 from benchmarks.seeding import seed_small_image_sets
 from reconciler.apply.executor import ApplyOptions, Executor
 from reconciler.apply.journal import Journal
@@ -119,6 +124,9 @@ def main() -> int:
     print(f"  image sets not converged: {failed}")
     ok = (ratio <= TARGET and strict_ratio <= TARGET and strict.throttles == 0 and not failed
           and lenient.report.exit_code == 0 and strict.report.exit_code == 0)
+    only = os.environ.get("BENCH_APPLY_ACCOUNTS")
+    if only != "none":
+        ok = run_accounts(only) and ok
     return 0 if ok else 1
 
 

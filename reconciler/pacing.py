@@ -112,6 +112,7 @@ class Pacer:
         self.burst = burst
         self.strict = burst < 2
         self.rate = rate  # the current rate: the quota, or less after throttling
+        self.throttles = 0  # ThrottlingExceptions this pacer was told of
         self._margin = margin
         self._slack = slack
         self._clock = clock
@@ -158,6 +159,7 @@ class Pacer:
     def _adjust(self, now: float, *, throttled: bool, answered: bool) -> None:
         """AIMD on the rate, then the spacing of the next request (under the lock)."""
         if throttled:
+            self.throttles += 1
             self.rate = max(self.quota * FLOOR, self.rate * DECREASE)
         elif answered:
             self.rate = min(self.quota, self.rate + self.quota * INCREASE)

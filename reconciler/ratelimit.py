@@ -1,115 +1,40 @@
-"""Client-side pacing per HealthImaging operation, and retry backoff with full jitter.
+"""Client-side pacing per HealthImaging operation: one pacer per operation, behind one limiter.
 
-The defaults are the documented per-account throttling quotas
-(https://docs.aws.amazon.com/healthimaging/latest/devguide/throttling-limits.html): pacing ourselves
-below them means a ThrottlingException is the exception, not the steady state. How each operation is
-paced (margin, spacing from the answer, AIMD) is ``reconciler.pacing``. Clock and sleep are injectable
-so the maths is tested with a fake clock.
+An operation that ``--rate`` sets is paced at that rate (margin, spacing from the answer, AIMD below it:
+``reconciler.pacing``); with ``adaptive`` (the client of a real account or endpoint) every other operation
+learns its rate from the answers (``reconciler.adaptive``), starting from the rate learned in an earlier
+run or the documented quota (``reconciler.quotas``). Retry backoff is ``reconciler.retry``. Clock and
+sleep are injectable so the maths is tested with a fake clock.
 """
 
 from __future__ import annotations
 
-import math
-import random
+import functools
 import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
-from reconciler.errors import Cancelled, UsageError
+from reconciler.adaptive import AdaptivePacer
+from reconciler.errors import Cancelled
 from reconciler.pacing import MARGIN, SLACK, Pacer, TokenBucket
+from reconciler.quotas import DEFAULT_QUOTAS, Limit, parse_bursts, parse_limits, parse_rates, rate_of
+from reconciler.retry import RetryPolicy
 
 Clock = Callable[[], float]
 Sleep = Callable[[float], None]
-
-# operation -> (transactions per second, burst)
-DEFAULT_QUOTAS: dict[str, tuple[float, float]] = {
-    "GetImageSetMetadata": (50.0, 100.0),
-    "GetImageSet": (25.0, 50.0),
-    "SearchImageSets": (25.0, 50.0),
-    "ListImageSetVersions": (25.0, 50.0),
-    "UpdateImageSetMetadata": (0.25, 1.0),
-    "CopyImageSet": (0.25, 1.0),
-    "DeleteImageSet": (0.25, 1.0),
-    "GetImageFrame": (1000.0, 2000.0),
-    "GetDatastore": (10.0, 20.0),
-    "ListDatastores": (5.0, 10.0),
-    "CreateDatastore": (0.085, 1.0),
-    "DeleteDatastore": (0.085, 1.0),
-    "StartDICOMImportJob": (1.0, 2.0),
-    "GetDICOMImportJob": (25.0, 50.0),
-    "ListDICOMImportJobs": (10.0, 20.0),
-    "TagResource": (10.0, 20.0),
-    "UntagResource": (10.0, 20.0),
-    "ListTagsForResource": (10.0, 20.0),
-}
-
-
-Limit = tuple[float, float | None]  # (transactions per second, burst or None for the default)
-
-
-def parse_limits(items: list[str]) -> dict[str, Limit]:
-    """Parse repeated ``OPERATION=TPS[:BURST]`` options (OPERATION may be ``*``): the client's ``--rate``
-    and the emulator's take the same form. BURST is how many requests may go at once (at least 1)."""
-    limits: dict[str, Limit] = {}
-    for item in items:
-        op, sep, value = item.partition("=")
-        if not sep or not op.strip():
-            raise UsageError(f"--rate {item!r}: expected OPERATION=TPS[:BURST], e.g. UpdateImageSetMetadata=0.25:1")
-        tps_text, colon, burst_text = value.partition(":")
-        tps = _number(item, tps_text, "TPS")
-        if not tps > 0:
-            raise UsageError(f"--rate {item!r}: TPS must be greater than 0")
-        burst = _number(item, burst_text, "BURST") if colon else None
-        if burst is not None and not burst >= 1:
-            raise UsageError(f"--rate {item!r}: BURST must be at least 1")
-        limits[op.strip()] = (tps, burst)
-    return limits
-
-
-def _number(item: str, text: str, what: str) -> float:
-    try:
-        number = float(text)
-    except ValueError:
-        raise UsageError(f"--rate {item!r}: {what} must be a number") from None
-    if not math.isfinite(number):
-        raise UsageError(f"--rate {item!r}: {what} must be a finite number")
-    return number
-
-
-def parse_rates(items: list[str]) -> dict[str, float]:
-    """The TPS of each ``OPERATION=TPS[:BURST]`` option (see ``parse_limits``)."""
-    return {op: tps for op, (tps, _burst) in parse_limits(items).items()}
-
-
-def rate_of(op: str, rates: Mapping[str, float] | None = None) -> float | None:
-    """The configured requests per second of OP under RATES overrides (OP itself, else ``*``), else its
-    documented quota; None when OP is not limited. What the limiter is built with, read without one."""
-    overrides = rates or {}
-    if op in overrides:
-        return overrides[op]
-    if "*" in overrides:
-        return overrides["*"]
-    quota = DEFAULT_QUOTAS.get(op)
-    return quota[0] if quota else None
-
-
-def parse_bursts(items: list[str]) -> dict[str, float]:
-    """The BURST of each ``OPERATION=TPS:BURST`` option that gives one."""
-    return {op: burst for op, (_tps, burst) in parse_limits(items).items() if burst is not None}
 
 
 class Permit:
     """One request's claim on its operation's pacer. Say once how it ended; later calls do nothing."""
 
-    def __init__(self, pacer: Pacer | None, clock: Clock, waited: float) -> None:
+    def __init__(self, on_end: Callable[[float, bool, bool], None] | None, clock: Clock, waited: float) -> None:
         self.waited = waited  # seconds slept before the request could be sent
-        self._pacer = pacer
+        self._on_end = on_end  # (now, throttled, answered)
         self._clock = clock
-        self._open = pacer is not None
 
     def answered(self) -> None:
-        """The request succeeded: the rate may grow back towards the quota."""
+        """The request succeeded: the rate may grow."""
         self._end(throttled=False, answered=True)
 
     def failed(self, *, throttled: bool) -> None:
@@ -118,9 +43,24 @@ class Permit:
         self._end(throttled=throttled, answered=False)
 
     def _end(self, *, throttled: bool, answered: bool) -> None:
-        if self._open and self._pacer is not None:
-            self._open = False
-            self._pacer.end(self._clock(), throttled=throttled, answered=answered)
+        on_end, self._on_end = self._on_end, None
+        if on_end is not None:
+            on_end(self._clock(), throttled, answered)
+
+
+@dataclass(frozen=True)
+class Pace:
+    """How one operation was paced in a run: where its rate came from (``--rate``, ``learned`` for this
+    account, or ``documented``), the rate it started at, the rate it reached (for a learning pacer, the rate
+    that held; else the rate at the end), its peak, and the ThrottlingExceptions its pacer was told of."""
+
+    operation: str
+    source: str
+    start: float
+    rate: float
+    peak: float
+    throttled: int
+    learning: bool = False  # the rate is learned from the answers (no --rate for it)
 
 
 CANCEL_POLL = 0.05  # seconds between looks at a cancel event while waiting to send
@@ -133,6 +73,10 @@ class RateLimiter:
     operation (``*``: every operation, each paced on its own), BURSTS their bursts; an override without
     a burst gets one second's worth of requests, and at least one. Operations with no quota are not
     limited. MARGIN and SLACK are ``reconciler.pacing``'s safety margins (0 in tests of pure maths).
+
+    With ADAPTIVE, an operation that has a quota and no override learns its rate
+    (``reconciler.adaptive``), starting from LEARNED (the rate an earlier run learned for the account)
+    or else its quota; an override is a cap, paced exactly as without ADAPTIVE.
     """
 
     def __init__(
@@ -145,6 +89,8 @@ class RateLimiter:
         sleep: Sleep = time.sleep,
         margin: float = MARGIN,
         slack: float = SLACK,
+        adaptive: bool = False,
+        learned: Mapping[str, float] | Callable[[], Mapping[str, float]] | None = None,
     ) -> None:
         self._clock = clock
         self._sleep = sleep
@@ -153,6 +99,11 @@ class RateLimiter:
         self._limits: dict[str, tuple[float, float]] = dict(quotas)
         overrides = dict(rates or {})
         given = dict(bursts or {})
+        self._recall = learned if adaptive else None
+        self._learned_cache: dict[str, float] | None = None
+        self._adaptive = frozenset(op for op in quotas if op not in overrides and "*" not in overrides) \
+            if adaptive else frozenset()
+        self._overridden = frozenset(overrides)
         self._default: tuple[float, float] | None = None
         if "*" in overrides:  # every operation, each with its own pacer, unless named on its own
             self._default = _limit("*", overrides.pop("*"), given.get("*"))
@@ -160,6 +111,7 @@ class RateLimiter:
         for op, tps in overrides.items():
             self._limits[op] = _limit(op, tps, given.get(op))
         self._pacers: dict[str, Pacer] = {}
+        self._learners: dict[str, AdaptivePacer] = {}
         self._lock = threading.Lock()
 
     def limit(self, op: str) -> tuple[float, float] | None:
@@ -167,11 +119,66 @@ class RateLimiter:
         return self._limits.get(op, self._default)
 
     def rate(self, op: str) -> float | None:
-        """The rate OP is paced at now: its configured rate, or less after throttling."""
+        """The rate OP is paced at now: its configured rate, or less after throttling (a learning
+        operation: the rate it sends at now)."""
         pacer = self._pacer(op)
         return pacer.rate if pacer is not None else None
 
-    def _pacer(self, op: str) -> Pacer | None:
+    @property
+    def _learned(self) -> dict[str, float]:
+        """The rates an earlier run learned (read on first use: for real AWS that may ask STS the account)."""
+        if self._learned_cache is None:
+            recall = self._recall
+            found = recall() if callable(recall) else (recall or {})
+            self._learned_cache = {op: r for op, r in found.items() if r > 0}
+        return self._learned_cache
+
+    def source(self, op: str) -> str | None:
+        """Where OP's rate comes from: ``--rate``, ``learned`` (an earlier run), ``documented``; None:
+        not limited."""
+        if op in self._adaptive:
+            return "learned" if op in self._learned else "documented"
+        if self.limit(op) is None:
+            return None
+        return "--rate" if op in self._overridden or "*" in self._overridden else "documented"
+
+    def starting_rate(self, op: str) -> float | None:
+        """The rate OP starts at: learned, else configured."""
+        limit = self.limit(op)
+        return self._learned.get(op, limit[0] if limit is not None else None) if op in self._adaptive else (
+            limit[0] if limit is not None else None)
+
+    def paces(self) -> tuple[Pace, ...]:
+        """How each operation that sent a request was paced (see ``Pace``), by operation name."""
+        with self._lock:
+            fixed = dict(self._pacers)
+            learners = dict(self._learners)
+        out = [Pace(op, self.source(op) or "documented", p.start, p.learned(), p.peak, p.throttles, learning=True)
+               for op, p in learners.items()]
+        out += [Pace(op, self.source(op) or "documented", p.quota, p.rate, p.quota, p.throttles)
+                for op, p in fixed.items()]
+        return tuple(sorted(out, key=lambda pace: pace.operation))
+
+    def learned_rates(self) -> dict[str, float]:
+        """The rate each learning operation that sent requests would start the next run at."""
+        with self._lock:
+            learners = dict(self._learners)
+        return {op: p.learned() for op, p in learners.items()}
+
+    def _learner(self, op: str) -> AdaptivePacer | None:
+        if op not in self._adaptive:
+            return None
+        with self._lock:
+            learner = self._learners.get(op)
+            if learner is None:
+                start = self._learned.get(op) or self._limits[op][0]
+                learner = self._learners[op] = AdaptivePacer(start, margin=self._margin)
+            return learner
+
+    def _pacer(self, op: str) -> Pacer | AdaptivePacer | None:
+        learner = self._learner(op)
+        if learner is not None:
+            return learner
         with self._lock:
             pacer = self._pacers.get(op)
             limit = self._limits.get(op, self._default)
@@ -189,8 +196,11 @@ class RateLimiter:
         """
         if cancel is not None and cancel.is_set():
             raise Cancelled(f"{op} not sent: the run is stopping")
-        pacer = self._pacer(op)
-        if pacer is None:
+        learner = self._learner(op)
+        if learner is not None:
+            return self._begin_learning(op, learner, cancel)
+        pacer = self._pacers.get(op) or self._pacer(op)
+        if pacer is None or isinstance(pacer, AdaptivePacer):
             return Permit(None, self._clock, 0.0)
         wait = pacer.begin()
         if wait > 0 or cancel is not None:
@@ -202,7 +212,24 @@ class RateLimiter:
             except BaseException:  # interrupted: release the slot, or the next caller waits forever
                 pacer.end(self._clock(), answered=False)
                 raise
-        return Permit(pacer, self._clock, wait)
+        fixed = pacer
+        return Permit(lambda now, throttled, answered: fixed.end(now, throttled=throttled, answered=answered),
+                      self._clock, wait)
+
+    def _begin_learning(self, op: str, learner: AdaptivePacer, cancel: threading.Event | None) -> Permit:
+        """Look at LEARNER until its slot is due (in steps of at most ``CANCEL_POLL``, so a changed rate
+        or a stop request is seen), and take it."""
+        waited = 0.0
+        while True:
+            if cancel is not None and cancel.is_set():
+                raise Cancelled(f"{op} not sent: the run is stopping")
+            now = self._clock()
+            wait, sent_round = learner.claim(now)
+            if wait <= 0:
+                return Permit(functools.partial(_end_learning, learner, sent_round, now), self._clock, waited)
+            step = min(wait, CANCEL_POLL)
+            self._sleep(step)
+            waited += step
 
     def _sleep_unless(self, cancel: threading.Event, wait: float, op: str) -> None:
         """Sleep WAIT seconds in short steps (the injected sleep, so a fake clock still works) until CANCEL."""
@@ -227,6 +254,11 @@ class RateLimiter:
             pacer.throttled(self._clock())
 
 
+def _end_learning(learner: AdaptivePacer, sent_round: int, sent_at: float, now: float, throttled: bool,
+                  answered: bool) -> None:
+    learner.end(now, sent_round, throttled=throttled, answered=answered, sent_at=sent_at)
+
+
 def _limit(op: str, tps: float, burst: float | None) -> tuple[float, float]:
     if not tps > 0:
         raise ValueError(f"rate for {op} must be > 0")
@@ -235,39 +267,5 @@ def _limit(op: str, tps: float, burst: float | None) -> tuple[float, float]:
     return (tps, burst if burst is not None else max(1.0, tps))
 
 
-@dataclass(frozen=True)
-class RetryPolicy:
-    """Exponential backoff with full jitter, bounded in attempts and in total time.
-
-    Full jitter (sleep uniformly in [0, min(cap, base * 2**n)]) spreads the retries of many workers,
-    as recommended in https://aws.amazon.com/blogs/architecture/exponential-backoff-and-jitter/.
-    """
-
-    max_attempts: int = 8
-    base: float = 0.25
-    cap: float = 20.0
-    max_total: float = 120.0  # seconds from the first attempt after which no retry is started
-
-    def __post_init__(self) -> None:
-        if self.max_attempts < 1:
-            raise ValueError("max_attempts must be >= 1")
-
-    def backoff(self, retry: int, rand: Callable[[], float] = random.random) -> float:
-        """The sleep before retry number RETRY (1 for the first retry)."""
-        ceiling = min(self.cap, self.base * 2.0 ** (retry - 1))
-        return rand() * ceiling
-
-    def next_delay(
-        self, attempts_made: int, elapsed: float, rand: Callable[[], float] = random.random
-    ) -> float | None:
-        """How long to sleep before another attempt, or None when the budget is spent."""
-        if attempts_made >= self.max_attempts:
-            return None
-        delay = self.backoff(attempts_made, rand)
-        if elapsed + delay > self.max_total:
-            return None
-        return delay
-
-
-__all__ = ["DEFAULT_QUOTAS", "Limit", "Permit", "RateLimiter", "RetryPolicy", "TokenBucket", "parse_bursts",
-           "parse_limits", "parse_rates"]
+__all__ = ["DEFAULT_QUOTAS", "Limit", "Pace", "Permit", "RateLimiter", "RetryPolicy", "TokenBucket", "parse_bursts",
+           "parse_limits", "parse_rates", "rate_of"]

@@ -39,10 +39,13 @@ def _home(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(autouse=True)
-def _neutral_environment(monkeypatch: pytest.MonkeyPatch, _home: Path) -> None:
+def _neutral_environment(monkeypatch: pytest.MonkeyPatch, _home: Path,
+                         tmp_path_factory: pytest.TempPathFactory) -> None:
     for name in _AMBIENT:
         monkeypatch.delenv(name, raising=False)
     # the per-user redaction key (and any other per-user file) lands in the session's home, also for
     # the subprocesses a test starts with this environment
     monkeypatch.setenv("HOME", str(_home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(_home / ".config"))
+    # the rates a run learns are kept per test, never in the working directory nor shared between tests
+    monkeypatch.setenv("RECONCILER_RATES_FILE", str(tmp_path_factory.mktemp("learned") / "rates.json"))

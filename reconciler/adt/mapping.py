@@ -62,7 +62,7 @@ def choose_identifier(message: Message, segment: str, index: int, field: int) ->
         return None
     issuer = message.field(segment, index, field, chosen, 4, 1)
     if _ID_UNSAFE.search(value) or _ID_UNSAFE.search(issuer):
-        raise MalformedMessage(f"segment {message.segment_number} ({message.event}) {segment}-{field}",
+        raise MalformedMessage(message.where(segment, index, field),
                                "holds a backslash or a control character, which a DICOM LO value cannot hold",
                                control_id=message.control_id)
     return Identifier(value, issuer)
@@ -74,7 +74,7 @@ def person_name(message: Message, index: int) -> str:
     FN whose first subcomponent is the surname."""
     parts = [message.field("PID", index, 5, 1, c) for c in (1, 2, 3, 5, 4)]
     if any(_PN_UNSAFE.search(p) for p in parts):
-        raise MalformedMessage(f"segment {message.segment_number} ({message.event}) PID-5",
+        raise MalformedMessage(message.where("PID", index, 5),
                                "holds ^, = or \\ (escaped), which a DICOM PN component cannot hold",
                                control_id=message.control_id)
     return "^".join(parts).rstrip("^")
@@ -89,7 +89,6 @@ def birth_date(value: str, where: str, control_id: str) -> str:
 
 def demographics(message: Message, index: int) -> tuple[tuple[str, str | None], ...]:
     """PatientName, PatientBirthDate and PatientSex from PID INDEX, only for the fields present."""
-    where = f"segment {message.segment_number} ({message.event}) PID"
     out: list[tuple[str, str | None]] = []
     if message.raw("PID", index, 5) == NULL:
         out.append(("PatientName", REMOVE))
@@ -99,7 +98,8 @@ def demographics(message: Message, index: int) -> tuple[tuple[str, str | None], 
     if dob == NULL:
         out.append(("PatientBirthDate", REMOVE))
     elif dob:
-        out.append(("PatientBirthDate", birth_date(message.field("PID", index, 7), f"{where}-7", message.control_id)))
+        out.append(("PatientBirthDate", birth_date(message.field("PID", index, 7), message.where("PID", index, 7),
+                                                        message.control_id)))
     sex = message.raw("PID", index, 8)
     if sex == NULL:
         out.append(("PatientSex", REMOVE))
@@ -115,22 +115,23 @@ def corrections(message: Message) -> tuple[Correction, ...]:
     what it needs."""
     if message.message_type != "ADT" or message.event not in HANDLED:
         return ()
-    where = f"segment {message.segment_number} ({message.message_type}^{message.event})"
     pids = message.count("PID")
     if not pids:
-        raise MalformedMessage(f"{where} PID", "is missing", control_id=message.control_id)
+        raise MalformedMessage(message.where("PID"), "is missing", control_id=message.control_id)
     merge = message.event in MERGES
     if merge and message.count("MRG") != pids:
-        raise MalformedMessage(f"{where} MRG", f"{message.event} needs one MRG segment after each PID",
+        raise MalformedMessage(message.where("MRG", pids), f"{message.event} needs one MRG segment after each PID",
                                control_id=message.control_id)
     out: list[Correction] = []
     for index in range(1, pids + 1):
         patient = choose_identifier(message, "PID", index, 3)
         if patient is None:
-            raise MalformedMessage(f"{where} PID-3", "has no patient identifier", control_id=message.control_id)
+            raise MalformedMessage(message.where("PID", index, 3), "has no patient identifier",
+                                   control_id=message.control_id)
         prior = choose_identifier(message, "MRG", index, 1) if merge else None
         if merge and prior is None:
-            raise MalformedMessage(f"{where} MRG-1", "has no prior patient identifier", control_id=message.control_id)
+            raise MalformedMessage(message.where("MRG", index, 1), "has no prior patient identifier",
+                                   control_id=message.control_id)
         attributes = demographics(message, index)
         if merge:
             attributes = (("PatientID", patient.id), *attributes)

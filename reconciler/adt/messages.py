@@ -72,6 +72,19 @@ class Message:
             return 0
         return len(value) if value and not isinstance(value[0], str) else 1
 
+    def where(self, segment: str, index: int = 1, field: int | None = None) -> str:
+        """``segment 6 (PID-7) of message MSG2 (ADT^A08)``: SEGMENT's INDEX-th occurrence, numbered as in the
+        file (the MSH is ``segment_number``); the message when the segment is not there."""
+        name = f"{segment}-{field}" if field is not None else segment
+        seen = 0
+        for offset, part in enumerate(self.tree):
+            if len(part) and str(part(0)) == segment:
+                seen += 1
+                if seen == index:
+                    return f"segment {self.segment_number + offset} ({name}) of message {self.control_id} " \
+                           f"({self.message_type}^{self.event})"
+        return f"message {self.control_id} ({self.message_type}^{self.event}) at segment {self.segment_number}: {name}"
+
     def count(self, segment: str) -> int:
         try:
             return len(self.tree.segments(segment))

@@ -16,12 +16,13 @@ searching once per patient, when the listing takes fewer pages than the searches
 
 from __future__ import annotations
 
-from collections.abc import Callable, Collection, Iterator, Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.adt.mapping import Correction, Identifier
 from reconciler.api import STUDY_KEY, HealthImagingAPI, SearchHit, study_image_sets
+from reconciler.padding import unpadded
 
 PATIENT_KEY = "DICOMPatientId"
 PAGE = 50  # image sets per SearchImageSets page (the model's maximum maxResults)
@@ -36,18 +37,17 @@ class Directory:
         self.api = api
         self.datastore_id = datastore_id
         self._index: dict[str, list[SearchHit]] | None = None
-        lister = getattr(api, "list_image_sets", None)
-        if len(expected) > 1 and lister is not None:
-            self._index = self._listing(lister, len(expected) * PAGE)
+        if len(expected) > 1:
+            self._index = self._listing(len(expected) * PAGE)
 
-    def _listing(self, lister: Callable[[str], Iterator[SearchHit]], budget: int) -> dict[str, list[SearchHit]] | None:
+    def _listing(self, budget: int) -> dict[str, list[SearchHit]] | None:
         index: dict[str, list[SearchHit]] = {}
-        for n, hit in enumerate(lister(self.datastore_id)):
+        for n, hit in enumerate(self.api.list_image_sets(self.datastore_id)):
             if n >= budget:
                 return None
-            value = (hit.dicom_tags or {}).get(PATIENT_KEY)
-            if isinstance(value, str):
-                index.setdefault(value.rstrip(" \x00"), []).append(hit)
+            value = unpadded((hit.dicom_tags or {}).get(PATIENT_KEY))
+            if value is not None:
+                index.setdefault(value, []).append(hit)
         return index
 
     @property
@@ -82,8 +82,7 @@ def _issuer(api: HealthImagingAPI, datastore_id: str, hit: SearchHit) -> str:
     live: Mapping[str, Any] = api.get_image_set_metadata(datastore_id, hit.image_set_id, hit.version)
     patient = live.get("Patient")
     dicom = patient.get("DICOM") if isinstance(patient, Mapping) else None
-    value = dicom.get("IssuerOfPatientID") if isinstance(dicom, Mapping) else None
-    return value.rstrip(" \x00") if isinstance(value, str) else ""
+    return unpadded(dicom.get("IssuerOfPatientID") if isinstance(dicom, Mapping) else None) or ""
 
 
 def patient_image_sets(directory: Directory, who: Identifier) -> tuple[list[SearchHit], int]:

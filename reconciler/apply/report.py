@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Literal
 
 from reconciler.plan.cost import Cost
+from reconciler.ratelimit import Pace
 
 Status = Literal["converged", "unchanged", "stale", "failed", "unfinished", "not_started"]
 """``unfinished``: a request was sent, but the run stopped before the image set was verified (it may be
@@ -54,6 +55,7 @@ class ApplyReport:
     signal: str | None = None  # what interrupted the run ("SIGINT", "SIGTERM"), when a signal did
     aborted: bool = False  # a second signal: in-flight image sets were not waited for
     cost: Cost | None = None  # what the run (its plan included) asked of the service
+    pacing: tuple[Pace, ...] = ()  # the rate each paced operation reached, and its throttled requests
 
     def count(self, status: Outcome) -> int:
         return sum(1 for r in self.results if r.outcome == status)

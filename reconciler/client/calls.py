@@ -88,6 +88,8 @@ class Caller:
                 spent += self._clock() - began
                 kind = errs.retry_kind(exc)
                 permit.failed(throttled=kind == errs.THROTTLE)  # before the backoff: it slows the pacer
+                if kind == errs.THROTTLE:
+                    self.stats.throttle(op)
                 if kind == errs.AMBIGUOUS:
                     trace.ambiguous = True
                 delay = None

@@ -6,6 +6,7 @@ botocore exceptions translated into ``reconciler.errors``); ``reconciler.client.
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import random
 import threading
@@ -28,7 +29,8 @@ from reconciler.client.values import (
     search_hit,
 )
 from reconciler.errors import ServiceError, StaleVersion, UsageError
-from reconciler.ratelimit import Clock, RateLimiter, RetryPolicy, Sleep
+from reconciler.learned import RateMemory
+from reconciler.ratelimit import Clock, Pace, RateLimiter, RetryPolicy, Sleep
 
 SEARCH_KEYS = (
     "DICOMPatientId",
@@ -53,8 +55,10 @@ class HealthImaging(CopyAndDelete):
         clock: Clock = time.monotonic,
         sleep: Sleep = time.sleep,
         rand: Callable[[], float] = random.random,
+        memory: RateMemory | None = None,
     ) -> None:
         self.client = client
+        self.memory = memory  # the rates learned for this backend, kept between runs (None: not kept)
         # Our loop is the only retry loop, even on a client built elsewhere with botocore's retries on:
         # both botocore retry modes register under this id (botocore/client.py, retries/standard.py).
         client.meta.events.unregister("needs-retry.medical-imaging", unique_id="retry-config-medical-imaging")
@@ -91,6 +95,18 @@ class HealthImaging(CopyAndDelete):
         if self._identity is None:
             self._identity = self._identify()
         return self._identity
+
+    def pacing(self) -> tuple[Pace, ...]:
+        """How each paced operation that sent requests was paced, with the ThrottlingExceptions it got."""
+        throttled = self.stats.throttled()
+        return tuple(dataclasses.replace(p, throttled=throttled.get(p.operation, 0))
+                     for p in self.limiter.paces())
+
+    def remember_rates(self) -> bool:
+        """Keep the rates this run learned for the next run against the same backend (True when saved)."""
+        if self.memory is None:
+            return False
+        return self.memory.remember(self.limiter.learned_rates())
 
     # ----------------------------------------------------------------------------- reads
 

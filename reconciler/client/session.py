@@ -26,6 +26,7 @@ from reconciler.client.backends import DEFAULT_LOCAL_REGION, BackendOptions
 from reconciler.client.healthimaging import HealthImaging
 from reconciler.client.identity import aws_identity, endpoint_identity, local_identity
 from reconciler.errors import UsageError
+from reconciler.learned import RateMemory, rates_path
 from reconciler.ratelimit import Clock, RateLimiter, RetryPolicy, Sleep
 
 AWS_HOST_SUFFIXES = (".amazonaws.com", ".amazonaws.com.cn", ".api.aws")
@@ -57,24 +58,41 @@ def connect(
         raise errs.setup_error(exc, options) from exc
     if transport is not None:
         transport(client)
+    memory: RateMemory | None = None
     if options.local_dir:
         endpoint = f"local store {options.local_dir}"
         identity = local_identity(options.local_dir)
 
         def identify() -> BackendIdentity:
             return identity
+
+        # the emulator's limits are its own: --local is paced only where --rate asks
+        limiter = RateLimiter(options.rates, bursts=options.bursts, quotas={}, clock=clock, sleep=sleep)
     else:
         endpoint = client.meta.endpoint_url
         identify = _identify_remote(client, session, options)
-    return HealthImaging(
+        region = str(client.meta.region_name)
+        memory = RateMemory(rates_path(), lambda: memory_key(api.backend_identity(), region))
+        limiter = RateLimiter(options.rates, bursts=options.bursts, clock=clock, sleep=sleep, adaptive=True,
+                              learned=memory.recall)
+    api = HealthImaging(
         client,
-        limiter=RateLimiter(options.rates, bursts=options.bursts, clock=clock, sleep=sleep),
+        limiter=limiter,
         retry=retry or RetryPolicy(max_attempts=options.max_attempts),
         endpoint=endpoint,
         identify=identify,
         clock=clock,
         sleep=sleep,
+        memory=memory,
     )
+    return api
+
+
+def memory_key(identity: BackendIdentity, region: str) -> str:
+    """The learned-rates key of a backend: ``aws ACCOUNT REGION``, or ``endpoint URL REGION``."""
+    if identity.kind == "aws":
+        return f"aws {identity.account} {identity.location}"
+    return f"{identity.kind} {identity.location} {region}"
 
 
 def _identify_remote(client: Any, session: Any, options: BackendOptions) -> Callable[[], BackendIdentity]:

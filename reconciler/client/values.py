@@ -21,6 +21,7 @@ class CallStats:
         self._lock = threading.Lock()
         self._calls: Counter[str] = Counter()
         self._retries: Counter[str] = Counter()
+        self._throttled: Counter[str] = Counter()
 
     def __getitem__(self, op: str) -> int:
         with self._lock:
@@ -39,6 +40,15 @@ class CallStats:
     def retries(self) -> dict[str, int]:
         with self._lock:
             return dict(self._retries)
+
+    def throttle(self, op: str) -> None:
+        """One request of OP was answered ThrottlingException."""
+        with self._lock:
+            self._throttled[op] += 1
+
+    def throttled(self) -> dict[str, int]:
+        with self._lock:
+            return dict(self._throttled)
 
 
 

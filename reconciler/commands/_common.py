@@ -49,7 +49,7 @@ __all__ = [
 ]
 from reconciler.render.diagnostics import plan_notes, spec_findings
 from reconciler.render.redact import Redactor, unkeyed_note
-from reconciler.render.replacement import Rates
+from reconciler.render.replacement import COPY, DELETE, UPDATE, Rates
 from reconciler.render.reporters import Style, TextReporter, reporter
 from reconciler.render.userkey import run_key
 
@@ -117,6 +117,12 @@ class Context:
 
         return connect(self.options)
 
+    def finish(self) -> None:
+        """At the end of the run: keep the rates the client learned (when it was built) for the next run."""
+        api = self.__dict__.get("api")
+        if api is not None:
+            api.remember_rates()
+
     @cached_property
     def storage(self) -> Storage:
         """Where this run reads and writes plans, drift states and journals; its one S3 client is made on
@@ -125,8 +131,14 @@ class Context:
 
     @cached_property
     def rates(self) -> Rates:
-        """The write rates the client paces at (update, copy, delete), for the time an apply needs."""
-        return Rates.configured(self.options.rates)
+        """The write rates the client starts at (update, copy, delete), for the time an apply needs, and
+        what they are: learned for this account, set by --rate, or the documented quotas."""
+        api = self.__dict__.get("api")
+        if api is not None and self.options.kind != "local":
+            return Rates.paced(api.limiter)
+        configured = Rates.configured(self.options.rates)
+        local = self.options.kind == "local" and not set(self.options.rates) & {"*", UPDATE, COPY, DELETE}
+        return dataclasses.replace(configured, basis="local" if local else "--rate" if self.options.rates else "")
 
     @cached_property
     def redactor(self) -> Redactor:
@@ -210,6 +222,7 @@ def plan_specs(ctx: Context, *, progress: bool = False, incremental: Incremental
     found = retargets(plan, specs)
     if found:  # imageSetId targets of replaced image sets: every format shows how to re-target them
         plan = dataclasses.replace(plan, retargets=found)
+    plan = dataclasses.replace(plan, rates=ctx.rates.written())  # what its ETA assumes; a saved plan keeps it
     return plan
 
 

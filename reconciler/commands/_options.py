@@ -54,9 +54,11 @@ def add_rate_options(parser: argparse.ArgumentParser) -> None:
         metavar="OPERATION=TPS[:BURST]",
         action="append",
         default=[],
-        help="client-side limit for one operation, repeatable, e.g. UpdateImageSetMetadata=1; BURST is how "
-        "many may go at once (default: one second's worth, at least 1; give :1 for a server that allows a "
-        "burst of 1). Defaults: the documented HealthImaging quotas",
+        help="cap one operation at TPS requests per second, repeatable, e.g. UpdateImageSetMetadata=1 (* for "
+        "every operation); BURST is how many may go at once (default: one second's worth, at least 1; give :1 "
+        "for a server that allows a burst of 1). Without it, each operation learns its rate from the answers, "
+        "starting from the rate learned for the account in an earlier run (.reconciler/rates.json) or the "
+        "documented HealthImaging quota; a --local store is not paced unless --rate asks",
     )
     group.add_argument(
         "--parallelism",

@@ -160,7 +160,8 @@ def _execute(ctx: Context, session: ApplySession, plan: Plan, state: StateRun | 
     options = ApplyOptions(parallelism=ctx.options.parallelism, wait=WaitPolicy(timeout=args.wait_timeout),
                            drain_timeout=args.drain_timeout)
     result = session.run(ctx.api, plan, options)
-    report = dataclasses.replace(result.report, cost=run_cost(ctx, None if saved else plan))
+    report = dataclasses.replace(result.report, cost=run_cost(ctx, None if saved else plan),
+                                 pacing=ctx.api.pacing())
     streams.out.write(ctx.reporter.apply(report))
     if state is not None:
         save_state(ctx, state, plan, _verified(report), saved_plan=saved, replaced=_replaced(report))

@@ -76,13 +76,16 @@ def make_handler(service: Service) -> Callable[..., AWSResponse]:
 
 
 def attach(
-    client: Any, store_dir: str, config: EmulatorConfig | None = None, clock: Callable[[], float] = time.time
+    client: Any, store_dir: str, config: EmulatorConfig | None = None, clock: Callable[[], float] = time.time,
+    *, rate_clock: Callable[[], float] = time.monotonic,
 ) -> Service:
-    """Make CLIENT (a boto3 ``medical-imaging`` client) talk to the emulator on the store in STORE_DIR.
+    """Make CLIENT (a boto3 ``medical-imaging`` client) talk to the emulator on the store in STORE_DIR, with
+    the limits, lock time and faults of CONFIG, as ``emulator serve`` would (RATE_CLOCK: the clock of its
+    rate limits, so a test of the client's pacing can run both on one fake clock, with no socket).
 
     Returns the Service so tests can reach its store or knobs.
     """
-    service = Service(Store(store_dir), config or EmulatorConfig(), clock=clock)
+    service = Service(Store(store_dir), config or EmulatorConfig(), clock=clock, rate_clock=rate_clock)
     client.meta.events.register(EVENT, make_handler(service), unique_id=f"reconciler-emulator-{id(client)}")
     return service
 

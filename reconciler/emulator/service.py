@@ -62,6 +62,8 @@ class Service:
         self, store: Store, config: EmulatorConfig | None = None, clock: Callable[[], float] = time.time,
         *, rate_clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        """CLOCK stamps the store (epoch seconds); RATE_CLOCK refills the rate limits' buckets (a fake one in
+        tests of the client's pacing)."""
         self.store = store
         self.config = config or EmulatorConfig()
         self.clock = clock

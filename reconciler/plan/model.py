@@ -17,7 +17,7 @@ from typing import Any, Literal
 from reconciler.api import ARCHIVE_TIER, BackendIdentity
 from reconciler.plan.binding import SpecBinding
 from reconciler.plan.cost import Cost
-from reconciler.plan.runinfo import Retarget, RunInfo, StateInfo
+from reconciler.plan.runinfo import Retarget, RunInfo, StateInfo, WriteRates
 
 Path = tuple[str, ...]
 Op = Literal["add", "change", "remove"]
@@ -190,6 +190,7 @@ class Plan:
     retargets: tuple[Retarget, ...] = field(default=(), compare=False)
     state: StateInfo | None = field(default=None, compare=False)  # the drift state of the run, if any
     specs: SpecBinding | None = field(default=None, compare=False)  # the spec files (and commit) it was made from
+    rates: WriteRates | None = field(default=None, compare=False)  # the write rates its ETA assumes
 
     @property
     def request_count(self) -> int:

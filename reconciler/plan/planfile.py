@@ -37,7 +37,7 @@ from reconciler.plan.model import (
     Unread,
     UpdateRequest,
 )
-from reconciler.plan.runinfo import Retarget, RunInfo, StateInfo
+from reconciler.plan.runinfo import Retarget, RunInfo, StateInfo, WriteRates
 
 FORMAT = "reconciler-plan"
 # 2: the backend is recorded (and, optional, the fingerprints and each change's source);
@@ -94,7 +94,8 @@ def _run(plan: Plan) -> dict[str, Any]:
             "incremental": plan.run.incremental, "state": None if plan.state is None else plan.state.as_dict(),
             "membership": [[m.source, m.datastore_id, m.key, list(m.joined), [list(x) for x in m.left]]
                            for m in plan.membership],
-            "retarget": [[r.source, r.datastore_id, r.image_set_id] for r in plan.retargets]}
+            "retarget": [[r.source, r.datastore_id, r.image_set_id] for r in plan.retargets],
+            "eta_rates": None if plan.rates is None else plan.rates.as_dict()}
 
 
 def _run_from(d: Any, created_at: Any) -> dict[str, Any]:
@@ -110,7 +111,8 @@ def _run_from(d: Any, created_at: Any) -> dict[str, Any]:
     retarget = tuple(Retarget(str(src), str(ds), str(i)) for src, ds, i in d.get("retarget") or ())
     state = None if d.get("state") is None else StateInfo.from_dict(d["state"])
     return {"run": RunInfo(created_at=run.created_at, incremental=bool(d["incremental"])), "cost": cost,
-            "membership": members, "retargets": retarget, "state": state}
+            "membership": members, "retargets": retarget, "state": state,
+            "rates": WriteRates.from_dict(d.get("eta_rates"))}  # what its ETA assumed
 
 
 def _backend(b: BackendIdentity | None) -> dict[str, Any] | None:
@@ -174,8 +176,8 @@ def check_backend(plan: Plan, current: BackendIdentity, location: str) -> None:
         raise PlanFileError(
             f"{location}: the plan was made against {plan.backend.describe()}, but this apply would run "
             f"against {current.describe()}; refused, nothing was sent",
-            hint=f"apply it with {backend_options(plan.backend)} (or with no backend option: apply then uses the "
-            "backend the plan recorded), or plan again against this backend",
+            hint=f"apply it with {backend_options(plan.backend)} (or with no backend option and RECONCILER_LOCAL "
+            "unset: apply then uses the backend the plan recorded), or plan again against this backend",
         )
 
 

@@ -7,6 +7,7 @@ they were made).
   selector digests a drift state keeps.
 - ``StateInfo``: what the reports say about the drift state of the run (no patient data).
 - ``Retarget``: a document whose ``target.imageSetId`` names an image set the plan replaces.
+- ``WriteRates``: the write rates the plan's time estimate assumes, and where they come from.
 """
 
 from __future__ import annotations
@@ -58,3 +59,25 @@ class Retarget:
                 "copy gets a new image set ID (known after apply), so this target will not find it. Re-target "
                 "it: `select: {DICOMStudyInstanceUID: ...}` finds the new image set (`reconciler import "
                 "--target-by study` writes such a spec), or set imageSetId to the new ID that apply reports.")
+
+
+@dataclass(frozen=True)
+class WriteRates:
+    """Requests per second of UpdateImageSetMetadata, CopyImageSet and DeleteImageSet that the plan's ETA
+    assumes, and their BASIS: ``documented``, ``learned`` (for the account), ``--rate``, ``local``."""
+
+    update: float
+    copy: float
+    delete: float
+    basis: str = ""
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"update": self.update, "copy": self.copy, "delete": self.delete, "basis": self.basis}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> WriteRates | None:
+        """The saved form, or None when it is missing or malformed (an older plan file)."""
+        try:
+            return cls(float(d["update"]), float(d["copy"]), float(d["delete"]), str(d.get("basis", "")))
+        except (KeyError, TypeError, ValueError, AttributeError):
+            return None

@@ -130,9 +130,10 @@ def duration(seconds: float) -> str:
     return f"{int(seconds // 3600)} h {int(seconds % 3600 // 60)} min"
 
 
-def eta_line(requests: int, rate: float = DEFAULT_UPDATE_RATE) -> str:
-    """"412 requests, about 27 min at 0.25/s": the time apply needs under the update quota."""
-    return f"{plural(requests, 'request')}, about {duration(requests / rate)} at {rate:g}/s"
+def eta_line(requests: int, rate: float = DEFAULT_UPDATE_RATE, note: str = "") -> str:
+    """"412 requests, about 27 min at 0.25/s": the time apply needs under the update quota (NOTE: what
+    that rate is, e.g. " (the rate learned for this account)")."""
+    return f"{plural(requests, 'request')}, about {duration(requests / rate)} at {rate:g}/s{note}"
 
 
 def plan_eta(plan: Plan, rates: Rates = DEFAULT_RATES) -> str | None:
@@ -142,7 +143,7 @@ def plan_eta(plan: Plan, rates: Rates = DEFAULT_RATES) -> str | None:
     if not w.total:
         return None
     if not w.copies and not w.deletes:
-        return eta_line(w.updates, rates.update)
+        return eta_line(w.updates, rates.update, rates.note)
     return writes_eta_line(w, rates)
 
 
@@ -152,8 +153,8 @@ def writes_eta_line(w: Writes, rates: Rates) -> str:
     rate = (f"{rates.update:g}/s each" if rates.update == rates.copy == rates.delete else
             f"{rates.update:g}/s, {rates.copy:g}/s and {rates.delete:g}/s")
     return (f"{plural(w.total, 'write')} ({w.updates} UpdateImageSetMetadata, {w.copies} CopyImageSet, "
-            f"{w.deletes} DeleteImageSet), about {duration(w.seconds(rates))} at {rate}, plus the wait for each "
-            "copy, update and deletion to finish")
+            f"{w.deletes} DeleteImageSet), about {duration(w.seconds(rates))} at {rate}{rates.note}, plus the wait "
+            "for each copy, update and deletion to finish")
 
 
 def show(value: Any) -> str:

@@ -16,7 +16,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 
 from reconciler.plan.model import ImageSetPlan, Plan
-from reconciler.ratelimit import rate_of
+from reconciler.plan.runinfo import WriteRates
+from reconciler.ratelimit import RateLimiter, rate_of
 
 UPDATE, COPY, DELETE = "UpdateImageSetMetadata", "CopyImageSet", "DeleteImageSet"
 NEW_ID = "known after apply"
@@ -29,6 +30,32 @@ class Rates:
     update: float = rate_of(UPDATE) or 0.25
     copy: float = rate_of(COPY) or 0.25
     delete: float = rate_of(DELETE) or 0.25
+    basis: str = ""  # where the rates come from, said beside an ETA (``BASES``); "" says nothing
+
+    @classmethod
+    def paced(cls, limiter: RateLimiter) -> Rates:
+        """The rates LIMITER starts the writes at, and whether they are learned for this account, set by
+        --rate, or the documented quotas (which apply then learns from)."""
+        sources = {limiter.source(op) for op in (UPDATE, COPY, DELETE)}
+        basis = "learned" if "learned" in sources else "--rate" if sources == {"--rate"} else "documented"
+        defaults = cls()
+        return cls(limiter.starting_rate(UPDATE) or defaults.update, limiter.starting_rate(COPY) or defaults.copy,
+                   limiter.starting_rate(DELETE) or defaults.delete, basis)
+
+    @classmethod
+    def of_plan(cls, plan: Plan, otherwise: Rates) -> Rates:
+        """The rates PLAN's ETA was made with (a saved plan keeps them), else OTHERWISE."""
+        kept = plan.rates
+        return otherwise if kept is None else cls(kept.update, kept.copy, kept.delete, kept.basis)
+
+    def written(self) -> WriteRates:
+        """These rates as the plan keeps them."""
+        return WriteRates(self.update, self.copy, self.delete, self.basis)
+
+    @property
+    def note(self) -> str:
+        """`` (the rate learned for this account)``: what an ETA assumes, or "" when unsaid."""
+        return f" ({BASES[self.basis]})" if self.basis else ""
 
     @classmethod
     def configured(cls, overrides: Mapping[str, float] | None) -> Rates:
@@ -41,6 +68,12 @@ class Rates:
         return {UPDATE: self.update, COPY: self.copy, DELETE: self.delete}[operation]
 
 
+BASES = {
+    "documented": "the documented quota; apply learns this account's rate from its answers",
+    "learned": "the rate learned for this account",
+    "--rate": "as --rate sets it",
+    "local": "AWS's documented quota; the local store is not paced unless --rate asks",
+}
 DEFAULT_RATES = Rates()
 
 

@@ -53,7 +53,7 @@ class TextReporter:
 
     def plan(self, plan: Plan, *, drift: bool = False, blames: Blames | None = None) -> str:
         s = self.style
-        out = render_text(plan, s.redactor, colour=s.colour, rates=s.rates, drift=drift)
+        out = render_text(plan, s.redactor, colour=s.colour, rates=Rates.of_plan(plan, s.rates), drift=drift)
         return out + blame_text(blames, plan, s.redactor) if blames is not None else out
 
     def apply(self, report: ApplyReport) -> str:
@@ -98,7 +98,7 @@ class JsonReporter(TextReporter):
     """One JSON document per run, for machines (the plan: ``schemas/plan.schema.json``)."""
 
     def plan(self, plan: Plan, *, drift: bool = False, blames: Blames | None = None) -> str:
-        doc = plan_json(plan, self.style.redactor, self.style.rates)
+        doc = plan_json(plan, self.style.redactor, Rates.of_plan(plan, self.style.rates))
         if blames is not None:
             doc = blame_json(doc, blames, self.style.redactor)
         return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
@@ -136,7 +136,8 @@ class MarkdownReporter(TextReporter):
         s = self.style
         section = blame_text(blames, plan, s.redactor, markdown=True) if blames is not None else ""
         # the blame section counts against the comment's size limit
-        return render_markdown(plan, s.redactor, rates=s.rates, limit=LIMIT - len(section), drift=drift) + section
+        rates = Rates.of_plan(plan, s.rates)
+        return render_markdown(plan, s.redactor, rates=rates, limit=LIMIT - len(section), drift=drift) + section
 
 
 REPORTERS: dict[str, type[TextReporter]] = {

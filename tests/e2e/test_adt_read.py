@@ -94,7 +94,8 @@ def test_no_patient_value_is_printed_unless_show_phi(tmp_path: Path, backend: li
 def test_a_malformed_message_refuses_the_run_and_writes_nothing(tmp_path: Path, backend: list[str]) -> None:
     text = hl7("A08", "MSG1", pid3="P1") + hl7("A08", "MSG2", pid3="P1", dob="1980XX01", name=SECRET_NAME)
     code, out, err = read(tmp_path, backend, text)
-    assert code == 1 and "segment 4 (A08) PID-7" in err and "in0.hl7" in err and "nothing was written" in err
+    assert code == 1 and "segment 6 (PID-7) of message MSG2 (ADT^A08)" in err
+    assert "in0.hl7" in err and "nothing was written" in err
     assert "QQSECRET" not in out + err and "Traceback" not in err
     assert not (tmp_path / "specs").exists()
 

@@ -143,3 +143,13 @@ def test_with_the_option_the_command_runs(one: Env) -> None:
     code, out, err = one.cli("history", "--datastore-id", DS, "--image-set-id", IMAGE_SET)
     assert code == 0, err
     assert out.startswith(f"Image set {IMAGE_SET} in datastore {DS}: 1 version")
+
+
+def test_a_backend_that_cannot_list_gets_the_plain_message(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Real AWS without a region: nothing can be listed (nothing is sent), so the error is the usage one."""
+    isolate_aws(tmp_path, monkeypatch, "AWS_REGION", "AWS_DEFAULT_REGION")
+    out, err = io.StringIO(), io.StringIO()
+    code = main(["history", "--image-set-id", IMAGE_SET], Streams(out=out, err=err, inp=None))
+    assert code == 1 and out.getvalue() == ""
+    assert err.getvalue() == ("error: reconciler history: --datastore-id is required "
+                              "(`reconciler ls` lists the datastores)\n")

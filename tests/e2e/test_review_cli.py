@@ -57,7 +57,7 @@ def test_with_a_key_fingerprints_are_the_same_in_every_run_and_nothing_is_noted(
     assert NOTE not in first[2] + second[2]
 
 
-def test_without_a_key_fingerprints_differ_between_runs_and_it_is_said_once(
+def test_without_a_key_in_the_environment_the_users_key_keeps_fingerprints_stable(
     env: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.delenv(ENV_KEY)
@@ -65,8 +65,23 @@ def test_without_a_key_fingerprints_differ_between_runs_and_it_is_said_once(
     for fmt in ("text", "json", "markdown"):
         code, out, err = run("plan", spec, "--format", fmt)
         assert code == 0 and len(fingerprints(out)) >= 6
+        assert NOTE not in err
+    first, second = run("plan", spec), run("plan", spec)
+    assert len(fingerprints(first[1])) == 6 and fingerprints(first[1]) == fingerprints(second[1])
+
+
+def test_where_no_key_can_be_kept_fingerprints_differ_between_runs_and_it_is_said_once(
+    env: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.delenv(ENV_KEY)
+    (env / "not-a-folder").write_text("")
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(env / "not-a-folder"))
+    spec = write(env, CHANGE)
+    for fmt in ("text", "json", "markdown"):
+        code, out, err = run("plan", spec, "--format", fmt)
+        assert code == 0 and len(fingerprints(out)) >= 6
         assert err.count(NOTE) == 1, err  # one note, however many fingerprints
-        assert ENV_KEY in err
+        assert ENV_KEY in err and str(env / "not-a-folder") in err
     first, second = run("plan", spec), run("plan", spec)
     assert len(fingerprints(first[1])) == len(fingerprints(second[1])) == 6
     assert set(fingerprints(first[1])).isdisjoint(fingerprints(second[1]))
@@ -90,9 +105,12 @@ def test_a_short_key_is_refused_without_echoing_it(env: Path, monkeypatch: pytes
 def test_show_and_apply_of_a_saved_plan_print_the_plans_own_fingerprints(
     env: Path, monkeypatch: pytest.MonkeyPatch, with_key: bool
 ) -> None:
-    if not with_key:
-        monkeypatch.delenv(ENV_KEY)  # a random key per run: only the saved fingerprints can match
+    if not with_key:  # the plan made on one machine, shown and applied on another (another user's key)
+        monkeypatch.delenv(ENV_KEY)
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(env / "planner"))
     code, planned, _ = run("plan", write(env, CHANGE), "--out", "p.plan")
+    if not with_key:
+        monkeypatch.setenv("XDG_CONFIG_HOME", str(env / "reviewer"))
     assert code == 0
     saved = (env / "p.plan").read_text()
     assert KEY not in saved  # the hashes are kept, never the key

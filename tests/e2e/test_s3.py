@@ -122,13 +122,16 @@ def test_a_missing_plan_object_is_a_one_line_error(env: dict[str, str], s3: Any)
 
 
 def test_show_reads_a_plan_from_s3_with_the_plans_own_fingerprints(env: dict[str, str], s3: Any) -> None:
-    """No RECONCILER_REDACTION_KEY here (a random key per run): `show` in another process still prints
-    the fingerprints the plan printed, because the plan object carries them."""
+    """No RECONCILER_REDACTION_KEY here, and each job on a runner of its own (its own per-user key):
+    `show` on another runner still prints the fingerprints the plan printed, because the plan object
+    carries them."""
     url = f"s3://{BUCKET}/pr-3/plan.json"
-    planned = cli(env, "plan", "specs", "--out", url)
+    home = Path(env["CWD"])
+    planned = cli({**env, "XDG_CONFIG_HOME": str(home / "runner-1")}, "plan", "specs", "--out", url)
     assert planned.returncode == 0, planned.stderr
-    assert "<redacted:" in planned.stdout and "note: fingerprints" in planned.stderr
-    shown = cli(env, "show", url)
+    assert "<redacted:" in planned.stdout and "note: fingerprints" not in planned.stderr
+    assert (home / "runner-1" / "reconciler" / "redaction.key").is_file()
+    shown = cli({**env, "XDG_CONFIG_HOME": str(home / "runner-2")}, "show", url)
     assert shown.returncode == 0, shown.stderr
     assert shown.stdout.startswith(planned.stdout)  # then the spec files it was made from
     assert "\nMade from: " in shown.stdout[len(planned.stdout):]

@@ -8,7 +8,12 @@ from typing import Any
 
 import boto3
 import pytest
+from botocore import retryhandler
+from botocore.awsrequest import AWSResponse
 from botocore.exceptions import ClientError, ConnectionClosedError
+from botocore.loaders import create_loader
+from botocore.retries.standard import RetryContext, StandardRetryConditions
+from botocore.translate import build_retry_config
 
 from reconciler.emulator.inprocess import attach
 from reconciler.emulator.knobs import EmulatorConfig, Knobs, parse_barrier_options, parse_fault_options
@@ -143,6 +148,24 @@ def test_update_failed_fault_keeps_the_content(transport: Any, store_dir: Any, s
     assert (state["imageSetState"], state["imageSetWorkflowStatus"]) == ("ACTIVE", "UPDATE_FAILED")
     assert state["message"]
     assert metadata(client, "2") == metadata(client, "1")
+
+
+def test_a_throttled_answer_is_one_botocore_retries_in_both_its_modes(transport: Any, store_dir: Any, seeded: Any,
+                                                                      clock: Any) -> None:
+    """As AWS answers it (the model's ThrottlingException, HTTP 429), so that the SDKs back off and retry:
+    botocore's standard (and adaptive) mode by its throttling error codes, its legacy mode by the 429."""
+    client = transport(store_dir, EmulatorConfig(faults={"GetImageSet": [("throttle", 1.0)]}), clock)
+    with pytest.raises(ClientError) as err:
+        client.get_image_set(datastoreId=DS, imageSetId=IS)
+    parsed = err.value.response
+    http = AWSResponse("https://example.invalid", parsed["ResponseMetadata"]["HTTPStatusCode"], {}, None)
+    operation = client.meta.service_model.operation_model("GetImageSet")
+    context = RetryContext(attempt_number=1, operation_model=operation, parsed_response=parsed, http_response=http)
+    assert StandardRetryConditions().is_retryable(context)
+    legacy = create_loader().load_data("_retry")
+    config = build_retry_config("medical-imaging", legacy["retry"], legacy["definitions"])
+    checker = retryhandler.create_checker_from_retry_config(config, "GetImageSet")
+    assert checker(attempt_number=1, response=(http, parsed), caught_exception=None, retries_context={})
 
 
 def test_parse_barriers() -> None:

@@ -34,8 +34,10 @@ def make_local_client(
     *,
     client_config: Config | None = None,
     clock: Callable[[], float] = time.time,
+    rate_clock: Callable[[], float] = time.monotonic,
 ) -> Any:
-    """A real boto3 client answered in process by the emulator on STORE_DIR (credentials test/test)."""
+    """A real boto3 client answered in process by the emulator on STORE_DIR (credentials test/test); RATE_CLOCK
+    refills the emulator's rate limits."""
     client = boto3.client(
         "medical-imaging",
         region_name=region,
@@ -43,7 +45,7 @@ def make_local_client(
         aws_secret_access_key=(config or EmulatorConfig()).secret_key,
         config=client_config,
     )
-    attach(client, store_dir, config, clock)
+    attach(client, store_dir, config, clock, rate_clock=rate_clock)
     return client
 
 

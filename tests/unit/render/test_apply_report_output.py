@@ -62,3 +62,22 @@ def test_a_replacement_is_counted_replaced_not_converged_in_text_and_json() -> N
 def test_without_replacements_the_summary_line_does_not_mention_them() -> None:
     (line,) = [x for x in report_lines(ApplyReport((result("converged", final_version="2"),))) if "Apply" in x]
     assert "replaced" not in line
+
+
+def test_the_report_gives_each_paced_operations_rate_and_throttles() -> None:
+    from reconciler.ratelimit import Pace
+
+    paces = (Pace("GetImageSet", "documented", 25.0, 25.0, 2500.0, 0, learning=True),
+             Pace("UpdateImageSetMetadata", "learned", 9.5, 9.84, 19.0, 6, learning=True),
+             Pace("CopyImageSet", "--rate", 2.0, 2.0, 2.0, 1))
+    report = ApplyReport((), pacing=paces)
+    assert report_lines(report)[1:5] == [
+        "Pacing (the rate each operation reached, requests throttled):",
+        "  GetImageSet reached 25/s (learning from 25/s, documented; peak 2,500/s), 0 throttled",
+        "  UpdateImageSetMetadata reached 9.84/s (learning from 9.5/s, learned; peak 19/s), 6 throttled",
+        "  CopyImageSet reached 2/s (capped by --rate 2/s), 1 throttled",
+    ]
+    assert report_json(report)["pacing"]["UpdateImageSetMetadata"] == {
+        "source": "learned", "start_rate": 9.5, "rate": 9.84, "peak_rate": 19.0, "throttled": 6}
+    assert report_json(ApplyReport(()))["pacing"] == {}
+    assert not any(line.startswith("Pacing") for line in report_lines(ApplyReport(())))
