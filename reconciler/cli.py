@@ -58,6 +58,8 @@ def _unknown_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> Unkn
         subs = [a for a in command._actions if isinstance(a, argparse._SubParsersAction)]
         if subs and word in subs[0].choices:
             command = subs[0].choices[word]
+        elif subs and not word.startswith("-"):
+            raise _unknown_command(command, word, sorted(subs[0].choices))
         elif word.startswith("--") and word.split("=", 1)[0] not in _flags(command):
             unknown.append((command, word.split("=", 1)[0]))
     if not unknown:
@@ -70,6 +72,14 @@ def _unknown_flags(parser: argparse.ArgumentParser, argv: Sequence[str]) -> Unkn
         message += f" (did you mean {' or '.join(dict.fromkeys(guesses))}?)"
     return UnknownOption(message + "; flags are never abbreviated, and nothing was done",
                          hint=f"see `{command.prog} --help`")
+
+
+def _unknown_command(parser: argparse.ArgumentParser, word: str, known: Sequence[str]) -> UsageError:
+    """A command PARSER does not have, with the closest one it has (`reconciler pln` -> plan)."""
+    close = difflib.get_close_matches(word, known, n=1, cutoff=0.6)
+    guess = f" (did you mean {close[0]}?)" if close else ""
+    return UsageError(f"{parser.prog}: unknown command {word!r}{guess}; the commands are {', '.join(known)}",
+                      hint=f"see `{parser.prog} --help`")
 
 
 def _flags(parser: argparse.ArgumentParser) -> set[str]:

@@ -87,7 +87,7 @@ def tour(store_dir: str, specs: Path, out: TextIO, err: TextIO) -> int:
         return 1
     if run_cli(["plan", str(specs), "--detailed-exitcode", *local], out, err) not in (0, 2):
         return 1
-    # The emulator answers at once; the client still spaces updates at the documented 0.25/s quota.
+    # The local store is paced only where --rate asks, so the apply runs at the emulator's own speed.
     journal = str(Path(store_dir).parent / "journal")
     if run_cli(["apply", str(specs), "--auto-approve", "--journal", journal, *local], out, err) != 0:
         return 1

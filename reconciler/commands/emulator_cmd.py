@@ -38,9 +38,10 @@ def register(sub: Any) -> None:
                        help="how long an update, a copy or a deletion keeps its image sets LOCKED "
                             "(default 0: each completes at once)")
     serve.add_argument("--rate", action="append", default=[], metavar="OPERATION=TPS[:BURST]",
-                       help="answer ThrottlingException above this rate, repeatable; BURST is how many "
-                       "requests may come at once (default: one second's worth, at least 1); :1 is "
-                       "strict like the real UpdateImageSetMetadata quota (0.25:1)")
+                       help="answer ThrottlingException (HTTP 429, as AWS does) above this rate, repeatable, to "
+                       "play any account; BURST is how many requests may come at once (default: one second's "
+                       "worth, at least 1); :1 is strict like the documented UpdateImageSetMetadata quota "
+                       "(0.25:1), 10:40 is the quota of the page's Markdown source")
     serve.add_argument("--documented-quotas", action="store_true",
                        help="enforce every documented throttling quota (UpdateImageSetMetadata, CopyImageSet and "
                             "DeleteImageSet 0.25/s with a burst of 1, reads at theirs); --rate overrides one")

@@ -176,8 +176,8 @@ def check_backend(plan: Plan, current: BackendIdentity, location: str) -> None:
         raise PlanFileError(
             f"{location}: the plan was made against {plan.backend.describe()}, but this apply would run "
             f"against {current.describe()}; refused, nothing was sent",
-            hint=f"apply it with {backend_options(plan.backend)} (or with no backend option: apply then uses the "
-            "backend the plan recorded), or plan again against this backend",
+            hint=f"apply it with {backend_options(plan.backend)} (or with no backend option and RECONCILER_LOCAL "
+            "unset: apply then uses the backend the plan recorded), or plan again against this backend",
         )
 
 

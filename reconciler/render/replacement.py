@@ -34,10 +34,11 @@ class Rates:
 
     @classmethod
     def paced(cls, limiter: RateLimiter) -> Rates:
-        """The rates LIMITER starts the writes at, and whether they are learned for this account, set by
-        --rate, or the documented quotas (which apply then learns from)."""
-        sources = {limiter.source(op) for op in (UPDATE, COPY, DELETE)}
-        basis = "learned" if "learned" in sources else "--rate" if sources == {"--rate"} else "documented"
+        """The rates LIMITER starts the writes at, and whether the update rate is learned for this account,
+        set by --rate, or the documented quota (which apply then learns from)."""
+        # said of the update rate (an ETA of updates alone names no other); with replacements the line
+        # gives each write's rate
+        basis = limiter.source(UPDATE) or "documented"
         defaults = cls()
         return cls(limiter.starting_rate(UPDATE) or defaults.update, limiter.starting_rate(COPY) or defaults.copy,
                    limiter.starting_rate(DELETE) or defaults.delete, basis)

@@ -137,6 +137,13 @@ def test_copy_image_set_then_promote_after_the_primary_is_deleted(emulator: Call
     assert (got["imageSetWorkflowStatus"], got["isPrimary"], got["versionId"]) == ("COPIED", True, "1")
     original = json.loads((DATA / f"imageset_{EA92}.json").read_text())
     assert emu.metadata(promoted, tmp_path)["Study"] == original["Study"]
+    # what the service keeps of the deleted primary (`reconciler history` reads it): GetImageSet still
+    # answers, DELETED with deletedAt, while its versions are no longer listed
+    gone = emu.aws_json("get-image-set", *ds, "--image-set-id", EA92)
+    assert (gone["imageSetState"], gone["imageSetWorkflowStatus"]) == ("DELETED", "DELETED")
+    assert gone["deletedAt"]
+    listed = emu.aws("list-image-set-versions", *ds, "--image-set-id", EA92)
+    assert listed.returncode != 0 and "(ResourceNotFoundException)" in listed.stderr
 
 
 def test_copy_a_subset_into_a_destination_with_force(emu: Emulator, tmp_path: Path) -> None:

@@ -110,8 +110,11 @@ EXAMPLES = [
     Example("example2", EA92, "1", "file://example2_metadata-updates.json", "2", _drop_study_description),
     Example("example3", EA92, "1", "file://example3_metadata-updates.json", "2", _drop_instance),
     Example("example4", D53, "3", '{"revertToVersionId": "1"}', "4", _unchanged, prior_updates=2),
-    Example("example5", D53, "1", "file://example5_metadata-updates.json", "2", _add_private, force=True),
-    Example("example6", D53, "1", "file://example6_metadata-updates.json", "2", _update_private, force=True),
+    # force is for non-primary image sets (update page; reconciler.dicom.primary): the forced examples run on one
+    Example("example5", D53, "1", "file://example5_metadata-updates.json", "2", _add_private, force=True,
+            primary=False),
+    Example("example6", D53, "1", "file://example6_metadata-updates.json", "2", _update_private, force=True,
+            primary=False),
     Example("example7", D53, "1", "file://example7_metadata-updates.json", "2", _new_sop_uid, force=True,
             primary=False),
 ]
@@ -154,7 +157,7 @@ def test_seed_example(emulator: Callable[..., Emulator], tmp_path: Path, ex: Exa
 
 
 @pytest.mark.parametrize(("updates", "force", "named"), [
-    ("file://example1_metadata-updates.json", False, "Patient level"),
+    ("file://example1_metadata-updates.json", False, "Patient-level"),
     ("file://example7_metadata-updates.json", True, "SOPInstanceUID"),
 ], ids=["patient-name", "forced-sop-uid"])
 def test_seed_payload_on_a_primary_is_refused(emulator: Callable[..., Emulator], tmp_path: Path,

@@ -128,3 +128,20 @@ def test_apply_auto_never_applies(cwd: Path) -> None:
     done = cli(cwd, "apply", "specs", "--local", "store", "--auto-approve")  # the flag itself applies
     assert done.returncode == 0, done.stderr
     assert len(versions(cwd)) == len(before) + 1
+
+
+@pytest.mark.parametrize(("argv", "command", "meant"), [
+    (["pln", "specs"], "reconciler", "plan"),
+    (["emulator", "srve", "--local", "x"], "reconciler emulator", "serve"),
+    (["adt", "red", "m.hl7"], "reconciler adt", "read"),
+])
+def test_a_mistyped_command_names_the_closest_one_and_runs_nothing(argv: list[str], command: str, meant: str) -> None:
+    code, out, err = run(*argv)
+    assert code == 1 and out == ""
+    assert f"unknown command '{argv[1] if command != 'reconciler' else argv[0]}'" in err
+    assert f"(did you mean {meant}?)" in err and f"see `{command} --help`" in err
+
+
+def test_a_command_with_no_likeness_lists_the_commands() -> None:
+    code, _, err = run("xyzzy")
+    assert code == 1 and "did you mean" not in err and "plan" in err and "validate" in err

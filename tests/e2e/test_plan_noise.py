@@ -35,7 +35,9 @@ def _live() -> dict[str, Any]:
 def env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     store = Store(tmp_path / "store")
     store.ensure_datastore(DS, "noise")
-    store.put_image_set(DS, IS, _live())
+    # non-primary: a forced change of a primary image set is refused on primary (reconciler.dicom.primary),
+    # and these tests are about how "needs force" is reported
+    store.put_image_set(DS, IS, _live(), is_primary=False)
     monkeypatch.chdir(tmp_path)
     monkeypatch.setenv("RECONCILER_LOCAL", str(tmp_path / "store"))
     monkeypatch.setenv(ENV_KEY, KEY)  # stable fingerprints: no note that they are not

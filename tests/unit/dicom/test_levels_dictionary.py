@@ -95,3 +95,28 @@ def test_suggest_among_given_names() -> None:
     assert suggest("apiversion", keys) == "apiVersion"
     assert suggest("PatientName", keys) is None
     assert suggest("Modalty", []) is None
+
+
+def test_the_dictionary_equals_pydicoms_for_every_entry_and_repeating_group() -> None:
+    """The tables are read from pydicom's data module without importing pydicom: the same answers as
+    pydicom's own get_entry and keyword_dict, for every tag, for repeating groups (60xx overlays,
+    50xx curves) and private tags."""
+    from pydicom.datadict import DicomDictionary, get_entry, keyword_dict
+
+    from reconciler.dicom.dictionary import lookup
+
+    for tag, (vr, vm, name, retired, keyword) in DicomDictionary.items():
+        entry = lookup(f"{tag:08X}")
+        assert entry is not None and (entry.vr, entry.vm, entry.name, entry.retired, entry.keyword) == (
+            vr, vm, name, retired == "Retired", keyword), hex(tag)
+    for keyword, tag in keyword_dict.items():
+        if keyword:
+            assert lookup(keyword) is not None and lookup(keyword).tag == f"{tag:08X}"  # type: ignore[union-attr]
+    for tag in (0x60023000, 0x601E0010, 0x50100005, 0x7F110010, 0x00091001, 0x60013000, 0xFFFFFFFF):
+        try:
+            expected: tuple[str, ...] | None = get_entry(tag)
+        except KeyError:
+            expected = None
+        entry = lookup(f"{tag:08X}")
+        assert (None if entry is None else (entry.vr, entry.vm, entry.name, entry.keyword)) == (
+            None if expected is None else (expected[0], expected[1], expected[2], expected[4])), hex(tag)
