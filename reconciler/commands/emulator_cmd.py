@@ -70,6 +70,10 @@ def register(sub: Any) -> None:
     serve.add_argument("--barrier", action="append", default=[], metavar="OPERATION=N",
                        help="for tests of racing clients: the first N requests of OPERATION wait for each other "
                             "and go on together once the N-th has arrived, so that they collide on purpose")
+    serve.add_argument("--hold", action="append", default=[], metavar="OPERATION=N",
+                       help="for tests of interrupted runs: requests of OPERATION after the first N wait inside the "
+                            "server, unanswered and not applied, until it gets SIGUSR1 (each one logged); a server "
+                            "that stops drops them")
     serve.set_defaults(func=run_serve)
 
     load = esub.add_parser("load", help="create an image set (version 1) from a metadata JSON document "
@@ -127,6 +131,7 @@ def serve_config(args: argparse.Namespace) -> EmulatorConfig:
         documented_limits,
         parse_barrier_options,
         parse_fault_options,
+        parse_hold_options,
     )
     from reconciler.ratelimit import parse_bursts, parse_rates
 
@@ -158,6 +163,7 @@ def serve_config(args: argparse.Namespace) -> EmulatorConfig:
         archive_after=archive_after,
         region=args.region,
         barriers=parse_barrier_options(args.barrier),
+        holds=parse_hold_options(args.hold),
     )
 
 

@@ -282,14 +282,27 @@ def serve(
     log: TextIO | None = None,
     ready: Callable[[str], None] | None = None,
 ) -> None:
-    """Serve until SIGTERM or SIGINT, then stop accepting and finish the running requests."""
-    server = make_server(open_service(store_dir, config), host, port, access_key=config.access_key,
+    """Serve until SIGTERM or SIGINT, then stop accepting and finish the running requests (requests parked
+    by ``--hold`` are dropped); SIGUSR1 releases the parked requests."""
+    service = Service(Store(Path(store_dir)), config)
+    server = make_server(service.handle, host, port, access_key=config.access_key,
                          secret_key=config.secret_key, log=log, region=config.region)
+    service.knobs.announce = server.log_line
+
+    def stopping() -> None:
+        service.knobs.drop_held()
+        server.shutdown()
 
     def stop(signum: int, frame: FrameType | None) -> None:
-        threading.Thread(target=server.shutdown, daemon=True).start()
+        threading.Thread(target=stopping, daemon=True).start()
 
-    previous = {sig: signal.signal(sig, stop) for sig in (signal.SIGTERM, signal.SIGINT)}
+    def release(signum: int, frame: FrameType | None) -> None:
+        threading.Thread(target=service.knobs.release, daemon=True).start()
+
+    handlers = {signal.SIGTERM: stop, signal.SIGINT: stop}
+    if hasattr(signal, "SIGUSR1"):  # not on Windows
+        handlers[signal.SIGUSR1] = release
+    previous = {sig: signal.signal(sig, handler) for sig, handler in handlers.items()}
     try:
         if ready is not None:
             ready(server.url)

@@ -12,6 +12,10 @@ answer), ``update_failed`` (the update is accepted, then ends UPDATE_FAILED keep
 ``--barrier OPERATION=N`` makes N clients collide on purpose: the first N requests of OPERATION wait
 for each other inside the server and go on together once the N-th has arrived (later ones pass at
 once), so a test of racing clients needs no timing to make their requests meet.
+``--hold OPERATION=N`` parks every request of OPERATION after the first N inside the server, unanswered
+and not applied, until ``release`` (``serve`` releases on SIGUSR1); each parked request is announced (one
+log line), so a test can act once a known number are parked, whatever the scheduling. A server that
+stops drops the parked requests (the connection closes with no answer), so they are never applied late.
 
 The rest are the service's documented rules made adjustable, defaults as documented:
 ``lenient_primary`` lifts the primary-image-set restrictions of UpdateImageSetMetadata (in case AWS
@@ -34,6 +38,7 @@ from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from reconciler.emulator.wire import DropConnection
 from reconciler.errors import UsageError
 from reconciler.ratelimit import DEFAULT_QUOTAS, TokenBucket
 
@@ -67,6 +72,7 @@ class EmulatorConfig:
     archive_after: float = ARCHIVE_AFTER_SECONDS
     region: str = "us-east-1"
     barriers: dict[str, int] = field(default_factory=dict)  # operation -> N (see ``Knobs.meet``)
+    holds: dict[str, int] = field(default_factory=dict)  # operation -> N passed before parking (``Knobs.hold``)
 
 
 class Knobs:
@@ -81,6 +87,11 @@ class Knobs:
         self._throttled: Counter[str] = Counter()
         self._arrived: Counter[str] = Counter()
         self._met = threading.Condition(self._lock)
+        self._seen: Counter[str] = Counter()  # requests of each held operation so far
+        self._parked = 0
+        self._released = False
+        self._dropped = False
+        self.announce: Callable[[str], None] | None = None  # told of each parked request (serve: its log)
 
     def meet(self, operation: str) -> None:
         """Block the first N requests of OPERATION (its ``barriers`` entry) until N have arrived."""
@@ -93,6 +104,40 @@ class Knobs:
                 return
             self._met.notify_all()
             self._met.wait_for(lambda: self._arrived[operation] >= wanted)
+
+    def hold(self, operation: str) -> None:
+        """Park a request of OPERATION after the first N (its ``holds`` entry) until ``release``; raises
+        DropConnection when the parked request is dropped instead (``drop_held``: the server stops)."""
+        after = self.config.holds.get(operation)
+        if after is None:
+            return
+        with self._met:
+            self._seen[operation] += 1
+            if self._seen[operation] <= after or self._released:
+                return
+            if self._dropped:
+                raise DropConnection(operation)
+            self._parked += 1
+            nth, parked = self._seen[operation], self._parked
+        if self.announce is not None:
+            self.announce(f"hold: {operation} request {nth} parked ({parked} parked)")
+        with self._met:
+            self._met.wait_for(lambda: self._released or self._dropped)
+            self._parked -= 1
+            if self._dropped:
+                raise DropConnection(operation)
+
+    def release(self) -> None:
+        """Let the parked requests go on, and every later one pass at once."""
+        with self._met:
+            self._released = True
+            self._met.notify_all()
+
+    def drop_held(self) -> None:
+        """End the parked requests unanswered and unapplied (and any later one that would park)."""
+        with self._met:
+            self._dropped = True
+            self._met.notify_all()
 
     def admit(self, operation: str) -> bool:
         """True when OPERATION is within its rate (its own, else ``*``, else unlimited)."""
@@ -154,6 +199,20 @@ def parse_barrier_options(items: list[str]) -> dict[str, int]:
                              hint="one of " + ", ".join(sorted(DEFAULT_QUOTAS)))
         barriers[op.strip()] = int(count)
     return barriers
+
+
+def parse_hold_options(items: list[str]) -> dict[str, int]:
+    """Parse repeated ``OPERATION=N`` (N at least 0: the number of requests that pass before the others park)."""
+    holds: dict[str, int] = {}
+    for item in items:
+        op, sep, count = item.partition("=")
+        if not sep or not op.strip() or not count.strip().isdigit():
+            raise UsageError(f"--hold {item!r}: expected OPERATION=N with N of 0 or more, "
+                             "e.g. UpdateImageSetMetadata=1")
+        if op.strip() not in DEFAULT_QUOTAS:  # a typo would quietly hold nothing
+            raise UsageError(f"--hold {item!r}: unknown operation", hint="one of " + ", ".join(sorted(DEFAULT_QUOTAS)))
+        holds[op.strip()] = int(count)
+    return holds
 
 
 def parse_fault_options(items: list[str]) -> dict[str, list[Fault]]:

@@ -91,6 +91,7 @@ class Service:
         try:
             operation, params = match(req)
             self.knobs.meet(operation)
+            self.knobs.hold(operation)
             fault = self.knobs.fault(operation)
             if fault == "drop":
                 raise DropConnection(operation)

@@ -16,7 +16,14 @@ from botocore.retries.standard import RetryContext, StandardRetryConditions
 from botocore.translate import build_retry_config
 
 from reconciler.emulator.inprocess import attach
-from reconciler.emulator.knobs import EmulatorConfig, Knobs, parse_barrier_options, parse_fault_options
+from reconciler.emulator.knobs import (
+    EmulatorConfig,
+    Knobs,
+    parse_barrier_options,
+    parse_fault_options,
+    parse_hold_options,
+)
+from reconciler.emulator.wire import DropConnection
 from reconciler.errors import UsageError
 from reconciler.ratelimit import TokenBucket, parse_bursts, parse_rates
 from tests.support.emuhelpers import DS, IS, NO_RETRIES, error_code, metadata, update
@@ -202,3 +209,67 @@ def test_a_barrier_holds_the_first_n_requests_until_all_have_arrived() -> None:
     assert sorted(passed) == [1, 2, 3]
     request(4)  # after the barrier: at once
     assert passed[-1] == 4
+
+
+def test_parse_holds() -> None:
+    assert parse_hold_options(["UpdateImageSetMetadata=0", "GetImageSet=3"]) == {
+        "UpdateImageSetMetadata": 0, "GetImageSet": 3}
+
+
+@pytest.mark.parametrize("item", ["UpdateImageSetMetadata", "UpdateImageSetMetadata=-1", "UpdateImageSetMetadata=x",
+                                  "=2", "UpdateImageSetMetdata=2"])
+def test_bad_hold_option(item: str) -> None:
+    with pytest.raises(UsageError, match="--hold"):
+        parse_hold_options([item])
+
+
+def _parked(knobs: Knobs, operation: str, count: int) -> tuple[list[threading.Thread], list[str]]:
+    """COUNT requests of OPERATION in threads, returned once all are parked, with the list their outcomes
+    ("passed", "dropped") go to."""
+    outcomes: list[str] = []
+
+    def request() -> None:
+        try:
+            knobs.hold(operation)
+        except DropConnection:
+            outcomes.append("dropped")
+        else:
+            outcomes.append("passed")
+
+    threads = [threading.Thread(target=request) for _ in range(count)]
+    for t in threads:
+        t.start()
+    with knobs._met:
+        assert knobs._met.wait_for(lambda: knobs._parked == count, timeout=60)  # a hang guard
+    return threads, outcomes
+
+
+def test_a_hold_parks_the_requests_after_the_first_n_until_released() -> None:
+    """The first N pass; later ones park (each announced) and go on at release, as do all after it."""
+    announced: list[str] = []
+    knobs = Knobs(EmulatorConfig(holds={"UpdateImageSetMetadata": 1}))
+    knobs.announce = announced.append
+    knobs.hold("GetImageSet")  # another operation never waits
+    knobs.hold("UpdateImageSetMetadata")  # the first passes
+    threads, outcomes = _parked(knobs, "UpdateImageSetMetadata", 2)
+    assert all(t.is_alive() for t in threads) and outcomes == []
+    assert sorted(a.partition(" parked")[0] for a in announced) == [
+        "hold: UpdateImageSetMetadata request 2", "hold: UpdateImageSetMetadata request 3"]
+    assert sorted(a.partition(" parked")[2] for a in announced) == [" (1 parked)", " (2 parked)"]
+    knobs.release()
+    for t in threads:
+        t.join()
+    assert outcomes == ["passed", "passed"]
+    knobs.hold("UpdateImageSetMetadata")  # after the release: at once, unannounced
+    assert len(announced) == 2
+
+
+def test_a_stopping_server_drops_the_parked_requests() -> None:
+    knobs = Knobs(EmulatorConfig(holds={"UpdateImageSetMetadata": 0}))
+    threads, outcomes = _parked(knobs, "UpdateImageSetMetadata", 2)
+    knobs.drop_held()
+    for t in threads:
+        t.join()
+    assert outcomes == ["dropped", "dropped"]
+    with pytest.raises(DropConnection):  # one that would park now is dropped at once
+        knobs.hold("UpdateImageSetMetadata")

@@ -6,10 +6,12 @@ a re-run converges; and the history never holds a partial version nor the same i
 Most runs go through one `emulator serve` (LOCKED 0.05 s per update); every fourth runs with
 ``--local``, so the kill can also land inside the apply's own SQLite transaction.
 
-Half the kills are blind (a random delay: before, inside or after the run); the other half are aimed by
-the journal, not by the clock: they wait for the K-th ``submitted`` record of a run whose client paces
-updates at one per second, so at least one update is still a second away and the kill lands inside the
-run however slow the machine is.
+Half the kills are blind (a random delay: before, inside or after the run); the other half are aimed, not
+by the clock: through `emulator serve --hold UpdateImageSetMetadata=K` (a server of their own on the
+same store), the kill comes once the journal holds K ``submitted`` records and the server has parked the
+next update, so it lands inside the run however slow the machine is. An aimed ``--local`` run has no
+server to park its updates: it is paced at one update per second and killed at its K-th ``submitted``
+record, so it lands inside the run unless the machine stalls for a second; its checks hold either way.
 """
 
 from __future__ import annotations
@@ -18,7 +20,10 @@ import random
 import signal
 import subprocess
 import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -26,6 +31,7 @@ from reconciler.apply.journal import read_journal
 from tests.support.journalcheck import check_journal
 from tests.support.relenv import (
     CLI_RATES,
+    Served,
     apply_report,
     cli_env,
     history,
@@ -40,8 +46,9 @@ from tests.support.relenv import (
 KILLS = 24
 ROUNDS = 4  # KILLS // ROUNDS successive kills on one store per round; every round aims and blinds some
 SERVER_KILLS = 4
+HANG_GUARD = 300.0
 IMAGE_SETS = 6
-AIMED_RATE = ["--rate", "UpdateImageSetMetadata=1"]  # burst 1: one update per second
+LOCAL_AIMED_RATE = ["--rate", "UpdateImageSetMetadata=1"]  # burst 1: one update per second
 
 
 def _events(journal: Path) -> list[str]:
@@ -55,13 +62,22 @@ def _kill_blind(proc: subprocess.Popen[bytes], rng: random.Random) -> None:
     proc.wait(timeout=30)
 
 
-def _kill_aimed(proc: subprocess.Popen[bytes], journal: Path, submitted: int) -> None:
-    """Kill once the journal holds SUBMITTED ``submitted`` records (fewer than the image sets)."""
-    deadline = time.monotonic() + 60
-    while _events(journal).count("submitted") < submitted and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.01)
+def _kill_aimed(proc: subprocess.Popen[bytes], journal: Path, submitted: int, served: Served | None) -> None:
+    """Kill once the journal holds SUBMITTED ``submitted`` records (fewer than the image sets) and, with a
+    holding SERVED, once it has parked the next update; the waits' limit is a hang guard."""
+    _wait_until(f"{submitted} submitted records", lambda: _events(journal).count("submitted") >= submitted, proc)
+    if served is not None:
+        served.wait_for_parked(1)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
+
+
+def _wait_until(what: str, done: Callable[[], bool], proc: subprocess.Popen[Any]) -> None:
+    deadline = time.monotonic() + HANG_GUARD
+    while not done():
+        assert proc.poll() is None, f"apply ended before {what}"
+        assert time.monotonic() < deadline, f"no {what} after {HANG_GUARD} s"
+        time.sleep(0.01)
 
 
 def _check_history(store: Path, ids: list[str], tags: list[str]) -> None:
@@ -73,6 +89,17 @@ def _check_history(store: Path, ids: list[str], tags: list[str]) -> None:
             assert len(owners) == 1, (image_set, owners)
             written.append(owners[0])
         assert len(written) == len(set(written)), (image_set, written)  # applied once per intent
+
+
+@contextmanager
+def _holding(store: Path, tmp_path: Path, after: int | None) -> Iterator[Served | None]:
+    """A server of its own on STORE that parks the updates after the first AFTER (None: no server)."""
+    if after is None:
+        yield None
+        return
+    with serve(store, tmp_path, "--lock-seconds", "0.05", "--hold", f"UpdateImageSetMetadata={after}") as held:
+        yield held
+    assert "Traceback" not in held.log
 
 
 @pytest.mark.slow
@@ -89,24 +116,34 @@ def test_kill_9_at_random_moments_never_corrupts_and_a_rerun_converges(tmp_path:
             tag = f"C{i}"
             tags.append(tag)
             specs = write_specs(tmp_path / "specs", tag, ids)
-            backend = ["--local", str(store)] if i % 4 == 3 else ["--endpoint-url", served.url]
+            local = i % 4 == 3
+            backend = ["--local", str(store)] if local else ["--endpoint-url", served.url]
             journal = tmp_path / f"journal-{i}.jsonl"
             aimed = rng.random() < 0.5
-            pace = AIMED_RATE if aimed else ["--rate", "UpdateImageSetMetadata=15"]
-            proc = subprocess.Popen(
-                reconciler("apply", str(specs), "--auto-approve", "--journal", str(journal), "--parallelism", "2",
-                           *backend, *CLI_RATES, *pace),
-                env=cli_env(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            pace = LOCAL_AIMED_RATE if aimed and local else ["--rate", "UpdateImageSetMetadata=15"]
+            argv = reconciler("apply", str(specs), "--auto-approve", "--journal", str(journal), "--parallelism", "2",
+                              *CLI_RATES, *pace)
             if aimed:
-                _kill_aimed(proc, journal, rng.randint(1, IMAGE_SETS - 1))
-            else:
-                _kill_blind(proc, rng)
-            check_journal(journal)
-            if aimed:  # inside the run: killed, some updates sent, the run never finished
+                submitted = rng.randint(1, IMAGE_SETS - 1)
+                with _holding(store, tmp_path, None if local else submitted) as held:
+                    proc = subprocess.Popen(
+                        [*argv, *(backend if held is None else ["--endpoint-url", held.url])],
+                        env=cli_env(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                    _kill_aimed(proc, journal, submitted, held)
+                # inside the run: killed, some updates sent, the run never finished
+                check_journal(journal)
                 aimed_runs += 1
                 events = _events(journal)
                 assert proc.returncode == -signal.SIGKILL and "submitted" in events, events
-                assert "run_finished" not in events, events
+                if not local:  # the server answered SUBMITTED updates and parked the next: the run was inside
+                    assert events.count("submitted") == submitted and "run_finished" not in events, events
+                    written = [satisfies(history(store, image_set)[-1], tag, n) for n, image_set in enumerate(ids, 1)]
+                    assert written.count(True) == submitted  # the parked update was dropped, never applied
+            else:
+                proc = subprocess.Popen([*argv, *backend], env=cli_env(tmp_path), cwd=tmp_path,
+                                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                _kill_blind(proc, rng)
+                check_journal(journal)
 
             code, out, err = run_inprocess("apply", str(specs), "--auto-approve", "--format", "json",
                                            "--journal", str(tmp_path / f"rerun-{i}.jsonl"), *backend, *CLI_RATES)
@@ -125,33 +162,34 @@ def test_kill_9_at_random_moments_never_corrupts_and_a_rerun_converges(tmp_path:
 def test_kill_9_of_emulator_serve_mid_apply_fails_the_apply_cleanly_and_a_restart_converges(
     tmp_path: Path, i: int
 ) -> None:
-    """The server side crashes instead, aimed like the client kills (after the K-th ``submitted`` record of a
-    run paced at one update per second): the apply ends with exit 1 and no traceback within its timeouts,
-    the store survives the crash, and a re-run against a restarted server converges. Each crash is a case
-    of its own, on a store of its own."""
+    """The server side crashes instead, aimed like the client kills: it answers K updates and parks the
+    next (``--hold``), and is killed once the journal holds K ``submitted`` records and an update is parked.
+    The apply ends with exit 1 and no traceback within its timeouts, the store holds exactly the K answered
+    updates, and a re-run against a restarted server converges. Each crash is a case of its own, on a store
+    of its own."""
     store = tmp_path / "store"
     ids = seed(store, IMAGE_SETS)
     rng = random.Random(7)
     aims = [rng.randint(1, IMAGE_SETS - 1) for _ in range(SERVER_KILLS)]
     tag = f"S{i}"
     specs = write_specs(tmp_path / "specs", tag, ids)
-    with serve(store, tmp_path, "--lock-seconds", "0.05") as served:
+    journal = tmp_path / f"s{i}.jsonl"
+    submitted = aims[i]
+    with serve(store, tmp_path, "--lock-seconds", "0.05", "--hold", f"UpdateImageSetMetadata={submitted}") as served:
         proc = subprocess.Popen(
-            reconciler("apply", str(specs), "--auto-approve", "--journal", str(tmp_path / f"s{i}.jsonl"),
-                       "--endpoint-url", served.url, "--connect-timeout", "0.5", "--read-timeout", "2",
-                       *CLI_RATES, *AIMED_RATE),
+            reconciler("apply", str(specs), "--auto-approve", "--journal", str(journal),
+                       "--endpoint-url", served.url, "--connect-timeout", "0.5", "--read-timeout", "2", *CLI_RATES),
             env=cli_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-        journal = tmp_path / f"s{i}.jsonl"
-        submitted = aims[i]
-        deadline = time.monotonic() + 60
-        while _events(journal).count("submitted") < submitted and proc.poll() is None \
-                and time.monotonic() < deadline:
-            time.sleep(0.01)
+        _wait_until(f"{submitted} submitted records", lambda: _events(journal).count("submitted") >= submitted, proc)
+        served.wait_for_parked(1)
         served.proc.send_signal(signal.SIGKILL)
-        _out, err = proc.communicate(timeout=90)
+        _out, err = proc.communicate(timeout=HANG_GUARD)
     assert proc.returncode == 1, err  # the server died with updates still to send
     assert "Traceback" not in err and "run_finished" in _events(journal)
-    check_journal(tmp_path / f"s{i}.jsonl")
+    assert _events(journal).count("submitted") == submitted
+    check_journal(journal)
+    written = [satisfies(history(store, image_set)[-1], tag, n) for n, image_set in enumerate(ids, start=1)]
+    assert written.count(True) == submitted  # the answered updates survive the crash; the parked one never ran
     with serve(store, tmp_path, "--lock-seconds", "0.05") as served:
         code, _out, err = run_inprocess("apply", str(specs), "--auto-approve", "--journal",
                                         str(tmp_path / f"s{i}-rerun.jsonl"), "--endpoint-url", served.url,

@@ -1,10 +1,14 @@
 """A real `reconciler apply` process gets a real SIGINT or SIGTERM while its updates are in flight.
 
-Against `emulator serve --lock-seconds` (each update stays LOCKED a while) with a slow client update
-rate, so that when the signal comes some image sets are in flight and others not started. Checked: the
-exit code (130 / 143), the summary (on a line of its own after the progress bar), the journal (its last
-record, every image set's record sequence), and the store (in-flight image sets verified, the others
-untouched). A second signal ends the run at once; the drain after the first is bounded.
+Against `emulator serve --lock-seconds --hold UpdateImageSetMetadata=1`: the first update goes through,
+every later one is parked inside the server, unanswered, so with 4 workers the run comes to a known
+state whatever the machine's speed: one image set done (or, with a lock that never ends, LOCKED), 4
+updates in flight, 5 image sets not started. The signal is sent once the server has parked them (its
+log says so), and the parked updates are released (SIGUSR1) only once the apply has announced the
+interrupt. Checked: the exit code (130 / 143), the summary (on a line of its own after the progress
+bar) with its exact counts, the journal (its last record, every image set's record sequence), and the
+store (in-flight image sets verified, the others untouched). A second signal ends the run at once; the
+drain after the first is bounded.
 """
 
 from __future__ import annotations
@@ -40,9 +44,10 @@ from tests.support.relenv import (
 )
 
 IMAGE_SETS = 10
-# 0.5/s: after the first update, the next waits 2 s for its turn, so the signal sent once one update is
-# in flight finds the others not started (sending all 10 takes 18 s)
-SLOW_UPDATES = ["--rate", "UpdateImageSetMetadata=0.5", "--parallelism", "4"]
+WORKERS = 4
+# the server answers the first update and parks the others until released: once WORKERS are parked, the
+# run has started WORKERS + 1 image sets and can start no other until the parked ones are answered
+HOLD = ["--hold", "UpdateImageSetMetadata=1"]
 # a lock far longer than any hang guard: an update in flight can only end unfinished, never converge
 FOREVER = 3600.0
 HANG_GUARD = 300.0
@@ -56,7 +61,7 @@ class Applier:
     def __init__(self, tmp_path: Path, url: str, *flags: str, terminal: bool = False) -> None:
         self.journal = tmp_path / "journal.jsonl"
         argv = reconciler("apply", "plan.json", "--endpoint-url", url, "--journal", str(self.journal),
-                          *CLI_RATES, *SLOW_UPDATES, *flags)
+                          *CLI_RATES, "--parallelism", str(WORKERS), *flags)
         self.chunks: list[bytes] = []
         if terminal:  # stdout and stderr on one pseudo-terminal, as in an operator's shell
             leader, follower = pty.openpty()
@@ -111,11 +116,12 @@ class Applier:
 
 @contextmanager
 def emulator(tmp_path: Path, lock_seconds: float) -> Iterator[tuple[Served, list[str], Path]]:
-    """A seeded store served with LOCK_SECONDS per update, and a saved plan that renames every image set."""
+    """A seeded store served with LOCK_SECONDS per update and the updates after the first parked, and a
+    saved plan that renames every image set."""
     store = tmp_path / "store"
     ids = seed(store, IMAGE_SETS)
     write_specs(tmp_path / "specs", "NEW", ids)
-    with serve(store, tmp_path, "--lock-seconds", str(lock_seconds)) as served:
+    with serve(store, tmp_path, "--lock-seconds", str(lock_seconds), *HOLD) as served:
         planned = run(tmp_path, "plan", "specs", "--out", "plan.json", "--endpoint-url", served.url, *CLI_RATES)
         assert planned.returncode == 0, planned.stderr
         yield served, ids, store
@@ -146,12 +152,31 @@ def assert_store_matches(store: Path, ids: list[str], last: dict[str, str]) -> N
             assert len(docs) == 1, (image_set, last[image_set])
 
 
+def assert_parked_never_applied(store: Path, ids: list[str], last: dict[str, str], sent: set[str]) -> None:
+    """The unfinished updates never answered (parked, then dropped by the stopping server) left their image
+    sets untouched."""
+    parked = [i for i in ids if last[i] == "unfinished" and i not in sent]
+    assert len(parked) == WORKERS - 1 and all(len(history(store, i)) == 1 for i in parked)
+
+
+def interrupt_when_parked(applier: Applier, served: Served, parked: int, sig: signal.Signals) -> None:
+    """Send SIG once the server has parked PARKED updates (nothing else can move), and wait for the apply
+    to announce it."""
+    served.wait_for_parked(parked)
+    applier.proc.send_signal(sig)
+    applier.wait_for("the interrupt notice", lambda: f"Interrupted ({sig.name})" in applier.output)
+
+
 @pytest.mark.slow
 def test_ctrl_c_in_a_terminal_finishes_the_updates_in_flight_and_prints_the_summary(tmp_path: Path) -> None:
-    with emulator(tmp_path, lock_seconds=1.0) as (served, ids, store):
-        applier = Applier(tmp_path, served.url, terminal=True)
-        applier.wait_until_in_flight()
-        applier.proc.send_signal(signal.SIGINT)
+    with emulator(tmp_path, lock_seconds=0.2) as (served, ids, store):
+        # the drain's bound is a hang guard here: this run must finish its updates in flight
+        applier = Applier(tmp_path, served.url, "--drain-timeout", str(HANG_GUARD), terminal=True)
+        # the first image set converged, then its worker's next update was parked like the other three
+        interrupt_when_parked(applier, served, WORKERS, signal.SIGINT)
+        events = [r["event"] for r in applier.records()]
+        assert (events.count("converged"), events.count("submitting")) == (1, WORKERS + 1), events
+        served.release()  # the parked updates go on only now that the apply is stopping
         assert applier.finish(timeout=HANG_GUARD) == 130
     out = applier.output
     assert "Traceback" not in out
@@ -165,22 +190,22 @@ def test_ctrl_c_in_a_terminal_finishes_the_updates_in_flight_and_prints_the_summ
     assert after[summary.start() - 1] == "\n" and out.endswith("\n")
     converged, failed, unfinished, not_started = (int(summary.group(n)) for n in (3, 4, 5, 6))
     assert summary.group(1, 2) == ("interrupted", "SIGINT")
-    assert (failed, unfinished) == (0, 0) and converged >= 1 and not_started >= 1
-    assert converged + not_started == IMAGE_SETS
+    # the updates in flight were finished, and no new one was sent after the signal
+    assert (converged, failed, unfinished, not_started) == (WORKERS + 1, 0, 0, IMAGE_SETS - WORKERS - 1)
 
     records, last, sent = journal_end(applier, "run_interrupted")
     assert (records[-1]["reason"], records[-1]["exit_code"]) == ("SIGINT", 130)
     assert (records[-1]["converged"], records[-1]["not_started"]) == (converged, not_started)
-    assert sent and all(last[i] == "converged" for i in sent)  # every update in flight was verified
+    assert len(sent) == WORKERS + 1 and all(last[i] == "converged" for i in sent)  # every one verified
     assert_store_matches(store, ids, last)
 
 
 @pytest.mark.slow
 def test_sigterm_in_ci_exits_143_with_the_json_report(tmp_path: Path) -> None:
-    with emulator(tmp_path, lock_seconds=1.0) as (served, ids, store):
-        applier = Applier(tmp_path, served.url, "--format", "json")
-        applier.wait_until_in_flight()
-        applier.proc.send_signal(signal.SIGTERM)
+    with emulator(tmp_path, lock_seconds=0.2) as (served, ids, store):
+        applier = Applier(tmp_path, served.url, "--format", "json", "--drain-timeout", str(HANG_GUARD))
+        interrupt_when_parked(applier, served, WORKERS, signal.SIGTERM)
+        served.release()
         assert applier.finish(timeout=HANG_GUARD) == 143
     out = applier.output
     assert "Interrupted (SIGTERM): sending no new requests" in out and "send SIGTERM again" in out
@@ -188,7 +213,7 @@ def test_sigterm_in_ci_exits_143_with_the_json_report(tmp_path: Path) -> None:
     assert (report["interrupted"], report["signal"], report["exit_code"], report["aborted"]) == (
         True, "SIGTERM", 143, False)
     statuses = {r["imageSetId"]: r["status"] for r in report["image_sets"]}
-    assert set(statuses.values()) == {"converged", "not_started"}
+    assert sorted(statuses.values()) == ["converged"] * (WORKERS + 1) + ["not_started"] * (IMAGE_SETS - WORKERS - 1)
     records, last, _sent = journal_end(applier, "run_interrupted")
     assert records[-1]["exit_code"] == 143
     for image_set, status in statuses.items():
@@ -200,9 +225,8 @@ def test_sigterm_in_ci_exits_143_with_the_json_report(tmp_path: Path) -> None:
 def test_a_second_ctrl_c_aborts_at_once_and_still_ends_the_journal(tmp_path: Path) -> None:
     with emulator(tmp_path, lock_seconds=FOREVER) as (served, ids, store):
         applier = Applier(tmp_path, served.url)
-        applier.wait_until_in_flight()
-        applier.proc.send_signal(signal.SIGINT)
-        applier.wait_for("the interrupt notice", lambda: "Interrupted (SIGINT)" in applier.output)
+        # the first update is LOCKED for good (its worker waits for it), the other workers' updates parked
+        interrupt_when_parked(applier, served, WORKERS - 1, signal.SIGINT)
         applier.proc.send_signal(signal.SIGINT)
         # not the 25 s drain, nor the lock: "aborted" (not "interrupted") and the updates in flight
         # unfinished (below) say so, without a clock
@@ -210,25 +234,29 @@ def test_a_second_ctrl_c_aborts_at_once_and_still_ends_the_journal(tmp_path: Pat
     out = applier.output
     summary = SUMMARY.search(out)
     assert summary is not None and summary.group(1, 2) == ("aborted", "SIGINT"), out
-    assert int(summary.group(5)) >= 1  # the updates in flight are unfinished: they may have been applied
+    # the updates in flight are unfinished (they may have been applied), the others not started
+    assert (int(summary.group(5)), int(summary.group(6))) == (WORKERS, IMAGE_SETS - WORKERS)
     records, last, sent = journal_end(applier, "run_aborted")
     assert records[-1]["exit_code"] == 130
-    assert sent and all(last[i] == "unfinished" for i in sent)
+    assert len(sent) == 1 and all(last[i] == "unfinished" for i in sent)
+    assert list(last.values()).count("unfinished") == WORKERS
     assert_store_matches(store, ids, last)
+    assert_parked_never_applied(store, ids, last, sent)
 
 
 @pytest.mark.slow
 def test_the_drain_after_one_signal_is_bounded_by_drain_timeout(tmp_path: Path) -> None:
     with emulator(tmp_path, lock_seconds=FOREVER) as (served, ids, store):
         applier = Applier(tmp_path, served.url, "--drain-timeout", "1")
-        applier.wait_until_in_flight()
-        applier.proc.send_signal(signal.SIGTERM)
-        # 1 s of drain, not the lock: the run ends with its updates in flight unfinished (below)
+        interrupt_when_parked(applier, served, WORKERS - 1, signal.SIGTERM)
+        # 1 s of drain, not the lock nor the parked requests: the run ends with its updates in flight
+        # unfinished (below)
         assert applier.finish(timeout=HANG_GUARD) == 143
     summary = SUMMARY.search(applier.output)
     assert summary is not None and summary.group(1, 2) == ("interrupted", "SIGTERM")
     records, last, sent = journal_end(applier, "run_interrupted")
     assert records[-1]["drain_timeout"] == 1.0
-    assert sent and all(last[i] == "unfinished" for i in sent)
-    assert records[-1]["unfinished"] == len(sent)
+    assert len(sent) == 1 and all(last[i] == "unfinished" for i in sent)
+    assert (records[-1]["unfinished"], records[-1]["not_started"]) == (WORKERS, IMAGE_SETS - WORKERS)
     assert_store_matches(store, ids, last)
+    assert_parked_never_applied(store, ids, last, sent)

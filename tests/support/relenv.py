@@ -11,6 +11,7 @@ import contextlib
 import io
 import json
 import os
+import signal
 import subprocess
 import sys
 import time
@@ -139,11 +140,25 @@ def run_inprocess(*argv: str) -> tuple[int, str, str]:
 class Served:
     """A running `reconciler emulator serve` subprocess: its URL, and its log once stopped."""
 
-    def __init__(self, proc: subprocess.Popen[str], url: str) -> None:
+    def __init__(self, proc: subprocess.Popen[str], url: str, log_path: Path) -> None:
         self.proc = proc
         self.url = url
+        self.log_path = log_path
         self.log = ""
         self.out = ""
+
+    def wait_for_parked(self, count: int, timeout: float = 300.0) -> None:
+        """Wait until COUNT requests are parked by ``--hold`` (the log's announcements); TIMEOUT is a hang
+        guard only."""
+        deadline = time.monotonic() + timeout
+        while self.log_path.read_text().count("hold: ") < count:
+            assert self.proc.poll() is None, f"emulator serve ended: {self.log_path.read_text()[-2000:]}"
+            assert time.monotonic() < deadline, f"not {count} parked requests after {timeout} s"
+            time.sleep(0.02)
+
+    def release(self) -> None:
+        """Let the requests parked by ``--hold`` go on (SIGUSR1)."""
+        self.proc.send_signal(signal.SIGUSR1)
 
 
 @contextlib.contextmanager
@@ -161,7 +176,7 @@ def serve(store_dir: Path, tmp_path: Path, *flags: str) -> Iterator[Served]:
         proc.kill()
         proc.communicate(timeout=SERVE_START_TIMEOUT)
         raise AssertionError(f"emulator serve did not start: {first!r} {log_path.read_text()[-2000:]!r}")
-    served = Served(proc, first.split()[-1])
+    served = Served(proc, first.split()[-1], log_path)
     try:
         yield served
     finally:

@@ -195,16 +195,28 @@ def test_a_strict_pacer_has_one_request_in_flight() -> None:
     pacer.begin()
     order: list[str] = []
 
+    # the second thread either waits on the pacer's condition or begins at once (wrongly): whichever it
+    # does, the test learns it by an event, not by giving it a while to go wrong
+    settled = threading.Event()
+
+    class Watched(threading.Condition):
+        def wait(self, timeout: float | None = None) -> bool:
+            settled.set()
+            return super().wait(timeout)
+
+    pacer._cond = Watched()
+
     def begin_second() -> None:
         pacer.begin()
         order.append("second began")
+        settled.set()
 
     second = threading.Thread(target=begin_second, daemon=True)
     second.start()
-    second.join(timeout=0.2)
+    assert settled.wait(timeout=60)  # a hang guard
     order.append("first ended")
     pacer.end(clock.now)
-    second.join(timeout=10)
+    second.join(timeout=60)
     assert order == ["first ended", "second began"]
 
 

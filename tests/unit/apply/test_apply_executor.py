@@ -31,7 +31,7 @@ from tests.support.applyfakes import (
     update_plan,
 )
 
-FAST = ApplyOptions(parallelism=4, wait=WaitPolicy(initial=0.0, timeout=5.0))
+FAST = ApplyOptions(parallelism=4, wait=WaitPolicy(initial=0.0, timeout=300.0))  # the bound: a hang guard
 
 
 def run(api: FakeAPI, journal: Journal, *sets: ImageSetPlan, options: ApplyOptions = FAST):
