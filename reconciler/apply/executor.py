@@ -176,12 +176,7 @@ class Executor:
         with self._lock:  # the result and its record together, or neither once the run is over
             if self._over:
                 return None
-            self._end(isp, outcome)
-            self._results[index] = outcome
-            self._sending.discard(isp.image_set_id)
-            self._sent.discard(isp.image_set_id)
-            if self.observer:
-                self.observer.finished(outcome)
+            self._finish(index, isp, outcome)
         return outcome
 
     def _run_group(self, sets: Sequence[ImageSetPlan], group: list[int]) -> bool | None:
@@ -195,13 +190,17 @@ class Executor:
             if self._over:
                 return None
             for index, isp, outcome in zip(group, isps, outcomes, strict=True):
-                self._end(isp, outcome)
-                self._results[index] = outcome
-                self._sending.discard(isp.image_set_id)
-                self._sent.discard(isp.image_set_id)
-                if self.observer:
-                    self.observer.finished(outcome)
+                self._finish(index, isp, outcome)
         return True
+
+    def _finish(self, index: int, isp: ImageSetPlan, outcome: ImageSetResult) -> None:
+        """One image set's result, its journal record and its progress line (under the lock)."""
+        self._end(isp, outcome)
+        self._results[index] = outcome
+        self._sending.discard(isp.image_set_id)
+        self._sent.discard(isp.image_set_id)
+        if self.observer:
+            self.observer.finished(outcome)
 
     def _supervise(self) -> None:
         """Wait for the workers; on a stop request announce it and bound the drain; on abort return."""
