@@ -10,8 +10,8 @@ Half the kills are blind (a random delay: before, inside or after the run); the 
 by the clock: through `emulator serve --hold UpdateImageSetMetadata=K` (a server of their own on the
 same store), the kill comes once the journal holds K ``submitted`` records and the server has parked the
 next update, so it lands inside the run however slow the machine is. An aimed ``--local`` run has no
-server to park its updates: it is paced at one update per second and killed at its K-th ``submitted``
-record, so it lands inside the run unless the machine stalls for a second; its checks hold either way.
+server to park its updates: it kills itself right after the ``submitted`` record of the K-th image set
+(``RECONCILER_CRASH_AFTER``, the journal's crash-testing hook), equally inside the run.
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from reconciler.apply.journal import read_journal
+from reconciler.apply.journal import CRASH_ENV, read_journal
 from tests.support.journalcheck import check_journal
 from tests.support.relenv import (
     CLI_RATES,
@@ -48,7 +48,6 @@ ROUNDS = 4  # KILLS // ROUNDS successive kills on one store per round; every rou
 SERVER_KILLS = 4
 HANG_GUARD = 300.0
 IMAGE_SETS = 6
-LOCAL_AIMED_RATE = ["--rate", "UpdateImageSetMetadata=1"]  # burst 1: one update per second
 
 
 def _events(journal: Path) -> list[str]:
@@ -62,12 +61,11 @@ def _kill_blind(proc: subprocess.Popen[bytes], rng: random.Random) -> None:
     proc.wait(timeout=30)
 
 
-def _kill_aimed(proc: subprocess.Popen[bytes], journal: Path, submitted: int, served: Served | None) -> None:
-    """Kill once the journal holds SUBMITTED ``submitted`` records (fewer than the image sets) and, with a
-    holding SERVED, once it has parked the next update; the waits' limit is a hang guard."""
+def _kill_aimed(proc: subprocess.Popen[bytes], journal: Path, submitted: int, served: Served) -> None:
+    """Kill once the journal holds SUBMITTED ``submitted`` records (fewer than the image sets) and the
+    holding SERVED has parked the next update; the waits' limit is a hang guard."""
     _wait_until(f"{submitted} submitted records", lambda: _events(journal).count("submitted") >= submitted, proc)
-    if served is not None:
-        served.wait_for_parked(1)
+    served.wait_for_parked(1)
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
 
@@ -92,11 +90,8 @@ def _check_history(store: Path, ids: list[str], tags: list[str]) -> None:
 
 
 @contextmanager
-def _holding(store: Path, tmp_path: Path, after: int | None) -> Iterator[Served | None]:
-    """A server of its own on STORE that parks the updates after the first AFTER (None: no server)."""
-    if after is None:
-        yield None
-        return
+def _holding(store: Path, tmp_path: Path, after: int) -> Iterator[Served]:
+    """A server of its own on STORE that parks the updates after the first AFTER."""
     with serve(store, tmp_path, "--lock-seconds", "0.05", "--hold", f"UpdateImageSetMetadata={after}") as held:
         yield held
     assert "Traceback" not in held.log
@@ -120,25 +115,32 @@ def test_kill_9_at_random_moments_never_corrupts_and_a_rerun_converges(tmp_path:
             backend = ["--local", str(store)] if local else ["--endpoint-url", served.url]
             journal = tmp_path / f"journal-{i}.jsonl"
             aimed = rng.random() < 0.5
-            pace = LOCAL_AIMED_RATE if aimed and local else ["--rate", "UpdateImageSetMetadata=15"]
             argv = reconciler("apply", str(specs), "--auto-approve", "--journal", str(journal), "--parallelism", "2",
-                              *CLI_RATES, *pace)
-            if aimed:
+                              *CLI_RATES, "--rate", "UpdateImageSetMetadata=15")
+            if aimed and local:  # it kills itself right after image set K's submitted record
                 submitted = rng.randint(1, IMAGE_SETS - 1)
-                with _holding(store, tmp_path, None if local else submitted) as held:
-                    proc = subprocess.Popen(
-                        [*argv, *(backend if held is None else ["--endpoint-url", held.url])],
-                        env=cli_env(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                env = {**cli_env(tmp_path), CRASH_ENV: f"submitted:{ids[submitted - 1]}"}
+                proc = subprocess.Popen([*argv, *backend], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL)
+                proc.wait(timeout=HANG_GUARD)
+                last = [r["event"] for r in read_journal(journal) if r.get("imageSetId") == ids[submitted - 1]]
+                assert last[-1:] == ["submitted"], last
+            elif aimed:
+                submitted = rng.randint(1, IMAGE_SETS - 1)
+                with _holding(store, tmp_path, submitted) as held:
+                    proc = subprocess.Popen([*argv, "--endpoint-url", held.url], env=cli_env(tmp_path), cwd=tmp_path,
+                                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     _kill_aimed(proc, journal, submitted, held)
-                # inside the run: killed, some updates sent, the run never finished
+                # the server answered SUBMITTED updates and parked the next, which it dropped when it stopped
+                assert _events(journal).count("submitted") == submitted
+                written = [satisfies(history(store, image_set)[-1], tag, n) for n, image_set in enumerate(ids, 1)]
+                assert written.count(True) == submitted
+            if aimed:  # inside the run: killed, some updates sent, the run never finished
                 check_journal(journal)
                 aimed_runs += 1
                 events = _events(journal)
                 assert proc.returncode == -signal.SIGKILL and "submitted" in events, events
-                if not local:  # the server answered SUBMITTED updates and parked the next: the run was inside
-                    assert events.count("submitted") == submitted and "run_finished" not in events, events
-                    written = [satisfies(history(store, image_set)[-1], tag, n) for n, image_set in enumerate(ids, 1)]
-                    assert written.count(True) == submitted  # the parked update was dropped, never applied
+                assert "run_finished" not in events, events
             else:
                 proc = subprocess.Popen([*argv, *backend], env=cli_env(tmp_path), cwd=tmp_path,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
