@@ -5,8 +5,9 @@ from __future__ import annotations
 import argparse
 import difflib
 import sys
+import time
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from reconciler import __version__
 from reconciler.commands import (
@@ -25,6 +26,9 @@ from reconciler.commands import (
 )
 from reconciler.commands._common import Context, Streams
 from reconciler.errors import ReconcilerError, UsageError
+
+if TYPE_CHECKING:
+    from reconciler.ratelimit import Clock, Sleep
 
 
 class UnknownOption(UsageError):
@@ -114,8 +118,10 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None, streams: Streams | None = None) -> int:
-    """Run the CLI and return its exit code. Never raises for a user error."""
+def main(argv: Sequence[str] | None = None, streams: Streams | None = None, *, clock: Clock = time.monotonic,
+         sleep: Sleep = time.sleep) -> int:
+    """Run the CLI and return its exit code. Never raises for a user error. CLOCK and SLEEP: what the client's
+    pacing and retry backoff read the time by and wait with (tests pass a fake clock; see ``Context``)."""
     streams = streams or Streams()
     parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
@@ -134,7 +140,7 @@ def main(argv: Sequence[str] | None = None, streams: Streams | None = None) -> i
         return 0
     ctx: Context | None = None
     try:
-        ctx = Context(args, streams)  # built once: options, client, reporter
+        ctx = Context(args, streams, clock=clock, sleep=sleep)  # built once: options, client, reporter
         code: int = args.func(ctx)
         return code
     except ReconcilerError as exc:

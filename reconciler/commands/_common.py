@@ -12,6 +12,7 @@ import os
 import signal
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -57,6 +58,7 @@ if TYPE_CHECKING:
     from reconciler.client.healthimaging import HealthImaging
     from reconciler.plan.incremental import Incremental
     from reconciler.plan.model import Plan
+    from reconciler.ratelimit import Clock, Sleep
     from reconciler.spec.model import SpecDocument
 
 PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted."
@@ -98,12 +100,17 @@ def use_colour(stream: TextIO, environ: Mapping[str, str] | None = None) -> bool
 class Context:
     """The composition root of one command run, built once by ``reconciler.cli``: the parsed arguments
     and streams, and (each built on first use, then kept) the validated backend options, the client,
-    the redactor and the reporter of the command's ``--format``."""
+    the redactor and the reporter of the command's ``--format``. CLOCK and SLEEP are what the client's
+    pacing and retry backoff read the time by and wait with (a test passes a fake clock whose sleep
+    advances it)."""
 
-    def __init__(self, args: argparse.Namespace, streams: Streams) -> None:
+    def __init__(self, args: argparse.Namespace, streams: Streams, *, clock: Clock = time.monotonic,
+                 sleep: Sleep = time.sleep) -> None:
         check_phi_output(args)  # before anything is read or built
         self.args = args
         self.streams = streams
+        self._clock = clock
+        self._sleep = sleep
 
     @cached_property
     def options(self) -> BackendOptions:
@@ -115,7 +122,7 @@ class Context:
         # late: commands that do not talk to AWS never load boto3
         from reconciler.local import connect
 
-        return connect(self.options)
+        return connect(self.options, clock=self._clock, sleep=self._sleep)
 
     def finish(self) -> None:
         """At the end of the run: keep the rates the client learned (when it was built) for the next run."""

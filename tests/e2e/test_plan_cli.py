@@ -129,7 +129,8 @@ def test_one_run_builds_one_client_and_parses_rates_once(env: Path, monkeypatch:
     built: list[object] = []
     parsed: list[object] = []
     real_connect, real_parse = local.connect, options.parse_limits
-    monkeypatch.setattr(local, "connect", lambda options: built.append(options) or real_connect(options))
+    monkeypatch.setattr(local, "connect",
+                        lambda options, **timing: built.append(options) or real_connect(options, **timing))
     monkeypatch.setattr(options, "parse_limits", lambda items: parsed.append(items) or real_parse(items))
     code, out, _ = run("drift", write(env, CHANGE), "--blame", "--format", "markdown",
                        "--rate", "UpdateImageSetMetadata=2")
