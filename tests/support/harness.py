@@ -18,7 +18,7 @@ import sys
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 import pytest
 
@@ -91,14 +91,16 @@ def load_fixture(
 
 
 @contextlib.contextmanager
-def serve_in_thread(store: Path, *flags: str, rate_clock: Callable[[], float]) -> Iterator[Emulator]:
+def serve_in_thread(store: Path, *flags: str, rate_clock: Callable[[], float],
+                    log: TextIO | None = None) -> Iterator[Emulator]:
     """`emulator serve --local STORE FLAGS...` as the command configures it, in a thread of this process,
     with the rate limits refilling by RATE_CLOCK (a fake clock: a test decides how much time passes
-    between two requests, however long the AWS CLI takes to start)."""
+    between two requests, however long the AWS CLI takes to start); its request log (one line per
+    request: method, path, status) goes to LOG."""
     args = build_parser().parse_args(["emulator", "serve", "--local", str(store), *flags])
     config = serve_config(args)
     server = make_server(open_service(store, config, rate_clock=rate_clock), access_key=config.access_key,
-                         secret_key=config.secret_key, region=config.region)
+                         secret_key=config.secret_key, region=config.region, log=log)
     thread = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.05}, daemon=True)
     thread.start()
     try:
