@@ -1,8 +1,9 @@
 """Waits and verification follow the version each answer gives, over both transports: the emulator starts
 every image set that CopyImageSet makes at version 7 (``first_version``, ``emulator serve --first-version``;
 the API reference gives a new image set's version only in the answer, ``destinationImageSetProperties.
-latestVersionId``). A replacement alone and a replacement group then converge, and their records carry
-the answers' versions: a wait for version "1" of a copy would find no such version and fail."""
+latestVersionId``). A replacement alone and a replacement group then converge, a group whose promotion is
+refused is restored, and their records carry the answers' versions: a wait for version "1" of a copy
+would find no such version and fail."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from reconciler.apply.journal import read_journal
 from reconciler.emulator.knobs import EmulatorConfig
 from tests.support import groupenv, replaceenv
 from tests.support.backends import cli_backend, isolate_aws, local_knobs
+from tests.support.killing import killed_run
 from tests.support.replaceenv import LOCK, NEW, Env, assert_replaced, in_study, spec_text, wait_quiet
 
 FIRST = 7
@@ -83,3 +85,20 @@ def test_a_replacement_group_waits_for_the_versions_its_answers_give(transport: 
         assert versions["copy_updated.copyVersion"] == {str(FIRST + 1)}
         code, out, err = env.cli("plan", "specs", "--detailed-exitcode")
         assert code == 0, out + err
+
+
+def test_a_restored_group_waits_for_the_versions_its_answers_give(transport: str, tmp_path: Path) -> None:
+    """The restore path (test_replace_group_restore_kill's refused promotion): the pristine copies promoted
+    back are waited for at the versions their answers gave."""
+    with _env(transport, tmp_path, groupenv.seed) as env:
+        env.spec(groupenv.SELECT)
+        killed_run(env.backend, tmp_path / "j" / "prelude.jsonl", "promoted", groupenv.MEMBERS[0])
+        wait_quiet(env)
+        groupenv.add_third_primary(env)
+        code, out, err = env.cli("apply", "specs", "--auto-approve", "--journal", "j/run.jsonl")
+        assert code == 1 and out.count("restored: image set") == 2, out + err
+        versions = _versions(tmp_path / "j" / "run.jsonl", "newVersion")
+        assert versions["restore_submitted.newVersion"] == versions["restored.newVersion"] == {str(FIRST)}
+        wait_quiet(env)
+        assert groupenv.held_by_primaries(env) >= groupenv.INSTANCES
+        assert sorted(r.version for r, _d in in_study(env)) == [1, FIRST, FIRST]  # the third primary, 2 restored
