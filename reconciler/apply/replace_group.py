@@ -16,9 +16,11 @@ short as the service allows, and every series ends in a primary image set whatev
 Before the first deletion any failure deletes every copy again (``replace_abandoned``): the originals were
 never written. After it, a failed promotion restores the group: every promoted copy is deleted again
 (``rollback_*``), every pristine copy is promoted back (``restore_*``: the original metadata under a new
-image set ID), every edited copy deleted (``replace_restored``). The group then fails (exit 1) saying what it
-restored; a re-run plans the study again. If restoring fails too, the result says what is left, and a
-re-run continues it from the journal. Every step is journalled before its request and after its answer.
+image set ID), every edited copy deleted, and every pristine copy too once its restored primary is verified
+(``replace_restored``): no non-primary duplicate of a restored member is left for a later plan to write
+to. The group then fails (exit 1) saying what it restored; a re-run plans the study again. If restoring
+fails too, the result says what is left, and a re-run continues it from the journal. Every step is
+journalled before its request and after its answer.
 """
 
 from __future__ import annotations
@@ -164,6 +166,7 @@ class _Group:
                 if m.st.primary_deleting:
                     if m.st.copy_id and not m.st.temp_deleted:
                         m._delete(m.st.copy_id, "temp_deleting", "temp_deleted", copyId=m.st.copy_id)
+                    m.delete_pristine()  # promoted back: the restored primary holds every instance it holds
                     m._rec("replace_restored", newId=m.st.restored_id, pristineId=m.st.pristine_id)
         except End as end:
             return [result(m.isp, "failed", sent=m.sent, message=f"the group could not be promoted ({why}), and "

@@ -74,6 +74,12 @@ def register(sub: Any) -> None:
                        help="for tests of interrupted runs: requests of OPERATION after the first N wait inside the "
                             "server, unanswered and not applied, until it gets SIGUSR1 (each one logged); a server "
                             "that stops drops them")
+    serve.add_argument("--omit-is-primary", action="store_true",
+                       help="leave isPrimary out of GetImageSet, ListImageSetVersions and SearchImageSets answers, "
+                            "as the service model allows (the field is optional; default: always send it)")
+    serve.add_argument("--first-version", type=int, default=1, metavar="N",
+                       help="the version a new image set made by CopyImageSet starts at (default 1; clients must "
+                            "use the version each answer gives)")
     serve.set_defaults(func=run_serve)
 
     load = esub.add_parser("load", help="create an image set (version 1) from a metadata JSON document "
@@ -145,6 +151,8 @@ def serve_config(args: argparse.Namespace) -> EmulatorConfig:
         raise UsageError(f"--blob-limit {blob_limit}: must be 1 or more")
     if not archive_after >= 0:
         raise UsageError(f"--archive-after {archive_after}: must be 0 or more")
+    if args.first_version < 1:
+        raise UsageError(f"--first-version {args.first_version}: must be 1 or more")
     if not re.fullmatch(r"[a-z]{2}(-[a-z]+)+-\d+", args.region):
         raise UsageError(f"--region {args.region!r}: not a region name (e.g. us-east-1)")
     rates, bursts = parse_rates(args.rate), parse_bursts(args.rate)
@@ -164,6 +172,8 @@ def serve_config(args: argparse.Namespace) -> EmulatorConfig:
         region=args.region,
         barriers=parse_barrier_options(args.barrier),
         holds=parse_hold_options(args.hold),
+        omit_is_primary=args.omit_is_primary,
+        first_version=args.first_version,
     )
 
 

@@ -34,7 +34,8 @@ def copy_image_set(store: Store, config: EmulatorConfig, call: Call) -> WireResp
     build = outcome(request, datastore_id, new_id, injected_failure=call.fault == "copy_failed")
     source, destination = store.commit_copy(datastore_id, request, build, new_id=new_id, now=call.now,
                                             lock_until=call.now + config.lock_seconds,
-                                            lenient_promotion=config.lenient_promotion)
+                                            lenient_promotion=config.lenient_promotion,
+                                            first_version=config.first_version)
     return json_response({
         "datastoreId": datastore_id,
         "sourceImageSetProperties": _properties(source, SOURCE_STATUS, config.region),

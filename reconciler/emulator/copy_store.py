@@ -10,8 +10,9 @@ https://docs.aws.amazon.com/healthimaging/latest/APIReference/API_CopyImageSet.h
 - The copy is asynchronous. The source stays at its version, LOCKED with ``COPYING_WITH_READ_ONLY_ACCESS``
   (reads go on), then ``COPIED``: the status its latest version keeps, as ListImageSetVersions shows a
   copied source (list-image-set-versions CLI example, version 1 ``COPIED``). The destination is a new
-  image set at version 1, or the existing one's next version, LOCKED/``COPYING`` and then ``COPIED`` or
-  ``COPY_FAILED`` with a ``message`` (a failed copy still takes the version and keeps the old content).
+  image set at version 1 (another with the ``first_version`` knob: only the answer gives it), or the
+  existing one's next version, LOCKED/``COPYING`` and then ``COPIED`` or ``COPY_FAILED`` with a
+  ``message`` (a failed copy still takes the version and keeps the old content).
   Both locks last ``lock_until``; 0 seconds ends them at once.
 - ``promoteToPrimary``: "a new primary image set ID will be returned as the destination image set". A
   primary image set holds SOP instances no other primary does ("Imported P10 data that conflicts with
@@ -56,9 +57,11 @@ def commit_copy(
     now: float,
     lock_until: float,
     lenient: bool = False,
+    first_version: int = 1,
 ) -> tuple[int, str, int]:
     """Run one copy inside the caller's write transaction; returns (source version, destination ID,
-    destination version). Raises before writing anything when a check fails."""
+    destination version: FIRST_VERSION for a new image set). Raises before writing anything when a check
+    fails."""
     source = _writable(conn, datastore_id, request.source_id, request.source_version, now)
     source_doc = json.loads(tables.version_of(conn, source, None)["document"])
     destination = dest_doc = None
@@ -80,11 +83,11 @@ def commit_copy(
     assert new_id is not None
     conn.execute(
         "INSERT INTO image_sets (datastore_id, image_set_id, latest_version, is_primary, created_at, updated_at,"
-        " lock_until, deleted_at, last_accessed_at, lock_status) VALUES (?, ?, 1, ?, ?, ?, ?, NULL, ?, ?)",
-        (datastore_id, new_id, int(request.promote), now, now, lock_until, now, DESTINATION_STATUS),
+        " lock_until, deleted_at, last_accessed_at, lock_status) VALUES (?, ?, ?, ?, ?, ?, ?, NULL, ?, ?)",
+        (datastore_id, new_id, first_version, int(request.promote), now, now, lock_until, now, DESTINATION_STATUS),
     )
-    tables.insert_version(conn, datastore_id, new_id, 1, result.new, now, now)
-    return int(source["latest_version"]), new_id, 1
+    tables.insert_version(conn, datastore_id, new_id, first_version, result.new, now, now)
+    return int(source["latest_version"]), new_id, first_version
 
 
 def _writable(conn: sqlite3.Connection, datastore_id: str, image_set_id: str, expected: int,

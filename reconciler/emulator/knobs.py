@@ -27,6 +27,16 @@ Patient-level metadata; ``blob_limit`` is the length limit of each ``DICOMUpdate
 blob (raise it to match a raised quota), ``archive_after`` the idle time after which an image set is
 reported in the ``ARCHIVE_INSTANT_ACCESS`` tier, ``region`` the region SigV4 signatures must be
 scoped to (HTTP transport).
+
+Two knobs play answers that the model allows and the emulator otherwise never gives: ``omit_is_primary``
+leaves ``isPrimary`` out of GetImageSet, ListImageSetVersions and SearchImageSets (the field is optional
+in all three shapes of the ``medical-imaging`` model: "Required: No" in
+https://docs.aws.amazon.com/healthimaging/latest/APIReference/API_ImageSetsMetadataSummary.html), and
+``first_version`` is the version a new image set made by CopyImageSet starts at (default 1): the
+destination's version is only given by the answer (``destinationImageSetProperties.latestVersionId``,
+https://docs.aws.amazon.com/healthimaging/latest/APIReference/API_CopyImageSet.html), and the
+copy-image-set page says a copy makes "a new image set, or a new version of the destinationImageSet"
+without naming a first version (https://docs.aws.amazon.com/healthimaging/latest/devguide/copy-image-set.html).
 """
 
 from __future__ import annotations
@@ -73,6 +83,8 @@ class EmulatorConfig:
     region: str = "us-east-1"
     barriers: dict[str, int] = field(default_factory=dict)  # operation -> N (see ``Knobs.meet``)
     holds: dict[str, int] = field(default_factory=dict)  # operation -> N passed before parking (``Knobs.hold``)
+    omit_is_primary: bool = False  # answers without ``isPrimary`` (optional in the model)
+    first_version: int = 1  # the version a new image set made by CopyImageSet starts at
 
 
 class Knobs:

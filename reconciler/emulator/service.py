@@ -21,6 +21,7 @@ from collections.abc import Callable
 from typing import Any
 
 from reconciler.emulator import search as search_mod
+from reconciler.emulator.answers import datastore, flagged, properties, timestamp
 from reconciler.emulator.copy_op import copy_image_set
 from reconciler.emulator.errors import (
     ApiError,
@@ -127,7 +128,7 @@ class Service:
 
     def get_datastore(self, call: Call) -> WireResponse:
         row = self.store.get_datastore(call.datastore_id)
-        return json_response({"datastoreProperties": _datastore(row, self.config.region)})
+        return json_response({"datastoreProperties": datastore(row, self.config.region)})
 
     def list_datastores(self, call: Call) -> WireResponse:
         status = call.query("datastoreStatus")
@@ -135,7 +136,7 @@ class Service:
             raise ValidationError("datastoreStatus must be one of " + ", ".join(_DATASTORE_STATUSES))
         rows = [r for r in self.store.list_datastores() if status is None or r.status == status]
         chunk, token = page(rows, call, "datastores")
-        return json_response({"datastoreSummaries": [_datastore(r, self.config.region) for r in chunk],
+        return json_response({"datastoreSummaries": [datastore(r, self.config.region) for r in chunk],
                               "nextToken": token})
 
     # -- image sets ---------------------------------------------------------------------------------
@@ -143,21 +144,21 @@ class Service:
     def get_image_set(self, call: Call) -> WireResponse:
         version = version_param(call.query("version"), "version")
         row = self.store.get_version(call.datastore_id, call.image_set_id, version, now=call.now)
-        return json_response({
+        return json_response(flagged({
             "datastoreId": row.datastore_id,
             "imageSetId": row.image_set_id,
             "versionId": str(row.version),
             "imageSetState": row.state,
             "imageSetWorkflowStatus": row.workflow_status,
-            "createdAt": _ms(row.created_at),
-            "updatedAt": _ms(row.updated_at),
-            "deletedAt": _ms(row.deleted_at),
+            "createdAt": timestamp(row.created_at),
+            "updatedAt": timestamp(row.updated_at),
+            "deletedAt": timestamp(row.deleted_at),
             "message": row.message,
             "imageSetArn": image_set_arn(row.datastore_id, row.image_set_id, self.config.region),
             "overrides": {"forced": True} if row.forced else None,
             "isPrimary": row.is_primary,
             **self._tier(row, call.now),
-        })
+        }, self.config.omit_is_primary))
 
     def get_image_set_metadata(self, call: Call) -> WireResponse:
         version = version_param(call.query("version"), "version")
@@ -213,8 +214,8 @@ class Service:
             "latestVersionId": str(row.version),
             "imageSetState": "LOCKED",
             "imageSetWorkflowStatus": "UPDATING",
-            "createdAt": _ms(row.created_at),
-            "updatedAt": _ms(row.updated_at),
+            "createdAt": timestamp(row.created_at),
+            "updatedAt": timestamp(row.updated_at),
         })
 
     def _tier(self, row: VersionRow, now: float) -> dict[str, Any]:
@@ -223,7 +224,7 @@ class Service:
         https://docs.aws.amazon.com/healthimaging/latest/devguide/cost-optimization.html
         """
         return {"storageTier": row.storage_tier(now, self.config.archive_after),
-                "lastAccessedAt": _ms(row.last_accessed_at)}
+                "lastAccessedAt": timestamp(row.last_accessed_at)}
 
     def _revert(self, call: Call, target: Any, force: bool) -> Callable[[dict[str, Any]], NewVersion]:
         """revertToVersionId: a new version holding that version's document (read first: immutable)."""
@@ -241,7 +242,8 @@ class Service:
         max_results(call)  # validate before touching the store
         rows = self.store.list_versions(call.datastore_id, call.image_set_id, now=call.now)
         chunk, token = page(rows, call, f"versions:{call.image_set_id}")
-        return json_response({"imageSetPropertiesList": [_properties(r) for r in chunk], "nextToken": token})
+        return json_response({"imageSetPropertiesList": [
+            flagged(properties(r), self.config.omit_is_primary) for r in chunk], "nextToken": token})
 
     def search_image_sets(self, call: Call) -> WireResponse:
         """One page from the store's search indexes: a page costs the same however deep, however many."""
@@ -252,7 +254,8 @@ class Service:
         hits = self.store.search_page(call.datastore_id, query, decode_after(call, scope), size + 1, now=call.now)
         last = hits[size - 1] if len(hits) > size else None
         return json_response({
-            "imageSetsMetadataSummaries": [summary(hit, call.now, self.config.archive_after) for hit in hits[:size]],
+            "imageSetsMetadataSummaries": [flagged(summary(hit, call.now, self.config.archive_after),
+                                                   self.config.omit_is_primary) for hit in hits[:size]],
             "sort": query.echo_sort,
             "nextToken": None if last is None else encode_after((last.sort_value, last.image_set_id), scope),
         })
@@ -270,37 +273,3 @@ class Service:
             "imageSetState": "LOCKED",
             "imageSetWorkflowStatus": "DELETING",
         })
-
-
-def _datastore(row: Any, region: str) -> dict[str, Any]:
-    return {
-        "datastoreId": row.datastore_id,
-        "datastoreName": row.name,
-        "datastoreStatus": row.status,
-        "datastoreArn": image_set_arn(row.datastore_id, region=region),
-        "createdAt": _ms(row.created_at),
-        "updatedAt": _ms(row.updated_at),
-    }
-
-
-def _properties(row: VersionRow) -> dict[str, Any]:
-    """One ``ImageSetProperties`` item (the model spells ``ImageSetWorkflowStatus`` with a capital I)."""
-    return {
-        "imageSetId": row.image_set_id,
-        "versionId": str(row.version),
-        "imageSetState": row.state,
-        "ImageSetWorkflowStatus": row.workflow_status,
-        "createdAt": _ms(row.created_at),
-        "updatedAt": _ms(row.updated_at),
-        "deletedAt": _ms(row.deleted_at),
-        "message": row.message,
-        "overrides": {"forced": True} if row.forced else None,
-        "isPrimary": row.is_primary,
-    }
-
-
-
-def _ms(value: float | None) -> float | None:
-    """A timestamp as AWS sends it: epoch seconds with millisecond precision (stores made before this
-    version may hold microseconds)."""
-    return None if value is None else ms(value)

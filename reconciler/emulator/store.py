@@ -267,13 +267,15 @@ class Store:
 
     def commit_copy(
         self, datastore_id: str, request: CopyRequest, build: Build, *, new_id: str | None, now: float,
-        lock_until: float, lenient_promotion: bool = False,
+        lock_until: float, lenient_promotion: bool = False, first_version: int = 1,
     ) -> tuple[VersionRow, VersionRow]:
         """CopyImageSet in one transaction (``reconciler.emulator.copy_store``): the source's and the
-        destination's properties as of NOW (the destination is NEW_ID when the request names none)."""
+        destination's properties as of NOW (the destination is NEW_ID at FIRST_VERSION when the request names
+        none)."""
         with self._tx(write=True) as conn:
             source_version, destination, version = commit_copy(conn, datastore_id, request, new_id, build, now=now,
-                                                               lock_until=lock_until, lenient=lenient_promotion)
+                                                               lock_until=lock_until, lenient=lenient_promotion,
+                                                               first_version=first_version)
         return (self.get_version(datastore_id, request.source_id, source_version, now=now),
                 self.get_version(datastore_id, destination, version, now=now))
 

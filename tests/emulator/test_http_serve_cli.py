@@ -147,3 +147,36 @@ def test_each_conservative_rule_has_a_serve_flag(tmp_path: Path, monkeypatch: py
     (config,) = seen
     knobs = ("lenient_primary_force", "lenient_series_removal", "lenient_promotion")
     assert {k: getattr(config, k) for k in knobs} == {k: k == knob for k in knobs}
+
+
+@pytest.mark.parametrize(("flags", "expected"), [([], (False, 1)), (["--omit-is-primary"], (True, 1)),
+                                                  (["--first-version", "7"], (False, 7))])
+def test_omit_is_primary_and_first_version_reach_the_config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch,
+                                                           flags: list[str], expected: tuple[bool, int]) -> None:
+    """Each flag reaches the EmulatorConfig serve runs with (their effect: test_emulator_answer_knobs)."""
+    import io
+
+    from reconciler.cli import main
+    from reconciler.commands._common import Streams
+    from reconciler.emulator import http
+    from reconciler.emulator.knobs import EmulatorConfig
+
+    seen: list[EmulatorConfig] = []
+    monkeypatch.setattr(http, "serve", lambda _dir, _host, _port, config, **_kw: seen.append(config))
+    code = main(["emulator", "serve", "--local", str(tmp_path), "--init", "--port", "0", *flags],
+                Streams(out=io.StringIO(), err=io.StringIO(), inp=io.StringIO("")))
+    assert code == 0
+    (config,) = seen
+    assert (config.omit_is_primary, config.first_version) == expected
+
+
+def test_a_first_version_below_1_is_a_usage_error(tmp_path: Path) -> None:
+    import io
+
+    from reconciler.cli import main
+    from reconciler.commands._common import Streams
+
+    err = io.StringIO()
+    code = main(["emulator", "serve", "--local", str(tmp_path), "--init", "--first-version", "0"],
+                Streams(out=io.StringIO(), err=err, inp=io.StringIO("")))
+    assert code == 1 and "--first-version 0: must be 1 or more" in err.getvalue()

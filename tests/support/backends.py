@@ -146,6 +146,21 @@ def isolate_aws(tmp_path: Path, monkeypatch: Any, *also_unset: str) -> None:
         monkeypatch.delenv(name, raising=False)
 
 
+def local_knobs(monkeypatch: Any, config: EmulatorConfig) -> None:
+    """The CLI's ``--local`` emulator (``reconciler.local`` attaches it) runs with CONFIG's knobs, as
+    ``emulator serve`` runs with the same flags: the CLI itself has no option for them. Forked children
+    inherit it; a ``python -m reconciler`` subprocess does not."""
+    from reconciler.emulator import inprocess
+
+    real = inprocess.attach
+
+    def attach(client: Any, store_dir: str, given: EmulatorConfig | None = None,
+               clock: Callable[[], float] = time.time, *, rate_clock: Callable[[], float] = time.monotonic) -> Service:
+        return real(client, store_dir, given or config, clock, rate_clock=rate_clock)
+
+    monkeypatch.setattr(inprocess, "attach", attach)
+
+
 @contextmanager
 def cli_backend(kind: str, store: Path, config: EmulatorConfig) -> Iterator[list[str]]:
     """The CLI arguments that reach STORE: ``--local`` (in process) for KIND ``local``, else ``--endpoint-url``

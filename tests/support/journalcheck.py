@@ -21,7 +21,7 @@ REPLACE_STEPS = ["copy_submitting", "copy_submitted", "copied", "copy_updating",
                  "temp_deleted", "pristine_deleting", "pristine_deleted"]
 # a group that could not be promoted, restored from its pristine copies
 RESTORE_STEPS = ["rollback_deleting", "rollback_deleted", "restore_promoting", "restore_submitted", "restored",
-                 "temp_deleting", "temp_deleted", "replace_restored"]
+                 "temp_deleting", "temp_deleted", "pristine_deleting", "pristine_deleted", "replace_restored"]
 EVENTS |= {*REPLACE_STEPS, *RESTORE_STEPS, "replace_abandoned"}
 
 
