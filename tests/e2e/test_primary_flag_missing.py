@@ -14,8 +14,21 @@ from pathlib import Path
 import pytest
 
 from reconciler.emulator.knobs import EmulatorConfig
-from tests.support.backends import cli_backend, isolate_aws, local_knobs
-from tests.support.replaceenv import LOCK, NEW, OLD, SELECT, Env, X, by_id, in_study, seed, spec_text, wait_quiet
+from tests.support.backends import local_knobs
+from tests.support.replaceenv import (
+    LOCK,
+    NEW,
+    OLD,
+    SELECT,
+    Env,
+    X,
+    by_id,
+    in_study,
+    seed,
+    seeded_env,
+    spec_text,
+    wait_quiet,
+)
 
 TARGETS = {"by-id": by_id(X), "select": SELECT}
 
@@ -23,14 +36,10 @@ TARGETS = {"by-id": by_id(X), "select": SELECT}
 @pytest.fixture(params=["local", "http"])
 def fenv(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     """The seeded store (X: the study's one primary image set), answered without isPrimary."""
-    isolate_aws(tmp_path, monkeypatch, "RECONCILER_BLOB_LIMIT", "RECONCILER_CRASH_AFTER")
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "specs").mkdir()
-    store = tmp_path / "store"
-    seed(store)
     local_knobs(monkeypatch, EmulatorConfig(omit_is_primary=True))
-    with cli_backend(request.param, store, EmulatorConfig(lock_seconds=LOCK, omit_is_primary=True)) as args:
-        yield Env(tmp_path, store, args)
+    config = EmulatorConfig(lock_seconds=LOCK, omit_is_primary=True)
+    with seeded_env(request.param, tmp_path, monkeypatch, seed, config) as seeded:
+        yield seeded
 
 
 def _warning(err: str, image_set_id: str = X) -> str:

@@ -12,7 +12,6 @@ import pytest
 
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.emulator.store import Store
-from tests.support.backends import cli_backend, isolate_aws
 from tests.support.replaceenv import (
     DS,
     LOCK,
@@ -27,6 +26,7 @@ from tests.support.replaceenv import (
     document,
     in_study,
     instances,
+    seeded_env,
 )
 
 X2 = "d" * 32  # the second primary image set of the study (series 1.2.840.78.*)
@@ -81,13 +81,8 @@ def assert_group_replaced(env: Env) -> list[str]:
 @pytest.fixture(params=["local", "http"])
 def genv(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
     """The seeded two-primary study, the CLI in process (``--local``) or against ``emulator serve``."""
-    isolate_aws(tmp_path, monkeypatch, "RECONCILER_BLOB_LIMIT", "RECONCILER_CRASH_AFTER")
-    monkeypatch.chdir(tmp_path)
-    (tmp_path / "specs").mkdir()
-    store = tmp_path / "store"
-    seed(store)
-    with cli_backend(request.param, store, EmulatorConfig(lock_seconds=LOCK)) as args:
-        yield Env(tmp_path, store, args)
+    with seeded_env(request.param, tmp_path, monkeypatch, seed, EmulatorConfig(lock_seconds=LOCK)) as seeded:
+        yield seeded
 
 
 

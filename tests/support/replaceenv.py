@@ -3,11 +3,12 @@ many primaries hold the study's instances, and that no instance is held only by 
 
 from __future__ import annotations
 
+import contextlib
 import io
 import json
 import sqlite3
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -138,13 +139,22 @@ def report(out: str) -> dict[str, Any]:
     return data
 
 
-@pytest.fixture(params=["local", "http"])
-def env(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
-    """The seeded store, the CLI in process (``--local``) or against ``emulator serve``'s HTTP server."""
+@contextlib.contextmanager
+def seeded_env(kind: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, seed_store: Callable[[Path], object],
+               config: EmulatorConfig) -> Iterator[Env]:
+    """TMP_PATH as the working folder (with specs/), a store SEED_STORE fills, and the CLI's arguments for
+    KIND: ``local`` (in process) or ``http`` (an ``emulator serve`` HTTP server with CONFIG)."""
     isolate_aws(tmp_path, monkeypatch, "RECONCILER_BLOB_LIMIT", "RECONCILER_CRASH_AFTER")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "specs").mkdir()
     store = tmp_path / "store"
-    seed(store)
-    with cli_backend(request.param, store, EmulatorConfig(lock_seconds=LOCK)) as args:
+    seed_store(store)
+    with cli_backend(kind, store, config) as args:
         yield Env(tmp_path, store, args)
+
+
+@pytest.fixture(params=["local", "http"])
+def env(request: pytest.FixtureRequest, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Env]:
+    """The seeded store, the CLI in process (``--local``) or against ``emulator serve``'s HTTP server."""
+    with seeded_env(request.param, tmp_path, monkeypatch, seed, EmulatorConfig(lock_seconds=LOCK)) as seeded:
+        yield seeded
