@@ -1,25 +1,21 @@
 """kill -9 of `reconciler apply` at each step boundary of a replacement, then a re-run: it finishes the
 replacement from the journal, with no instance lost and exactly one primary image set, and repeats no
 completed step. The apply process kills itself (SIGKILL) right after the named journal record is durable
-(``RECONCILER_CRASH_AFTER``), so each test stops at its exact boundary; over both transports (a subprocess
+(``RECONCILER_CRASH_AFTER``), so each test stops at its exact boundary; over both transports (a forked apply
 on the in-process ``--local`` store, and one against ``emulator serve``'s HTTP server with real lock times)."""
 
 from __future__ import annotations
 
 import json
-import os
-import signal
-import subprocess
-import sys
 
 import pytest
 
 from reconciler.apply.journal import read_journal
 from tests.support.applyenv import client
 from tests.support.journalcheck import check_journal
+from tests.support.killing import killed_run
 from tests.support.replaceenv import (
     DS,
-    RATES,
     Env,
     X,
     assert_nothing_lost,
@@ -32,7 +28,7 @@ from tests.support.replaceenv import (
 )
 
 __all__ = ["env"]  # the fixture
-pytestmark = pytest.mark.slow  # each starts a CLI subprocess (subprocess end-to-end); a few seconds each
+pytestmark = pytest.mark.slow  # each runs apply until a kill -9, then again; a few seconds each
 
 # every record of a replacement: a kill after a "before" record leaves its request unsent, after an
 # "after" record the step done and the next one not begun
@@ -45,17 +41,12 @@ DONE_BEFORE = {"copy_submitted": "copy_submitting", "copy_updated": "copy_updati
 
 
 def _kill_at(env: Env, event: str, *target: str) -> list[dict[str, object]]:
+    """`reconciler apply TARGET...` killed (SIGKILL) right after EVENT, in a fork of this process (the
+    package imported once: a kill costs no Python start-up); its journal's records."""
     journal = env.root / "j" / "run1.jsonl"
-    environ = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
-    environ["RECONCILER_CRASH_AFTER"] = event
-    proc = subprocess.run([sys.executable, "-m", "reconciler", "apply", *target, "--journal", str(journal),
-                           *env.backend, *RATES], env=environ, cwd=env.root, capture_output=True, text=True,
-                          timeout=120)
-    assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr
-    records = read_journal(journal)
-    assert records[-1]["event"] == event  # killed right at the boundary
+    killed_run(env.backend, journal, event, X, target=target)  # asserts it died right at the boundary
     check_journal(journal)
-    return records
+    return read_journal(journal)
 
 
 def _after_kill(env: Env) -> None:

@@ -8,6 +8,7 @@ import io
 import os
 import signal
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
@@ -21,16 +22,19 @@ from tests.support.replaceenv import RATES
 CHILD_TIMEOUT = 120.0  # a guard against a hung child, not a timed assertion
 
 
-def killed_run(backend: list[str], journal: Path, event: str, image_set_id: str, specs: str = "specs") -> None:
-    """A forked `reconciler apply SPECS` on BACKEND that kills itself right after the record EVENT of
-    IMAGE_SET_ID; fails the test if it ends any other way (what it said is in JOURNAL's ``.out``)."""
+def killed_run(backend: list[str], journal: Path, event: str, image_set_id: str, specs: str = "specs",
+               target: Sequence[str] | None = None) -> None:
+    """A forked `reconciler apply SPECS --auto-approve` (or `apply TARGET...`) on BACKEND that kills itself
+    right after the record EVENT of IMAGE_SET_ID; fails the test if it ends any other way (what it said is
+    in JOURNAL's ``.out``)."""
+    argv = [specs, "--auto-approve"] if target is None else list(target)
     pid = os.fork()
     if pid == 0:  # the child: never returns into pytest
         code = 70
         out = io.StringIO()
         try:
             os.environ[CRASH_ENV] = f"{event}:{image_set_id}"
-            code = main(["apply", specs, "--auto-approve", "--journal", str(journal), *backend, *RATES],
+            code = main(["apply", *argv, "--journal", str(journal), *backend, *RATES],
                         Streams(out=out, err=out, inp=io.StringIO("")))
         finally:
             journal.with_suffix(".out").write_text(out.getvalue())  # what it said, should it not be killed
