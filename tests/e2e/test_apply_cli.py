@@ -24,16 +24,12 @@ from tests.support.applyenv import (
     seed,
     write_specs,
 )
+from tests.support.backends import isolate_aws
 
 
 @pytest.fixture(autouse=True)
 def _aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-                        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}.items():
-        monkeypatch.setenv(name, value)
-    for name in ("AWS_PROFILE", "AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_MEDICAL_IMAGING", "RECONCILER_LOCAL"):
-        monkeypatch.delenv(name, raising=False)
+    isolate_aws(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
 
 

@@ -16,6 +16,7 @@ from reconciler.cli import main
 from reconciler.commands._common import Streams
 from reconciler.learned import recall
 from tests.support.applyenv import SPEC_YAML, seed, write_specs
+from tests.support.backends import isolate_aws
 from tests.support.harness import serve_in_thread, start_listening, stop_serve
 from tests.support.sharedclock import SharedClock
 
@@ -26,10 +27,7 @@ COUNT = 12
 
 @pytest.fixture(autouse=True)
 def _aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
-    for name, value in {"AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
-                        "AWS_CONFIG_FILE": str(tmp_path / "none"),
-                        "AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none")}.items():
-        monkeypatch.setenv(name, value)
+    isolate_aws(tmp_path, monkeypatch)
     monkeypatch.chdir(tmp_path)
 
 
