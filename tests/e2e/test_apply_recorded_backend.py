@@ -16,19 +16,11 @@ from reconciler.commands._common import Streams
 from reconciler.emulator.knobs import EmulatorConfig
 from reconciler.emulator.store import Store
 from tests.support.backends import isolate_aws, start_server
+from tests.support.spectext import one_value_spec
 
 DS = "1234567890abcdef1234567890abcdef"
 IS = "c" * 32
-SPEC = f"""apiVersion: reconciler/v1
-kind: ImageSetMetadata
-target:
-  datastoreId: {DS}
-  imageSetId: {IS}
-desired:
-  Study:
-    DICOM:
-      StudyDescription: HEAD
-"""
+SPEC = one_value_spec(DS, IS, "Study", "StudyDescription", "HEAD")
 
 
 def run(*argv: str) -> tuple[int, str, str]:

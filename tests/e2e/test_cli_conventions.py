@@ -21,6 +21,7 @@ import pytest
 from reconciler.cli import build_parser
 from reconciler.commands._common import use_colour
 from reconciler.emulator.store import Store
+from tests.support.spectext import one_value_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -148,16 +149,7 @@ def test_the_colour_decision(environ: dict[str, str], colour: bool) -> None:
 
 DS = "1234567890abcdef1234567890abcdef"
 IS = "ea92b0d8838c72a3f25d00d13616f87e"
-SPEC = f"""apiVersion: reconciler/v1
-kind: ImageSetMetadata
-target:
-  datastoreId: {DS}
-  imageSetId: {IS}
-desired:
-  Study:
-    DICOM:
-      StudyDescription: HEAD
-"""
+SPEC = one_value_spec(DS, IS, "Study", "StudyDescription", "HEAD")
 
 
 def plan_on_a_terminal(tmp_path: Path, no_color: str | None) -> str:

@@ -18,21 +18,13 @@ import pytest
 from reconciler.cli import build_parser, main
 from reconciler.commands._common import Streams
 from reconciler.emulator.store import Store
+from tests.support.spectext import one_value_spec
 
 ROOT = Path(__file__).resolve().parents[2]
 DS = "1234567890abcdef1234567890abcdef"
 IS = "f" * 32
 SECRET = "QQFLAGS^ZZPATIENT"
-SPEC = f"""apiVersion: reconciler/v1
-kind: ImageSetMetadata
-target:
-  datastoreId: {DS}
-  imageSetId: {IS}
-desired:
-  Patient:
-    DICOM:
-      PatientName: NEWQQ^NAME
-"""
+SPEC = one_value_spec(DS, IS, "Patient", "PatientName", "NEWQQ^NAME")
 
 
 def parsers(parser: argparse.ArgumentParser) -> Iterator[argparse.ArgumentParser]:

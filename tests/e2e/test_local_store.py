@@ -21,22 +21,14 @@ from reconciler.cli import main
 from reconciler.commands._common import Streams
 from reconciler.commands._options import backend_from_args
 from reconciler.emulator.store import Store
+from tests.support.spectext import one_value_spec
 
 DS = "1234567890abcdef1234567890abcdef"
 IS = "f" * 32
 SECRET = "QQSTORE^ZZPATIENT"
 DOC = {"Patient": {"DICOM": {"PatientName": SECRET, "PatientID": "P9"}},
        "Study": {"DICOM": {"StudyInstanceUID": "1.2.3"}, "Series": {}}}
-SPEC = f"""apiVersion: reconciler/v1
-kind: ImageSetMetadata
-target:
-  datastoreId: {DS}
-  imageSetId: {IS}
-desired:
-  Patient:
-    DICOM:
-      PatientName: NEW^NAME
-"""
+SPEC = one_value_spec(DS, IS, "Patient", "PatientName", "NEW^NAME")
 
 COMMANDS = {
     "plan": ["plan", "specs"],
