@@ -18,6 +18,7 @@ import subprocess
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from reconciler.spec import expand_paths
 
@@ -41,6 +42,16 @@ class SpecBinding:
     def as_dict(self) -> dict[str, object]:
         return {"commit": self.commit, "dirty": self.dirty, "planned": list(self.planned),
                 "folders": list(self.folders), "files": [{"path": f.path, "sha256": f.sha256} for f in self.files]}
+
+    @classmethod
+    def from_dict(cls, d: Any) -> SpecBinding | None:
+        """The saved form (``as_dict``), or None when the plan records none."""
+        if d is None:
+            return None
+        dirty = d.get("dirty")
+        return cls(tuple(SpecFile(str(f["path"]), str(f["sha256"])) for f in d["files"]),
+                   tuple(map(str, d["planned"])), tuple(map(str, d["folders"])),
+                   None if d.get("commit") is None else str(d["commit"]), None if dirty is None else bool(dirty))
 
 
 @dataclass(frozen=True)

@@ -23,7 +23,7 @@ from typing import Any
 from reconciler.api import BackendIdentity
 from reconciler.errors import PlanFileError
 from reconciler.persist import Storage
-from reconciler.plan.binding import SpecBinding, SpecFile, compare
+from reconciler.plan.binding import SpecBinding, compare
 from reconciler.plan.cost import Cost
 from reconciler.plan.model import (
     Change,
@@ -207,20 +207,11 @@ def plan_from_dict(raw: Any, path: str = "<plan>") -> Plan:
         targeting = _targeting_from(raw.get("targeting"))
         fingerprints = _fingerprints_from(raw.get("fingerprints"))
         run = _run_from(raw.get("run"), raw.get("created_at"))
-        run["specs"] = _specs_from(raw.get("specs"))
+        run["specs"] = SpecBinding.from_dict(raw.get("specs"))
     except (KeyError, TypeError, ValueError) as exc:
         raise PlanFileError(f"{path}: malformed plan ({type(exc).__name__})") from None
     return Plan(sets, spec_digest=str(raw.get("spec_digest", "")), backend=backend, targeting=targeting,
                 fingerprints=fingerprints, **run)
-
-
-def _specs_from(d: Any) -> SpecBinding | None:
-    if d is None:
-        return None
-    dirty = d.get("dirty")
-    return SpecBinding(tuple(SpecFile(str(f["path"]), str(f["sha256"])) for f in d["files"]),
-                       tuple(map(str, d["planned"])), tuple(map(str, d["folders"])),
-                       None if d.get("commit") is None else str(d["commit"]), None if dirty is None else bool(dirty))
 
 
 def check_specs(plan: Plan, location: str) -> list[str]:
