@@ -25,6 +25,7 @@ from reconciler.commands._common import (
     schema_ref,
 )
 from reconciler.errors import ReconcilerError, UsageError
+from reconciler.render.common import plural
 
 _ID = re.compile(r"[0-9a-z]{32}")
 MAPPING_NOTE = ("A08/A31: PID-5, PID-7 and PID-8 become PatientName, PatientBirthDate and PatientSex of the "
@@ -117,8 +118,8 @@ def run_read(ctx: Context) -> int:
             for attribute, value in outcome.values:
                 print(f"    {attribute}: {'(removed)' if value is None else value}", file=streams.err)
         written += len(outcome.files)
-    print(f"adt read: {len(messages)} message{'s' if len(messages) != 1 else ''}, {written} spec "
-          f"file{'s' if written != 1 else ''} written to {args.specs} (mode 0600: they hold patient data); "
+    print(f"adt read: {plural(len(messages), 'message')}, {plural(written, 'spec file')} written to {args.specs} "
+          "(mode 0600: they hold patient data); "
           "review them with `reconciler plan`", file=streams.err)
     return 0
 
