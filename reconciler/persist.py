@@ -89,14 +89,16 @@ def open_private(path: Path, *, append: bool = False) -> int:
     return fd
 
 
-def write_local(path: Path, chunks: Iterable[bytes]) -> None:
-    """Write a local file atomically: a temporary file (0600) beside it, fsync'd, renamed over it (OSError)."""
+def write_local(path: Path, chunks: Iterable[bytes], *, sync: bool = True) -> None:
+    """Write a local file atomically: a temporary file (0600) beside it, fsync'd (unless not SYNC), renamed
+    over it (OSError)."""
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     try:
         with os.fdopen(open_private(tmp), "wb") as fh:
             fh.writelines(chunks)
             fh.flush()
-            os.fsync(fh.fileno())
+            if sync:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except OSError:
         with contextlib.suppress(OSError):

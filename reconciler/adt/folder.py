@@ -21,6 +21,7 @@ import yaml
 
 from reconciler.adt.render import SOURCE_PREFIX, SUBJECT_PREFIX
 from reconciler.errors import ReconcilerError
+from reconciler.persist import open_private, write_local
 
 RECORD = ".adt-processed"
 _NAME_UNSAFE = re.compile(r"[^A-Za-z0-9._-]")
@@ -93,15 +94,7 @@ class SpecFolder:
             raise ReconcilerError(f"{target}: already exists for another patient or was not written by "
                                   "`reconciler adt`; not overwritten",
                                   hint="a sender reused a control ID: move that file away and send the message again")
-        temporary = self.path / f".{name}.{os.getpid()}.tmp"
-        fd = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        try:
-            os.write(fd, text.encode("utf-8"))
-            if self.durable:
-                os.fsync(fd)
-        finally:
-            os.close(fd)
-        os.replace(temporary, target)
+        write_local(target, [text.encode("utf-8")], sync=self.durable)
         previous = self._subjects.get(subject)
         self._subjects[subject] = target
         if previous is not None and previous != target and previous.exists():
@@ -113,7 +106,7 @@ class SpecFolder:
         """Note CONTROL_ID as processed (after its file is written): the same control ID again is not."""
         line = json.dumps({"controlId": control_id, "outcome": outcome}) + "\n"
         new = not (self.path / RECORD).exists()
-        fd = os.open(self.path / RECORD, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        fd = open_private(self.path / RECORD, append=True)
         try:
             os.write(fd, line.encode("utf-8"))
             if self.durable:

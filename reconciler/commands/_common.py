@@ -16,6 +16,7 @@ import time
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
+from pathlib import Path
 from types import FrameType
 from typing import TYPE_CHECKING, TextIO
 
@@ -308,3 +309,18 @@ def stop_on_signals(cancel: Cancellation) -> Iterator[None]:
     finally:
         for sig, handler in previous.items():
             signal.signal(sig, handler if handler is not None else signal.SIG_DFL)
+
+
+_SCHEMA = Path("schemas") / "spec.schema.json"
+SCHEMA_CONVENTION = "../schemas/spec.schema.json"  # a spec in specs/ beside the project's schemas/
+
+
+def schema_ref(target: Path | None) -> str:
+    """The ``$schema`` path of a written spec: never an absolute path of this machine, which would be wrong
+    on every other one the spec is committed for. For a file TARGET, relative from its folder to the
+    working folder's ``schemas/spec.schema.json`` when it has one; otherwise, and on stdout (None, whose
+    destination is unknown), the layout the spec reference shows: spec folders beside ``schemas/``."""
+    local = Path.cwd() / _SCHEMA
+    if target is not None and local.is_file():
+        return Path(os.path.relpath(local, target.parent.resolve())).as_posix()
+    return SCHEMA_CONVENTION

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import os
 import re
 import signal
 from collections.abc import Callable, Collection
@@ -23,12 +22,12 @@ from reconciler.commands._common import (
     add_phi_options,
     add_rate_options,
     datastore_id,
+    schema_ref,
 )
 from reconciler.errors import ReconcilerError, UsageError
+from reconciler.render.common import plural
 
 _ID = re.compile(r"[0-9a-z]{32}")
-_SCHEMA = Path("schemas") / "spec.schema.json"
-SCHEMA_CONVENTION = "../schemas/spec.schema.json"
 MAPPING_NOTE = ("A08/A31: PID-5, PID-7 and PID-8 become PatientName, PatientBirthDate and PatientSex of the "
                 "patient's image sets (PID-3: the MR identifier, else the first). A40/A47: the image sets of the "
                 "prior patient (MRG-1) take the surviving ID (PID-3) and demographics.")
@@ -88,7 +87,7 @@ def _feed(ctx: Context, *, durable: bool, expected: Collection[str] = ()) -> Any
         raise UsageError(f"--datastore-id {args.datastore_id!r}: not a datastore ID (32 lower-case letters or digits)")
     specs = Path(args.specs)
     return Feed(Directory(ctx.api, args.datastore_id, expected), SpecFolder(specs, durable=durable),
-                args.replace == "allow", _schema_ref(specs))
+                args.replace == "allow", schema_ref(specs / "spec.yaml"))  # any file in DIR: as `import --out DIR`
 
 
 def run_read(ctx: Context) -> int:
@@ -119,8 +118,8 @@ def run_read(ctx: Context) -> int:
             for attribute, value in outcome.values:
                 print(f"    {attribute}: {'(removed)' if value is None else value}", file=streams.err)
         written += len(outcome.files)
-    print(f"adt read: {len(messages)} message{'s' if len(messages) != 1 else ''}, {written} spec "
-          f"file{'s' if written != 1 else ''} written to {args.specs} (mode 0600: they hold patient data); "
+    print(f"adt read: {plural(len(messages), 'message')}, {plural(written, 'spec file')} written to {args.specs} "
+          "(mode 0600: they hold patient data); "
           "review them with `reconciler plan`", file=streams.err)
     return 0
 
@@ -158,11 +157,3 @@ def run_listen(ctx: Context) -> int:
     print("adt listen: stopped", file=streams.err)
     return 0
 
-
-def _schema_ref(specs: Path) -> str:
-    """The ``$schema`` path of a written spec, as `import` writes it: from DIR to the working folder's
-    ``schemas/spec.schema.json`` when there is one, else the project's layout (spec folders beside schemas/)."""
-    local = Path.cwd() / _SCHEMA
-    if local.is_file():
-        return Path(os.path.relpath(local, specs.resolve())).as_posix()
-    return SCHEMA_CONVENTION

@@ -17,14 +17,13 @@ from reconciler.commands._common import (
     add_rate_options,
     datastore_id,
     parse_select,
+    schema_ref,
 )
 from reconciler.errors import ReconcilerError, UsageError
 from reconciler.plan.adopt import LEVELS, Origin, build_spec, parse_levels
 from reconciler.plan.fetch import Work, read_live
 from reconciler.plan.patientlevel import PATIENT_KEY, patient_specs
 
-_SCHEMA = Path("schemas") / "spec.schema.json"
-SCHEMA_CONVENTION = "../schemas/spec.schema.json"  # a spec in specs/ beside the project's schemas/
 TARGET_BY = ("image-set-id", "study", "patient")
 
 
@@ -81,7 +80,7 @@ def run(ctx: Context) -> int:
     reads = [(work, read_live(api, work)) for work in works]
     if by_patient:
         out_dir = Path(args.out) if args.out else None
-        return _write_all(ctx, patient_specs(api, args.datastore_id, reads, _now(), out_dir, _schema_ref))
+        return _write_all(ctx, patient_specs(api, args.datastore_id, reads, _now(), out_dir, schema_ref))
     # every target is checked before any file is written
     selects = {work.image_set_id: _study_select(api, work, read.document or {})
                for work, read in reads} if args.target_by == "study" else {}
@@ -89,7 +88,7 @@ def run(ctx: Context) -> int:
     for work, read in reads:
         version, live = read.version, read.document or {}
         target_file = Path(args.out) / f"{work.image_set_id}.yaml" if args.out else None
-        origin = Origin(work.datastore_id, work.image_set_id, version, _now(), ordered, _schema_ref(target_file),
+        origin = Origin(work.datastore_id, work.image_set_id, version, _now(), ordered, schema_ref(target_file),
                         selects.get(work.image_set_id))
         specs.append((target_file, build_spec(origin, live, levels)))
     return _write_all(ctx, specs)
@@ -136,17 +135,6 @@ def _study_select(api: HealthImagingAPI, work: Work, live: Mapping[str, Any]) ->
 
 def _now() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def _schema_ref(target: Path | None) -> str:
-    """The ``$schema`` path of a written spec: never an absolute path of this machine, which would be wrong
-    on every other one the spec is committed for. For a file under ``--out DIR``, relative from DIR to the
-    working folder's ``schemas/spec.schema.json`` when it has one; otherwise, and on stdout (whose
-    destination is unknown), the layout the spec reference shows: spec folders beside ``schemas/``."""
-    local = Path.cwd() / _SCHEMA
-    if target is not None and local.is_file():
-        return Path(os.path.relpath(local, target.parent.resolve())).as_posix()
-    return SCHEMA_CONVENTION
 
 
 def _write_private(path: Path, text: str) -> None:
