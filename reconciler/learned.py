@@ -12,12 +12,13 @@ from __future__ import annotations
 import json
 import logging
 import os
-import tempfile
 import threading
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
+
+from reconciler.persist import write_local
 
 ENV = "RECONCILER_RATES_FILE"
 DEFAULT_PATH = Path(".reconciler") / "rates.json"
@@ -71,15 +72,7 @@ def remember(path: Path, key: str, rates: Mapping[str, float], now: datetime | N
     accounts[key] = entries
     text = json.dumps({"format_version": FORMAT_VERSION, "accounts": accounts}, indent=2, sort_keys=True) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".rates-", suffix=".tmp")  # created 0600
-    try:
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(text)
-        os.chmod(tmp, 0o600)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    write_local(path, [text.encode("utf-8")])
 
 
 class RateMemory:

@@ -145,8 +145,8 @@ class RateLimiter:
     def starting_rate(self, op: str) -> float | None:
         """The rate OP starts at: learned, else configured."""
         limit = self.limit(op)
-        return self._learned.get(op, limit[0] if limit is not None else None) if op in self._adaptive else (
-            limit[0] if limit is not None else None)
+        configured = limit[0] if limit is not None else None
+        return self._learned.get(op, configured) if op in self._adaptive else configured
 
     def paces(self) -> tuple[Pace, ...]:
         """How each operation that sent a request was paced (see ``Pace``), by operation name."""

@@ -200,31 +200,26 @@ def documented_limits(overrides: dict[str, float], override_bursts: dict[str, fl
 
 def parse_barrier_options(items: list[str]) -> dict[str, int]:
     """Parse repeated ``OPERATION=N`` (N at least 2: the number of requests that wait for each other)."""
-    barriers: dict[str, int] = {}
-    for item in items:
-        op, sep, count = item.partition("=")
-        if not sep or not op.strip() or not count.strip().isdigit() or int(count) < 2:
-            raise UsageError(f"--barrier {item!r}: expected OPERATION=N with N of 2 or more, "
-                             "e.g. UpdateImageSetMetadata=2")
-        if op.strip() not in DEFAULT_QUOTAS:  # a typo would quietly make no barrier, and no collision
-            raise UsageError(f"--barrier {item!r}: unknown operation",
-                             hint="one of " + ", ".join(sorted(DEFAULT_QUOTAS)))
-        barriers[op.strip()] = int(count)
-    return barriers
+    return _parse_counts("--barrier", items, least=2, example=2)  # a typo would make no barrier, no collision
 
 
 def parse_hold_options(items: list[str]) -> dict[str, int]:
     """Parse repeated ``OPERATION=N`` (N at least 0: the number of requests that pass before the others park)."""
-    holds: dict[str, int] = {}
+    return _parse_counts("--hold", items, least=0, example=1)  # a typo would quietly hold nothing
+
+
+def _parse_counts(flag: str, items: list[str], *, least: int, example: int) -> dict[str, int]:
+    """Parse repeated ``OPERATION=N`` of FLAG: N a whole number of at least LEAST, OPERATION a known one."""
+    counts: dict[str, int] = {}
     for item in items:
         op, sep, count = item.partition("=")
-        if not sep or not op.strip() or not count.strip().isdigit():
-            raise UsageError(f"--hold {item!r}: expected OPERATION=N with N of 0 or more, "
-                             "e.g. UpdateImageSetMetadata=1")
-        if op.strip() not in DEFAULT_QUOTAS:  # a typo would quietly hold nothing
-            raise UsageError(f"--hold {item!r}: unknown operation", hint="one of " + ", ".join(sorted(DEFAULT_QUOTAS)))
-        holds[op.strip()] = int(count)
-    return holds
+        if not sep or not op.strip() or not count.strip().isdigit() or int(count) < least:
+            raise UsageError(f"{flag} {item!r}: expected OPERATION=N with N of {least} or more, "
+                             f"e.g. UpdateImageSetMetadata={example}")
+        if op.strip() not in DEFAULT_QUOTAS:
+            raise UsageError(f"{flag} {item!r}: unknown operation", hint="one of " + ", ".join(sorted(DEFAULT_QUOTAS)))
+        counts[op.strip()] = int(count)
+    return counts
 
 
 def parse_fault_options(items: list[str]) -> dict[str, list[Fault]]:
