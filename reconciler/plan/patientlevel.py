@@ -19,6 +19,7 @@ from reconciler.api import HealthImagingAPI
 from reconciler.dicom.dictionary import lookup
 from reconciler.dicom.normalize import values_equal
 from reconciler.errors import ReconcilerError
+from reconciler.padding import unpadded
 from reconciler.plan.adopt import Origin, build_spec
 from reconciler.plan.fetch import Live, Work, read_live
 
@@ -36,9 +37,7 @@ class SharedPatient:
 
 def patient_id(live: Mapping[str, Any]) -> str | None:
     """Patient.DICOM.PatientID without its DICOM padding, or None when the image set has none."""
-    value = _dicom(live).get("PatientID")
-    value = value.rstrip(" \x00") if isinstance(value, str) else None
-    return value or None
+    return unpadded(_dicom(live).get("PatientID"))
 
 
 def shared_patient(lives: Sequence[Mapping[str, Any]]) -> SharedPatient:
