@@ -106,7 +106,5 @@ class CopySteps(Core):
     def _find_copy(self, original: Keys, since: float) -> tuple[str | None, str | None]:
         """The copy an unrecorded CopyImageSet made: non-primary, of the study, created after it was sent,
         holding the original's instances."""
-        for hit in self._study(self.isp.study, since):
-            if hit.is_primary is False and instance_keys(self._read(hit.image_set_id, None)) == original:
-                return hit.image_set_id, hit.version
-        return None, None
+        hit = self._made(self.isp.study, since, original, primary=False)
+        return (hit.image_set_id, hit.version) if hit is not None else (None, None)

@@ -70,12 +70,11 @@ class Member(CopySteps, SwapSteps):
             return st.restored_id
         held = instance_keys(self._read(pristine, st.pristine_version))
         if st.restored_id is None and st.restoring is not None:
-            for hit in self._study(self.isp.study, st.restoring):
-                if hit.is_primary and instance_keys(self._read(hit.image_set_id, None)) == held:
-                    st.restored_id, st.restored_version = hit.image_set_id, str(hit.version)
-                    self._rec("restore_submitted", pristineId=pristine, newId=st.restored_id,
-                              newVersion=st.restored_version, foundLive=True)
-                    break
+            hit = self._made(self.isp.study, st.restoring, held, primary=True)
+            if hit is not None:
+                st.restored_id, st.restored_version = hit.image_set_id, str(hit.version)
+                self._rec("restore_submitted", pristineId=pristine, newId=st.restored_id,
+                          newVersion=st.restored_version, foundLive=True)
         if st.restored_id is None:
             self._rec("restore_promoting", pristineId=pristine, guard=st.pristine_version)
             try:
