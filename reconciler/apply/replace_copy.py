@@ -37,25 +37,36 @@ class CopySteps(Core):
             assert st.salt is not None
             self._rec("copy_submitting", guard=self.isp.version_id, salt=st.salt, instances=len(original),
                       instancesDigest=digest(original, st.salt))
-            try:
-                answer = self.o.api.copy_image_set(self.ds, self.p, self.isp.version_id or "")
-            except StaleVersion as exc:
-                self._stale(exc.current_version)
-            except ReconcilerError as exc:
-                self._fail(f"CopyImageSet: {exc}", abandon=True)
-            self.sent += 1
-            st.copy_id, st.copy_version = answer.destination.image_set_id, answer.destination.version_id
+            st.copy_id, st.copy_version = self._send_copy("")
             self._rec("copy_submitted", copyId=st.copy_id, copyVersion=st.copy_version)
         if st.copied_version is None:
-            copy = self._settled(st.copy_id, st.copy_version)  # the version the copy's answer gave
-            if copy.workflow_status == "COPY_FAILED" or copy.state != "ACTIVE":
-                self._fail(f"the copy {st.copy_id} failed: {copy.message or copy.workflow_status}", abandon=True)
-            held = instance_keys(self._read(st.copy_id, copy.version_id))
-            if held != original:
-                self._fail(f"the copy {st.copy_id} holds {len(held)} instances, the original {len(original)}",
-                           abandon=True)
-            st.copy_version = st.copied_version = copy.version_id
+            version, held = self._copied("copy", st.copy_id, st.copy_version, original)
+            st.copy_version = st.copied_version = version
             self._rec("copied", copyId=st.copy_id, copyVersion=st.copy_version, instances=len(held))
+
+    def _send_copy(self, what: str) -> tuple[str, str]:
+        """CopyImageSet of the original at the planned version into a new non-primary image set: its ID and
+        version. WHAT follows ``CopyImageSet`` in the message of a refusal."""
+        try:
+            answer = self.o.api.copy_image_set(self.ds, self.p, self.isp.version_id or "")
+        except StaleVersion as exc:
+            self._stale(exc.current_version)
+        except ReconcilerError as exc:
+            self._fail(f"CopyImageSet{what}: {exc}", abandon=True)
+        self.sent += 1
+        return answer.destination.image_set_id, answer.destination.version_id
+
+    def _copied(self, name: str, copy_id: str, version: str | None, original: Keys) -> tuple[str, Keys]:
+        """The settled version of the copy COPY_ID (from VERSION, the one its answer gave) and its instances,
+        which must be the ORIGINAL's; NAME names the copy in a failure."""
+        info = self._settled(copy_id, version)
+        if info.workflow_status == "COPY_FAILED" or info.state != "ACTIVE":
+            self._fail(f"the {name} {copy_id} failed: {info.message or info.workflow_status}", abandon=True)
+        held = instance_keys(self._read(copy_id, info.version_id))
+        if held != original:
+            self._fail(f"the {name} {copy_id} holds {len(held)} instances, the original {len(original)}",
+                       abandon=True)
+        return info.version_id, held
 
     def _update_copy(self) -> str:
         st, isp = self.st, self.isp
@@ -95,7 +106,5 @@ class CopySteps(Core):
     def _find_copy(self, original: Keys, since: float) -> tuple[str | None, str | None]:
         """The copy an unrecorded CopyImageSet made: non-primary, of the study, created after it was sent,
         holding the original's instances."""
-        for hit in self._study(self.isp.study, since):
-            if hit.is_primary is False and instance_keys(self._read(hit.image_set_id, None)) == original:
-                return hit.image_set_id, hit.version
-        return None, None
+        hit = self._made(self.isp.study, since, original, primary=False)
+        return (hit.image_set_id, hit.version) if hit is not None else (None, None)

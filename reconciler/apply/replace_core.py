@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import Any, NoReturn, Protocol
 
 from reconciler.api import HealthImagingAPI, ImageSetInfo, SearchHit, study_image_sets
-from reconciler.apply.instances import instance_keys
+from reconciler.apply.instances import Keys, instance_keys
 from reconciler.apply.ledger import Ledger, Progress
 from reconciler.apply.report import ImageSetResult
 from reconciler.apply.waiter import WaitPolicy, WaitTimeout, wait_until_deleted, wait_until_settled
@@ -72,6 +72,15 @@ class Core:
             self._fail(f"could not look for the image sets of the study: {exc}")
         known = {self.p, self.st.copy_id, self.st.pristine_id}
         return [h for h in hits if h.image_set_id not in known and (h.created_at or 0.0) >= since - SLACK]
+
+    def _made(self, study: str | None, since: float, held: Keys, *, primary: bool) -> SearchHit | None:
+        """The image set an unrecorded CopyImageSet made: of STUDY, created after SINCE, primary (PRIMARY) or
+        not, holding the instances HELD."""
+        for hit in self._study(study, since):
+            kind = bool(hit.is_primary) if primary else hit.is_primary is False
+            if kind and instance_keys(self._read(hit.image_set_id, None)) == held:
+                return hit
+        return None
 
     def _rec(self, event: str, **fields: Any) -> None:
         self.o.record(self.isp, event, **fields)

@@ -16,7 +16,7 @@ from typing import Any
 from reconciler.apply.instances import Keys, instance_keys
 from reconciler.apply.replace_copy import CopySteps
 from reconciler.apply.replace_swap import SwapSteps
-from reconciler.errors import ReconcilerError, StaleVersion
+from reconciler.errors import ReconcilerError
 
 
 class Member(CopySteps, SwapSteps):
@@ -36,25 +36,11 @@ class Member(CopySteps, SwapSteps):
                           foundLive=True)
         if st.pristine_id is None:
             self._rec("pristine_submitting", guard=self.isp.version_id, instances=len(original))
-            try:
-                answer = self.o.api.copy_image_set(self.ds, self.p, self.isp.version_id or "")
-            except StaleVersion as exc:
-                self._stale(exc.current_version)
-            except ReconcilerError as exc:
-                self._fail(f"CopyImageSet (the pristine copy): {exc}", abandon=True)
-            self.sent += 1
-            st.pristine_id, st.pristine_version = answer.destination.image_set_id, answer.destination.version_id
+            st.pristine_id, st.pristine_version = self._send_copy(" (the pristine copy)")
             self._rec("pristine_submitted", pristineId=st.pristine_id, pristineVersion=st.pristine_version)
-        info = self._settled(st.pristine_id, st.pristine_version)
-        if info.workflow_status == "COPY_FAILED" or info.state != "ACTIVE":
-            self._fail(f"the pristine copy {st.pristine_id} failed: {info.message or info.workflow_status}",
-                       abandon=True)
-        held = instance_keys(self._read(st.pristine_id, info.version_id))
-        if held != original:
-            self._fail(f"the pristine copy {st.pristine_id} holds {len(held)} instances, the original "
-                       f"{len(original)}", abandon=True)
-        st.pristine_version, st.pristine_copied = info.version_id, True
-        self._rec("pristine_copied", pristineId=st.pristine_id, pristineVersion=info.version_id, instances=len(held))
+        version, held = self._copied("pristine copy", st.pristine_id, st.pristine_version, original)
+        st.pristine_version, st.pristine_copied = version, True
+        self._rec("pristine_copied", pristineId=st.pristine_id, pristineVersion=version, instances=len(held))
 
     def precheck(self) -> None:
         """Before any original of the group is deleted: this one is still the primary the plan read."""
@@ -84,12 +70,11 @@ class Member(CopySteps, SwapSteps):
             return st.restored_id
         held = instance_keys(self._read(pristine, st.pristine_version))
         if st.restored_id is None and st.restoring is not None:
-            for hit in self._study(self.isp.study, st.restoring):
-                if hit.is_primary and instance_keys(self._read(hit.image_set_id, None)) == held:
-                    st.restored_id, st.restored_version = hit.image_set_id, str(hit.version)
-                    self._rec("restore_submitted", pristineId=pristine, newId=st.restored_id,
-                              newVersion=st.restored_version, foundLive=True)
-                    break
+            hit = self._made(self.isp.study, st.restoring, held, primary=True)
+            if hit is not None:
+                st.restored_id, st.restored_version = hit.image_set_id, str(hit.version)
+                self._rec("restore_submitted", pristineId=pristine, newId=st.restored_id,
+                          newVersion=st.restored_version, foundLive=True)
         if st.restored_id is None:
             self._rec("restore_promoting", pristineId=pristine, guard=st.pristine_version)
             try:

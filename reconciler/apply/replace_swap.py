@@ -81,8 +81,6 @@ class SwapSteps(Core):
         """The new primary an unrecorded promotion made, and its version (as the search read it)."""
         doc = self._read(self.st.copy_id or "", self.st.copy_version)
         study = doc.get("Study", {}).get("DICOM", {}).get("StudyInstanceUID") if isinstance(doc, dict) else None
-        for hit in self._study(str(study) if study else self.isp.study, since):
-            if hit.is_primary and instance_keys(self._read(hit.image_set_id, None)) == held:
-                return str(hit.image_set_id), str(hit.version)
-        return None, None
+        hit = self._made(str(study) if study else self.isp.study, since, held, primary=True)
+        return (str(hit.image_set_id), str(hit.version)) if hit is not None else (None, None)
 

@@ -31,6 +31,15 @@ def values_equal(live: Any, desired: Any, vr: str | None) -> bool:
             return False
 
 
+def dicom_equal(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> bool:
+    """Two ``DICOM`` objects hold the same values (absent and empty are the same; padding aside)."""
+    for key in set(mine) | set(theirs):
+        entry = lookup(key)
+        if not values_equal(mine.get(key), theirs.get(key), entry.vr if entry else None):
+            return False
+    return True
+
+
 def _equal(live: Any, desired: Any, vr: str | None) -> bool:
     if isinstance(live, list) or isinstance(desired, list):
         return _lists_equal(_as_list(live), _as_list(desired), vr)

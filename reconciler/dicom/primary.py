@@ -28,8 +28,7 @@ from collections.abc import Mapping
 from typing import Any
 
 from reconciler.dicom.constraints import FORCE_TAGS
-from reconciler.dicom.dictionary import lookup
-from reconciler.dicom.normalize import values_equal
+from reconciler.dicom.normalize import dicom_equal
 
 UPDATE_PAGE = "https://docs.aws.amazon.com/healthimaging/latest/devguide/update-image-set-metadata.html"
 STUDY_PAGE = "https://docs.aws.amazon.com/healthimaging/latest/devguide/understanding-image-sets.html"
@@ -63,12 +62,7 @@ def is_series_removal(path: tuple[str, ...]) -> bool:
 def patient_conflict(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> bool:
     """Whether two metadata documents hold other Patient-level values (absent and empty are the same,
     trailing padding aside)."""
-    a, b = _patient(mine), _patient(theirs)
-    for key in set(a) | set(b):
-        entry = lookup(key)
-        if not values_equal(a.get(key), b.get(key), entry.vr if entry else None):
-            return True
-    return False
+    return not dicom_equal(_patient(mine), _patient(theirs))
 
 
 def _patient(doc: Mapping[str, Any]) -> Mapping[str, Any]:

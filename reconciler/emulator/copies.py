@@ -32,12 +32,11 @@ from __future__ import annotations
 
 import copy
 import json
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
-from reconciler.dicom.dictionary import lookup
-from reconciler.dicom.normalize import values_equal
+from reconciler.dicom.normalize import dicom_equal
 from reconciler.emulator.errors import ValidationError
 from reconciler.emulator.records import NewVersion
 from reconciler.emulator.routes import Call, require_id, version_param
@@ -234,15 +233,6 @@ def merge(destination: Tree, selected: Tree, *, force: bool) -> Tree:
 def sop_instances(document: Tree) -> set[str]:
     """Every SOP Instance UID a document holds."""
     return {uid for series in _series(document).values() for uid in _instances(series)}
-
-
-def dicom_equal(mine: Mapping[str, Any], theirs: Mapping[str, Any]) -> bool:
-    """Two ``DICOM`` objects hold the same values (absent and empty are the same; padding aside)."""
-    for key in set(mine) | set(theirs):
-        entry = lookup(key)
-        if not values_equal(mine.get(key), theirs.get(key), entry.vr if entry else None):
-            return False
-    return True
 
 
 def _levels(destination: Tree, selected: Tree, dest_series: Tree) -> Iterator[tuple[str, Tree, Tree]]:

@@ -92,14 +92,7 @@ def _patient_changes(p: ImageSetPlan) -> list[Change]:
 def _same(a: list[Change], b: list[Change]) -> bool:
     if [(c.path, c.op) for c in a] != [(c.path, c.op) for c in b]:
         return False
-    for x, y in zip(a, b, strict=True):
-        try:
-            if x.op != "remove" and not rules.values_equal(x.after, y.after, x.vr):
-                return False
-        except (TypeError, ValueError, ArithmeticError):
-            if x.after != y.after:
-                return False
-    return True
+    return all(x.op == "remove" or rules.values_equal(x.after, y.after, x.vr) for x, y in zip(a, b, strict=True))
 
 
 def _sources(p: ImageSetPlan) -> str:

@@ -16,11 +16,12 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.api import HealthImagingAPI
-from reconciler.dicom.dictionary import lookup
 from reconciler.dicom.normalize import values_equal
 from reconciler.errors import ReconcilerError
+from reconciler.padding import unpadded
 from reconciler.plan.adopt import Origin, build_spec
 from reconciler.plan.fetch import Live, Work, read_live
+from reconciler.plan.rules import dictionary_vr
 
 PATIENT_KEY = "DICOMPatientId"  # the SearchImageSets key of Patient.DICOM.PatientID
 
@@ -36,9 +37,7 @@ class SharedPatient:
 
 def patient_id(live: Mapping[str, Any]) -> str | None:
     """Patient.DICOM.PatientID without its DICOM padding, or None when the image set has none."""
-    value = _dicom(live).get("PatientID")
-    value = value.rstrip(" \x00") if isinstance(value, str) else None
-    return value or None
+    return unpadded(_dicom(live).get("PatientID"))
 
 
 def shared_patient(lives: Sequence[Mapping[str, Any]]) -> SharedPatient:
@@ -49,7 +48,7 @@ def shared_patient(lives: Sequence[Mapping[str, Any]]) -> SharedPatient:
     differs: list[str] = []
     keys = dict.fromkeys([*first, *(k for other in rest for k in other)])
     for key in keys:
-        vr = vrs.get(key) or _dictionary_vr(key)
+        vr = vrs.get(key) or dictionary_vr(key)
         if key in first and all(key in other and values_equal(other[key], first[key], vr) for other in rest):
             shared[key] = first[key]
         else:
@@ -110,8 +109,3 @@ def _vrs(live: Mapping[str, Any]) -> Mapping[str, Any]:
     patient = live.get("Patient")
     vrs = patient.get("DICOMVRs") if isinstance(patient, Mapping) else None
     return vrs if isinstance(vrs, Mapping) else {}
-
-
-def _dictionary_vr(key: str) -> str | None:
-    entry = lookup(key)
-    return entry.vr if entry else None
