@@ -20,6 +20,7 @@ from reconciler.commands._common import (
     schema_ref,
 )
 from reconciler.errors import ReconcilerError, UsageError
+from reconciler.padding import unpadded
 from reconciler.plan.adopt import LEVELS, Origin, build_spec, parse_levels
 from reconciler.plan.fetch import Work, read_live
 from reconciler.plan.patientlevel import PATIENT_KEY, patient_specs
@@ -117,8 +118,7 @@ def _study_select(api: HealthImagingAPI, work: Work, live: Mapping[str, Any]) ->
     and the key, never the UID (patient data)."""
     study = live.get("Study")
     dicom = study.get("DICOM") if isinstance(study, Mapping) else None
-    uid = dicom.get("StudyInstanceUID") if isinstance(dicom, Mapping) else None
-    uid = uid.rstrip(" \x00") if isinstance(uid, str) else None
+    uid = unpadded(dicom.get("StudyInstanceUID")) if isinstance(dicom, Mapping) else None
     where = f"image set {work.image_set_id} (datastore {work.datastore_id})"
     if not uid:
         raise ReconcilerError(f"{where} has no Study.DICOM.StudyInstanceUID to select it by",
