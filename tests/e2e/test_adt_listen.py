@@ -11,7 +11,6 @@ import queue
 import signal
 import socket
 import subprocess
-import sys
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,6 +21,7 @@ import yaml
 from reconciler.emulator.knobs import EmulatorConfig
 from tests.support.adtenv import DS, SECRET_NAME, document, hl7, seed
 from tests.support.backends import start_server
+from tests.support.forked import PREFIX, ForkedReconciler
 
 P1 = "1" * 32
 GUARD = 120  # seconds: only a hang guard, never what a test waits for
@@ -35,8 +35,8 @@ class Listener:
                "AWS_CONFIG_FILE": os.devnull, "AWS_SHARED_CREDENTIALS_FILE": os.devnull}
         env.pop("RECONCILER_LOCAL", None)
         self.specs = tmp_path / "specs"
-        self.proc = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "adt", "listen", "--specs", str(self.specs), "--datastore-id", DS,
+        self.proc = ForkedReconciler(
+            [*PREFIX, "adt", "listen", "--specs", str(self.specs), "--datastore-id", DS,
              "--port", "0", *backend], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
             cwd=tmp_path)
         assert self.proc.stdout is not None and self.proc.stderr is not None

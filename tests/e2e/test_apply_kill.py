@@ -8,7 +8,6 @@ import os
 import random
 import signal
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -18,6 +17,7 @@ from reconciler.cli import main
 from reconciler.commands._common import Streams
 from reconciler.emulator.knobs import EmulatorConfig
 from tests.support.applyenv import CLI_RATES, http_emulator, make_plan, rename_specs, save_for, seed, write_specs
+from tests.support.forked import PREFIX, ForkedReconciler
 from tests.support.journalcheck import check_journal
 
 
@@ -47,8 +47,8 @@ def test_kill_9_mid_apply_leaves_an_exact_journal_and_a_rerun_converges(tmp_path
     journal = tmp_path / "journal.jsonl"
     with http_emulator(store, EmulatorConfig(lock_seconds=0.2)) as (url, _log):
         save_for(plan, planfile, url)
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "reconciler", "apply", str(planfile), "--endpoint-url", url,
+        proc = ForkedReconciler(
+            [*PREFIX, "apply", str(planfile), "--endpoint-url", url,
              "--journal", str(journal), "--parallelism", "2", *CLI_RATES,
              "--rate", "UpdateImageSetMetadata=8"],
             env=_env(tmp_path), cwd=tmp_path, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,

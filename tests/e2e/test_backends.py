@@ -15,6 +15,7 @@ from reconciler.emulator.store import Store
 from reconciler.errors import EndpointError, NotFound, StaleVersion
 from reconciler.ratelimit import RetryPolicy
 from tests.support.backends import from_options, start_server
+from tests.support.forked import PREFIX, ForkedReconciler
 
 FAST = {op: 1000.0 for op in ("GetImageSet", "GetImageSetMetadata", "UpdateImageSetMetadata",
                               "ListImageSetVersions", "SearchImageSets", "DeleteImageSet", "GetDatastore",
@@ -157,11 +158,10 @@ def test_one_client_serves_a_thread_pool(api: HealthImaging, store: tuple[Path, 
 def test_through_a_real_emulator_serve_process(store: tuple[Path, str, list[str]]) -> None:
     """`reconciler emulator serve` as a user starts it, injecting 500s that the client absorbs."""
     import subprocess
-    import sys
 
     directory, ds, ids = store
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "reconciler", "emulator", "serve", "--local", str(directory), "--port", "0",
+    proc = ForkedReconciler(
+        [*PREFIX, "emulator", "serve", "--local", str(directory), "--port", "0",
          "--fault", "GetImageSet=500:0.3"],
         stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
     )

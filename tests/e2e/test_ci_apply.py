@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import pytest
 
 from reconciler.emulator.store import Store
+from tests.support import forked
 from tests.support.applyenv import client
 from tests.support.ci_recipes import RECIPES, STATE_KEY, apply_step, recorder, run_step
 from tests.support.gitlab_api import GitLab, gitlab_api
@@ -80,7 +80,7 @@ def calls(env: dict[str, str]) -> list[str]:
 
 def save_plan(runner: dict[str, str], s3: Any, key: str) -> None:
     """What the plan recipe does on the pull request: plan specs/ into S3."""
-    planned = subprocess.run([sys.executable, "-m", "reconciler", "plan", "specs/", "--out", f"s3://{BUCKET}/{key}"],
+    planned = forked.run([*forked.PREFIX, "plan", "specs/", "--out", f"s3://{BUCKET}/{key}"],
                              env={**runner, "AWS_REGION": "us-east-1"}, cwd=Path(runner["CALLS"]).parent,
                              capture_output=True, text=True, timeout=120, check=False)
     assert planned.returncode == 0, planned.stderr

@@ -11,7 +11,6 @@ import pty
 import re
 import select
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -21,6 +20,7 @@ import pytest
 from reconciler.cli import build_parser
 from reconciler.commands._common import use_colour
 from reconciler.emulator.store import Store
+from tests.support.forked import PREFIX, ForkedReconciler
 from tests.support.spectext import one_value_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -162,7 +162,7 @@ def plan_on_a_terminal(tmp_path: Path, no_color: str | None) -> str:
     if no_color is not None:
         env["NO_COLOR"] = no_color
     primary, secondary = pty.openpty()
-    proc = subprocess.Popen([sys.executable, "-m", "reconciler", "plan", str(tmp_path / "spec.yaml"),
+    proc = ForkedReconciler([*PREFIX, "plan", str(tmp_path / "spec.yaml"),
                              "--local", str(tmp_path / "store")], stdout=secondary, stderr=subprocess.PIPE,
                             stdin=subprocess.DEVNULL, env=env, cwd=ROOT)
     os.close(secondary)

@@ -8,7 +8,6 @@ import argparse
 import io
 import os
 import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -18,6 +17,7 @@ import pytest
 from reconciler.cli import build_parser, main
 from reconciler.commands._common import Streams
 from reconciler.emulator.store import Store
+from tests.support import forked
 from tests.support.spectext import one_value_spec
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -94,7 +94,7 @@ def cwd(tmp_path: Path) -> Path:
 
 def cli(cwd: Path, *argv: str) -> subprocess.CompletedProcess[str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith(("RECONCILER_", "CI"))}
-    return subprocess.run([sys.executable, "-m", "reconciler", *argv], cwd=cwd, env=env, capture_output=True,
+    return forked.run(forked.reconciler(*argv), cwd=cwd, env=env, capture_output=True,
                           text=True, timeout=120, stdin=subprocess.DEVNULL)
 
 

@@ -11,8 +11,6 @@ import argparse
 import io
 import json
 import os
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -21,6 +19,7 @@ from reconciler.cli import main
 from reconciler.commands._common import Streams
 from reconciler.commands._options import backend_from_args
 from reconciler.emulator.store import Store
+from tests.support import forked
 from tests.support.spectext import one_value_spec
 
 DS = "1234567890abcdef1234567890abcdef"
@@ -142,7 +141,7 @@ def test_the_same_commands_work_on_a_real_store(cwd: Path) -> None:
 
 
 def test_through_a_subprocess_as_a_user_types_it(cwd: Path) -> None:
-    done = subprocess.run([sys.executable, "-m", "reconciler", "plan", "specs", "--local", "./stroe"],
+    done = forked.run([*forked.PREFIX, "plan", "specs", "--local", "./stroe"],
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 1
     assert done.stderr.startswith(f"error: no emulator store in {cwd / 'stroe'}") and "Traceback" not in done.stderr

@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 
 from reconciler.apply.journal import read_journal
+from tests.support import forked
 from tests.support.groupenv import (
     INSTANCES,
     MEMBERS,
@@ -85,13 +86,11 @@ def test_a_refused_promotion_restores_the_group_from_the_pristine_copies(genv: E
     primary image set with its original metadata, exit 1 says what was restored."""
     import os
     import signal
-    import subprocess
-    import sys
 
     genv.spec(SELECT)
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
     environ["RECONCILER_CRASH_AFTER"] = f"primary_deleted:{MEMBERS[1]}"
-    proc = subprocess.run([sys.executable, "-m", "reconciler", "apply", "specs", "--auto-approve", "--journal",
+    proc = forked.run([*forked.PREFIX, "apply", "specs", "--auto-approve", "--journal",
                            "j/run1.jsonl", *genv.backend, *_rates()], env=environ, cwd=genv.root,
                           capture_output=True, text=True, timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr

@@ -10,8 +10,6 @@ import json
 import os
 import shutil
 import signal
-import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -23,6 +21,7 @@ from reconciler.apply.ledger import STEPS, Ledger
 from reconciler.apply.s3journal import StepUploader, read_journals
 from reconciler.client.s3 import S3
 from reconciler.persist import Storage
+from tests.support import forked
 from tests.support.motos3 import bucket_client, moto_server
 from tests.support.replaceenv import DS, RATES, Env, X, assert_replaced, env, spec_text, wait_quiet
 
@@ -62,7 +61,7 @@ def events(s3: Any, key: str) -> list[str]:
 def kill_at(env: Env, event: str, *target: str) -> None:
     environ = {k: v for k, v in os.environ.items() if not k.startswith("RECONCILER_")}
     environ["RECONCILER_CRASH_AFTER"] = event
-    proc = subprocess.run([sys.executable, "-m", "reconciler", "apply", *target, "--journal",
+    proc = forked.run([*forked.PREFIX, "apply", *target, "--journal",
                            PREFIX, *env.backend, *RATES], env=environ, cwd=env.root, capture_output=True, text=True,
                           timeout=120)
     assert proc.returncode == -signal.SIGKILL, proc.stdout + proc.stderr

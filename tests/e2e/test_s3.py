@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -14,6 +13,7 @@ from typing import Any
 import pytest
 
 from reconciler.emulator.store import Store
+from tests.support import forked
 from tests.support.motos3 import bucket_client, moto_server
 from tests.support.planenv import DS, HEAD, IS, LIVE
 
@@ -53,7 +53,7 @@ def env(tmp_path: Path, endpoint: str) -> dict[str, str]:
 
 def cli(env: dict[str, str], *argv: str) -> subprocess.CompletedProcess[str]:
     """One CI job: a separate process, as on an ephemeral runner."""
-    return subprocess.run([sys.executable, "-m", "reconciler", *argv], env=env, cwd=env["CWD"],
+    return forked.run(forked.reconciler(*argv), env=env, cwd=env["CWD"],
                           capture_output=True, text=True, timeout=120, check=False)
 
 

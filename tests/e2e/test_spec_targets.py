@@ -12,7 +12,6 @@ from __future__ import annotations
 import io
 import json
 import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -22,6 +21,7 @@ from reconciler.cli import main
 from reconciler.commands._common import Streams
 from reconciler.emulator.store import Store
 from reconciler.render.redact import ENV_KEY
+from tests.support import forked
 from tests.support.planenv import KEY
 
 DS = "1234567890abcdef1234567890abcdef"
@@ -78,7 +78,7 @@ def run(*argv: str) -> tuple[int, str, str]:
 
 
 def subprocess_run(*argv: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run([sys.executable, "-m", "reconciler", *argv], capture_output=True, text=True, timeout=120,
+    return forked.run(forked.reconciler(*argv), capture_output=True, text=True, timeout=120,
                           check=False)
 
 

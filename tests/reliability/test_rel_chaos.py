@@ -28,6 +28,7 @@ from typing import Any
 import pytest
 
 from reconciler.apply.journal import CRASH_ENV, read_journal
+from tests.support.forked import ForkedReconciler
 from tests.support.journalcheck import check_journal
 from tests.support.relenv import (
     CLI_RATES,
@@ -120,7 +121,7 @@ def test_kill_9_at_random_moments_never_corrupts_and_a_rerun_converges(tmp_path:
             if aimed and local:  # it kills itself right after image set K's submitted record
                 submitted = rng.randint(1, IMAGE_SETS - 1)
                 env = {**cli_env(tmp_path), CRASH_ENV: f"submitted:{ids[submitted - 1]}"}
-                proc = subprocess.Popen([*argv, *backend], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
+                proc = ForkedReconciler([*argv, *backend], env=env, cwd=tmp_path, stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL)
                 proc.wait(timeout=HANG_GUARD)
                 last = [r["event"] for r in read_journal(journal) if r.get("imageSetId") == ids[submitted - 1]]
@@ -128,7 +129,7 @@ def test_kill_9_at_random_moments_never_corrupts_and_a_rerun_converges(tmp_path:
             elif aimed:
                 submitted = rng.randint(1, IMAGE_SETS - 1)
                 with _holding(store, tmp_path, submitted) as held:
-                    proc = subprocess.Popen([*argv, "--endpoint-url", held.url], env=cli_env(tmp_path), cwd=tmp_path,
+                    proc = ForkedReconciler([*argv, "--endpoint-url", held.url], env=cli_env(tmp_path), cwd=tmp_path,
                                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                     _kill_aimed(proc, journal, submitted, held)
                 # the server answered SUBMITTED updates and parked the next, which it dropped when it stopped
@@ -142,7 +143,7 @@ def test_kill_9_at_random_moments_never_corrupts_and_a_rerun_converges(tmp_path:
                 assert proc.returncode == -signal.SIGKILL and "submitted" in events, events
                 assert "run_finished" not in events, events
             else:
-                proc = subprocess.Popen([*argv, *backend], env=cli_env(tmp_path), cwd=tmp_path,
+                proc = ForkedReconciler([*argv, *backend], env=cli_env(tmp_path), cwd=tmp_path,
                                         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
                 _kill_blind(proc, rng)
                 check_journal(journal)
@@ -178,7 +179,7 @@ def test_kill_9_of_emulator_serve_mid_apply_fails_the_apply_cleanly_and_a_restar
     journal = tmp_path / f"s{i}.jsonl"
     submitted = aims[i]
     with serve(store, tmp_path, "--lock-seconds", "0.05", "--hold", f"UpdateImageSetMetadata={submitted}") as served:
-        proc = subprocess.Popen(
+        proc = ForkedReconciler(
             reconciler("apply", str(specs), "--auto-approve", "--journal", str(journal),
                        "--endpoint-url", served.url, "--connect-timeout", "0.5", "--read-timeout", "2", *CLI_RATES),
             env=cli_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)

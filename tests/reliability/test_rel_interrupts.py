@@ -29,6 +29,7 @@ from typing import Any
 import pytest
 
 from reconciler.apply.journal import read_journal
+from tests.support.forked import ForkedReconciler
 from tests.support.journalcheck import check_journal
 from tests.support.relenv import (
     CLI_RATES,
@@ -65,12 +66,12 @@ class Applier:
         self.chunks: list[bytes] = []
         if terminal:  # stdout and stderr on one pseudo-terminal, as in an operator's shell
             leader, follower = pty.openpty()
-            self.proc = subprocess.Popen(argv, env=cli_env(tmp_path), cwd=tmp_path, stdin=subprocess.DEVNULL,
+            self.proc = ForkedReconciler(argv, env=cli_env(tmp_path), cwd=tmp_path, stdin=subprocess.DEVNULL,
                                          stdout=follower, stderr=follower)
             os.close(follower)
             self._reader = threading.Thread(target=self._read_fd, args=(leader,), daemon=True)
         else:
-            self.proc = subprocess.Popen(argv, env=cli_env(tmp_path), cwd=tmp_path, stdin=subprocess.DEVNULL,
+            self.proc = ForkedReconciler(argv, env=cli_env(tmp_path), cwd=tmp_path, stdin=subprocess.DEVNULL,
                                          stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
             assert self.proc.stdout is not None
             self._reader = threading.Thread(target=self._read_fd, args=(self.proc.stdout.fileno(),), daemon=True)

@@ -20,6 +20,7 @@ from typing import Any
 import pytest
 
 from reconciler.apply.journal import read_journal
+from tests.support.forked import ForkedReconciler
 from tests.support.relenv import (
     FAST_RATES,
     Served,
@@ -64,7 +65,7 @@ def _round(tmp_path: Path, served: Served, tags: list[str], rnd: int) -> list[tu
     procs = []
     for tag in tags:
         journal = tmp_path / f"journal-{tag}-{rnd}.jsonl"
-        procs.append((tag, journal, subprocess.Popen(
+        procs.append((tag, journal, ForkedReconciler(
             reconciler("apply", f"specs-{tag}", "--auto-approve", "--endpoint-url", served.url, "--format", "json",
                        "--journal", str(journal), "--parallelism", "3", "--read-timeout", str(HANG_GUARD), *RATES),
             env=cli_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)))

@@ -26,6 +26,7 @@ from reconciler.cli import build_parser, main
 from reconciler.commands._common import Streams
 from reconciler.commands.emulator_cmd import serve_config
 from reconciler.emulator.http import make_server, open_service
+from tests.support.forked import ForkedReconciler
 
 DATA = Path(__file__).resolve().parents[1] / "conformance" / "data"
 AWS = Path(sys.executable).parent / "aws"
@@ -118,7 +119,7 @@ def start_serve(store: Path, *extra: str) -> tuple[subprocess.Popen[str], str]:
 
 def start_listening(argv: list[str], **popen: Any) -> tuple[subprocess.Popen[str], str]:
     """Start ARGV (an `emulator serve` command line) and wait for its `listening on URL` line; return the URL."""
-    proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
+    proc = ForkedReconciler(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, **popen)
     lines: queue.Queue[str] = queue.Queue()
     assert proc.stdout is not None
     threading.Thread(target=lambda: lines.put(proc.stdout.readline() if proc.stdout else ""),

@@ -13,7 +13,6 @@ import json
 import os
 import signal
 import subprocess
-import sys
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -22,6 +21,8 @@ from typing import Any
 from reconciler.cli import main
 from reconciler.commands._common import Streams
 from reconciler.emulator.store import Store
+from tests.support import forked
+from tests.support.forked import ForkedReconciler
 
 FAST_RATES = {"UpdateImageSetMetadata": 500.0, "GetImageSet": 1000.0, "GetImageSetMetadata": 1000.0,
               "ListImageSetVersions": 1000.0, "SearchImageSets": 1000.0}
@@ -120,13 +121,13 @@ def cli_env(tmp_path: Path, secret: str = "test", key: str = "test") -> dict[str
 
 
 def reconciler(*argv: str) -> list[str]:
-    return [sys.executable, "-m", "reconciler", *argv]
+    return forked.reconciler(*argv)
 
 
 def run(tmp_path: Path, *argv: str, timeout: float = 120.0, secret: str = "test", key: str = "test",
         stdin: str | None = None) -> subprocess.CompletedProcess[str]:
     """Run the CLI in a subprocess (killed and failed after TIMEOUT seconds)."""
-    return subprocess.run(reconciler(*argv), env=cli_env(tmp_path, secret, key), cwd=tmp_path, capture_output=True,
+    return forked.run(reconciler(*argv), env=cli_env(tmp_path, secret, key), cwd=tmp_path, capture_output=True,
                           text=True, timeout=timeout, input=stdin if stdin is not None else "")
 
 
@@ -167,7 +168,7 @@ def serve(store_dir: Path, tmp_path: Path, *flags: str) -> Iterator[Served]:
     # the request log goes to a file: a pipe nobody reads would fill up and stall the server
     log_path = tmp_path / f"serve-{time.monotonic_ns()}.log"
     with log_path.open("w") as log_file:
-        proc = subprocess.Popen(reconciler("emulator", "serve", "--local", str(store_dir), "--port", "0", *flags),
+        proc = ForkedReconciler(reconciler("emulator", "serve", "--local", str(store_dir), "--port", "0", *flags),
                                 env=cli_env(tmp_path), cwd=tmp_path, stdout=subprocess.PIPE, stderr=log_file,
                                 text=True)
     assert proc.stdout is not None
