@@ -15,6 +15,7 @@ from collections.abc import Callable, Collection
 from pathlib import Path
 from typing import Any
 
+from reconciler.commands import SUMMARIES
 from reconciler.commands._common import (
     Context,
     add_backend_options,
@@ -35,7 +36,7 @@ MAPPING_NOTE = ("A08/A31: PID-5, PID-7 and PID-8 become PatientName, PatientBirt
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "adt", help="turn HL7 v2 ADT messages (patient updates and merges) into specs to review",
+        "adt", help=SUMMARIES["adt"],
         description="Turn HL7 v2 ADT messages into spec files: " + MAPPING_NOTE, allow_abbrev=False)
     asub = p.add_subparsers(dest="adt_command", metavar="SUBCOMMAND")
     asub.required = True
