@@ -123,3 +123,13 @@ def test_help_loads_no_command_module() -> None:
     loaded = loaded_by(["--help"])
     assert not {m for m in loaded if m.endswith("_cmd")}
     assert not {"asyncio", "boto3", "botocore", "jsonschema"} & loaded
+
+
+@pytest.mark.parametrize("argv", [["--help"], ["init", "--help"], ["adt", "read", "--help"],
+                                  ["emulator", "serve", "--help"]], ids=" ".join)
+def test_help_loads_no_renderer_and_no_event_loop(argv: list[str]) -> None:
+    """The renderers (and the plan model they import) load when a command prints through them; asyncio when
+    `adt listen` serves."""
+    loaded = loaded_by(argv)
+    assert not {m for m in loaded if m.startswith(("reconciler.render.", "reconciler.plan."))}
+    assert not {"asyncio", "boto3", "botocore", "jsonschema"} & loaded
