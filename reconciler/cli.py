@@ -103,8 +103,8 @@ def build_parser(only: Collection[str] | None = None) -> argparse.ArgumentParser
     for name, summary in SUMMARIES.items():
         if only is None or name in only:
             importlib.import_module(f"reconciler.commands.{name}_cmd").register(sub)
-        else:
-            sub.add_parser(name, help=summary)
+        else:  # listed only: never parsed into (main builds the command it runs), so no --help of its own
+            sub.add_parser(name, help=summary, add_help=False)
     return parser
 
 
