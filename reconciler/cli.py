@@ -110,8 +110,9 @@ def build_parser(only: Collection[str] | None = None) -> argparse.ArgumentParser
 
 def command_of(argv: Sequence[str]) -> str | None:
     """The command ARGV runs, as argparse finds it: its first word that is not a flag (the top-level parser
-    has no flag that takes a value; ``-`` alone is a word), None when there is none before ``--``. Only a
-    word that names no command can differ from argparse's choice, and argparse refuses that one anyway."""
+    has no flag that takes a value; ``-`` alone is a word), None when there is none before ``--``. Where argparse
+    takes another word for the command (a negative number such as ``-1``), that word names no command, and
+    argparse refuses it before any command's parser is used."""
     for word in argv:
         if word == "--":
             return None

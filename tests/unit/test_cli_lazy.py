@@ -88,6 +88,7 @@ def test_the_bare_command_lists_every_command() -> None:
     (["emulator", "srve"], "unknown command 'srve' (did you mean serve?)"),
     (["apply", "--auto"], "unknown option --auto (did you mean --auto-approve?)"),
     (["--verison"], "unknown option --verison (did you mean --version?)"),
+    (["-1", "plan"], "argument COMMAND: invalid choice: '-1' (choose from 'init', 'validate', 'plan',"),
 ])
 def test_a_mistyped_command_or_flag_names_the_closest(argv: list[str], says: str) -> None:
     code, out, err = lazy(argv)
