@@ -4,26 +4,14 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import importlib
 import sys
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from typing import TYPE_CHECKING, Any
 
 from reconciler import __version__
-from reconciler.commands import (
-    adt_cmd,
-    apply_cmd,
-    drift_cmd,
-    emulator_cmd,
-    history_cmd,
-    import_cmd,
-    init_cmd,
-    ls_cmd,
-    plan_cmd,
-    revert_cmd,
-    show_cmd,
-    validate_cmd,
-)
+from reconciler.commands import SUMMARIES
 from reconciler.commands._common import Context, Streams
 from reconciler.errors import ReconcilerError, UsageError
 
@@ -100,11 +88,10 @@ def _closest(name: str, parser: argparse.ArgumentParser) -> str | None:
     return close[0] if close else None
 
 
-COMMANDS = (init_cmd, validate_cmd, plan_cmd, apply_cmd, drift_cmd, show_cmd, import_cmd, history_cmd, revert_cmd,
-            ls_cmd, adt_cmd, emulator_cmd)
-
-
-def build_parser() -> argparse.ArgumentParser:
+def build_parser(only: Collection[str] | None = None) -> argparse.ArgumentParser:
+    """The parser of every command, or with ONLY those commands built in full: the others are listed by
+    name and one-line help (``reconciler --help`` and the did-you-mean of a mistyped command are the
+    same), but their modules, and what those import, are never loaded. ``main`` builds the one that runs."""
     parser = _Parser(
         prog="reconciler",
         description="Manage AWS HealthImaging image-set metadata as code: validate, plan, apply, drift.",
@@ -113,9 +100,25 @@ def build_parser() -> argparse.ArgumentParser:
     )
     parser.add_argument("--version", action="version", version=f"reconciler {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
-    for module in COMMANDS:
-        module.register(sub)
+    for name, summary in SUMMARIES.items():
+        if only is None or name in only:
+            importlib.import_module(f"reconciler.commands.{name}_cmd").register(sub)
+        else:  # listed only: never parsed into (main builds the command it runs), so no --help of its own
+            sub.add_parser(name, help=summary, add_help=False)
     return parser
+
+
+def command_of(argv: Sequence[str]) -> str | None:
+    """The command ARGV runs, as argparse finds it: its first word that is not a flag (the top-level parser
+    has no flag that takes a value; ``-`` alone is a word), None when there is none before ``--``. Where argparse
+    takes another word for the command (a negative number such as ``-1``), that word names no command, and
+    argparse refuses it before any command's parser is used."""
+    for word in argv:
+        if word == "--":
+            return None
+        if word == "-" or not word.startswith("-"):
+            return word
+    return None
 
 
 def main(argv: Sequence[str] | None = None, streams: Streams | None = None, *, clock: Clock = time.monotonic,
@@ -123,8 +126,8 @@ def main(argv: Sequence[str] | None = None, streams: Streams | None = None, *, c
     """Run the CLI and return its exit code. Never raises for a user error. CLOCK and SLEEP: what the client's
     pacing and retry backoff read the time by and wait with (tests pass a fake clock; see ``Context``)."""
     streams = streams or Streams()
-    parser = build_parser()
     words = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser([name for name in SUMMARIES if name == command_of(words)])  # only the one that runs
     try:
         unknown = _unknown_flags(parser, words)
         if unknown is not None:

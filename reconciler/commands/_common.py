@@ -49,17 +49,17 @@ __all__ = [
     "require_store",
     "stop_on_signals", "use_colour",
 ]
-from reconciler.render.diagnostics import plan_notes, spec_findings
-from reconciler.render.redact import Redactor, unkeyed_note
-from reconciler.render.replacement import COPY, DELETE, UPDATE, Rates
-from reconciler.render.reporters import Style, TextReporter, reporter
-from reconciler.render.userkey import run_key
 
+# The renderers (and the plan and spec models they import) load on first use, in the Context properties and
+# plan_specs below: `emulator serve`, `init`, `adt` and every --help start without them.
 if TYPE_CHECKING:
     from reconciler.client.healthimaging import HealthImaging
     from reconciler.plan.incremental import Incremental
     from reconciler.plan.model import Plan
     from reconciler.ratelimit import Clock, Sleep
+    from reconciler.render.redact import Redactor
+    from reconciler.render.replacement import Rates
+    from reconciler.render.reporters import TextReporter
     from reconciler.spec.model import SpecDocument
 
 PROMPT = "Do you want to perform these actions? Only 'yes' will be accepted."
@@ -141,6 +141,8 @@ class Context:
     def rates(self) -> Rates:
         """The write rates the client starts at (update, copy, delete), for the time an apply needs, and
         what they are: learned for this account, set by --rate, or the documented quotas."""
+        from reconciler.render.replacement import COPY, DELETE, UPDATE, Rates  # late: see the imports above
+
         api = self.__dict__.get("api")
         if api is not None and self.options.kind != "local":
             return Rates.paced(api.limiter)
@@ -153,6 +155,9 @@ class Context:
         """The one redactor of this run, so a value has one fingerprint in everything it prints (the plan,
         the prompt, the report). Its key is RECONCILER_REDACTION_KEY, else the user's key (made on first
         use); only when that cannot be kept does the run make its own, and say so once, on stderr."""
+        from reconciler.render.redact import Redactor, unkeyed_note  # late: see the imports above
+        from reconciler.render.userkey import run_key
+
         key = run_key()
         reason = key.unkept or ""
         return Redactor(show_phi=bool(getattr(self.args, "show_phi", False)), key=key.key,
@@ -161,11 +166,15 @@ class Context:
     @cached_property
     def reporter(self) -> TextReporter:
         """The reporter of ``--format`` (text when the command has none), for standard output."""
+        from reconciler.render.reporters import Style, reporter  # late: see the imports above
+
         style = Style(self.redactor, colour=use_colour(self.streams.out), rates=self.rates)
         return reporter(getattr(self.args, "format", None) or "text", style)
 
     def text_reporter(self, stream: TextIO) -> TextReporter:
         """A text reporter for STREAM (apply shows its plan as text, on stderr with --format json)."""
+        from reconciler.render.reporters import Style, reporter  # late: see the imports above
+
         return reporter("text", Style(self.redactor, colour=use_colour(stream), rates=self.rates))
 
 
@@ -206,6 +215,7 @@ def plan_specs(ctx: Context, *, progress: bool = False, incremental: Incremental
     from reconciler.plan.retarget import retargets
     from reconciler.plan.targeting import Scope
     from reconciler.plan.targets import TargetError
+    from reconciler.render.diagnostics import plan_notes, spec_findings
     from reconciler.spec import expand_paths, load_specs
 
     docs, diagnostics = load_specs(list(ctx.args.paths))

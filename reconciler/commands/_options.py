@@ -10,7 +10,6 @@ from collections.abc import Mapping
 from reconciler.client.backends import BackendOptions
 from reconciler.errors import UsageError
 from reconciler.ratelimit import parse_limits
-from reconciler.render.redact import shared_output
 
 ALLOW_SHARED_PHI = "--allow-phi-in-shared-output"
 
@@ -222,6 +221,8 @@ def check_phi_output(args: argparse.Namespace) -> None:
     """Refuse --show-phi where output is usually shared, unless --allow-phi-in-shared-output says so too.
     Raised before anything is read."""
     if getattr(args, "show_phi", False) and not getattr(args, "allow_phi_in_shared_output", False):
+        from reconciler.render.redact import shared_output  # late: only --show-phi needs the redactor here
+
         where = shared_output(getattr(args, "format", None))
         if where is not None:
             raise UsageError(f"--show-phi refused: {where}",

@@ -8,13 +8,13 @@ names and outcomes, never a patient value unless ``--show-phi``.
 from __future__ import annotations
 
 import argparse
-import asyncio
 import re
 import signal
 from collections.abc import Callable, Collection
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from reconciler.commands import SUMMARIES
 from reconciler.commands._common import (
     Context,
     add_backend_options,
@@ -25,7 +25,9 @@ from reconciler.commands._common import (
     schema_ref,
 )
 from reconciler.errors import ReconcilerError, UsageError
-from reconciler.render.common import plural
+
+if TYPE_CHECKING:  # only `adt listen` runs an event loop (reconciler.adt.listener imports asyncio)
+    import asyncio
 
 _ID = re.compile(r"[0-9a-z]{32}")
 MAPPING_NOTE = ("A08/A31: PID-5, PID-7 and PID-8 become PatientName, PatientBirthDate and PatientSex of the "
@@ -35,7 +37,7 @@ MAPPING_NOTE = ("A08/A31: PID-5, PID-7 and PID-8 become PatientName, PatientBirt
 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
-        "adt", help="turn HL7 v2 ADT messages (patient updates and merges) into specs to review",
+        "adt", help=SUMMARIES["adt"],
         description="Turn HL7 v2 ADT messages into spec files: " + MAPPING_NOTE, allow_abbrev=False)
     asub = p.add_subparsers(dest="adt_command", metavar="SUBCOMMAND")
     asub.required = True
@@ -93,6 +95,7 @@ def _feed(ctx: Context, *, durable: bool, expected: Collection[str] = ()) -> Any
 def run_read(ctx: Context) -> int:
     from reconciler.adt.mapping import Correction, corrections
     from reconciler.adt.messages import MalformedMessage, Message, read_messages
+    from reconciler.render.common import plural  # late, like the adt modules: it imports the plan model
 
     args, streams = ctx.args, ctx.streams
     messages: list[tuple[str, Message, tuple[Correction, ...]]] = []

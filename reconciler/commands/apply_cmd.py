@@ -13,6 +13,7 @@ from reconciler.apply.report import ApplyReport, ImageSetResult
 from reconciler.apply.resume import locate_copies, resume_plan
 from reconciler.apply.session import ApplySession
 from reconciler.apply.waiter import WaitPolicy
+from reconciler.commands import SUMMARIES
 from reconciler.commands._common import (
     Context,
     add_backend_options,
@@ -39,7 +40,7 @@ _SPEC_SUFFIXES = (".yaml", ".yml")
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "apply",
-        help="apply a saved plan, or plan and apply specs, with version guards",
+        help=SUMMARIES["apply"],
         description="Apply a saved plan (as saved, without asking; without backend options, against the backend "
         "it recorded; refused when its spec files changed), or plan spec files/folders and apply after "
         "confirmation. Every request is guarded by the version the plan read; each image set is waited for, "

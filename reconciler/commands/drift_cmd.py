@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 from typing import Any
 
+from reconciler.commands import SUMMARIES
 from reconciler.commands._common import (
     Context,
     add_backend_options,
@@ -20,7 +21,7 @@ from reconciler.commands._state import add_state_options, open_state, run_cost, 
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "drift",
-        help="report where live metadata differs from the specs (exit 2 on drift)",
+        help=SUMMARIES["drift"],
         description="A read-only plan: exit 0 when live matches the specs, 2 when it drifted, 1 on error.",
     )
     p.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders")

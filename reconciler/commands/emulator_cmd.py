@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
+from reconciler.commands import SUMMARIES
 from reconciler.commands._common import Context, absolute, require_store
 from reconciler.errors import ReconcilerError, UsageError
 
@@ -18,7 +19,7 @@ if TYPE_CHECKING:
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "emulator",
-        help="run or seed the local HealthImaging emulator",
+        help=SUMMARIES["emulator"],
         description="A local stand-in for the HealthImaging image-set API, backed by SQLite in DIR.",
     )
     esub = p.add_subparsers(dest="emulator_command", metavar="SUBCOMMAND")

@@ -11,6 +11,7 @@ from reconciler.apply.journal import DEFAULT_DIR
 from reconciler.apply.ledger import Ledger
 from reconciler.apply.lineage import Lineage, lineage, replacements
 from reconciler.apply.s3journal import read_journals
+from reconciler.commands import SUMMARIES
 from reconciler.commands._common import (
     Context,
     add_backend_options,
@@ -27,7 +28,7 @@ from reconciler.plan.versiondiff import diff_history
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "history",
-        help="list an image set's versions, newest first",
+        help=SUMMARIES["history"],
         description="List every version of an image set (all pages), newest first, with state, workflow "
         "status, times, message and whether it was forced; with --diff, what each version changed compared "
         "with the one before, in plan form (redacted unless --show-phi). A replacement's new image set names the "

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 from reconciler.api import STUDY_KEY, HealthImagingAPI, study_image_sets
+from reconciler.commands import SUMMARIES
 from reconciler.commands._common import (
     Context,
     add_backend_options,
@@ -29,7 +30,7 @@ TARGET_BY = ("image-set-id", "study", "patient")
 
 
 def register(sub: Any) -> None:
-    help_text = "write a spec from live metadata (adopt an existing image set)"
+    help_text = SUMMARIES["import"]
     p: argparse.ArgumentParser = sub.add_parser(
         "import", help=help_text,
         description=help_text + ". The spec manages every attribute of the chosen levels at its live value, "

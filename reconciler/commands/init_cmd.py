@@ -14,6 +14,7 @@ from importlib.abc import Traversable
 from pathlib import Path
 from typing import Any
 
+from reconciler.commands import SUMMARIES
 from reconciler.commands._common import Context
 from reconciler.errors import ReconcilerError, UsageError
 
@@ -40,7 +41,7 @@ _CI_ROWS = {
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "init",
-        help="set up a specs repository: .gitignore, an example spec, a CI workflow, a README",
+        help=SUMMARIES["init"],
         description="Write into DIR (default: the current folder, created if missing) what a specs repository "
         "needs: a .gitignore for everything the reconciler writes that can hold patient data (saved plans, "
         ".reconciler/ journals, drift states, imported/), specs/example.yaml with the schema modeline and "

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from reconciler.commands import SUMMARIES
 from reconciler.commands._common import Context, add_backend_options, add_phi_options, add_rate_options, parse_select
 from reconciler.errors import UsageError
 from reconciler.plan.inventory import inventory
@@ -13,7 +14,7 @@ ARCHIVE = "ARCHIVE_INSTANT_ACCESS"
 
 
 def register(sub: Any) -> None:
-    help_text = "list a datastore's image sets: version, state, primary flag, storage tier, series and instances"
+    help_text = SUMMARIES["ls"]
     p: argparse.ArgumentParser = sub.add_parser(
         "ls", help=help_text,
         description=help_text + ". Reads SearchImageSets (every page) and GetImageSet, neither of which moves an "

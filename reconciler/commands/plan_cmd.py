@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 from typing import Any
 
+from reconciler.commands import SUMMARIES
 from reconciler.commands._common import (
     Context,
     add_backend_options,
@@ -26,7 +27,7 @@ from reconciler.render.json_out import plan_fingerprints
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "plan",
-        help="show what apply would change, without changing anything",
+        help=SUMMARIES["plan"],
         description="Read live metadata, compare it with the specs and show the UpdateImageSetMetadata "
         "requests that would make live match. Exit 0 on success, 1 on error, 2 with --detailed-exitcode "
         "when changes are pending.",

@@ -7,6 +7,7 @@ from typing import Any
 
 from reconciler.apply.revert import plan_revert, run_revert
 from reconciler.apply.waiter import WaitPolicy
+from reconciler.commands import SUMMARIES
 from reconciler.commands._common import (
     Context,
     add_backend_options,
@@ -23,7 +24,7 @@ from reconciler.plan.versiondiff import diff_versions
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "revert",
-        help="restore an earlier version of an image set (as a new version)",
+        help=SUMMARIES["revert"],
         description="Show what the new version will change compared with the current one (redacted unless "
         "--show-phi), then, once confirmed, send revertToVersionId guarded by the current version, wait until "
         "the image set is ACTIVE again, and verify that its metadata equals the chosen version's.",

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from reconciler.commands import SUMMARIES
 from reconciler.commands._common import Context, add_phi_options
 from reconciler.persist import is_s3, split_s3
 from reconciler.plan.planfile import load_plan
@@ -14,7 +15,7 @@ from reconciler.render.binding import binding_lines
 def register(sub: Any) -> None:
     p: argparse.ArgumentParser = sub.add_parser(
         "show",
-        help="print a saved plan (text, JSON or markdown), redacted unless --show-phi",
+        help=SUMMARIES["show"],
         description="Read a plan saved by `plan --out` (a local file or s3://BUCKET/KEY; its digests are "
         "checked) and print it as `plan` did, with the fingerprints the plan showed, then the git commit and the "
         "spec files it was made from (JSON: \"specs\"). Nothing is sent to HealthImaging. "

@@ -5,12 +5,13 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from reconciler.commands import SUMMARIES
 from reconciler.commands._common import Context
 from reconciler.spec import expand_paths, validate_paths
 
 
 def register(sub: Any) -> None:
-    help_text = "check spec files offline: YAML, schema and DICOM rules"
+    help_text = SUMMARIES["validate"]
     p: argparse.ArgumentParser = sub.add_parser("validate", help=help_text, description=help_text)
     p.add_argument("paths", nargs="+", metavar="PATH", help="spec files or folders (*.yaml, *.yml)")
     p.add_argument("--format", choices=["text", "json"], default="text",
