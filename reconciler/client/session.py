@@ -116,6 +116,7 @@ def _make_client(options: BackendOptions) -> tuple[Any, Any]:
         for name in _NETWORK_PROVIDERS:  # never probe an instance metadata service for a local backend
             resolver.remove(name)
     session = boto3.session.Session(botocore_session=core)
+    _no_repeated_paths(session._loader)
     # botocore reads AWS_DEFAULT_REGION and the profile; AWS_REGION (which newer SDKs prefer) we read here
     region = options.region or os.environ.get("AWS_REGION") or session.region_name
     custom_env = configured_endpoint_env()
@@ -151,6 +152,14 @@ def _shared_loader(core: Any) -> Any:
     if loader is None:
         loader = _LOADERS[path] = botocore.loaders.create_loader(path)
     return loader
+
+
+def _no_repeated_paths(loader: Any) -> None:
+    """Each boto3 session appends boto3's data folder to its loader's search paths; the loader being the
+    process's own, drop the repeats, or a long-running process (``adt listen``) would grow the list by one
+    path per command (https://github.com/boto/boto3/blob/develop/boto3/session.py, ``_setup_loader``)."""
+    paths = loader.search_paths
+    paths[:] = list(dict.fromkeys(paths))
 
 
 def is_aws_host(url: str) -> bool:

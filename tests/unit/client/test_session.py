@@ -3,6 +3,7 @@ boto3 client, or a UsageError."""
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlparse
@@ -198,3 +199,15 @@ def test_the_eta_rates_are_the_rates_the_client_paces_writes_at() -> None:
         paced = tuple(ctx.api.limiter.limit(op)[0]  # type: ignore[index]
                       for op in ("UpdateImageSetMetadata", "CopyImageSet", "DeleteImageSet"))
         assert paced == rates
+
+
+def test_the_shared_loader_keeps_one_copy_of_each_search_path() -> None:
+    """Every command of a process shares one botocore loader; boto3 adds its data folder on each session,
+    which must not pile up over the commands of a long-running process."""
+    first = from_options(endpoint_url="http://127.0.0.1:9", region="us-east-1").client
+    loader = first._loader
+    for _ in range(3):
+        later = from_options(endpoint_url="http://127.0.0.1:9", region="us-east-1").client
+        assert later._loader is loader  # the process's loader: the models are parsed once
+    assert len(loader.search_paths) == len(set(loader.search_paths))
+    assert any(path.endswith(os.path.join("boto3", "data")) for path in loader.search_paths)
