@@ -10,11 +10,10 @@ import os
 from typing import Any
 
 import boto3
-import botocore.session
 from botocore import exceptions as bce
 from botocore.config import Config
 
-from reconciler.client.session import _shared_loader
+from reconciler.client.session import botocore_session
 from reconciler.errors import CredentialsError, EndpointError, PlanFileError, ReconcilerError, StorageNotFound
 from reconciler.persist import S3Object
 
@@ -30,11 +29,9 @@ class S3:
         if client is None:
             region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
             try:
-                core = botocore.session.Session()
-                # the process's loader: the S3 model (and the endpoint data) is read and parsed once per
-                # process, not once per client
-                core.register_component("data_loader", _shared_loader(core))
-                session = boto3.session.Session(botocore_session=core)
+                # the process's loader and handlers: the S3 model (and the endpoint data) is parsed once
+                # per process, not once per client
+                session = boto3.session.Session(botocore_session=botocore_session())
                 client = session.client("s3", region_name=region or session.region_name or "us-east-1",
                                         config=Config(retries={"mode": "standard", "max_attempts": 5}))
             except bce.BotoCoreError as exc:
