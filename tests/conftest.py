@@ -7,6 +7,8 @@ run alone. Deselect them while iterating with ``pytest -m "not slow"``; CI runs 
 
 from __future__ import annotations
 
+import itertools
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,9 +40,17 @@ def _home(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return tmp_path_factory.mktemp("home")
 
 
+@pytest.fixture(scope="session")
+def _learned(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """A new path per test for the rates a run learns: numbered folders of one session folder, not made
+    beforehand (``learned.remember`` makes the folder when it saves). ``tmp_path_factory.mktemp`` per
+    test would list the whole base folder each time to find the next number."""
+    root = tmp_path_factory.mktemp("learned")
+    return (root / str(n) / "rates.json" for n in itertools.count())
+
+
 @pytest.fixture(autouse=True)
-def _neutral_environment(monkeypatch: pytest.MonkeyPatch, _home: Path,
-                         tmp_path_factory: pytest.TempPathFactory) -> None:
+def _neutral_environment(monkeypatch: pytest.MonkeyPatch, _home: Path, _learned: Iterator[Path]) -> None:
     for name in _AMBIENT:
         monkeypatch.delenv(name, raising=False)
     # the per-user redaction key (and any other per-user file) lands in the session's home, also for
@@ -48,4 +58,4 @@ def _neutral_environment(monkeypatch: pytest.MonkeyPatch, _home: Path,
     monkeypatch.setenv("HOME", str(_home))
     monkeypatch.setenv("XDG_CONFIG_HOME", str(_home / ".config"))
     # the rates a run learns are kept per test, never in the working directory nor shared between tests
-    monkeypatch.setenv("RECONCILER_RATES_FILE", str(tmp_path_factory.mktemp("learned") / "rates.json"))
+    monkeypatch.setenv("RECONCILER_RATES_FILE", str(next(_learned)))

@@ -1,5 +1,5 @@
 """S3 for saved plans, drift states and apply journals (``reconciler.persist`` uses it): with the
-HealthImaging client, the only place that imports boto3. Credentials, region and endpoint come from
+HealthImaging client, the only place that uses boto3 (its sessions come from ``client.session``). Credentials, region and endpoint come from
 boto3's standard chain and environment (``AWS_PROFILE``, ``AWS_REGION``, ``AWS_ENDPOINT_URL_S3``, ...);
 botocore errors become ``reconciler.errors`` here and never escape.
 """
@@ -9,10 +9,10 @@ from __future__ import annotations
 import os
 from typing import Any
 
-import boto3
 from botocore import exceptions as bce
 from botocore.config import Config
 
+from reconciler.client.session import boto3_session, botocore_session
 from reconciler.errors import CredentialsError, EndpointError, PlanFileError, ReconcilerError, StorageNotFound
 from reconciler.persist import S3Object
 
@@ -28,7 +28,9 @@ class S3:
         if client is None:
             region = os.environ.get("AWS_REGION") or os.environ.get("AWS_DEFAULT_REGION") or None
             try:
-                session = boto3.session.Session()
+                # the process's loader and handlers: the S3 model (and the endpoint data) is parsed once
+                # per process, not once per client
+                session = boto3_session(botocore_session())
                 client = session.client("s3", region_name=region or session.region_name or "us-east-1",
                                         config=Config(retries={"mode": "standard", "max_attempts": 5}))
             except bce.BotoCoreError as exc:

@@ -164,7 +164,9 @@ class Service:
         version = version_param(call.query("version"), "version")
         # A metadata read is an access: it moves an archived image set back to FREQUENT_ACCESS.
         doc = self.store.get_document(call.datastore_id, call.image_set_id, version, touch=call.now)
-        blob = gzip.compress(json.dumps(doc, separators=(",", ":")).encode(), mtime=0)
+        # level 1: the client cannot tell levels apart (RFC 1952 names none), and the default 9 costs
+        # about five times the CPU on a big document for a fifth smaller body
+        blob = gzip.compress(json.dumps(doc, separators=(",", ":")).encode(), compresslevel=1, mtime=0)
         headers = {"Content-Type": "application/json", "Content-Encoding": "gzip", "Content-Length": str(len(blob))}
         return WireResponse(200, headers, blob)
 

@@ -26,7 +26,7 @@ from reconciler.dicom.tree import delete_at, set_at, walk
 from reconciler.dicom.vr import STRING_VRS, first_vr
 from reconciler.errors import UsageError
 from reconciler.plan.diff import diff_image_set
-from reconciler.spec import validate_text
+from reconciler.spec import validate_loaded
 from reconciler.spec.loader import load_text
 from reconciler.spec.model import format_path
 
@@ -129,10 +129,10 @@ def build_spec(origin: Origin, live: Mapping[str, Any], levels: Iterable[str]) -
 def _problems(text: str, live: Mapping[str, Any]) -> list[tuple[str, ...]]:
     """Desired paths of attributes that fail validation, or that would not read back equal to live
     (e.g. numbers inside a private sequence item, whose VR no DICOMVRs map can give)."""
-    errors = {_attribute_path(d.path[1:]) for d in validate_text(text, "<import>") if d.severity == "error"}
+    loaded, diags = load_text(text, "<import>")  # parsed once, for the checks and the read-back
+    errors = {_attribute_path(d.path[1:]) for d in validate_loaded("<import>", loaded, diags) if d.severity == "error"}
     if errors:
         return sorted(errors)
-    loaded, _diags = load_text(text, "<import>")
     desired = loaded[0].value.get("desired") or {} if loaded else {}
     return sorted({_attribute_path(c.path) for c in diff_image_set(desired, live, force=True)})
 

@@ -36,7 +36,34 @@ def spec_schema() -> dict[str, Any]:
 def _validator() -> Draft202012Validator:
     from jsonschema import Draft202012Validator
 
-    return Draft202012Validator(spec_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER)
+    return Draft202012Validator(_linked(spec_schema()), format_checker=Draft202012Validator.FORMAT_CHECKER)
+
+
+def _linked(schema: dict[str, Any]) -> dict[str, Any]:
+    """A copy of SCHEMA where each ``{"$ref": "#/$defs/NAME"}`` is the definition NAME itself (one shared
+    object: ``value`` and ``dicom``, which refer to each other, become a cycle).
+
+    A ``$ref`` applies the schema it names to the instance, and the result is that schema's
+    (https://json-schema.org/draft/2020-12/json-schema-core#section-8.2.3.1): the same errors, at the same
+    instance and schema paths (jsonschema leaves ``$ref`` out of the latter). jsonschema resolves a
+    reference at every use, once per DICOM attribute of a spec; the linked schema about halves the time
+    of the check of a big spec. Only the validator gets it: ``spec_schema()`` stays plain JSON.
+    """
+    root: dict[str, Any] = json.loads(json.dumps(schema))
+    defs: dict[str, Any] = root["$defs"]
+    pending: list[Any] = [root]
+    seen: set[int] = set()
+    while pending:
+        node = pending.pop()
+        if id(node) in seen:
+            continue
+        seen.add(id(node))
+        slots = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, list) else ()
+        for key, child in list(slots):
+            if isinstance(child, dict) and child.keys() == {"$ref"} and str(child["$ref"]).startswith("#/$defs/"):
+                node[key] = child = defs[child["$ref"].removeprefix("#/$defs/")]
+            pending.append(child)
+    return root
 
 
 def check_schema(doc: LoadedDocument) -> list[Diagnostic]:

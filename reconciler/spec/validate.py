@@ -58,9 +58,15 @@ def load_specs(paths: Sequence[str]) -> tuple[list[SpecDocument], list[Diagnosti
 
 def validate_text(text: str, file: str = "<text>") -> list[Diagnostic]:
     """All findings for spec text that is not in a file (editors, tests)."""
-    loaded, diags = load_text(text, file)
-    docs = _check_file(file, loaded, diags)
-    return _with_conflicts(docs, diags)[1]
+    return validate_loaded(file, *load_text(text, file))
+
+
+def validate_loaded(file: str, loaded: list[LoadedDocument], diags: list[Diagnostic]) -> list[Diagnostic]:
+    """All findings for what ``load_text`` returned (LOADED is not changed): for a caller that also needs
+    the loaded documents, without parsing the text twice."""
+    found = list(diags)
+    docs = _check_file(file, loaded, found)
+    return _with_conflicts(docs, found)[1]
 
 
 def _check_file(file: str, loaded: list[LoadedDocument], diags: list[Diagnostic]) -> list[SpecDocument]:

@@ -17,6 +17,7 @@ from reconciler.emulator.search import parse
 from reconciler.emulator.search_sql import COLUMNS, _base
 from reconciler.emulator.store import NewVersion, Store
 from tests.support.backends import make_local_client
+from tests.support.emuhelpers import copy_store
 
 DS = "e" * 32
 T0 = 1_700_000_000.0
@@ -33,11 +34,11 @@ def document(rng: random.Random, n: int) -> dict[str, Any]:
             "Study": {"DICOM": study, "Series": series}}
 
 
-@pytest.fixture
-def fleet(tmp_path: Path) -> Store:
+@pytest.fixture(scope="module")
+def _fleet_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """60 image sets with many equal timestamps, then updates, a re-import and deletions."""
     rng = random.Random(15)
-    store = Store(tmp_path / "store")
+    store = Store(tmp_path_factory.mktemp("fleet") / "store")
     store.ensure_datastore(DS, "index", now=T0)
     ids = [f"{n:032x}" for n in range(60)]
     for n, image_set_id in enumerate(ids):
@@ -50,7 +51,13 @@ def fleet(tmp_path: Path) -> Store:
     store.put_image_set(DS, ids[0], document(rng, 200), replace=True, now=T0 + 20)
     for image_set_id in rng.sample(ids[1:], 6):
         store.delete_image_set(DS, image_set_id, now=T0 + 30)
-    return store
+    return store.directory
+
+
+@pytest.fixture
+def fleet(tmp_path: Path, _fleet_template: Path) -> Store:
+    """The fleet, built once per module; each test gets its own copy (one test rewrites its store)."""
+    return Store(copy_store(_fleet_template, tmp_path / "store"))
 
 
 def ts(seconds: float) -> datetime:

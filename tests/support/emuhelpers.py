@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import sqlite3
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,20 @@ SERIES = "1.1.1.1.1.1.12345.123456789012.123.12345678901234.1"
 INSTANCE = SERIES
 SERIES7 = "1.3.6.1.4.1.5962.99.1.3633258862.2104868982.1369432891697.3656.0"
 INSTANCE7 = "1.3.6.1.4.1.5962.99.1.3633258862.2104868982.1369432891697.3659.0"
+
+
+def copy_store(source: Path, target: Path) -> Path:
+    """A copy of the emulator store in folder SOURCE at folder TARGET: a consistent snapshot through SQLite's
+    online backup (https://www.sqlite.org/backup.html), whatever SOURCE's write-ahead log still holds. A
+    fixture builds an expensive store once and gives each test its own copy, as isolated as a fresh build."""
+    from reconciler.emulator.tables import DB_NAME
+
+    target.mkdir(parents=True, exist_ok=True)
+    with sqlite3.connect(source / DB_NAME) as src, sqlite3.connect(target / DB_NAME) as dst:
+        src.backup(dst)
+    src.close()
+    dst.close()
+    return target
 
 
 def blob(tree: dict[str, Any]) -> bytes:

@@ -211,3 +211,39 @@ def test_the_shared_loader_keeps_one_copy_of_each_search_path() -> None:
         assert later._loader is loader  # the process's loader: the models are parsed once
     assert len(loader.search_paths) == len(set(loader.search_paths))
     assert any(path.endswith(os.path.join("boto3", "data")) for path in loader.search_paths)
+
+
+def _handlers(core: Any) -> dict[tuple[str, ...], tuple[list[Any], ...]]:
+    """Every handler a botocore session's emitter holds, by event name part (first, middle, last)."""
+    out: dict[tuple[str, ...], tuple[list[Any], ...]] = {}
+
+    def walk(node: dict[str, Any], path: tuple[str, ...]) -> None:
+        if node["values"] is not None:
+            out[path] = (list(node["values"].first), list(node["values"].middle), list(node["values"].last))
+        for key, child in node["children"].items():
+            walk(child, (*path, key))
+
+    walk(core._original_handler._handlers._root, ())
+    return out
+
+
+def test_a_session_from_the_shared_handlers_holds_what_a_new_session_registers(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import botocore.handlers
+    import botocore.session
+
+    from reconciler.client.session import botocore_session
+
+    first, second = botocore_session(), botocore_session()
+    assert _handlers(first) == _handlers(botocore.session.Session())
+    first.register("before-call.medical-imaging", lambda **_kw: None)  # a copy each: the other never sees it
+    assert _handlers(second) == _handlers(botocore.session.Session())
+
+    def added(**_kw: Any) -> None:
+        return None
+
+    # a handler a library adds to botocore's list (as moto does on import) reaches the sessions made after
+    monkeypatch.setattr(botocore.handlers, "BUILTIN_HANDLERS", [*botocore.handlers.BUILTIN_HANDLERS,
+                                                                ("before-send", added)])
+    assert added in _handlers(botocore_session())[("before-send",)][1]

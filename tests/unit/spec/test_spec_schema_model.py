@@ -3,17 +3,38 @@
 from __future__ import annotations
 
 import pytest
-from jsonschema import Draft202012Validator
+from jsonschema import Draft202012Validator, ValidationError
 
 from reconciler.spec.loader import load_text
 from reconciler.spec.model import Diagnostic, SourcePos, format_path, nearest_position
-from reconciler.spec.schema import spec_schema
+from reconciler.spec.schema import _validator, spec_schema
 
 
 def test_schema_is_valid_draft_2020_12() -> None:
     schema = spec_schema()
     Draft202012Validator.check_schema(schema)
     assert schema["$schema"] == "https://json-schema.org/draft/2020-12/schema"
+
+
+WRONG = {"apiVersion": "reconciler/v1", "kind": "ImageSetMetadata", "target": {"datastoreId": "x", "select": {}},
+         "desired": {"Patient": {"DICOM": {"PatientName": {"a": 1}, "bad key": "x"}, "DICOMVRs": {"00100010": "ZZ"}},
+                     "Study": {"DICOM": {"OtherPatientIDsSequence": [{"PatientID": [True]}, 3, [[]]]},
+                               "Series": {"1.x": {"DICOM": {"Modality": ["CT", {"00091001": {}}]},
+                                                  "Instances": {"1.2": {"ImageFrames": 1, "Other": {}}}}}}},
+         "extra": 1}
+
+
+def test_the_validator_with_linked_definitions_finds_what_the_plain_schema_finds() -> None:
+    def found(validator: Draft202012Validator) -> list[tuple[object, ...]]:
+        def key(e: ValidationError) -> tuple[object, ...]:  # anyOf's value holds the (linked) subschemas
+            return (e.validator, e.validator_value if e.validator != "anyOf" else None, tuple(e.absolute_path),
+                    tuple(e.relative_schema_path), e.message, tuple(key(sub) for sub in e.context))
+
+        return [key(e) for e in validator.iter_errors(WRONG)]
+
+    plain = found(Draft202012Validator(spec_schema(), format_checker=Draft202012Validator.FORMAT_CHECKER))
+    assert len(plain) >= 8
+    assert found(_validator()) == plain
 
 
 @pytest.mark.parametrize(
