@@ -1,7 +1,7 @@
 """S3 for saved plans, drift states and apply journals (``reconciler.persist`` uses it): with the
 HealthImaging client, the only place that uses boto3 (its sessions come from ``client.session``).
-Credentials, region and endpoint come from boto3's standard chain and environment (``AWS_PROFILE``, ``AWS_REGION``, ``AWS_ENDPOINT_URL_S3``, ...);
-botocore errors become ``reconciler.errors`` here and never escape.
+Credentials, region and endpoint come from boto3's standard chain and environment (``AWS_PROFILE``,
+``AWS_REGION``, ``AWS_ENDPOINT_URL_S3``, ...); botocore errors become ``reconciler.errors`` here and never escape.
 """
 
 from __future__ import annotations
