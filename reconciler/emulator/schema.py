@@ -9,6 +9,7 @@ version is written (``reconciler.emulator.search.searchable``): its equality val
 ``search_values``, its study date and time in ``image_sets.study_key`` and its summary tags in
 ``image_sets.tags``, with indexes for every filter and sort (``reconciler.emulator.search_sql``).
 A store made before these existed is indexed once, when it is first opened (``PRAGMA user_version``).
+A store already at ``SCHEMA_VERSION`` is opened without any of this (``reconciler.emulator.tables.open_store``).
 """
 
 from __future__ import annotations
@@ -76,6 +77,7 @@ _ADDED = (
     ("image_sets", "tags", "TEXT"),
 )
 SEARCH_INDEXED = 1  # PRAGMA user_version once every latest version has its search rows
+SCHEMA_VERSION = 2  # PRAGMA user_version once the tables, columns and indexes above are all there (bump on change)
 
 
 def create_schema(conn: sqlite3.Connection) -> None:
@@ -90,6 +92,24 @@ def create_schema(conn: sqlite3.Connection) -> None:
     conn.executescript(INDEXES)
     if conn.execute("PRAGMA user_version").fetchone()[0] < SEARCH_INDEXED:
         _index_existing(conn)
+    _raise_version(conn, SCHEMA_VERSION)
+
+
+def schema_version(conn: sqlite3.Connection) -> int:
+    """The store's ``PRAGMA user_version`` (https://www.sqlite.org/pragma.html#pragma_user_version)."""
+    return int(conn.execute("PRAGMA user_version").fetchone()[0])
+
+
+def _raise_version(conn: sqlite3.Connection, version: int) -> None:
+    """Set ``user_version`` to VERSION unless it is there already (never lowered by a slower process)."""
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        if schema_version(conn) < version:
+            conn.execute(f"PRAGMA user_version = {version}")
+    except BaseException:
+        conn.execute("ROLLBACK")
+        raise
+    conn.execute("COMMIT")
 
 
 def _index_existing(conn: sqlite3.Connection) -> None:
