@@ -22,13 +22,12 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import json
 from collections.abc import Callable
 from typing import Any
 
 from reconciler.dicom.constraints import is_generated
-from reconciler.dicom.tree import PARTS, Node, attributes, delete_at, get_at, mapping_at, walk
+from reconciler.dicom.tree import PARTS, Node, attributes, copy_tree, delete_at, get_at, mapping_at, walk
 from reconciler.emulator.constraints import check_request
 from reconciler.emulator.errors import ValidationError
 from reconciler.emulator.knobs import BLOB_LIMIT
@@ -126,7 +125,7 @@ def _mapping(node: Any, where: str) -> dict[str, Any]:
 
 def apply_updates(document: Tree, updatable: Tree | None, removable: Tree | None) -> Tree:
     """The document after the update; UpdateFailed when it names a series/instance that is not there."""
-    new = copy.deepcopy(document)
+    new: Tree = copy_tree(document)
     if removable:
         _remove(new, removable)
     if updatable:
