@@ -254,6 +254,7 @@ def _changed_ct() -> bytes:
     return buffer.getvalue()
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom on the odd values these files hold on purpose
 @pytest.mark.parametrize("name", [
     "CT_small.dcm", "MR_small_implicit.dcm", "ExplVR_BigEnd.dcm", "priv_SQ.dcm", "nested_priv_SQ.dcm",
     "UN_sequence.dcm", "badVR.dcm", "reportsi_with_empty_number_tags.dcm", "empty_charset_LEI.dcm", "rtplan.dcm",
