@@ -16,13 +16,15 @@ is for the caller to say. No DICOM semantics here beyond the nesting.
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Iterable, Iterator, Mapping, MutableMapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import Any, Final, TypeVar
 
 from reconciler.dicom.levels import Level
 
 Path = tuple[str, ...]
+_T = TypeVar("_T")
 
 TOP_LEVELS: tuple[Level, ...] = ("Patient", "Study")
 """The levels at the top of the tree, each under its own name."""
@@ -42,6 +44,24 @@ class _Missing:
 
 MISSING: Final[Any] = _Missing()
 """What ``get_at`` returns by default when a path is absent (None is a value: an empty element)."""
+
+
+def copy_tree(tree: _T) -> _T:
+    """A deep copy of a JSON-shaped TREE (dicts, lists and immutable scalars, no node shared twice): what
+    ``copy.deepcopy`` gives for one, at a fraction of its cost (no memo, no per-type dispatch)."""
+    copied: _T = _copy_value(tree)
+    return copied
+
+
+def _copy_value(value: Any) -> Any:
+    kind = type(value)
+    if kind is str or kind is int or kind is float or kind is bool or value is None:
+        return value
+    if kind is dict:
+        return {key: _copy_value(item) for key, item in value.items()}
+    if kind is list:
+        return [_copy_value(item) for item in value]
+    return copy.deepcopy(value)  # anything else (a tuple, a subclass): as copy.deepcopy does
 
 
 def children_key(level: str) -> str | None:

@@ -30,13 +30,13 @@ Messages name levels, series and instance UIDs (the keys of the document), never
 
 from __future__ import annotations
 
-import copy
 import json
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
 
 from reconciler.dicom.normalize import dicom_equal
+from reconciler.dicom.tree import copy_tree
 from reconciler.emulator.errors import ValidationError
 from reconciler.emulator.records import NewVersion
 from reconciler.emulator.routes import Call, require_id, version_param
@@ -181,7 +181,7 @@ def empty(source: Tree, datastore_id: str, image_set_id: str) -> Tree:
 
 def select(source: Tree, subset: Subset | None) -> Tree:
     """The part of the SOURCE document a copy takes: everything, or the series and instances of SUBSET."""
-    taken = copy.deepcopy(source)
+    taken = copy_tree(source)
     if subset is None:
         return taken
     held = _series(taken)
@@ -214,7 +214,7 @@ def merge(destination: Tree, selected: Tree, *, force: bool) -> Tree:
         for level, mine, theirs in _levels(destination, selected, dest_series):
             if not dicom_equal(mine, theirs):
                 raise CopyFailed(f"INVALID_REQUEST: {level} of SourceImageSet and DestinationImageSet don't match.")
-    merged = copy.deepcopy(destination)
+    merged = copy_tree(destination)
     series_map = merged.setdefault("Study", {}).setdefault("Series", {})
     owner = {inst: s for s, series in series_map.items() for inst in _instances(series)}
     for series_uid, series in _series(selected).items():
@@ -224,9 +224,9 @@ def merge(destination: Tree, selected: Tree, *, force: bool) -> Tree:
                                  "series of the DestinationImageSet; SOP Instance UIDs must be unique")
         target = series_map.get(series_uid)
         if not isinstance(target, dict):
-            series_map[series_uid] = copy.deepcopy(series)  # a new series comes with its own metadata
+            series_map[series_uid] = copy_tree(series)  # a new series comes with its own metadata
             continue
-        target.setdefault("Instances", {}).update(copy.deepcopy(_instances(series)))
+        target.setdefault("Instances", {}).update(copy_tree(_instances(series)))
     return merged
 
 

@@ -8,15 +8,18 @@ documents show it (https://docs.aws.amazon.com/healthimaging/latest/devguide/und
 from __future__ import annotations
 
 import base64
+import functools
 import math
 import re
 from collections.abc import Iterable, Iterator
 from typing import Any
 
+from pydicom import config
 from pydicom.charset import decode_bytes
-from pydicom.datadict import dictionary_VM
+from pydicom.datadict import dictionary_has_tag, dictionary_keyword, dictionary_VM
 from pydicom.dataelem import DataElement, RawDataElement
 from pydicom.dataset import Dataset
+from pydicom.hooks import hooks
 
 from reconciler.padding import unpad
 
@@ -25,6 +28,14 @@ _NUMBER_VRS = {"US", "UL", "SS", "SL", "FL", "FD", "SV", "UV"}
 _TEXT_VRS = {"LO", "LT", "PN", "SH", "ST", "UC", "UT", "UR"}  # decoded with the specific character set
 _SINGLE_VALUE_VRS = {"LT", "ST", "UT", "UR"}  # backslash is text here, not a value separator
 _SKIPPED = {0x7FE00010, 0x7FE00008, 0x7FE00009, 0xFFFCFFFC}  # pixel data (all kinds), trailing padding
+_RAW_BINARY_VRS = {"OB", "OD", "OF", "OL", "OV", "OW"}  # pydicom keeps these bytes as read
+# String VRs whose pydicom conversion never raises (DS and IS may) and keeps any ASCII letter or digit;
+# DA, DT and TM only while pydicom converts them to str (config.datetime_conversion off).
+_RAW_STRING_VRS = {"AE", "AS", "CS", "UI", "UR", "LO", "LT", "PN", "SH", "ST", "UC", "UT"}
+_DATETIME_VRS = {"DA", "DT", "TM"}
+_ALNUM = re.compile(rb"[0-9A-Za-z]")
+_TAG_KEY = re.compile(r"[0-9A-F]{8}")
+_DEFAULT_HOOKS = (hooks.raw_element_vr, hooks.raw_element_value)
 
 
 def encode_dataset(ds: Dataset, encodings: list[str]) -> Iterator[tuple[str, str, Any]]:
@@ -33,9 +44,43 @@ def encode_dataset(ds: Dataset, encodings: list[str]) -> Iterator[tuple[str, str
         if int(tag) in _SKIPPED or (tag.element == 0 and tag.group != 2):  # group lengths are retired
             continue
         raw = ds.get_item(tag)
+        quick = _from_raw(raw, ds, encodings) if isinstance(raw, RawDataElement) else None
+        if quick is not None:
+            yield quick
+            continue
         elem = ds[tag]
         key = elem.keyword or f"{int(tag):08X}"
         yield key, str(elem.VR), element_json(raw, elem, encodings)
+
+
+def _from_raw(raw: RawDataElement, ds: Dataset, encodings: list[str]) -> tuple[str, str, Any] | None:
+    """(key, VR, JSON value) of an element still as read from the file, without pydicom converting its value,
+    when the answer cannot differ from ``element_json``'s on the converted element: binary read as is,
+    or a string VR whose bytes are ASCII (no ISO 2022 escape) with a letter or digit, so pydicom's value is
+    not empty; ``element_json`` takes the value from those bytes either way. None: convert it as usual.
+    """
+    value = raw.value
+    if not value or config.data_element_callback or hooks.raw_element_kwargs \
+            or (hooks.raw_element_vr, hooks.raw_element_value) != _DEFAULT_HOOKS:
+        return None
+    found: dict[str, Any] = {}
+    hooks.raw_element_vr(raw, found, ds=ds)  # the VR pydicom would give the element
+    vr = str(found["VR"])
+    if vr in _RAW_BINARY_VRS:
+        return _keyword(int(raw.tag)) or f"{int(raw.tag):08X}", vr, base64.b64encode(value).decode("ascii")
+    if not (vr in _RAW_STRING_VRS or (vr in _DATETIME_VRS and not config.datetime_conversion)):
+        return None
+    if not value.isascii() or b"\x1b" in value or _ALNUM.search(value) is None:
+        return None
+    values = _strings(vr, value, None, encodings)
+    tag = int(raw.tag)
+    return _keyword(tag) or f"{tag:08X}", vr, values if len(values) > 1 or _multi_valued_tag(tag) else values[0]
+
+
+@functools.cache
+def _keyword(tag: int) -> str:
+    """``DataElement.keyword`` of TAG: its dictionary keyword, or "" for a private or unknown tag."""
+    return dictionary_keyword(tag) if dictionary_has_tag(tag) else ""
 
 
 def element_json(raw: RawDataElement | DataElement | None, elem: DataElement, encodings: list[str]) -> Any:
@@ -59,8 +104,9 @@ def element_json(raw: RawDataElement | DataElement | None, elem: DataElement, en
     return values if len(values) > 1 or _multi_valued(elem) else values[0]
 
 
-def _strings(vr: str, raw_bytes: bytes | None, elem: DataElement, encodings: list[str]) -> list[str]:
+def _strings(vr: str, raw_bytes: bytes | None, elem: DataElement | None, encodings: list[str]) -> list[str]:
     if raw_bytes is None:  # already converted by pydicom (e.g. file meta): rebuild from the values
+        assert elem is not None
         text = "\\".join(getattr(v, "original_string", None) or str(v) for v in _as_list(elem.value))
     elif vr in _TEXT_VRS:
         text = decode_bytes(raw_bytes, encodings, {0x5C, 0x5E, 0x3D} if vr == "PN" else {0x5C})
@@ -85,12 +131,17 @@ def _as_list(value: Any) -> list[Any]:
 
 def _multi_valued(elem: DataElement) -> bool:
     """True when the dictionary allows more than one value (HealthImaging then always writes a list)."""
+    return _multi_valued_tag(int(elem.tag))
+
+
+@functools.cache
+def _multi_valued_tag(tag: int) -> bool:
     try:
-        return dictionary_VM(elem.tag) != "1"
+        return dictionary_VM(tag) != "1"
     except KeyError:
         return False
 
 
 def is_keyword(key: str) -> bool:
     """True for a keyword key, False for an 8-hex tag key (a private or unknown attribute)."""
-    return not re.fullmatch(r"[0-9A-F]{8}", key)
+    return not _TAG_KEY.fullmatch(key)

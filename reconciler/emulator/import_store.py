@@ -16,12 +16,12 @@ An import job "always create[s] new image sets or increment[s] the version of ex
 
 from __future__ import annotations
 
-import copy
 import hashlib
 import json
 import time
 from typing import Any
 
+from reconciler.dicom.tree import copy_tree
 from reconciler.emulator.errors import NotFoundError
 from reconciler.emulator.store import Store, study_uid
 
@@ -71,15 +71,15 @@ def conflicts(current: Doc, new: Doc) -> bool:
 
 def merge(current: Doc, new: Doc) -> Doc:
     """CURRENT with the series and instances of NEW that it does not hold added (nothing replaced)."""
-    merged = copy.deepcopy(current)
+    merged = copy_tree(current)
     target = merged.setdefault("Study", {}).setdefault("Series", {})
     for suid, series in _series(new).items():
         if suid not in target:
-            target[suid] = copy.deepcopy(series)
+            target[suid] = copy_tree(series)
             continue
         instances = target[suid].setdefault("Instances", {})
         for iuid, inst in (series.get("Instances") or {}).items():
-            instances.setdefault(iuid, copy.deepcopy(inst))
+            instances.setdefault(iuid, copy_tree(inst))
     return merged
 
 

@@ -51,10 +51,10 @@ class Store:
         self.directory = Path(directory)
         self.directory.mkdir(parents=True, exist_ok=True)
         self.path = self.directory / DB_NAME
-        self._keep_open = tables.create(self.path)  # held, never used: see tables.create
+        self._connections = tables.Connections(self.path, tables.open_store(self.path))
 
     def _tx(self, write: bool) -> AbstractContextManager[sqlite3.Connection]:
-        return tables.transaction(self.path, write)
+        return tables.transaction(self._connections, write)
 
     # -- datastores ----------------------------------------------------------------------------------
 

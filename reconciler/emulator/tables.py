@@ -7,7 +7,9 @@ version, the insert of a version row, the study siblings of an image set). The s
 from __future__ import annotations
 
 import json
+import os
 import sqlite3
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,7 +17,7 @@ from typing import Any
 
 from reconciler.emulator.errors import ConflictError, NotFoundError
 from reconciler.emulator.records import NewVersion
-from reconciler.emulator.schema import create_schema, index_document
+from reconciler.emulator.schema import SCHEMA_VERSION, create_schema, index_document, schema_version
 from reconciler.padding import unpadded
 
 DB_NAME = "emulator.sqlite3"
@@ -28,26 +30,30 @@ def study_uid(document: dict[str, Any]) -> str | None:
     return unpadded(value)
 
 
-def create(path: Path) -> sqlite3.Connection:
-    """Create the tables in the database at PATH, or migrate an older store (WAL mode: readers never block).
+def open_store(path: Path) -> sqlite3.Connection:
+    """A connection to the database at PATH, after creating its tables (WAL mode: readers never block) or
+    migrating an older store; a store already at ``SCHEMA_VERSION`` is only opened.
 
-    Returns a connection for the store to hold open, never to use: while one stays open, closing the
-    per-transaction ones does not checkpoint and delete the WAL file each time
+    The store keeps this connection open for as long as it lives: while one stays open, closing the other
+    connections does not checkpoint and delete the WAL file each time
     (https://www.sqlite.org/wal.html#the_wal_file), which would cost a few fsyncs per request.
     """
     conn = connect(path)
     try:
-        conn.execute("PRAGMA journal_mode=WAL")
-        create_schema(conn)
-    finally:
+        if schema_version(conn) < SCHEMA_VERSION:  # WAL mode is persistent: set once with the schema
+            conn.execute("PRAGMA journal_mode=WAL")
+            create_schema(conn)
+        conn.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the WAL
+    except BaseException:
         conn.close()
-    keeper = sqlite3.connect(path, check_same_thread=False)
-    keeper.execute("SELECT count(*) FROM sqlite_master").fetchone()  # opens the WAL
-    return keeper
+        raise
+    return conn
 
 
 def connect(path: Path) -> sqlite3.Connection:
-    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None)
+    # check_same_thread=False only lets the last reference be dropped from any thread: each connection is
+    # used by the one thread that ``Connections`` gave it to.
+    conn = sqlite3.connect(path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
     conn.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_MS}")
     # WAL with synchronous=NORMAL: a commit is atomic and seen by every other connection at once, and
     # survives the process being killed; only a power cut may lose the last commits
@@ -58,12 +64,55 @@ def connect(path: Path) -> sqlite3.Connection:
     return conn
 
 
+_INHERITED: list[sqlite3.Connection] = []
+"""Connections a forked child found in its parent's stores: kept, never used nor closed in the child
+(https://www.sqlite.org/howtocorrupt.html#_carrying_an_open_database_connection_across_a_fork_)."""
+
+
+class Connections:
+    """A store's connections: one per thread of the process that opened it, kept between transactions.
+
+    A connection is never shared by two threads (https://docs.python.org/3/library/sqlite3.html#sqlite3.threadsafety)
+    nor used across a fork: a forked child opens its own. Each thread's connection is closed when the thread
+    ends or the store is dropped.
+    """
+
+    def __init__(self, path: Path, first: sqlite3.Connection) -> None:
+        self.path = path
+        self._keeper = first  # open as long as the store: see open_store
+        self._local = threading.local()
+        self._local.conn, self._local.pid = first, os.getpid()
+
+    def current(self) -> sqlite3.Connection:
+        """This thread's connection, opened on its first use."""
+        local, pid = self._local, os.getpid()
+        conn: sqlite3.Connection | None = getattr(local, "conn", None)
+        if conn is not None and local.pid == pid:
+            return conn
+        if conn is not None:
+            _INHERITED.append(conn)
+        conn = connect(self.path)
+        local.conn, local.pid = conn, pid
+        return conn
+
+    def discard(self, conn: sqlite3.Connection) -> None:
+        """Close CONN, left in a transaction by a failed COMMIT or ROLLBACK; the thread opens a fresh one."""
+        if getattr(self._local, "conn", None) is conn:
+            self._local.conn = None
+        conn.close()
+
+
 @contextmanager
+def transaction(connections: Connections, write: bool) -> Iterator[sqlite3.Connection]:
+    """One transaction; ``write`` takes the write lock up front so the read-check-write is atomic.
 
-
-def transaction(path: Path, write: bool) -> Iterator[sqlite3.Connection]:
-    """One transaction; ``write`` takes the write lock up front so the read-check-write is atomic."""
-    conn = connect(path)
+    It runs on the thread's kept connection; one opened inside another transaction of the same thread gets
+    a connection of its own, as it would have from a separate process.
+    """
+    conn = connections.current()
+    nested = conn.in_transaction
+    if nested:
+        conn = connect(connections.path)
     try:
         conn.execute("BEGIN IMMEDIATE" if write else "BEGIN")
         try:
@@ -73,7 +122,10 @@ def transaction(path: Path, write: bool) -> Iterator[sqlite3.Connection]:
             raise
         conn.execute("COMMIT")
     finally:
-        conn.close()
+        if nested:
+            conn.close()
+        elif conn.in_transaction:
+            connections.discard(conn)
 
 
 def require_datastore(conn: sqlite3.Connection, datastore_id: str) -> None:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import base64
 import binascii
-import copy
 import json
 from collections.abc import Callable
 from typing import Any
@@ -125,41 +124,74 @@ def _mapping(node: Any, where: str) -> dict[str, Any]:
 
 
 def apply_updates(document: Tree, updatable: Tree | None, removable: Tree | None) -> Tree:
-    """The document after the update; UpdateFailed when it names a series/instance that is not there."""
-    new = copy.deepcopy(document)
+    """The document after the update; UpdateFailed when it names a series/instance that is not there.
+
+    DOCUMENT itself is left as it was (a failed update stores it unchanged). Instead of a deep copy of it,
+    the new document is built copy-on-write: each mapping on the way to one the update changes is copied
+    (shallow) before that change, and everything else is shared with DOCUMENT, which nobody changes after.
+    """
+    new = _Draft(document)
     if removable:
         _remove(new, removable)
     if updatable:
         _upsert(new, updatable)
+        for series_uid in ((updatable.get("Study") or {}).get("Series") or {}):  # what rekey may change
+            new.own(("Study", "Series", series_uid))
         try:
-            rekey(new, updatable)  # a forced Series/SOPInstanceUID change moves the node to its new key
+            rekey(new.doc, updatable)  # a forced Series/SOPInstanceUID change moves the node to its new key
         except RekeyConflict as conflict:
             raise UpdateFailed(str(conflict)) from None
-    return new
+    return new.doc
 
 
-def _remove(doc: Tree, rem: Tree) -> None:
+class _Draft:
+    """The new document while an update is applied to it: a shallow copy of the original whose mappings
+    become copies of their own (``own``) before they are changed."""
+
+    def __init__(self, original: Tree) -> None:
+        self.doc: Tree = dict(original)
+        self._copies = {id(self.doc)}
+
+    def own(self, path: tuple[str, ...]) -> None:
+        """Make every mapping along PATH (as far as there are mappings) a copy that only ``doc`` holds."""
+        node = self.doc
+        for key in path:
+            child = node.get(key)
+            if not isinstance(child, dict):
+                return  # absent or not a mapping: the change creates it, or fails, as on any document
+            if id(child) not in self._copies:
+                child = node[key] = dict(child)
+                self._copies.add(id(child))
+            node = child
+
+
+def _remove(draft: _Draft, rem: Tree) -> None:
+    doc = draft.doc
     for node in walk(rem):
         if node.level in ("Series", "Instance"):
             _existing(doc, node)
             if not node.value:  # {} removes the whole series or instance
+                draft.own(node.path[:-1])
                 delete_at(doc, node.path)
                 continue
         parts = _parts(node.level)
         for attr in attributes(node, parts):
             for part in parts:
                 held = get_at(doc, (*node.path, part), None)
-                if isinstance(held, dict):
-                    held.pop(attr.key, None)
+                if isinstance(held, dict) and attr.key in held:
+                    draft.own((*node.path, part))
+                    get_at(doc, (*node.path, part)).pop(attr.key, None)
 
 
-def _upsert(doc: Tree, upd: Tree) -> None:
+def _upsert(draft: _Draft, upd: Tree) -> None:
+    doc = draft.doc
     for node in walk(upd):
         if node.level in ("Series", "Instance"):
             _existing(doc, node)
         for part in _parts(node.level):
             values = node.part(part)
             if values:
+                draft.own((*node.path, part))
                 mapping_at(doc, (*node.path, part)).update(values)
 
 

@@ -236,3 +236,31 @@ def test_move_onto_an_existing_uid_fails_and_keeps_the_content(client: Any) -> N
     assert state["imageSetWorkflowStatus"] == "UPDATE_FAILED"
     assert SERIES in state["message"]
     assert metadata(client) == SEED
+
+
+def test_apply_updates_leaves_the_document_it_was_given_as_it_was() -> None:
+    """The new version is built copy-on-write: the current document (kept as it is by a failed update)
+    never changes, whether the update succeeds, moves nodes or fails half-way."""
+    from reconciler.emulator.updates import UpdateFailed, apply_updates
+
+    doc = copy.deepcopy(SEED)
+    before = json.dumps(doc)
+    new_series, new_instance = SERIES7[:-1] + "7", INSTANCE7[:-1] + "9"
+    updatable = {"Patient": {"DICOM": {"PatientName": "NEW^NAME"}}, "Study": {
+        "DICOM": {"StudyDescription": "NEW"},
+        "Series": {SERIES7: {"DICOM": {"SeriesInstanceUID": new_series},
+                             "Instances": {INSTANCE7: {"DICOM": {"SOPInstanceUID": new_instance},
+                                                       "DICOMVRs": {"00091001": "LO"}}}},
+                   SERIES: {"Instances": {INSTANCE: {"DICOM": {"ImageComments": "x"}}}}}}}
+    removable = {"Patient": {"DICOM": {"PatientID": "?"}},
+                 "Study": {"Series": {SERIES: {"DICOM": {"Modality": "?"}}}}}
+    new = apply_updates(doc, updatable, removable)
+    assert json.dumps(doc) == before
+    assert new["Patient"]["DICOM"]["PatientName"] == "NEW^NAME" and "PatientID" not in new["Patient"]["DICOM"]
+    assert new_instance in new["Study"]["Series"][new_series]["Instances"]
+    assert new == apply_updates(json.loads(before), updatable, removable)
+    failing = {"Study": {"Series": {SERIES: {"DICOM": {"SeriesDescription": "changed first"}},
+                                    "9.9.9": {"DICOM": {"SeriesDescription": "not there"}}}}}
+    with pytest.raises(UpdateFailed):
+        apply_updates(doc, failing, {"Study": {"Series": {SERIES7: {}}}})
+    assert json.dumps(doc) == before

@@ -252,3 +252,23 @@ def _changed_ct() -> bytes:
     buffer = io.BytesIO()
     ds.save_as(buffer)
     return buffer.getvalue()
+
+
+@pytest.mark.filterwarnings("ignore::UserWarning")  # pydicom on the odd values these files hold on purpose
+@pytest.mark.parametrize("name", [
+    "CT_small.dcm", "MR_small_implicit.dcm", "ExplVR_BigEnd.dcm", "priv_SQ.dcm", "nested_priv_SQ.dcm",
+    "UN_sequence.dcm", "badVR.dcm", "reportsi_with_empty_number_tags.dcm", "empty_charset_LEI.dcm", "rtplan.dcm",
+    *(f"../charset_files/{p.name}" for p in sorted((FILES.parent / "charset_files").glob("*.dcm"))),
+])
+def test_elements_read_from_their_bytes_encode_as_after_pydicoms_conversion(
+    name: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """dicom_json takes binary and plain string values from the bytes read (no pydicom conversion) only where
+    the answer is the one the converted element gives: every level, key, value and VR alike."""
+    from reconciler.emulator import dicom_json
+    from reconciler.emulator.dicom_import import split_levels
+
+    quick = split_levels(pydicom.dcmread(FILES / name))
+    monkeypatch.setattr(dicom_json, "_from_raw", lambda *_args: None)
+    converted = split_levels(pydicom.dcmread(FILES / name))
+    assert json.dumps(quick) == json.dumps(converted)
