@@ -9,6 +9,10 @@ any process. ``ForkedReconciler`` is a ``subprocess.Popen`` whose child is such 
 ``communicate``, ``wait``, timeouts and ``send_signal`` work unchanged; ``run`` is ``subprocess.run``
 for it.
 
+A command is started as a new interpreter when this process keeps open the SQLite database of the store
+the command will open (``_store_kept``): SQLite's record of that file's locks must not be carried into a
+fork.
+
 What a fork does not repeat is the interpreter's start-up: the tests that are about start-up itself
 (the console script, ``python -m reconciler`` on a clean interpreter) keep starting one, as do the
 README tour and the CI recipes, which run the installed ``reconciler`` command through a shell.
@@ -25,6 +29,7 @@ state (fds, objects) is left alone, as ``killing.killed_run`` does.
 from __future__ import annotations
 
 import faulthandler
+import gc
 import inspect
 import io
 import locale
@@ -38,6 +43,7 @@ import threading
 import traceback
 import warnings
 from collections.abc import Mapping, Sequence
+from pathlib import Path
 from typing import Any
 
 PREFIX = (sys.executable, "-m", "reconciler")
@@ -66,6 +72,7 @@ class ForkedReconciler(subprocess.Popen):  # type: ignore[type-arg]
         params = dict(zip(_PARAMETERS, args, strict=True)) if _FORKABLE else {}
         argv = params.get("args")
         if (not _FORKABLE or not isinstance(argv, list | tuple) or tuple(argv[:3]) != PREFIX
+                or _store_kept(_store_of([str(a) for a in argv[3:]], params["cwd"], params["env"]))
                 or params["shell"] or params["preexec_fn"] is not None or params["pass_fds"]
                 or params["executable"] not in (None, sys.executable)
                 or any(params[k] is not None for k in ("gid", "gids", "uid")) or params["umask"] >= 0):
@@ -87,6 +94,54 @@ class ForkedReconciler(subprocess.Popen):  # type: ignore[type-arg]
         self._child_created = True
         self._close_pipe_fds(p["p2cread"], p["p2cwrite"], p["c2pread"], p["c2pwrite"], p["errread"],  # type: ignore[attr-defined]
                              p["errwrite"])
+
+
+def _store_of(argv: list[str], cwd: str | os.PathLike[str] | None, env: Mapping[str, str] | None) -> Path | None:
+    """The emulator store folder a command line works on (``--local DIR`` or RECONCILER_LOCAL), if any."""
+    local = None
+    for i, word in enumerate(argv):
+        if word == "--local" and i + 1 < len(argv):
+            local = argv[i + 1]
+        elif word.startswith("--local="):
+            local = word.partition("=")[2]
+    if local is None:
+        local = (os.environ if env is None else env).get("RECONCILER_LOCAL")
+    return Path(cwd or os.getcwd(), local).resolve() if local else None
+
+
+def sqlite_open(store: Path) -> bool:
+    """Whether this process has STORE's SQLite database open (the file, its WAL or its shared memory)."""
+    database = str(store / "emulator.sqlite3")
+    try:
+        fds = os.listdir("/proc/self/fd")
+    except OSError:
+        return True  # cannot tell: never risk it
+    for fd in fds:
+        try:
+            target = os.readlink(f"/proc/self/fd/{fd}")
+        except OSError:
+            continue
+        if target.startswith(database):
+            return True
+    return False
+
+
+def _store_kept(store: Path | None) -> bool:
+    """Whether this process keeps the database of STORE (the store the command will open) open.
+
+    A child forked then would carry SQLite's per-process record of the locks and shared memory held on that
+    file into a process that holds none of them, and the connections the child opens to it would trust that
+    record: the parent closing its last connection could then checkpoint and delete the WAL the child still
+    writes to (https://www.sqlite.org/howtocorrupt.html, "Carrying an open database connection across a
+    fork()"). Connections nobody references any more are collected first (a Python 3.11 sqlite3 connection
+    is in a reference cycle with its statement cache, so only the collector, or closing it, frees it)."""
+    if store is None or not sqlite_open(store):
+        return False
+    for generation in (1, 2):  # the young generations first: a store the test just dropped is there, cheaply
+        gc.collect(generation)
+        if not sqlite_open(store):
+            return False
+    return True
 
 
 def run(args: Sequence[str], *, input: str | bytes | None = None, timeout: float | None = None,

@@ -1,13 +1,13 @@
-"""kill -9 of `reconciler apply` right after one journal record, cheaply: the run is a fork of the test
-process (the package already imported, no Python start-up) that kills itself by SIGKILL, like any process,
-once ``RECONCILER_CRASH_AFTER=EVENT:IMAGE_SET_ID`` names the record it just wrote."""
+"""kill -9 of `reconciler apply` right after one journal record, cheaply: the run is a ``ForkedReconciler``
+(a fork of the test process: the package already imported, no Python start-up) that kills itself by
+SIGKILL, like any process, once ``RECONCILER_CRASH_AFTER=EVENT:IMAGE_SET_ID`` names the record it just
+wrote."""
 
 from __future__ import annotations
 
-import io
 import os
 import signal
-import time
+import subprocess
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -15,8 +15,7 @@ import pytest
 
 from reconciler.apply.journal import CRASH_ENV, read_journal
 from reconciler.apply.ledger import STEPS
-from reconciler.cli import main
-from reconciler.commands._common import Streams
+from tests.support.forked import ForkedReconciler, reconciler
 from tests.support.replaceenv import RATES
 
 CHILD_TIMEOUT = 120.0  # a guard against a hung child, not a timed assertion
@@ -28,30 +27,20 @@ def killed_run(backend: list[str], journal: Path, event: str, image_set_id: str,
     right after the record EVENT of IMAGE_SET_ID; fails the test if it ends any other way (what it said is
     in JOURNAL's ``.out``)."""
     argv = [specs, "--auto-approve"] if target is None else list(target)
-    pid = os.fork()
-    if pid == 0:  # the child: never returns into pytest
-        code = 70
-        out = io.StringIO()
-        try:
-            os.environ[CRASH_ENV] = f"{event}:{image_set_id}"
-            code = main(["apply", *argv, "--journal", str(journal), *backend, *RATES],
-                        Streams(out=out, err=out, inp=io.StringIO("")))
-        finally:
-            journal.with_suffix(".out").write_text(out.getvalue())  # what it said, should it not be killed
-            os._exit(code)
-    deadline = time.monotonic() + CHILD_TIMEOUT
-    while True:
-        done, status = os.waitpid(pid, os.WNOHANG)
-        if done:
-            break
-        if time.monotonic() > deadline:
-            os.kill(pid, signal.SIGKILL)
-            os.waitpid(pid, 0)
-            pytest.fail(f"the apply to be killed after {event} of {image_set_id} hung")
-        time.sleep(0.01)
-    assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, \
-        f"the run did not reach {event} of {image_set_id} (exit {os.waitstatus_to_exitcode(status)}): " \
-        + journal.with_suffix(".out").read_text()
+    said = journal.with_suffix(".out")
+    said.parent.mkdir(parents=True, exist_ok=True)
+    with said.open("w") as out:
+        proc = ForkedReconciler(reconciler("apply", *argv, "--journal", str(journal), *backend, *RATES),
+                                env={**os.environ, CRASH_ENV: f"{event}:{image_set_id}"},
+                                stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
+    try:
+        code = proc.wait(timeout=CHILD_TIMEOUT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.wait()
+        pytest.fail(f"the apply to be killed after {event} of {image_set_id} hung")
+    assert code == -signal.SIGKILL, \
+        f"the run did not reach {event} of {image_set_id} (exit {code}): " + said.read_text()
     last = read_journal(journal)[-1]
     assert (last["event"], last["imageSetId"]) == (event, image_set_id)  # killed right at the boundary
 
