@@ -64,7 +64,7 @@ unit: $(STAMP) _unit
 
 # lint and types run beside the tests' warm-up (make -j): the suite is what takes the time. The
 # underscored targets assume an installed venv, so that the parallel sub-make never installs.
-test: $(STAMP) ci-runner
+test: $(STAMP)
 	$(MAKE) --no-print-directory -j 3 _lint _typecheck _unit
 
 ci-runner: $(CI_RUNNER_STAMP)
@@ -86,7 +86,8 @@ _warm:
 	$(BIN)/python -m compileall -q reconciler
 	$(BIN)/pytest -q --collect-only -p no:cacheprovider > $(VENV)/collect.log || (cat $(VENV)/collect.log; exit 1)
 
-_unit: _warm
+# the node tools install (npm ci) beside the warm-up, not before it
+_unit: _warm ci-runner
 	$(BIN)/pytest -q -n $(WORKERS)
 
 demo: $(RUNTIME_STAMP)
