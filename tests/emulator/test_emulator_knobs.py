@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import threading
+from collections.abc import Callable
 from typing import Any
 
 import boto3
@@ -175,16 +176,23 @@ def test_a_throttled_answer_is_one_botocore_retries_in_both_its_modes(transport:
     assert checker(attempt_number=1, response=(http, parsed), caught_exception=None, retries_context={})
 
 
-def test_parse_barriers() -> None:
+def test_parse_barriers_and_holds() -> None:
     assert parse_barrier_options(["UpdateImageSetMetadata=4", "GetImageSet=2"]) == {
         "UpdateImageSetMetadata": 4, "GetImageSet": 2}
+    assert parse_hold_options(["UpdateImageSetMetadata=0", "GetImageSet=3"]) == {
+        "UpdateImageSetMetadata": 0, "GetImageSet": 3}
 
 
-@pytest.mark.parametrize("item", ["UpdateImageSetMetadata", "UpdateImageSetMetadata=1", "UpdateImageSetMetadata=x",
-                                  "=2", "UpdateImageSetMetdata=2"])
-def test_bad_barrier_option(item: str) -> None:
-    with pytest.raises(UsageError, match="--barrier"):
-        parse_barrier_options([item])
+_BAD = ["UpdateImageSetMetadata", "UpdateImageSetMetadata=x", "=2", "UpdateImageSetMetdata=2"]
+
+
+@pytest.mark.parametrize(("parse", "flag", "item"), [
+    *[(parse_barrier_options, "--barrier", item) for item in [*_BAD, "UpdateImageSetMetadata=1"]],
+    *[(parse_hold_options, "--hold", item) for item in [*_BAD, "UpdateImageSetMetadata=-1"]],
+])
+def test_bad_barrier_or_hold_option(parse: Callable[[list[str]], dict[str, int]], flag: str, item: str) -> None:
+    with pytest.raises(UsageError, match=flag):
+        parse([item])
 
 
 def test_a_barrier_holds_the_first_n_requests_until_all_have_arrived() -> None:
@@ -209,18 +217,6 @@ def test_a_barrier_holds_the_first_n_requests_until_all_have_arrived() -> None:
     assert sorted(passed) == [1, 2, 3]
     request(4)  # after the barrier: at once
     assert passed[-1] == 4
-
-
-def test_parse_holds() -> None:
-    assert parse_hold_options(["UpdateImageSetMetadata=0", "GetImageSet=3"]) == {
-        "UpdateImageSetMetadata": 0, "GetImageSet": 3}
-
-
-@pytest.mark.parametrize("item", ["UpdateImageSetMetadata", "UpdateImageSetMetadata=-1", "UpdateImageSetMetadata=x",
-                                  "=2", "UpdateImageSetMetdata=2"])
-def test_bad_hold_option(item: str) -> None:
-    with pytest.raises(UsageError, match="--hold"):
-        parse_hold_options([item])
 
 
 def _parked(knobs: Knobs, operation: str, count: int) -> tuple[list[threading.Thread], list[str]]:
