@@ -69,23 +69,19 @@ class ForkedReconciler(subprocess.Popen):  # type: ignore[type-arg]
     suite does not use) is executed as usual."""
 
     def _execute_child(self, *args: Any) -> None:
-        params = dict(zip(_PARAMETERS, args, strict=True)) if _FORKABLE else {}
-        argv = params.get("args")
-        if (not _FORKABLE or not isinstance(argv, list | tuple) or tuple(argv[:3]) != PREFIX
-                or _store_kept(_store_of([str(a) for a in argv[3:]], params["cwd"], params["env"]))
-                or params["shell"] or params["preexec_fn"] is not None or params["pass_fds"]
-                or params["executable"] not in (None, sys.executable)
-                or any(params[k] is not None for k in ("gid", "gids", "uid")) or params["umask"] >= 0):
+        p = dict(zip(_PARAMETERS, args, strict=True)) if _FORKABLE else {}
+        words = _words(p)
+        # the store check last: it may run the collector
+        if words is None or _store_kept(_store_of(words, p["cwd"], p["env"])):
             super()._execute_child(*args)  # type: ignore[misc]
             return
-        p = params
         pid = os.fork()
         if pid == 0:  # the child: never returns into the test
             code = 1
             try:
                 _detach(p["p2cread"], p["p2cwrite"], p["c2pread"], p["c2pwrite"], p["errread"], p["errwrite"],
                         p["start_new_session"], p["process_group"])
-                code = _run([str(a) for a in argv[3:]], p["cwd"], p["env"])
+                code = _run(words, p["cwd"], p["env"])
             except BaseException:
                 traceback.print_exc()
             finally:
@@ -94,6 +90,17 @@ class ForkedReconciler(subprocess.Popen):  # type: ignore[type-arg]
         self._child_created = True
         self._close_pipe_fds(p["p2cread"], p["p2cwrite"], p["c2pread"], p["c2pwrite"], p["errread"],  # type: ignore[attr-defined]
                              p["errwrite"])
+
+
+def _words(params: dict[str, Any]) -> list[str] | None:
+    """The arguments after `python -m reconciler` when PARAMS (``_execute_child``'s) can run as a fork, else None."""
+    argv = params.get("args")
+    if (not params or not isinstance(argv, list | tuple) or tuple(argv[:3]) != PREFIX or params["shell"]
+            or params["preexec_fn"] is not None or params["pass_fds"]
+            or params["executable"] not in (None, sys.executable)
+            or any(params[k] is not None for k in ("gid", "gids", "uid")) or params["umask"] >= 0):
+        return None
+    return [str(a) for a in argv[3:]]
 
 
 def _store_of(argv: list[str], cwd: str | os.PathLike[str] | None, env: Mapping[str, str] | None) -> Path | None:
